@@ -1,0 +1,110 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
+)
+
+// Client calls a running engine's API.
+type Client struct {
+	Base  string // http://127.0.0.1:7373
+	Token string
+	HTTP  *http.Client // if nil, one with a 30s timeout
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	hc := c.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("reach the engine at %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("read the engine's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
+			return &sluice.Error{Code: eb.Code, Message: eb.Error, Terminal: true}
+		}
+		return fmt.Errorf("the engine answered %s", resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// Ping reports whether the engine answers.
+func (c *Client) Ping(ctx context.Context) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// Run starts an execution.
+func (c *Client) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
+	var ex sluice.Execution
+	return &ex, c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]string{"rev": rev}, &ex)
+}
+
+// Execution returns an execution's snapshot.
+func (c *Client) Execution(ctx context.Context, id string) (*engine.Snapshot, error) {
+	var s engine.Snapshot
+	return &s, c.do(ctx, http.MethodGet, "/api/v1/executions/"+id, nil, &s)
+}
+
+// Status returns executions and environments.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "/api/v1/status", nil, &s)
+}
+
+// ExecutionOp stops or retries an execution.
+func (c *Client) ExecutionOp(ctx context.Context, id, op string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/executions/"+id+"/"+op, nil, nil)
+}
+
+// EnvironmentOp approves, rejects, rolls back, freezes or unfreezes an environment.
+func (c *Client) EnvironmentOp(ctx context.Context, env, op, user, comment string, out any) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/environments/"+env+"/"+op, map[string]string{"user": user, "comment": comment}, out)
+}
+
+// ChangeSet returns a change set by digest.
+func (c *Client) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
+	var cs sluice.ChangeSet
+	return &cs, c.do(ctx, http.MethodGet, "/api/v1/changesets/"+digest, nil, &cs)
+}

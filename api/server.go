@@ -1,0 +1,187 @@
+// Package api is the HTTP API of a running engine (`sluice up`, and `sluice run` while it runs):
+// the CLI uses it when an engine serves the state directory, and scripts may too. Every route but
+// /healthz and /metrics needs the bearer token kept in the state directory.
+//
+//	GET  /api/v1/status                          executions, environments, pending approvals
+//	POST /api/v1/executions        {"rev":".."}  start an execution
+//	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
+//	GET  /api/v1/changesets/{digest}             a change set
+//	POST /api/v1/executions/{id}/stop|retry
+//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":".."}
+//	POST /api/v1/environments/{env}/rollback|freeze|unfreeze
+//	GET  /metrics                                Prometheus text
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
+)
+
+// Engine is what the API needs of the engine.
+type Engine interface {
+	Run(ctx context.Context, rev string) (*sluice.Execution, error)
+	Stop(ctx context.Context, id string) error
+	Retry(ctx context.Context, id string) (*sluice.Execution, error)
+	Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error)
+	Freeze(ctx context.Context, env string, frozen bool, reason string) error
+	Rollback(ctx context.Context, env string) (*sluice.Deployment, error)
+	Snapshots() engine.Snapshots
+}
+
+// Server serves the API.
+type Server struct {
+	Engine  Engine
+	Token   string
+	Metrics func(io.Writer) error // may be nil
+	// Environments names the route's environments, in order, for status views.
+	Environments func() []string
+}
+
+// Status is the answer of GET /api/v1/status and of `sluice status --json`.
+type Status struct {
+	Executions   []sluice.Execution       `json:"executions"`
+	Environments []engine.EnvironmentView `json:"environments"`
+}
+
+// Handler returns the API's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		if s.Metrics != nil {
+			_ = s.Metrics(w)
+		}
+	})
+	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
+		snaps := s.Engine.Snapshots()
+		exs, err := snaps.Store.ListExecutions(r.Context(), false, 20)
+		if err != nil {
+			return nil, err
+		}
+		envs, err := snaps.Environments(r.Context(), s.envs())
+		return Status{Executions: exs, Environments: envs}, err
+	}))
+	mux.HandleFunc("POST /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
+		var body struct {
+			Rev string `json:"rev"`
+		}
+		if err := decode(r, &body); err != nil {
+			return nil, err
+		}
+		return s.Engine.Run(r.Context(), body.Rev)
+	}))
+	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
+		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"), s.envs())
+	}))
+	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
+		return s.Engine.Snapshots().Store.ChangeSet(r.Context(), r.PathValue("digest"))
+	}))
+	mux.HandleFunc("POST /api/v1/executions/{id}/{op}", s.auth(func(r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		switch r.PathValue("op") {
+		case "stop":
+			return map[string]string{"stopped": id}, s.Engine.Stop(r.Context(), id)
+		case "retry":
+			return s.Engine.Retry(r.Context(), id)
+		}
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use stop or retry", r.PathValue("op"))
+	}))
+	mux.HandleFunc("POST /api/v1/environments/{env}/{op}", s.auth(func(r *http.Request) (any, error) {
+		env := r.PathValue("env")
+		var body struct {
+			User    string `json:"user"`
+			Comment string `json:"comment"`
+		}
+		if err := decode(r, &body); err != nil {
+			return nil, err
+		}
+		switch op := r.PathValue("op"); op {
+		case "approve", "reject":
+			return s.Engine.Decide(r.Context(), env, op == "approve", body.User, body.Comment)
+		case "rollback":
+			return s.Engine.Rollback(r.Context(), env)
+		case "freeze", "unfreeze":
+			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), env, op == "freeze", body.Comment)
+		}
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
+	}))
+	return mux
+}
+
+func (s *Server) envs() []string {
+	if s.Environments == nil {
+		return nil
+	}
+	return s.Environments()
+}
+
+// statuses maps error codes to HTTP statuses.
+var statuses = map[string]int{
+	sluice.EINVALID:      http.StatusBadRequest,
+	sluice.ENOTFOUND:     http.StatusNotFound,
+	sluice.ECONFLICT:     http.StatusConflict,
+	sluice.EUNAUTHORIZED: http.StatusForbidden,
+	sluice.ECORRUPT:      http.StatusUnprocessableEntity,
+	sluice.ETIMEOUT:      http.StatusGatewayTimeout,
+}
+
+// ErrorBody is the JSON of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func (s *Server) auth(h func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong token; send Authorization: Bearer <the token in the state directory's token file>", Code: sluice.EUNAUTHORIZED})
+			return
+		}
+		v, err := h(r)
+		if err != nil {
+			code := sluice.ErrorCode(err)
+			status, ok := statuses[code]
+			if !ok {
+				status = http.StatusInternalServerError
+			}
+			writeJSON(w, status, ErrorBody{Error: err.Error(), Code: code})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return sluice.Errorf(sluice.EINVALID, "read request body: %w", err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return sluice.Errorf(sluice.EINVALID, "request body is not the expected JSON: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil && !errors.Is(err, http.ErrHandlerTimeout) {
+		return
+	}
+}

@@ -1,0 +1,269 @@
+package artifact
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Unpack restores the artifact of digest into dest, which must not exist yet; its parent is
+// created if needed. Files are extracted into a temporary directory beside dest, and only once
+// the whole blob has decrypted, authenticated and hashed to digest is that directory renamed to
+// dest: a damaged artifact (ECORRUPT) or a failure half way leaves nothing at dest.
+//
+// Unpack refuses, with ECORRUPT, archive entries that are absolute, contain "..", pass through a
+// symlink, repeat, are not files, directories or symlinks, or are symlinks that point outside
+// dest — even in a blob that authenticated, because the key could have been used by something
+// other than Pack. Files get mode 0755 or 0644 and directories 0755, whatever the umask.
+func (s *Store) Unpack(digest, dest string) error {
+	if err := s.ready(); err != nil {
+		return err
+	}
+	if err := CheckDigest(digest); err != nil {
+		return err
+	}
+	if dest == "" {
+		return sluice.Errorf(sluice.EINVALID, "the destination to unpack artifact %s into is empty; name a new directory", shortDigest(digest))
+	}
+	if _, err := os.Lstat(dest); err == nil {
+		return sluice.Errorf(sluice.ECONFLICT,
+			"cannot unpack artifact %s into %s: it already exists; remove it or unpack into a new directory", shortDigest(digest), dest)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	rc, err := s.Open(digest)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+
+	parent := filepath.Dir(dest)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dest)+".unpack-*")
+	if err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			os.RemoveAll(tmp)
+		}
+	}()
+	corrupt := corruptError(digest)
+	if err := extract(tmp, rc, corrupt); err != nil {
+		return err
+	}
+	// The tar ends before the plaintext does (padding); reading to io.EOF is what completes
+	// the verification of the last chunk and of the digest.
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, modeDir); err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	placed = true
+	return syncDir(parent)
+}
+
+// extract writes the archive in r below dir through an os.Root, so that even a mistake in the
+// checks below cannot write outside dir.
+func extract(dir string, r io.Reader, corrupt corruptFunc) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	defer root.Close()
+	x := extractor{root: root, corrupt: corrupt, seen: map[string]bool{}, links: map[string]bool{}, buf: make([]byte, copyBufferSize)}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.readError(err)
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			return err
+		}
+	}
+	return x.checkLinks(dir)
+}
+
+type extractor struct {
+	root    *os.Root
+	corrupt corruptFunc
+	seen    map[string]bool
+	links   map[string]bool
+	buf     []byte
+}
+
+// readError keeps the blob's own verification error, which says more than tar's view of it.
+func (x *extractor) readError(err error) error {
+	var se *sluice.Error
+	if errors.As(err, &se) {
+		return err
+	}
+	return x.corrupt(fmt.Sprintf("its archive is not a valid tar: %v", err))
+}
+
+func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
+	name, err := x.safeName(hdr.Name)
+	if err != nil {
+		return err
+	}
+	native := filepath.FromSlash(name)
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if err := x.root.MkdirAll(native, modeDir); err != nil {
+			return fmt.Errorf("unpack %s: %w", name, err)
+		}
+		if err := x.root.Chmod(native, modeDir); err != nil {
+			return fmt.Errorf("unpack %s: %w", name, err)
+		}
+	case tar.TypeReg:
+		if err := x.parents(name); err != nil {
+			return err
+		}
+		mode := fs.FileMode(modeRegular)
+		if hdr.Mode&0o111 != 0 {
+			mode = modeExec
+		}
+		if err := x.writeFile(name, native, mode, tr); err != nil {
+			return err
+		}
+	case tar.TypeSymlink:
+		if err := x.parents(name); err != nil {
+			return err
+		}
+		target := hdr.Linkname
+		if target == "" || path.IsAbs(target) || filepath.IsAbs(target) || !filepath.IsLocal(filepath.FromSlash(path.Join(path.Dir(name), target))) {
+			return x.corrupt(fmt.Sprintf("symlink %q points to %q, outside the artifact", truncate(name, 200), truncate(target, 200)))
+		}
+		if err := x.root.Symlink(filepath.FromSlash(target), native); err != nil {
+			return fmt.Errorf("unpack %s: %w", name, err)
+		}
+		x.links[name] = true
+	default:
+		return x.corrupt(fmt.Sprintf("entry %q has tar type %q; an artifact holds only files, directories and symlinks", truncate(name, 200), hdr.Typeflag))
+	}
+	return nil
+}
+
+// safeName refuses names that could land outside the destination or on top of another entry.
+func (x *extractor) safeName(raw string) (string, error) {
+	name := strings.TrimSuffix(raw, "/")
+	unsafe := func(why string) error {
+		return x.corrupt(fmt.Sprintf("entry %q %s", truncate(raw, 200), why))
+	}
+	if name == "" || path.IsAbs(name) || filepath.IsAbs(name) {
+		return "", unsafe("is empty or absolute")
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", unsafe("contains \"..\"")
+		}
+	}
+	if path.Clean(name) != name || !filepath.IsLocal(filepath.FromSlash(name)) {
+		return "", unsafe("is not a clean relative path")
+	}
+	for p := path.Dir(name); p != "."; p = path.Dir(p) {
+		if x.links[p] {
+			return "", unsafe(fmt.Sprintf("goes through the symlink %q", p))
+		}
+	}
+	if x.seen[name] {
+		return "", unsafe("appears twice")
+	}
+	x.seen[name] = true
+	return name, nil
+}
+
+func (x *extractor) parents(name string) error {
+	if dir := path.Dir(name); dir != "." {
+		if err := x.root.MkdirAll(filepath.FromSlash(dir), modeDir); err != nil {
+			return fmt.Errorf("unpack %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (x *extractor) writeFile(name, native string, mode fs.FileMode, r io.Reader) error {
+	// O_EXCL: a file is never written through something already there.
+	f, err := x.root.OpenFile(native, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	// The wrappers hide ReadFrom and WriteTo so the large buffer is used, and tell a damaged
+	// archive (read side) from a full disk (write side).
+	src := &readErrors{r: r}
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, src, x.buf); err != nil {
+		f.Close()
+		if src.err != nil {
+			return x.readError(src.err)
+		}
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	// Synced before the rename publishes it: after a crash, dest holds whole files or nothing.
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	// The umask must not take away the execute bit a service needs.
+	if err := x.root.Chmod(native, mode); err != nil {
+		return fmt.Errorf("unpack %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkLinks resolves every symlink once the tree is complete: each one was checked as written,
+// but a chain of links can still resolve outside the tree.
+func (x *extractor) checkLinks(dir string) error {
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("unpack artifact: %w", err)
+	}
+	for name := range x.links {
+		// Pack stores only links that resolve inside the packed tree, so a link that resolves to
+		// nothing here is as suspect as one that leaves: its target could appear later, outside.
+		resolved, err := filepath.EvalSymlinks(filepath.Join(dir, filepath.FromSlash(name)))
+		var rel string
+		if err == nil {
+			rel, err = filepath.Rel(realDir, resolved)
+		}
+		if err != nil || (rel != "." && !filepath.IsLocal(rel)) {
+			return x.corrupt(fmt.Sprintf("symlink %q does not resolve to a path inside the artifact", truncate(name, 200)))
+		}
+	}
+	return nil
+}
+
+// readErrors remembers the error its reader returned.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Measures the Sluice router against a direct connection and against nginx, with wrk, all on
+# loopback: throughput and latency at CONNECTIONS connections (default 50, 2 threads, 10s), then
+# the latency one lone client sees (1 connection), which is the router's own overhead.
+# The targets run in turn, ROUNDS times (default 3), and the median round is reported, because
+# on a shared 2-core machine any single run is noisy.
+#
+#   bench/router.sh
+#   DURATION=30s CONNECTIONS=100 ROUNDS=5 bench/router.sh
+#
+# "bare" is a plain httputil.ReverseProxy (bench/routerbench -bare): the floor of a Go proxy, so
+# sluice minus bare is what the router's own work costs.
+#
+# Ports BASE_PORT+1 (upstream), +2 (sluice), +3 (nginx), +4 (bare); BASE_PORT defaults to 39080.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+BASE_PORT=${BASE_PORT:-39080}
+UP_PORT=$((BASE_PORT + 1)) SLUICE_PORT=$((BASE_PORT + 2)) NGINX_PORT=$((BASE_PORT + 3)) BARE_PORT=$((BASE_PORT + 4))
+
+cd "$(dirname "$0")/.."
+
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+if ! command -v wrk >/dev/null || [ ! -x "$NGINX" ]; then
+	apt-get update
+	apt-get install -y wrk nginx
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/upstream" ./bench/upstream
+go build -o "$work/routerbench" ./bench/routerbench
+
+cat >"$work/nginx.conf" <<CONF
+daemon off;
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $work/body;
+	proxy_temp_path $work/proxy;
+	fastcgi_temp_path $work/fastcgi;
+	uwsgi_temp_path $work/uwsgi;
+	scgi_temp_path $work/scgi;
+	upstream version { server 127.0.0.1:$UP_PORT; keepalive 256; }
+	server {
+		listen 127.0.0.1:$NGINX_PORT;
+		location / {
+			proxy_pass http://version;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$remote_addr;
+			proxy_set_header X-Forwarded-Proto \$scheme;
+		}
+	}
+}
+CONF
+
+"$work/upstream" -addr "127.0.0.1:$UP_PORT" & pids+=($!)
+"$work/routerbench" -addr "127.0.0.1:$SLUICE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
+"$work/routerbench" -bare -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
+"$NGINX" -c "$work/nginx.conf" -e "$work/nginx-error.log" & pids+=($!)
+
+for port in "$UP_PORT" "$SLUICE_PORT" "$NGINX_PORT" "$BARE_PORT"; do
+	for _ in $(seq 50); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
+		sleep 0.1
+	done
+	curl -fsS -o /dev/null "http://127.0.0.1:$port/" || { echo "nothing answers on port $port" >&2; exit 1; }
+done
+
+# run NAME PORT THREADS CONNECTIONS: one wrk run; appends "NAME req/s p50 p99 errors" to results.
+run() {
+	wrk -t"$3" -c"$4" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$work/out.txt"
+	awk -v name="$1" '
+		function us(v) { # wrk prints 812.00us, 1.23ms or 1.02s
+			if (v ~ /us$/) return v + 0
+			if (v ~ /ms$/) return v * 1000
+			return v * 1000000
+		}
+		/Requests\/sec/ { rps = $2 }
+		$1 == "50%" { p50 = us($2) }
+		$1 == "99%" { p99 = us($2) }
+		/Non-2xx/ { errors += $NF }
+		/Socket errors/ { errors += 1 }
+		END { printf "%s %d %d %d %d\n", name, rps, p50, p99, errors }' "$work/out.txt" >>"$work/results.$4"
+}
+
+# report CONNECTIONS: the median round of each target (by requests/s), as a table.
+report() {
+	printf "%-8s %12s %10s %10s %8s   %s\n" target "requests/s" "p50 (µs)" "p99 (µs)" "errors" "rounds (requests/s)"
+	for name in direct sluice bare nginx; do
+		awk -v name="$name" '$1 == name' "$work/results.$1" | sort -k2,2n | awk -v rounds="$ROUNDS" '
+			{ row[NR] = $0; all = all " " $2 }
+			END { split(row[int((NR + 1) / 2)], m, " ")
+				printf "%-8s %12d %10d %10d %8d  %s\n", m[1], m[2], m[3], m[4], m[5], all }'
+	done
+}
+
+echo "$(nproc) cores, $(go version | cut -d' ' -f3), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+for target in "direct $UP_PORT" "sluice $SLUICE_PORT" "bare $BARE_PORT" "nginx $NGINX_PORT"; do
+	set -- $target
+	wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$2/" >/dev/null # warm up
+done
+for _ in $(seq "$ROUNDS"); do
+	run direct "$UP_PORT" "$THREADS" "$CONNECTIONS"
+	run sluice "$SLUICE_PORT" "$THREADS" "$CONNECTIONS"
+	run bare "$BARE_PORT" "$THREADS" "$CONNECTIONS"
+	run nginx "$NGINX_PORT" "$THREADS" "$CONNECTIONS"
+	run direct "$UP_PORT" 1 1
+	run sluice "$SLUICE_PORT" 1 1
+	run bare "$BARE_PORT" 1 1
+	run nginx "$NGINX_PORT" 1 1
+done
+echo
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, median of $ROUNDS rounds"
+report "$CONNECTIONS"
+echo
+echo "wrk -t1 -c1 -d$DURATION --latency (one client: the router's own overhead), median of $ROUNDS rounds"
+report 1
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

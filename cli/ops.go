@@ -1,0 +1,471 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/sqlite"
+)
+
+// withState resolves the state directory and returns a running engine's client (nil if none)
+// and the database (always opened; reads are safe alongside a running engine).
+func withState(e *env, f *flags, fn func(dir string, client *api.Client, db storeCloser) error) error {
+	dir, err := stateDir(f)
+	if err != nil {
+		return err
+	}
+	client := runningEngine(e.ctx, dir)
+	if _, err := os.Stat(filepath.Join(dir, "state.db")); err != nil && client == nil {
+		return sluice.Errorf(sluice.ENOTFOUND, "no Sluice state in %s; run sluice run first, or pass --state DIR", dir)
+	}
+	db, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(dir, client, db)
+}
+
+type storeCloser = *sqlite.DB
+
+func cmdDecide(approve bool) func(*env, []string) error {
+	return func(e *env, args []string) error {
+		f := newFlags(e, "approve")
+		comment := f.String("comment", "", "a `TEXT` kept with the decision")
+		pos, err := f.parse(args, 1, 1)
+		if err != nil {
+			return err
+		}
+		envName := pos[0]
+		return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+			var a *sluice.Approval
+			if client != nil {
+				op := "reject"
+				if approve {
+					op = "approve"
+				}
+				a = &sluice.Approval{}
+				if err := client.EnvironmentOp(e.ctx, envName, op, identity(), *comment, a); err != nil {
+					return err
+				}
+			} else {
+				var err error
+				if a, err = engine.Decide(e.ctx, db, envName, approve, identity(), *comment, time.Now()); err != nil {
+					return err
+				}
+			}
+			if *f.json {
+				writeJSON(e.stdout, a)
+				return nil
+			}
+			verb := "rejected"
+			if approve {
+				verb = "approved"
+			}
+			fmt.Fprintf(e.stdout, "%s change set %s for %s as %s\n", verb, a.ChangeSetDigest, envName, a.DecidedBy)
+			return nil
+		})
+	}
+}
+
+func cmdStatus(e *env, args []string) error {
+	f := newFlags(e, "status")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		var st *api.Status
+		if client != nil {
+			var err error
+			if st, err = client.Status(e.ctx); err != nil {
+				return err
+			}
+		} else {
+			exs, err := db.ListExecutions(e.ctx, false, 20)
+			if err != nil {
+				return err
+			}
+			envs, err := engine.Snapshots{Store: db}.Environments(e.ctx, routeEnvironments(*f.file))
+			if err != nil {
+				return err
+			}
+			st = &api.Status{Executions: exs, Environments: envs}
+		}
+		if st.Executions == nil {
+			st.Executions = []sluice.Execution{}
+		}
+		if *f.json {
+			writeJSON(e.stdout, st)
+			return nil
+		}
+		printStatus(e.stdout, st, client != nil)
+		return nil
+	})
+}
+
+func printStatus(w io.Writer, st *api.Status, serving bool) {
+	if serving {
+		fmt.Fprintln(w, "an engine is serving this state")
+	}
+	fmt.Fprintln(w, "ENVIRONMENT  ENDPOINT                   LIVE      LAST DEPLOYMENT")
+	for _, env := range st.Environments {
+		last := "-"
+		if d := env.LastDeployment; d != nil {
+			last = fmt.Sprintf("%s %s %s", d.Status, short(d.Revision), d.StartedAt.Local().Format("2006-01-02 15:04:05"))
+		}
+		endpoint := env.Endpoint
+		if !serving && endpoint != "" {
+			endpoint += " (stopped)"
+		}
+		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(short(env.LiveRevision)), last)
+		if env.Pending != nil {
+			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s)\n", shortDigest(env.Pending.ChangeSetDigest), env.Name)
+		}
+		if env.Frozen {
+			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
+		}
+		if s := env.Serving; s != nil {
+			for _, v := range s.Versions {
+				fmt.Fprintf(w, "  version %-12s weight %3d%%  %d requests, %d errors in the last minute\n", v.ID, v.Weight, v.Requests, v.Errors)
+			}
+		}
+	}
+	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
+	for _, ex := range st.Executions {
+		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, short(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func cmdHistory(e *env, args []string) error {
+	f := newFlags(e, "history")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		ds, err := db.ListDeployments(e.ctx, pos[0], 0)
+		if err != nil {
+			return err
+		}
+		as, err := db.ListApprovals(e.ctx, pos[0], false)
+		if err != nil {
+			return err
+		}
+		if ds == nil {
+			ds = []sluice.Deployment{}
+		}
+		if as == nil {
+			as = []sluice.Approval{}
+		}
+		if *f.json {
+			writeJSON(e.stdout, map[string]any{"environment": pos[0], "deployments": ds, "approvals": as})
+			return nil
+		}
+		type line struct {
+			at   time.Time
+			text string
+		}
+		var lines []line
+		for _, d := range ds {
+			text := fmt.Sprintf("deployment %d  %-10s %s -> %s  %s", d.ID, d.Status, orDash(shortDigest(d.From)), shortDigest(d.To), d.Strategy)
+			if d.Rollback != nil {
+				text += fmt.Sprintf("\n    rolled back (%s): %s", d.Rollback.Cause, d.Rollback.Detail)
+				if d.Rollback.Cause == "alarm" {
+					text += fmt.Sprintf("; traffic restored %s after the breach", d.Rollback.Reaction().Round(time.Microsecond))
+				}
+			} else if d.Reason != "" {
+				text += "\n    " + d.Reason
+			}
+			lines = append(lines, line{d.StartedAt, text})
+		}
+		for _, a := range as {
+			text := fmt.Sprintf("approval %d    %-10s change set %s", a.ID, decision(a), shortDigest(a.ChangeSetDigest))
+			if a.DecidedBy != "" {
+				text += fmt.Sprintf(" by %s at %s", a.DecidedBy, a.DecidedAt.Local().Format(time.RFC3339))
+			}
+			if a.Comment != "" {
+				text += fmt.Sprintf(": %q", a.Comment)
+			}
+			lines = append(lines, line{a.RequestedAt, text})
+		}
+		sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.After(lines[j].at) })
+		if len(lines) == 0 {
+			fmt.Fprintf(e.stdout, "%s has no deployments yet\n", pos[0])
+		}
+		for _, l := range lines {
+			fmt.Fprintf(e.stdout, "%s  %s\n", l.at.Local().Format("2006-01-02 15:04:05"), l.text)
+		}
+		return nil
+	})
+}
+
+func decision(a sluice.Approval) string {
+	switch {
+	case a.Status == sluice.StatusSucceeded:
+		return "approved"
+	case a.Expired:
+		return "expired"
+	case a.Status == sluice.StatusRejected:
+		return "rejected"
+	}
+	return "waiting"
+}
+
+func cmdChangeSet(e *env, args []string) error {
+	f := newFlags(e, "changeset")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		as, err := db.ListApprovals(e.ctx, pos[0], true)
+		if err != nil {
+			return err
+		}
+		if len(as) == 0 {
+			return sluice.Errorf(sluice.ENOTFOUND, "no change set is waiting for approval in %s", pos[0])
+		}
+		cs, err := db.ChangeSet(e.ctx, as[0].ChangeSetDigest)
+		if err != nil {
+			return err
+		}
+		if *f.json {
+			writeJSON(e.stdout, cs)
+			return nil
+		}
+		fmt.Fprint(e.stdout, engine.FormatChangeSet(cs))
+		return nil
+	})
+}
+
+func cmdLogs(e *env, args []string) error {
+	f := newFlags(e, "logs")
+	pos, err := parseLogsArgs(f, args)
+	if err != nil {
+		return err
+	}
+	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		id := pos.id
+		actions, err := db.Actions(e.ctx, id)
+		if err != nil {
+			return err
+		}
+		logDir := engine.LogDir(dir, id)
+		for {
+			printed := 0
+			for _, a := range actions {
+				if pos.action != "" && !strings.EqualFold(a.Action, pos.action) && !strings.EqualFold(a.Stage+"."+a.Action, pos.action) {
+					continue
+				}
+				b, err := os.ReadFile(filepath.Join(logDir, engine.LogName(a.Stage, a.Action)))
+				if err != nil {
+					continue
+				}
+				if pos.offsets[a.Stage+"/"+a.Action] >= len(b) {
+					continue
+				}
+				if pos.action == "" && pos.offsets[a.Stage+"/"+a.Action] == 0 {
+					fmt.Fprintf(e.stdout, "==> %s / %s <==\n", a.Stage, a.Action)
+				}
+				e.stdout.Write(b[pos.offsets[a.Stage+"/"+a.Action]:])
+				pos.offsets[a.Stage+"/"+a.Action] = len(b)
+				printed++
+			}
+			if !pos.follow {
+				if printed == 0 && pos.action != "" {
+					return sluice.Errorf(sluice.ENOTFOUND, "no log for action %q in execution %s", pos.action, id)
+				}
+				return nil
+			}
+			ex, err := db.Execution(e.ctx, id)
+			if err != nil {
+				return err
+			}
+			if ex.Status.Done() && printed == 0 {
+				return nil
+			}
+			select {
+			case <-e.ctx.Done():
+				return nil
+			case <-time.After(200 * time.Millisecond):
+			}
+			if actions, err = db.Actions(e.ctx, id); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+type logsArgs struct {
+	id, action string
+	follow     bool
+	offsets    map[string]int
+}
+
+// parseLogsArgs reads `logs EXECUTION [ACTION] [-f]`, where -f means follow (the route file is
+// not needed to read logs; use --state to find them).
+func parseLogsArgs(f *flags, args []string) (*logsArgs, error) {
+	out := &logsArgs{offsets: map[string]int{}}
+	var rest []string
+	for _, a := range args {
+		if a == "-f" || a == "--follow" || a == "-follow" {
+			out.follow = true
+			continue
+		}
+		rest = append(rest, a)
+	}
+	pos, err := f.parse(rest, 1, 2)
+	if err != nil {
+		return nil, err
+	}
+	out.id = pos[0]
+	if len(pos) == 2 {
+		out.action = pos[1]
+	}
+	return out, nil
+}
+
+// engineOp runs an operation on the engine serving the state, or on one started for it.
+func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(context.Context, *engine.Engine) error) error {
+	dir, err := stateDir(f)
+	if err != nil {
+		return err
+	}
+	if client := runningEngine(e.ctx, dir); client != nil {
+		return remote(client)
+	}
+	inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+	if err != nil {
+		return err
+	}
+	defer inst.close()
+	return local(e.ctx, inst.engine)
+}
+
+func cmdStop(e *env, args []string) error {
+	f := newFlags(e, "stop")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	return engineOp(e, f, func(c *api.Client) error { return c.ExecutionOp(e.ctx, pos[0], "stop") },
+		func(ctx context.Context, en *engine.Engine) error { return en.Stop(ctx, pos[0]) })
+}
+
+func cmdRetry(e *env, args []string) error {
+	f := newFlags(e, "retry")
+	approve := f.Bool("approve", false, "approve every approval gate without asking")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	dir, err := stateDir(f)
+	if err != nil {
+		return err
+	}
+	o := runOptions{file: *f.file, dir: dir, approve: *approve, json: *f.json, out: e.stdout}
+	var src source
+	if client := runningEngine(e.ctx, dir); client != nil {
+		if err := client.ExecutionOp(e.ctx, pos[0], "retry"); err != nil {
+			return err
+		}
+		src = remoteSource{client}
+	} else {
+		inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+		if err != nil {
+			return err
+		}
+		defer inst.close()
+		if _, err := inst.engine.Retry(e.ctx, pos[0]); err != nil {
+			return err
+		}
+		src = localSource{inst}
+	}
+	snap, err := follow(e.ctx, e, src, pos[0], o)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		writeJSON(e.stdout, summarize(snap))
+	}
+	if !snap.Execution.Status.OK() {
+		return exitError(ExitFailed)
+	}
+	return nil
+}
+
+func cmdFreeze(frozen bool) func(*env, []string) error {
+	return func(e *env, args []string) error {
+		f := newFlags(e, "freeze")
+		comment := f.String("comment", "", "why, kept with the freeze")
+		pos, err := f.parse(args, 1, 1)
+		if err != nil {
+			return err
+		}
+		dir, err := stateDir(f)
+		if err != nil {
+			return err
+		}
+		op := map[bool]string{true: "freeze", false: "unfreeze"}[frozen]
+		if client := runningEngine(e.ctx, dir); client != nil {
+			if err := client.EnvironmentOp(e.ctx, pos[0], op, identity(), *comment, nil); err != nil {
+				return err
+			}
+		} else {
+			db, err := openStore(dir)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			ev := sluice.Event{SpecVersion: "1.0", ID: fmt.Sprintf("%x", time.Now().UnixNano()), Source: "sluice", Type: "sluice.environment." + op + "d",
+				Subject: "env/" + pos[0], Time: time.Now().UTC(), DataContentType: "application/json"}
+			if err := engine.Freeze(e.ctx, db, pos[0], frozen, *comment, ev); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s %sd\n", pos[0], op)
+		return nil
+	}
+}
+
+func cmdRollback(e *env, args []string) error {
+	f := newFlags(e, "rollback")
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	var d sluice.Deployment
+	err = engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, pos[0], "rollback", identity(), "", &d) },
+		func(ctx context.Context, en *engine.Engine) error {
+			got, err := en.Rollback(ctx, pos[0])
+			if got != nil {
+				d = *got
+			}
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		writeJSON(e.stdout, d)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", pos[0], short(d.Revision), shortDigest(d.To))
+	return nil
+}

@@ -1,0 +1,325 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/engine"
+)
+
+// source is where a followed execution is read and decided: the engine in this process, or a
+// running `sluice up`.
+type source interface {
+	snapshot(ctx context.Context, id string) (*engine.Snapshot, error)
+	decide(ctx context.Context, env string, approve bool, comment string) error
+	changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
+}
+
+type localSource struct{ inst *instance }
+
+func (s localSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
+	return s.inst.engine.Snapshots().Execution(ctx, id, routeEnvironments(s.inst.engine.RouteFile()))
+}
+func (s localSource) decide(ctx context.Context, env string, approve bool, comment string) error {
+	_, err := s.inst.engine.Decide(ctx, env, approve, identity(), comment)
+	return err
+}
+func (s localSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
+	return s.inst.db.ChangeSet(ctx, digest)
+}
+
+type remoteSource struct{ client *api.Client }
+
+func (s remoteSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
+	return s.client.Execution(ctx, id)
+}
+func (s remoteSource) decide(ctx context.Context, env string, approve bool, comment string) error {
+	op := "reject"
+	if approve {
+		op = "approve"
+	}
+	return s.client.EnvironmentOp(ctx, env, op, identity(), comment, nil)
+}
+func (s remoteSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
+	return s.client.ChangeSet(ctx, digest)
+}
+
+type runOptions struct {
+	file, dir, rev string
+	approve, json  bool
+	keep           bool
+	out            io.Writer // progress; stdout, or stderr with --json
+}
+
+func cmdRun(e *env, args []string) error {
+	f := newFlags(e, "run")
+	rev := f.String("rev", "", "the `REV`ision to run (branch, tag or commit; default: head of source.branch)")
+	approve := f.Bool("approve", false, "approve every approval gate without asking")
+	keep := f.Bool("keep", false, "keep environments serving after the run, until interrupted")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	_, diags, err := load(e, *f.file)
+	if err != nil {
+		return err
+	}
+	printDiagnostics(e.stderr, diags)
+	if diags.HasErrors() {
+		return exitError(ExitUsage)
+	}
+	dir, err := stateDir(f)
+	if err != nil {
+		return err
+	}
+	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: *rev, approve: *approve, json: *f.json, keep: *keep})
+	if err != nil {
+		return err
+	}
+	if !snap.Execution.Status.OK() {
+		return exitError(ExitFailed)
+	}
+	return nil
+}
+
+// runRoute starts one execution (handing it to a running `sluice up` if there is one) and
+// follows it to its end.
+func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
+	ctx := e.ctx
+	o.out = e.stdout
+	if o.json {
+		o.out = e.stderr
+	}
+	var (
+		src source
+		ex  *sluice.Execution
+	)
+	if client := runningEngine(ctx, o.dir); client != nil {
+		fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
+		var err error
+		if ex, err = client.Run(ctx, o.rev); err != nil {
+			return nil, err
+		}
+		src = remoteSource{client}
+	} else {
+		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		if err != nil {
+			return nil, err
+		}
+		defer inst.close()
+		if ex, err = inst.engine.Run(ctx, o.rev); err != nil {
+			return nil, err
+		}
+		src = localSource{inst}
+	}
+	fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
+	snap, err := follow(ctx, e, src, ex.ID, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.json {
+		writeJSON(e.stdout, summarize(snap))
+	}
+	if o.keep && ctx.Err() == nil {
+		for _, env := range snap.Environments {
+			if env.Endpoint != "" {
+				fmt.Fprintf(o.out, "%s serves at %s\n", env.Name, env.Endpoint)
+			}
+		}
+		fmt.Fprintln(o.out, "environments keep serving until you press Ctrl-C")
+		<-ctx.Done()
+	}
+	return snap, nil
+}
+
+// follow prints an execution's progress until it ends, and handles its approvals.
+func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*engine.Snapshot, error) {
+	var prev *engine.Snapshot
+	asked := map[int64]bool{}
+	answers := make(chan answer, 1)
+	start := time.Now()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		snap, err := src.snapshot(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		render(o.out, prev, snap, start)
+		prev = snap
+		if snap.Execution.Status.Done() {
+			renderEnd(o.out, snap, time.Since(start))
+			return snap, nil
+		}
+		for _, env := range snap.Environments {
+			a := env.Pending
+			if a == nil || a.ExecutionID != id || asked[a.ID] {
+				continue
+			}
+			asked[a.ID] = true
+			switch {
+			case o.approve:
+				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", shortDigest(a.ChangeSetDigest), env.Name)
+				if err := src.decide(ctx, env.Name, true, "approved with --approve"); err != nil {
+					return nil, err
+				}
+			case isTerminal(e.stdin):
+				if cs, err := src.changeSet(ctx, a.ChangeSetDigest); err == nil {
+					fmt.Fprint(o.out, indent(engine.FormatChangeSet(cs), "    "))
+				}
+				fmt.Fprintf(o.out, "  approve deploying this change set to %s? [y/N] ", env.Name)
+				go ask(e.stdin, env.Name, answers)
+			default:
+				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s` or `sluice reject %s` (expires %s)\n",
+					shortDigest(a.ChangeSetDigest), env.Name, env.Name, env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(o.out, "interrupted: execution %s is paused and resumes when sluice run or sluice up next starts on this state\n", id)
+			return nil, ctx.Err()
+		case a := <-answers:
+			if err := src.decide(ctx, a.env, a.yes, a.comment); err != nil {
+				fmt.Fprintf(o.out, "  %v\n", err)
+			}
+		case <-tick.C:
+		}
+	}
+}
+
+type answer struct {
+	env     string
+	yes     bool
+	comment string
+}
+
+func ask(r io.Reader, env string, out chan<- answer) {
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	line = strings.TrimSpace(strings.ToLower(line))
+	yes := line == "y" || line == "yes"
+	comment := "rejected at the prompt"
+	if yes {
+		comment = "approved at the prompt"
+	}
+	out <- answer{env: env, yes: yes, comment: comment}
+}
+
+// render prints what changed between two snapshots, stage by stage.
+func render(w io.Writer, prev, cur *engine.Snapshot, start time.Time) {
+	for i, st := range cur.Stages {
+		if st.Status != sluice.StatusPending && (prev == nil || prev.Stages[i].Status == sluice.StatusPending) {
+			fmt.Fprintf(w, "%s\n", st.Stage)
+		}
+		for j, a := range cur.Actions {
+			if a.Stage != st.Stage {
+				continue
+			}
+			was := sluice.StatusPending
+			if prev != nil {
+				was = prev.Actions[j].Status
+			}
+			if a.Status != was && a.Status != sluice.StatusPending {
+				renderAction(w, a)
+			}
+		}
+	}
+	for i, env := range cur.Environments {
+		if env.Progress == nil || env.Progress.Phase != "shifting" {
+			continue
+		}
+		if prev != nil && i < len(prev.Environments) && prev.Environments[i].Progress != nil && *prev.Environments[i].Progress == *env.Progress {
+			continue
+		}
+		fmt.Fprintf(w, "    %s traffic %s %3d%% on the new version\n", env.Name, bar(env.Progress.Weight), env.Progress.Weight)
+	}
+}
+
+func renderAction(w io.Writer, a sluice.ActionExecution) {
+	switch {
+	case a.Status == sluice.StatusInProgress:
+		if a.Kind == sluice.KindExecuteChangeSet || a.Kind == sluice.KindBuild {
+			fmt.Fprintf(w, "  … %s\n", a.Action)
+		}
+	case a.Status == sluice.StatusWaiting:
+		fmt.Fprintf(w, "  … %s waiting\n", a.Action)
+	case a.Status.OK():
+		fmt.Fprintf(w, "  ✓ %-18s %s (%s)\n", a.Action, a.Summary, took(a))
+	default:
+		why := a.Error
+		if why == "" {
+			why = a.Summary
+		}
+		fmt.Fprintf(w, "  ✗ %-18s %s: %s (%s)\n", a.Action, a.Status, why, took(a))
+	}
+}
+
+func renderEnd(w io.Writer, snap *engine.Snapshot, elapsed time.Duration) {
+	ex := snap.Execution
+	for _, env := range snap.Environments {
+		d := env.LastDeployment
+		if d == nil || d.ExecutionID != ex.ID || d.Rollback == nil {
+			continue
+		}
+		rb := d.Rollback
+		switch rb.Cause {
+		case "alarm":
+			fmt.Fprintf(w, "%s was rolled back: alarm %s saw %s %s (threshold %s); all traffic was back on the old version %s after the breach\n",
+				env.Name, rb.Alarm, rb.Metric, formatValue(rb.Value), formatValue(rb.Threshold), rb.Reaction().Round(time.Microsecond))
+		default:
+			fmt.Fprintf(w, "%s was rolled back (%s): %s\n", env.Name, rb.Cause, rb.Detail)
+		}
+	}
+	fmt.Fprintf(w, "%s %s in %s\n", ex.ID, ex.Status, elapsed.Round(10*time.Millisecond))
+	if ex.Error != "" && !ex.Status.OK() {
+		fmt.Fprintf(w, "  %s\n", ex.Error)
+	}
+	for _, env := range snap.Environments {
+		if env.Endpoint != "" && env.Live != "" {
+			fmt.Fprintf(w, "  %-8s %s  runs %s\n", env.Name, env.Endpoint, short(env.LiveRevision))
+		}
+	}
+}
+
+func formatValue(v float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", v), "0"), ".")
+}
+
+func bar(percent int) string {
+	const width = 20
+	n := percent * width / 100
+	return "[" + strings.Repeat("█", n) + strings.Repeat("░", width-n) + "]"
+}
+
+func took(a sluice.ActionExecution) time.Duration {
+	if a.StartedAt.IsZero() || a.EndedAt.IsZero() {
+		return 0
+	}
+	return a.EndedAt.Sub(a.StartedAt).Round(time.Millisecond)
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
+}
+
+func short(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	return rev
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}

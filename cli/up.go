@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
+)
+
+func cmdUp(e *env, args []string) error {
+	f := newFlags(e, "up")
+	listen := f.String("listen", "127.0.0.1:7373", "the API's `ADDR`ess")
+	noWatch := f.Bool("no-watch", false, "do not run new commits of the source branch")
+	poll := f.Duration("poll", 5*time.Second, "how often to look for new commits")
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	route, diags, err := load(e, *f.file)
+	if err != nil {
+		return err
+	}
+	printDiagnostics(e.stderr, diags)
+	if diags.HasErrors() {
+		return exitError(ExitUsage)
+	}
+	if *poll <= 0 {
+		return usagef("--poll must be positive, such as 5s")
+	}
+	dir, err := stateDir(f)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	inst, err := startEngine(e.ctx, e, *f.file, dir, *listen, logger)
+	if err != nil {
+		return err
+	}
+	defer inst.close()
+	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics http://%s/metrics\n", route.Name, inst.address, dir, inst.address)
+	for _, env := range route.Environments {
+		if addr, err := inst.engine.Endpoint(e.ctx, env.Name); err == nil {
+			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
+		}
+	}
+	if !*noWatch {
+		go watch(e.ctx, inst.engine, logger, route.Source.Branch, *poll)
+	}
+	<-e.ctx.Done()
+	fmt.Fprintln(e.stdout, "sluice up: stopping; executions pause here and resume on the next start")
+	return nil
+}
+
+// watch runs an execution for each new commit at the head of branch.
+func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch string, every time.Duration) {
+	last := ""
+	if exs, err := en.Store().ListExecutions(ctx, false, 1); err == nil && len(exs) > 0 {
+		last = exs[0].Revision
+	}
+	for {
+		repo, err := en.Repo()
+		if err == nil {
+			head, err := git.Resolve(ctx, repo, branch)
+			switch {
+			case err != nil:
+				log.Warn("look for new commits", "err", err)
+			case head != last:
+				if ex, err := en.Run(ctx, head); err != nil {
+					log.Error("start execution for new commit", "revision", head, "err", err)
+				} else {
+					log.Info("new commit: execution started", "execution", ex.ID, "revision", head[:7])
+				}
+				last = head
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+	}
+}

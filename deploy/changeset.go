@@ -1,0 +1,139 @@
+package deploy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Masked is shown instead of a secret value.
+const Masked = "(secret)"
+
+// Diff computes the change set that takes env from `from` (nil: nothing runs) to `to`.
+// It is pure; the digest covers everything that would change, so an approval of one change set
+// cannot authorise another.
+func Diff(env string, from *sluice.Version, to sluice.Version) sluice.ChangeSet {
+	cs := sluice.ChangeSet{Environment: env, From: from, To: to, Strategy: to.Strategy}
+	var old sluice.Version
+	if from != nil {
+		old = *from
+	}
+	add := func(field, a, b string, replaces bool) {
+		if a != b || (from == nil && b != "") {
+			cs.Changes = append(cs.Changes, sluice.Change{Field: field, From: a, To: b, Replaces: replaces})
+		}
+	}
+	add("artifact", old.Artifact, to.Artifact, true)
+	add("revision", old.Revision, to.Revision, true)
+	add("command", quote(old.Command), quote(to.Command), true)
+	add("port_env", old.PortEnv, to.PortEnv, true)
+	add("health.path", old.HealthPath, to.HealthPath, true)
+	add("health.interval", durationText(old.HealthEvery), durationText(to.HealthEvery), true)
+	add("health.timeout", durationText(old.HealthLimit), durationText(to.HealthLimit), true)
+	add("health.start_timeout", durationText(old.StartTimeout), durationText(to.StartTimeout), true)
+	for _, key := range unionKeys(old.Env, to.Env) {
+		a, inOld := old.Env[key]
+		b, inNew := to.Env[key]
+		if inOld && inNew && a == b {
+			continue
+		}
+		if secret(key, old.Secrets, to.Secrets) {
+			a, b = maskIf(inOld, a), maskIf(inNew, b)
+		}
+		if !inOld {
+			a = "(unset)"
+		}
+		if !inNew {
+			b = "(unset)"
+		}
+		cs.Changes = append(cs.Changes, sluice.Change{Field: "env." + key, From: a, To: b, Replaces: true})
+	}
+	add("secrets", strings.Join(old.Secrets, ","), strings.Join(to.Secrets, ","), true)
+	add("strategy", strategyText(from, old.Strategy), to.Strategy.String(), false)
+	cs.Digest = digestOf(cs)
+	return cs
+}
+
+// digestOf is the sha256 of the change set's canonical JSON with the digest itself left out.
+// encoding/json sorts map keys, which makes the form canonical.
+func digestOf(cs sluice.ChangeSet) string {
+	cs.Digest = ""
+	b, err := json.Marshal(cs)
+	if err != nil {
+		panic(fmt.Sprintf("marshal change set: %v", err)) // only plain data: cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// NeedsNewVersion reports whether applying cs needs a new version, rather than only recording a
+// new strategy.
+func NeedsNewVersion(cs *sluice.ChangeSet) bool {
+	for _, c := range cs.Changes {
+		if c.Replaces {
+			return true
+		}
+	}
+	return false
+}
+
+func strategyText(from *sluice.Version, s sluice.Strategy) string {
+	if from == nil {
+		return ""
+	}
+	return s.String()
+}
+
+func durationText(d sluice.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	b, _ := d.MarshalJSON()
+	return strings.Trim(string(b), `"`)
+}
+
+func quote(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return strings.Join(q, " ")
+}
+
+func unionKeys(a, b map[string]string) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, m := range []map[string]string{a, b} {
+		for k := range m {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func secret(key string, lists ...[]string) bool {
+	for _, l := range lists {
+		for _, s := range l {
+			if s == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func maskIf(present bool, v string) string {
+	if present && v != "" {
+		return Masked
+	}
+	return v
+}

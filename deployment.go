@@ -1,0 +1,98 @@
+package sluice
+
+import "time"
+
+// Version is what an environment runs: everything that, when it changes, needs a deployment.
+// Secret values are never stored: Secrets names variables read at start.
+type Version struct {
+	Artifact     string            `json:"artifact"` // digest
+	Revision     string            `json:"revision"`
+	Command      []string          `json:"command"`
+	PortEnv      string            `json:"port_env"`
+	Env          map[string]string `json:"env,omitempty"`
+	Secrets      []string          `json:"secrets,omitempty"`
+	HealthPath   string            `json:"health_path"`
+	HealthEvery  Duration          `json:"health_interval"`
+	HealthLimit  Duration          `json:"health_timeout"`
+	StartTimeout Duration          `json:"start_timeout"`
+	// Strategy is how this version was (or will be) shifted in; changing it alone needs no new
+	// process.
+	Strategy Strategy `json:"strategy"`
+}
+
+// Change is one difference a change set would make.
+type Change struct {
+	Field string `json:"field"` // "artifact", "command", "env.LOG_LEVEL", "health.path", "strategy" …
+	From  string `json:"from"`
+	To    string `json:"to"`
+	// Replaces is true when applying the change needs a new version (a process with new code or
+	// configuration) rather than a change of how traffic is shifted.
+	Replaces bool `json:"replaces"`
+}
+
+// ChangeSet is the reviewed difference between what an environment runs and what it will run.
+// Digest is the sha256 of its canonical JSON (without the digest and times), so an approval of
+// one change set cannot be used for another.
+type ChangeSet struct {
+	Digest      string   `json:"digest"`
+	Environment string   `json:"environment"`
+	From        *Version `json:"from,omitempty"` // nil: the environment runs nothing yet
+	To          Version  `json:"to"`
+	Strategy    Strategy `json:"strategy"`
+	Changes     []Change `json:"changes"`
+}
+
+// Empty reports whether applying the change set would change nothing.
+func (c *ChangeSet) Empty() bool { return len(c.Changes) == 0 }
+
+// Deployment is applying a change set to an environment with a strategy.
+type Deployment struct {
+	ID              int64     `json:"id"`
+	Environment     string    `json:"environment"`
+	ExecutionID     string    `json:"execution_id,omitempty"` // empty for `sluice rollback`
+	ChangeSetDigest string    `json:"change_set_digest,omitempty"`
+	From            string    `json:"from,omitempty"` // artifact digest live before
+	To              string    `json:"to"`             // artifact digest deployed
+	Revision        string    `json:"revision"`
+	Strategy        string    `json:"strategy"`
+	Status          Status    `json:"status"` // InProgress, then Succeeded, RolledBack or Failed
+	Reason          string    `json:"reason,omitempty"`
+	StartedAt       time.Time `json:"started_at"`
+	EndedAt         time.Time `json:"ended_at,omitzero"`
+	Rollback        *Rollback `json:"rollback,omitempty"`
+}
+
+// Rollback says why and how fast a deployment was rolled back.
+type Rollback struct {
+	Cause      string    `json:"cause"`           // "alarm", "hook", "health", "restart", "manual"
+	Alarm      string    `json:"alarm,omitempty"` // the alarm's name, when Cause is "alarm"
+	Metric     Metric    `json:"metric,omitempty"`
+	Value      float64   `json:"value,omitempty"`
+	Threshold  float64   `json:"threshold,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	BreachedAt time.Time `json:"breached_at,omitzero"`
+	RestoredAt time.Time `json:"restored_at,omitzero"` // all traffic back on the old version
+}
+
+// Reaction is how long the rollback took from breach to all traffic restored.
+func (r *Rollback) Reaction() time.Duration {
+	if r == nil || r.BreachedAt.IsZero() || r.RestoredAt.IsZero() {
+		return 0
+	}
+	return r.RestoredAt.Sub(r.BreachedAt)
+}
+
+// EnvironmentState is what the store keeps about an environment between runs and restarts.
+type EnvironmentState struct {
+	Name     string   `json:"name"`
+	Address  string   `json:"address,omitempty"` // the router's address, kept so it stays stable
+	Live     *Version `json:"live,omitempty"`
+	Previous *Version `json:"previous,omitempty"` // the last good version before Live
+	// Deploying is the version being deployed, set before traffic moves; on restart it is rolled
+	// back.
+	Deploying    *Version  `json:"deploying,omitempty"`
+	DeploymentID int64     `json:"deployment_id,omitempty"`
+	Frozen       bool      `json:"frozen"`
+	FrozenReason string    `json:"frozen_reason,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}

@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/git"
+	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/runner"
+	"github.com/sluicehq/sluice/spec"
+)
+
+// actionContext is everything one action run needs.
+type actionContext struct {
+	e       *Engine
+	r       *run
+	ex      *sluice.Execution
+	plan    *plan.Plan
+	stage   *plan.Stage
+	action  plan.Action
+	rec     *sluice.ActionExecution
+	records []sluice.ActionExecution // the execution's actions as they were when the group began
+	log     io.Writer
+}
+
+func (ac *actionContext) perform(ctx context.Context) outcome {
+	switch ac.action.Kind {
+	case sluice.KindSource:
+		return ac.source(ctx)
+	case sluice.KindBuild:
+		return ac.build(ctx)
+	case sluice.KindCheck, sluice.KindTest:
+		return ac.gate(ctx)
+	case sluice.KindCreateChangeSet:
+		return ac.createChangeSet(ctx)
+	case sluice.KindApproval:
+		return ac.approval(ctx)
+	case sluice.KindExecuteChangeSet:
+		return ac.executeChangeSet(ctx)
+	}
+	return failed(fmt.Errorf("unknown action kind %q", ac.action.Kind))
+}
+
+// checkoutMarker is written last into a workspace, so a half-made one is never used.
+const checkoutMarker = ".sluice-checkout"
+
+// workspace returns the execution's checkout, making it first if it is missing (a resumed
+// execution may find it gone).
+func (ac *actionContext) workspace(ctx context.Context) (string, error) {
+	dir := filepath.Join(ac.e.workspace(ac.ex.ID), "src")
+	if _, err := os.Stat(filepath.Join(dir, checkoutMarker)); err == nil {
+		return dir, nil
+	}
+	tmp := dir + ".tmp"
+	_ = os.RemoveAll(tmp)
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("create workspace: %w", err)
+	}
+	if err := git.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Route), ac.ex.Revision, tmp); err != nil {
+		return "", fmt.Errorf("check out %s: %w", short(ac.ex.Revision), err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, checkoutMarker), []byte(ac.ex.Revision+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("mark workspace: %w", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", fmt.Errorf("finish workspace: %w", err)
+	}
+	return dir, nil
+}
+
+func (ac *actionContext) source(ctx context.Context) outcome {
+	if _, err := ac.workspace(ctx); err != nil {
+		return failed(err)
+	}
+	return succeeded(fmt.Sprintf("checked out %s %s", short(ac.ex.Revision), ac.ex.Subject))
+}
+
+func (ac *actionContext) build(ctx context.Context) outcome {
+	e := ac.e
+	if b, err := e.store.Build(ctx, ac.ex.Revision); err == nil {
+		if err := e.cfg.Artifacts.Verify(b.Digest); err != nil {
+			return failed(fmt.Errorf("the artifact built earlier for %s cannot be used: %w", short(ac.ex.Revision), err))
+		}
+		fmt.Fprintf(ac.log, "revision %s was built before: reusing artifact %s\n", short(ac.ex.Revision), b.Digest)
+		if err := ac.setArtifact(ctx, b.Digest); err != nil {
+			return failed(err)
+		}
+		return succeeded("reused artifact " + shortDigest(b.Digest) + " built earlier for this revision")
+	}
+	dir, err := ac.workspace(ctx)
+	if err != nil {
+		return failed(err)
+	}
+	build := ac.plan.Route.Build
+	deadline := time.Now().Add(build.Timeout)
+	for _, command := range build.Commands {
+		fmt.Fprintf(ac.log, "$ %s\n", command)
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return failed(sluice.Errorf(sluice.ETIMEOUT, "build timed out after %s; raise build.timeout or make the build faster", build.Timeout))
+		}
+		if _, err := runner.Run(ctx, runner.Command{
+			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining,
+			Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
+		}); err != nil {
+			return failed(fmt.Errorf("build command %q: %w", command, err))
+		}
+	}
+	art, err := e.cfg.Artifacts.Put(dir, build.Artifact)
+	if err != nil {
+		return failed(fmt.Errorf("pack artifact: %w", err))
+	}
+	b := &sluice.Build{Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
+	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveBuild(ctx, b, ev...) },
+		e.event("artifact.created", ac.ex.ID, b)) {
+		return failed(errors.New("could not record the build"))
+	}
+	fmt.Fprintf(ac.log, "artifact %s (%d bytes, %d files)\n", art.Digest, art.Size, art.Files)
+	if err := ac.setArtifact(ctx, art.Digest); err != nil {
+		return failed(err)
+	}
+	return succeeded(fmt.Sprintf("artifact %s, %s", shortDigest(art.Digest), humanBytes(art.Size)))
+}
+
+func (ac *actionContext) setArtifact(ctx context.Context, digest string) error {
+	ac.ex.Artifact = digest
+	if err := ac.e.store.SaveExecution(ctx, ac.ex); err != nil {
+		return fmt.Errorf("record artifact: %w", err)
+	}
+	return nil
+}
+
+// gate runs a check or an environment's test.
+func (ac *actionContext) gate(ctx context.Context) outcome {
+	dir, err := ac.workspace(ctx)
+	if err != nil {
+		return failed(err)
+	}
+	endpoint := ""
+	if ac.stage.Environment != "" {
+		if endpoint, err = ac.endpoint(ctx); err != nil {
+			return failed(err)
+		}
+	}
+	outputFile := filepath.Join(ac.e.workspace(ac.ex.ID), "outputs", ac.stage.Name+"."+ac.action.Name+".env")
+	if err := os.MkdirAll(filepath.Dir(outputFile), 0o700); err != nil {
+		return failed(fmt.Errorf("create outputs folder: %w", err))
+	}
+	_ = os.Remove(outputFile)
+	env := append(ac.environ(ac.action.Env, endpoint), "SLUICE_OUTPUT="+outputFile)
+	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
+	res, err := runner.Run(ctx, runner.Command{
+		Name: string(ac.action.Kind) + " " + ac.action.Name, Dir: dir, Shell: ac.action.Run, Env: env,
+		Timeout: time.Duration(ac.action.Timeout), Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
+	})
+	if err != nil {
+		return failed(fmt.Errorf("%s %q failed: %w; see sluice logs %s %q", ac.action.Kind, ac.action.Name, err, ac.ex.ID, ac.action.Name))
+	}
+	outputs, err := readOutputs(outputFile)
+	if err != nil {
+		return failed(err)
+	}
+	return outcome{status: sluice.StatusSucceeded, summary: fmt.Sprintf("passed in %s", res.Duration.Round(time.Millisecond)), outputs: outputs}
+}
+
+var outputName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// readOutputs reads KEY=VALUE lines an action wrote to $SLUICE_OUTPUT.
+func readOutputs(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read outputs: %w", err)
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(text, "=")
+		if !ok || !outputName.MatchString(key) || strings.HasPrefix(key, "SLUICE_") {
+			return nil, sluice.Errorf(sluice.EINVALID, "$SLUICE_OUTPUT line %d: %q is not KEY=VALUE with KEY in capitals, digits and _ (not starting with SLUICE_)", line, text)
+		}
+		out[key] = value
+	}
+	return out, sc.Err()
+}
+
+// environ is the environment of a command: Sluice's own (minus SLUICE_ variables), the
+// outputs of earlier actions, the given configuration, and the SLUICE_ variables.
+func (ac *actionContext) environ(extra map[string]string, endpoint string) []string {
+	vars := map[string]string{}
+	for _, kv := range ac.e.cfg.Environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && !strings.HasPrefix(k, "SLUICE_") {
+			vars[k] = v
+		}
+	}
+	for _, rec := range ac.records {
+		if rec.Status.OK() {
+			for k, v := range rec.Outputs {
+				if outputName.MatchString(k) {
+					vars[k] = v
+				}
+			}
+		}
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	env := ac.stage.Environment
+	vars["SLUICE_ENDPOINT"] = endpoint
+	vars["SLUICE_ENVIRONMENT"] = env
+	vars["SLUICE_REVISION"] = ac.ex.Revision
+	vars["SLUICE_ARTIFACT"] = ac.ex.Artifact
+	vars["SLUICE_EXECUTION"] = ac.ex.ID
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// secretValues returns the values of the named secrets from Sluice's environment.
+func (e *Engine) secretValues(names []string) []string {
+	var out []string
+	for _, kv := range e.cfg.Environ {
+		k, v, _ := strings.Cut(kv, "=")
+		for _, n := range names {
+			if k == n && v != "" {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func (e *Engine) secretMap(names []string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range e.cfg.Environ {
+		k, v, _ := strings.Cut(kv, "=")
+		for _, n := range names {
+			if k == n {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func (ac *actionContext) environment() *spec.Environment {
+	return ac.plan.Route.Environment(ac.stage.Environment)
+}
+
+func (ac *actionContext) provider() (deploy.Provider, error) {
+	env := ac.environment()
+	p := ac.e.cfg.Providers[env.Target]
+	if p == nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
+	}
+	return p, nil
+}
+
+// endpoint returns the environment's address, starting its entry point if needed, and keeps it
+// in the store so it stays the same across restarts.
+func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
+	return ac.e.endpoint(ctx, ac.plan.Route, ac.stage.Environment)
+}
+
+func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string) (string, error) {
+	env := route.Environment(envName)
+	if env == nil {
+		return "", sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in the route", envName)
+	}
+	p := e.cfg.Providers[env.Target]
+	if p == nil {
+		return "", sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
+	}
+	state, err := e.environmentState(ctx, envName)
+	if err != nil {
+		return "", err
+	}
+	listen := env.Listen
+	if listen == "" {
+		listen = state.Address
+	}
+	addr, err := p.Address(ctx, envName, listen)
+	if err != nil {
+		return "", fmt.Errorf("start environment %s: %w", envName, err)
+	}
+	if addr != state.Address {
+		state.Address = addr
+		state.UpdatedAt = e.now().UTC()
+		if err := e.store.SaveEnvironment(ctx, state); err != nil {
+			return "", fmt.Errorf("record address of %s: %w", envName, err)
+		}
+	}
+	return "http://" + addr, nil
+}
+
+// environmentState returns the stored state of env, or a new one.
+func (e *Engine) environmentState(ctx context.Context, env string) (*sluice.EnvironmentState, error) {
+	st, err := e.store.Environment(ctx, env)
+	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
+		return &sluice.EnvironmentState{Name: env}, nil
+	}
+	return st, err
+}
+
+// desired is the version the environment should run after this execution.
+func (ac *actionContext) desired() sluice.Version {
+	route, env := ac.plan.Route, ac.environment()
+	merged := map[string]string{}
+	for k, v := range route.Service.Env {
+		merged[k] = v
+	}
+	for k, v := range env.Env {
+		merged[k] = v
+	}
+	h := route.Service.Health
+	return sluice.Version{
+		Artifact: ac.ex.Artifact, Revision: ac.ex.Revision, Command: route.Service.Command, PortEnv: route.Service.PortEnv,
+		Env: merged, Secrets: route.Secrets, HealthPath: h.Path, HealthEvery: sluice.Duration(h.Interval),
+		HealthLimit: sluice.Duration(h.Timeout), StartTimeout: sluice.Duration(h.StartTimeout), Strategy: env.Deploy.Strategy,
+	}
+}
+
+func (ac *actionContext) output(action, key string) string {
+	for _, rec := range ac.records {
+		if rec.Stage == ac.stage.Name && rec.Action == action {
+			return rec.Outputs[key]
+		}
+	}
+	return ""
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"sync"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Bus publishes events, after they are stored, to in-process subscribers (the API's stream,
+// notifications). A slow subscriber loses events rather than slowing the engine: the store keeps
+// the full history for anyone who must not miss one.
+type Bus struct {
+	mu   sync.Mutex
+	subs map[chan sluice.Event]struct{}
+}
+
+func newBus() *Bus { return &Bus{subs: map[chan sluice.Event]struct{}{}} }
+
+// Subscribe returns a channel of events and a function that ends the subscription.
+func (b *Bus) Subscribe() (<-chan sluice.Event, func()) {
+	ch := make(chan sluice.Event, 256)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if _, ok := b.subs[ch]; ok {
+			delete(b.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+func (b *Bus) publish(events ...sluice.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ev := range events {
+		for ch := range b.subs {
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}
+
+// event builds a CloudEvents event for the route's pipeline.
+func (e *Engine) event(typ, subject string, data any) sluice.Event {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		raw = nil
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return sluice.Event{
+		SpecVersion: "1.0", ID: hex.EncodeToString(id[:]), Source: "sluice", Type: "sluice." + typ,
+		Subject: subject, Time: e.now().UTC(), DataContentType: "application/json", Data: raw,
+	}
+}
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

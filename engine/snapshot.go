@@ -1,0 +1,124 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/store"
+)
+
+// Snapshot is an execution as people and scripts see it: the `sluice run --json` summary and
+// the API's execution resource.
+type Snapshot struct {
+	Execution    *sluice.Execution        `json:"execution"`
+	Stages       []sluice.StageExecution  `json:"stages"`
+	Actions      []sluice.ActionExecution `json:"actions"`
+	Environments []EnvironmentView        `json:"environments"`
+}
+
+// EnvironmentView is an environment as status displays show it.
+type EnvironmentView struct {
+	Name           string                    `json:"name"`
+	Endpoint       string                    `json:"endpoint,omitempty"`
+	Live           string                    `json:"live_digest,omitempty"`
+	LiveRevision   string                    `json:"live_revision,omitempty"`
+	Frozen         bool                      `json:"frozen,omitempty"`
+	LastDeployment *sluice.Deployment        `json:"last_deployment,omitempty"`
+	Pending        *sluice.Approval          `json:"pending_approval,omitempty"`
+	Progress       *deploy.Progress          `json:"progress,omitempty"`
+	Serving        *deploy.EnvironmentStatus `json:"serving,omitempty"`
+}
+
+// Snapshots reads executions and environments from a store. Engine fills in what only a running
+// engine knows (traffic progress, what serves).
+type Snapshots struct {
+	Store    store.Store
+	Progress func(env string) (deploy.Progress, bool)
+	Serving  func(env string) *deploy.EnvironmentStatus
+}
+
+// Execution returns the snapshot of one execution, with the environments of its route.
+func (s Snapshots) Execution(ctx context.Context, id string, envs []string) (*Snapshot, error) {
+	ex, err := s.Store.Execution(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{Execution: ex}
+	if snap.Stages, err = s.Store.Stages(ctx, id); err != nil {
+		return nil, err
+	}
+	if snap.Actions, err = s.Store.Actions(ctx, id); err != nil {
+		return nil, err
+	}
+	if snap.Environments, err = s.Environments(ctx, envs); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// Environments returns a view of each named environment (every known one if names is nil).
+func (s Snapshots) Environments(ctx context.Context, names []string) ([]EnvironmentView, error) {
+	states, err := s.Store.ListEnvironments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]sluice.EnvironmentState{}
+	for _, st := range states {
+		byName[st.Name] = st
+		if names == nil {
+			names = append(names, st.Name)
+		}
+	}
+	waiting, err := s.Store.ListApprovals(ctx, "", true)
+	if err != nil {
+		return nil, err
+	}
+	views := []EnvironmentView{}
+	for _, name := range names {
+		v := EnvironmentView{Name: name}
+		if st, ok := byName[name]; ok {
+			if st.Address != "" {
+				v.Endpoint = "http://" + st.Address
+			}
+			if st.Live != nil {
+				v.Live, v.LiveRevision = st.Live.Artifact, st.Live.Revision
+			}
+			v.Frozen = st.Frozen
+		}
+		if ds, err := s.Store.ListDeployments(ctx, name, 1); err == nil && len(ds) > 0 {
+			v.LastDeployment = &ds[0]
+		}
+		for i := range waiting {
+			if waiting[i].Environment == name {
+				v.Pending = &waiting[i]
+				break
+			}
+		}
+		if s.Progress != nil {
+			if p, ok := s.Progress(name); ok {
+				v.Progress = &p
+			}
+		}
+		if s.Serving != nil {
+			v.Serving = s.Serving(name)
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+// Snapshots returns the engine's view, with traffic progress and what serves.
+func (e *Engine) Snapshots() Snapshots {
+	return Snapshots{Store: e.store, Progress: e.Progress, Serving: func(env string) *deploy.EnvironmentStatus {
+		for _, p := range e.cfg.Providers {
+			if st := p.Status(env); st != nil {
+				return st
+			}
+		}
+		return nil
+	}}
+}
+
+// RouteFile is the route file the engine serves.
+func (e *Engine) RouteFile() string { return e.cfg.RouteFile }

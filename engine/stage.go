@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/runner"
+)
+
+// outcome is how an action ended.
+type outcome struct {
+	status  sluice.Status
+	summary string
+	err     error
+	outputs map[string]string
+}
+
+func succeeded(summary string) outcome {
+	return outcome{status: sluice.StatusSucceeded, summary: summary}
+}
+func failed(err error) outcome { return outcome{status: sluice.StatusFailed, err: err} }
+
+// severity orders failure statuses: the most telling one names a stage's end.
+var severity = map[sluice.Status]int{sluice.StatusFailed: 1, sluice.StatusStopped: 2, sluice.StatusRolledBack: 3, sluice.StatusRejected: 4}
+
+// runStage runs a stage's actions group by group (equal run orders in parallel) and returns the
+// stage's status and, when it did not succeed, why.
+func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage) (sluice.Status, string) {
+	for _, group := range stage.Groups() {
+		records, err := e.store.Actions(ctx, ex.ID)
+		if err != nil {
+			return sluice.StatusFailed, fmt.Sprintf("load actions: %v", err)
+		}
+		var (
+			wg     sync.WaitGroup
+			mu     sync.Mutex
+			worst  sluice.Status
+			reason string
+		)
+		for _, a := range group {
+			rec := findAction(records, stage.Name, a.Name)
+			if rec == nil || rec.Status.OK() {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, why := e.runAction(ctx, r, ex, p, stage, a, rec, records)
+				mu.Lock()
+				defer mu.Unlock()
+				if !status.OK() && severity[status] >= severity[worst] {
+					worst, reason = status, why
+				}
+			}()
+		}
+		wg.Wait()
+		if worst != "" {
+			return worst, reason
+		}
+	}
+	return sluice.StatusSucceeded, ""
+}
+
+// runAction runs one action, recording its start before and its end after.
+func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage, a plan.Action, rec *sluice.ActionExecution, records []sluice.ActionExecution) (sluice.Status, string) {
+	subject := ex.ID + "/" + stage.Name + "/" + a.Name
+	rec.Status, rec.Attempt, rec.StartedAt, rec.EndedAt, rec.Error, rec.Summary = sluice.StatusInProgress, rec.Attempt+1, e.now().UTC(), time.Time{}, "", ""
+	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, e.event("action.started", subject, rec)) {
+		return sluice.StatusFailed, "could not record the action's start"
+	}
+	logw, closeLog, err := e.openLog(ex.ID, stage.Name, a.Name, p)
+	if err != nil {
+		return sluice.StatusFailed, err.Error()
+	}
+	fmt.Fprintf(logw, "--- %s %s, attempt %d, %s\n", stage.Name, a.Name, rec.Attempt, rec.StartedAt.Format(time.RFC3339))
+	ac := &actionContext{e: e, r: r, ex: ex, plan: p, stage: stage, action: a, rec: rec, records: records, log: logw}
+	out := ac.perform(ctx)
+	closeLog()
+	if e.ctx.Err() != nil {
+		return sluice.StatusStopped, "the engine is shutting down" // resumes on the next start
+	}
+	if stopped(r) && !out.status.OK() {
+		out.status, out.err = sluice.StatusStopped, fmt.Errorf("stopped by request")
+	}
+	rec.Status, rec.EndedAt, rec.Summary, rec.Outputs = out.status, e.now().UTC(), out.summary, out.outputs
+	if out.err != nil {
+		rec.Error = out.err.Error()
+	}
+	e.save(context.WithoutCancel(ctx), func(ev ...sluice.Event) error { return e.store.SaveAction(context.WithoutCancel(ctx), rec, ev...) },
+		e.event("action."+eventVerb(rec.Status), subject, rec))
+	why := rec.Error
+	if why == "" {
+		why = rec.Summary
+	}
+	return rec.Status, fmt.Sprintf("%s %s: %s", stage.Name, a.Name, why)
+}
+
+// openLog opens the action's log for appending, masking the route's secrets.
+func (e *Engine) openLog(id, stage, action string, p *plan.Plan) (io.Writer, func(), error) {
+	dir := e.LogDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create log folder: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, LogName(stage, action)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open action log: %w", err)
+	}
+	w := runner.NewMaskWriter(f, e.secretValues(p.Route.Secrets))
+	return w, func() {
+		_ = w.Close()
+		_ = f.Close()
+	}, nil
+}
+
+// LogName is the file name of an action's log inside an execution's log folder.
+func LogName(stage, action string) string { return stage + "." + action + ".log" }
+
+func findAction(records []sluice.ActionExecution, stage, action string) *sluice.ActionExecution {
+	for i := range records {
+		if records[i].Stage == stage && records[i].Action == action {
+			return &records[i]
+		}
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+module hello-api
+
+go 1.26

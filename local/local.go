@@ -1,0 +1,215 @@
+// Package local is the deploy provider for `target: local`: each environment is a router on a
+// loopback address in front of version processes started from verified artifacts. It behaves
+// like AWS CodeDeploy with Lambda aliases or ECS blue/green — health before traffic, lifecycle
+// hooks, canary/linear shifting, alarms that roll back — reacting on every response instead of
+// once a minute.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/router"
+)
+
+// Unpacker gives a verified artifact's files.
+type Unpacker interface {
+	// Unpack verifies the artifact and extracts it into dest; ECORRUPT when verification fails.
+	Unpack(digest, dest string) error
+}
+
+// Provider runs local environments. Create it with New.
+type Provider struct {
+	dir       string
+	artifacts Unpacker
+	log       *slog.Logger
+
+	mu   sync.Mutex
+	envs map[string]*environment
+}
+
+var _ deploy.Provider = (*Provider)(nil)
+
+// New returns a provider keeping versions under dir (one folder per environment).
+// If log is nil, nothing is logged.
+func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}}
+}
+
+// environment is one local environment: a router serving on addr, and its versions.
+type environment struct {
+	name   string
+	dir    string
+	addr   string
+	server *http.Server
+	router atomic.Pointer[router.Router]
+	sticky bool
+	notify chan struct{} // a response arrived: alarms may be judged again
+
+	deploying sync.Mutex // one deployment at a time
+	mu        sync.Mutex
+	live      *version
+	seq       int
+}
+
+// Address starts the environment's router on listen (host:port; empty or a port of 0 picks a
+// free one) and returns its address. Idempotent: later calls return the address it has.
+func (p *Provider) Address(ctx context.Context, name, listen string) (string, error) {
+	env, err := p.environment(ctx, name, listen)
+	if err != nil {
+		return "", err
+	}
+	return env.addr, nil
+}
+
+func (p *Provider) environment(ctx context.Context, name, listen string) (*environment, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if env := p.envs[name]; env != nil {
+		return env, nil
+	}
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	ln, err := listenRetry(ctx, listen)
+	if err != nil {
+		return nil, err
+	}
+	env := &environment{name: name, dir: filepath.Join(p.dir, name), addr: ln.Addr().String(), notify: make(chan struct{}, 1)}
+	env.router.Store(env.newRouter(false))
+	env.server = &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { env.router.Load().ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		if err := env.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.log.Error("environment router stopped", "environment", name, "err", err)
+		}
+	}()
+	p.envs[name] = env
+	return env, nil
+}
+
+func (env *environment) newRouter(sticky bool) *router.Router {
+	return router.New(router.Options{Sticky: sticky, OnResult: func(string, int, time.Duration) {
+		select {
+		case env.notify <- struct{}{}:
+		default:
+		}
+	}})
+}
+
+// listenRetry listens on addr, retrying briefly while the port is busy: a port freed by a
+// stopping engine can take a moment to come back.
+func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			return ln, nil
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return nil, sluice.Errorf(sluice.ECONFLICT, "listen on %s: %w; choose another listen address in sluice.yaml or stop what uses it", addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Status reports the environment's router and versions; nil if it has not started.
+func (p *Provider) Status(name string) *deploy.EnvironmentStatus {
+	p.mu.Lock()
+	env := p.envs[name]
+	p.mu.Unlock()
+	if env == nil {
+		return nil
+	}
+	rt := env.router.Load()
+	st := &deploy.EnvironmentStatus{Address: env.addr}
+	env.mu.Lock()
+	live := env.live
+	env.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range rt.Routes() {
+		seen[r.Version] = true
+		w := rt.Window(r.Version, time.Minute)
+		vs := deploy.VersionStatus{ID: r.Version, Address: r.URL, Weight: r.Weight, Requests: w.Requests, Errors: w.Errors, InFlight: rt.InFlight(r.Version), ErrorRate: w.ErrorRate()}
+		if live != nil && live.id == r.Version {
+			vs.Artifact, vs.Revision = live.spec.Artifact, live.spec.Revision
+		}
+		st.Versions = append(st.Versions, vs)
+	}
+	sort.Slice(st.Versions, func(i, j int) bool { return st.Versions[i].ID < st.Versions[j].ID })
+	return st
+}
+
+// WriteMetrics writes every environment's router metrics in the Prometheus text format.
+func (p *Provider) WriteMetrics(w io.Writer) error {
+	p.mu.Lock()
+	names := make([]string, 0, len(p.envs))
+	for name := range p.envs {
+		names = append(names, name)
+	}
+	p.mu.Unlock()
+	sort.Strings(names)
+	for _, name := range names {
+		p.mu.Lock()
+		env := p.envs[name]
+		p.mu.Unlock()
+		if err := env.router.Load().WriteMetrics(w, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every version (letting in-flight requests finish) and every router.
+func (p *Provider) Close() error {
+	p.mu.Lock()
+	envs := p.envs
+	p.envs = map[string]*environment{}
+	p.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, env := range envs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = env.server.Shutdown(ctx)
+			env.mu.Lock()
+			live := env.live
+			env.mu.Unlock()
+			if live != nil {
+				live.stop()
+			}
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func ensureDir(dir string) error { return os.MkdirAll(dir, 0o700) }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,175 @@
+package local
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/runner"
+)
+
+// version is one running process of an environment.
+type version struct {
+	id      string
+	spec    sluice.Version
+	url     string
+	logPath string
+	proc    *runner.Process
+	logFile *os.File
+	grace   time.Duration
+}
+
+// startVersion unpacks the verified artifact, starts the service on a free port and waits until
+// its health check passes. On any failure nothing is left running.
+func (p *Provider) startVersion(ctx context.Context, env *environment, spec sluice.Version, secrets map[string]string, logf func(string, ...any)) (*version, error) {
+	env.mu.Lock()
+	env.seq++
+	id := fmt.Sprintf("%s-%d", shortRev(spec.Revision), env.seq)
+	env.mu.Unlock()
+	dir := filepath.Join(env.dir, "versions", id)
+	_ = os.RemoveAll(dir)
+	if err := ensureDir(filepath.Dir(dir)); err != nil {
+		return nil, fmt.Errorf("create version folder: %w", err)
+	}
+	if err := p.artifacts.Unpack(spec.Artifact, dir); err != nil {
+		return nil, fmt.Errorf("unpack artifact for %s: %w", env.name, err)
+	}
+	port, err := runner.FreePort()
+	if err != nil {
+		return nil, fmt.Errorf("find a free port: %w", err)
+	}
+	logPath := filepath.Join(env.dir, "versions", id+".log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open version log: %w", err)
+	}
+	args := append([]string{}, spec.Command...)
+	if len(args) == 0 {
+		logFile.Close()
+		return nil, sluice.Errorf(sluice.EINVALID, "service.command is empty; name the program inside the artifact")
+	}
+	if inArtifact := filepath.Join(dir, args[0]); !strings.HasPrefix(args[0], "/") && exists(inArtifact) {
+		args[0] = inArtifact
+	}
+	var secretValues []string
+	for _, v := range secrets {
+		secretValues = append(secretValues, v)
+	}
+	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second}
+	v.proc, err = runner.Start(runner.Command{
+		Name: "service " + id, Dir: dir, Args: args, Env: serviceEnv(env.name, spec, secrets, port),
+		Output: logFile, Secrets: secretValues, Grace: v.grace,
+	})
+	if err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", quoteArgs(spec.Command), err)
+	}
+	logf("started version %s (pid %d) on %s", id, v.proc.Pid(), v.url)
+	if err := v.waitHealthy(ctx); err != nil {
+		v.stop()
+		return nil, err
+	}
+	logf("version %s is healthy", id)
+	return v, nil
+}
+
+// serviceEnv is a service's environment: a minimal base, its configuration, its secrets, its
+// port and the SLUICE_ variables.
+func serviceEnv(envName string, spec sluice.Version, secrets map[string]string, port int) []string {
+	vars := map[string]string{}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "LANG", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			vars[k] = v
+		}
+	}
+	for k, v := range spec.Env {
+		vars[k] = v
+	}
+	for k, v := range secrets {
+		vars[k] = v
+	}
+	vars[spec.PortEnv] = strconv.Itoa(port)
+	vars["SLUICE_ENVIRONMENT"] = envName
+	vars["SLUICE_REVISION"] = spec.Revision
+	vars["SLUICE_ARTIFACT"] = spec.Artifact
+	out := make([]string, 0, len(vars))
+	for k, v := range vars {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// waitHealthy probes the health path until it answers 2xx, the process exits, or the start
+// timeout passes.
+func (v *version) waitHealthy(ctx context.Context) error {
+	interval, probeTimeout, limit := time.Duration(v.spec.HealthEvery), time.Duration(v.spec.HealthLimit), time.Duration(v.spec.StartTimeout)
+	if interval <= 0 {
+		interval = time.Second
+	}
+	if probeTimeout <= 0 {
+		probeTimeout = 2 * time.Second
+	}
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	client := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+	deadline := time.Now().Add(limit)
+	probe := time.NewTimer(0)
+	defer probe.Stop()
+	last := "no probe answered yet"
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-v.proc.Done():
+			return fmt.Errorf("version %s exited with code %d before it became healthy; see its log %s", v.id, v.proc.ExitCode(), v.logPath)
+		case <-probe.C:
+		}
+		resp, err := client.Get(v.url + v.spec.HealthPath)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+				return nil
+			}
+			last = "health check answered " + resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("version %s did not become healthy within %s (%s); see its log %s", v.id, limit, last, v.logPath)
+		}
+		probe.Reset(interval)
+	}
+}
+
+// stop ends the process (SIGTERM, then SIGKILL after its grace) and closes its log.
+func (v *version) stop() {
+	if v == nil {
+		return
+	}
+	_ = v.proc.Stop(v.grace)
+	_ = v.logFile.Close()
+}
+
+func shortRev(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	if rev == "" {
+		return "v"
+	}
+	return rev
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func quoteArgs(args []string) string { return strings.Join(args, " ") }

@@ -1,0 +1,30 @@
+// Package router is the weighted reverse proxy in front of the versions of one local
+// environment, with per-version metrics for the alarms that decide a rollback.
+//
+// The map:
+//
+//	Router.SetRoutes   atomically replaces the split: versions (an ID and a loopback URL) with
+//	                   integer weights; requests already running finish where they started
+//	Router.ServeHTTP   picks a version by weight (or by X-Sluice-Version, or by the sticky
+//	                   cookie), proxies to it, and records the response in that version's metrics
+//	Router.HandlerFor  reaches one version only, whatever its weight: the pre_traffic hook's door
+//	Router.Drain       waits until a version removed from the routes has no request in flight
+//	Router.Window      the version's requests, 5xx and latency over the last d: an alarm's input
+//	Router.WriteMetrics everything in Prometheus text format
+//
+// Picking is a weighted round-robin over a permuted counter: every run of total-weight
+// consecutive requests hits each version exactly its weight's number of times, interleaved, with
+// one atomic add and no lock per request.
+//
+// The zero-downtime sequence when a version goes away is SetRoutes without it, Drain, then stop
+// its process. A request that picked the version just before it was removed and finds its port
+// closed is retried once on another routed version, as long as nothing was sent yet (a dial
+// error); any other failure is a 502 counted against the version that failed.
+//
+// The router is an http.Handler; serve it with an http.Server of the caller's, for example:
+//
+//	rt := router.New(router.Options{Sticky: true})
+//	srv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}
+//	go srv.Serve(ln)
+//	defer rt.Close() // closes the idle connections to the versions
+package router

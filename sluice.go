@@ -1,0 +1,71 @@
+// Package sluice holds the domain of Sluice, a route-to-live engine: the words every other
+// package speaks (executions, stages, actions, artifacts, change sets, deployments, strategies,
+// alarms, events) and the error codes. It imports nothing of ours.
+//
+// The map of the repository:
+//
+//	spec/      sluice.yaml → Route, with positioned diagnostics
+//	plan/      Route → Plan, the stage/action graph (pure)
+//	engine/    runs a Plan for one revision; writes state before acting; resumes after a crash
+//	sqlite/    the store behind the engine's small interfaces
+//	artifact/  deterministic packing, AES-256-GCM at rest, verified on every read
+//	git/       revision resolution and clean checkouts
+//	runner/    commands in process groups, with timeouts, logs and secret masking
+//	rollout/   strategies and alarms as pure functions of time and metrics
+//	router/    the weighted reverse proxy with per-version metrics
+//	local/     the local deploy provider: versions behind a router
+//	http/      the API of `sluice up`
+//	cli/       the command line
+package sluice
+
+// ActionKind names what an action does. The set is closed: plan compiles only these.
+type ActionKind string
+
+// The action kinds, in the order they appear in a route.
+const (
+	KindSource           ActionKind = "source"
+	KindBuild            ActionKind = "build"
+	KindCheck            ActionKind = "check"
+	KindCreateChangeSet  ActionKind = "create_change_set"
+	KindApproval         ActionKind = "approval"
+	KindExecuteChangeSet ActionKind = "execute_change_set"
+	KindTest             ActionKind = "test"
+)
+
+// Status is the state of an execution, a stage or an action.
+type Status string
+
+// Statuses. Only Pending, InProgress and Waiting are not final.
+const (
+	StatusPending    Status = "Pending"
+	StatusInProgress Status = "InProgress"
+	StatusWaiting    Status = "Waiting" // an approval waits for a person
+	StatusSucceeded  Status = "Succeeded"
+	StatusFailed     Status = "Failed"
+	StatusRejected   Status = "Rejected"
+	StatusRolledBack Status = "RolledBack"
+	StatusStopped    Status = "Stopped"
+	StatusSuperseded Status = "Superseded"
+	StatusSkipped    Status = "Skipped"
+)
+
+// Done reports whether s is final: nothing will change it again.
+func (s Status) Done() bool {
+	switch s {
+	case StatusPending, StatusInProgress, StatusWaiting, "":
+		return false
+	}
+	return true
+}
+
+// OK reports whether s is a successful final status.
+func (s Status) OK() bool { return s == StatusSucceeded || s == StatusSkipped }
+
+// ExecutionMode says what happens to an execution that waits to enter a busy stage.
+type ExecutionMode string
+
+// Execution modes, as in CodePipeline.
+const (
+	ModeSuperseded ExecutionMode = "superseded" // a newer execution replaces a waiting one
+	ModeQueued     ExecutionMode = "queued"     // executions wait in order
+)

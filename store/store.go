@@ -1,0 +1,102 @@
+// Package store is the contract between the engine and where its state rests. Each interface is
+// one concern, small enough to implement twice (SQLite always; Postgres for teams) against the
+// same contract tests in storetest.
+//
+// Every method that changes state takes the events that describe the change and writes both in
+// one transaction: state and its history never disagree. All methods are safe to call
+// concurrently. A missing record is a *sluice.Error with code sluice.ENOTFOUND.
+package store
+
+import (
+	"context"
+
+	"github.com/sluicehq/sluice"
+)
+
+// Executions keeps executions, their stages and their actions.
+type Executions interface {
+	// CreateExecution stores a new execution with its stages and actions (all Pending) and assigns
+	// ex.Seq. Not idempotent: the ID must be new (ECONFLICT otherwise).
+	CreateExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error
+	// SaveExecution overwrites the execution's mutable fields (status, artifact, error, times).
+	SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error
+	// SaveStage overwrites one stage's status and times.
+	SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error
+	// SaveAction overwrites one action's mutable fields.
+	SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error
+	// Execution returns one execution.
+	Execution(ctx context.Context, id string) (*sluice.Execution, error)
+	// Stages returns an execution's stages in plan order.
+	Stages(ctx context.Context, executionID string) ([]sluice.StageExecution, error)
+	// Actions returns an execution's actions in plan order (stage index, run order, then as created).
+	Actions(ctx context.Context, executionID string) ([]sluice.ActionExecution, error)
+	// ListExecutions returns executions newest first; with active only those whose status is not
+	// Done. limit <= 0 means all.
+	ListExecutions(ctx context.Context, active bool, limit int) ([]sluice.Execution, error)
+}
+
+// Builds remembers which revision was built into which artifact.
+type Builds interface {
+	// SaveBuild records a build. Idempotent: saving the same revision again replaces it.
+	SaveBuild(ctx context.Context, b *sluice.Build, events ...sluice.Event) error
+	// Build returns the build of a revision.
+	Build(ctx context.Context, revision string) (*sluice.Build, error)
+}
+
+// Approvals keeps approval requests and decisions.
+type Approvals interface {
+	// CreateApproval stores a Waiting approval and assigns a.ID.
+	CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
+	// DecideApproval records a decision on a Waiting approval: a.Status, DecidedBy, DecidedAt,
+	// Comment, Expired. It fails with ECONFLICT if the approval is no longer Waiting, so two
+	// people deciding at once cannot both win.
+	DecideApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
+	// Approval returns one approval by ID.
+	Approval(ctx context.Context, id int64) (*sluice.Approval, error)
+	// ListApprovals returns approvals, newest first, of one environment (all if env is "");
+	// with waiting only those still Waiting.
+	ListApprovals(ctx context.Context, env string, waiting bool) ([]sluice.Approval, error)
+}
+
+// ChangeSets keeps change sets by digest.
+type ChangeSets interface {
+	// SaveChangeSet stores a change set. Idempotent by digest.
+	SaveChangeSet(ctx context.Context, cs *sluice.ChangeSet, events ...sluice.Event) error
+	// ChangeSet returns a change set by digest.
+	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
+}
+
+// Deployments keeps deployments and the state of environments.
+type Deployments interface {
+	// CreateDeployment stores a deployment and assigns d.ID.
+	CreateDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error
+	// SaveDeployment overwrites a deployment's mutable fields (status, reason, ended, rollback).
+	SaveDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error
+	// ListDeployments returns an environment's deployments, newest first; limit <= 0 means all.
+	ListDeployments(ctx context.Context, env string, limit int) ([]sluice.Deployment, error)
+	// Environment returns an environment's state; ENOTFOUND if it never had any.
+	Environment(ctx context.Context, name string) (*sluice.EnvironmentState, error)
+	// SaveEnvironment creates or overwrites an environment's state.
+	SaveEnvironment(ctx context.Context, s *sluice.EnvironmentState, events ...sluice.Event) error
+	// ListEnvironments returns every environment's state, by name.
+	ListEnvironments(ctx context.Context) ([]sluice.EnvironmentState, error)
+}
+
+// Events reads the history of state changes.
+type Events interface {
+	// AppendEvents stores events that go with no other change.
+	AppendEvents(ctx context.Context, events ...sluice.Event) error
+	// ListEvents returns events with Seq > after, oldest first, at most limit (<= 0: all).
+	ListEvents(ctx context.Context, after int64, limit int) ([]sluice.Event, error)
+}
+
+// Store is everything the engine keeps.
+type Store interface {
+	Executions
+	Builds
+	Approvals
+	ChangeSets
+	Deployments
+	Events
+	Close() error
+}
