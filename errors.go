@@ -7,13 +7,13 @@ import (
 
 // Error codes. Each maps to one exit code in cli and one HTTP status in http.
 const (
-	EINVALID      = "invalid"       // the input is wrong; the message says how to fix it
-	ENOTFOUND     = "not_found"     // the thing named does not exist
-	ECONFLICT     = "conflict"      // the state does not allow it now
-	EUNAUTHORIZED = "unauthorized"  // the caller may not do it
-	ECORRUPT      = "corrupt"       // data at rest failed verification; never used
-	EINTERNAL     = "internal"      // a bug or an environment failure
-	ETIMEOUT      = "timeout"       // something took longer than it was allowed
+	EINVALID      = "invalid"      // the input is wrong; the message says how to fix it
+	ENOTFOUND     = "not_found"    // the thing named does not exist
+	ECONFLICT     = "conflict"     // the state does not allow it now
+	EUNAUTHORIZED = "unauthorized" // the caller may not do it
+	ECORRUPT      = "corrupt"      // data at rest failed verification; never used
+	EINTERNAL     = "internal"     // a bug or an environment failure
+	ETIMEOUT      = "timeout"      // something took longer than it was allowed
 )
 
 // Error is an error with a code and a sentence for the user.

@@ -62,7 +62,7 @@ func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch stri
 	for {
 		repo, err := en.Repo()
 		if err == nil {
-			head, err := git.Resolve(ctx, repo, branch)
+			head, err := git.Head(ctx, repo, branch)
 			switch {
 			case err != nil:
 				log.Warn("look for new commits", "err", err)

@@ -162,11 +162,11 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	env := append(ac.environ(ac.action.Env, endpoint), "SLUICE_OUTPUT="+outputFile)
 	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
 	res, err := runner.Run(ctx, runner.Command{
-		Name: string(ac.action.Kind) + " " + ac.action.Name, Dir: dir, Shell: ac.action.Run, Env: env,
+		Name: fmt.Sprintf("%s %q", ac.action.Kind, ac.action.Name), Dir: dir, Shell: ac.action.Run, Env: env,
 		Timeout: time.Duration(ac.action.Timeout), Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
 	})
 	if err != nil {
-		return failed(fmt.Errorf("%s %q failed: %w; see sluice logs %s %q", ac.action.Kind, ac.action.Name, err, ac.ex.ID, ac.action.Name))
+		return failed(fmt.Errorf("%w; see sluice logs %s %s", err, ac.ex.ID, ac.action.Name))
 	}
 	outputs, err := readOutputs(outputFile)
 	if err != nil {

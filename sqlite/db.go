@@ -28,7 +28,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -71,6 +73,9 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("open state database %s: %w", path, err)
 	}
 	db := &DB{path: abs}
+	if err := createPrivate(abs); err != nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "cannot create state database %s (%w); check that its directory exists and is writable, or choose another state directory with --state", abs, err)
+	}
 
 	db.write, err = sql.Open("sqlite", dsn(abs, url.Values{
 		"_journal_mode": {"WAL"},
@@ -82,7 +87,6 @@ func Open(path string) (*DB, error) {
 		return nil, db.openError(err)
 	}
 	db.write.SetMaxOpenConns(1)
-	db.write.SetConnMaxIdleTime(0)
 	if err := db.write.Ping(); err != nil {
 		db.write.Close()
 		return nil, db.openError(err)
@@ -106,6 +110,20 @@ func Open(path string) (*DB, error) {
 		return nil, db.openError(err)
 	}
 	return db, nil
+}
+
+// createPrivate creates the file at path, readable by its owner only, unless it exists: SQLite
+// would create it readable by everyone, and its WAL and shared-memory files take the database
+// file's permissions.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	return f.Close()
 }
 
 func dsn(path string, params url.Values) string {

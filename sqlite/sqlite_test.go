@@ -64,6 +64,13 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("new database file has mode %v, want 0600: it holds state only its owner should read", info.Mode().Perm())
+	}
 
 	for range 2 {
 		db = open(t, path)
