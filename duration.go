@@ -44,3 +44,55 @@ func (a Alarm) MarshalJSON() ([]byte, error) {
 		Window Duration `json:"window"`
 	}{plain(a), Duration(a.Window)})
 }
+
+// UnmarshalJSON reads what MarshalJSON writes; a number of nanoseconds is accepted too.
+func (s *Strategy) UnmarshalJSON(b []byte) error {
+	type plain Strategy
+	var v struct {
+		plain
+		Interval json.RawMessage `json:"interval,omitempty"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d, err := readDuration(v.Interval)
+	if err != nil {
+		return fmt.Errorf("strategy interval: %w", err)
+	}
+	*s = Strategy(v.plain)
+	s.Interval = d
+	return nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes; a number of nanoseconds is accepted too.
+func (a *Alarm) UnmarshalJSON(b []byte) error {
+	type plain Alarm
+	var v struct {
+		plain
+		Window json.RawMessage `json:"window"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d, err := readDuration(v.Window)
+	if err != nil {
+		return fmt.Errorf("alarm window: %w", err)
+	}
+	*a = Alarm(v.plain)
+	a.Window = d
+	return nil
+}
+
+func readDuration(raw json.RawMessage) (time.Duration, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, nil
+	}
+	if raw[0] != '"' {
+		var n int64
+		err := json.Unmarshal(raw, &n)
+		return time.Duration(n), err
+	}
+	var d Duration
+	err := d.UnmarshalJSON(raw)
+	return time.Duration(d), err
+}

@@ -1,0 +1,227 @@
+package engine_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/artifact"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/sqlite"
+)
+
+// fakeProvider stands in for a deploy target: the local provider has its own tests, and these
+// ones are about the engine's semantics.
+type fakeProvider struct {
+	mu       sync.Mutex
+	deploys  []deploy.Request
+	DeployFn func(context.Context, deploy.Request) (deploy.Result, error)
+}
+
+func (p *fakeProvider) Address(context.Context, string, string) (string, error) {
+	return "127.0.0.1:1", nil
+}
+
+func (p *fakeProvider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+	p.mu.Lock()
+	p.deploys = append(p.deploys, req)
+	fn := p.DeployFn
+	p.mu.Unlock()
+	if fn != nil {
+		return fn(ctx, req)
+	}
+	return deploy.Result{Status: sluice.StatusSucceeded}, nil
+}
+
+func (p *fakeProvider) Restore(context.Context, string, string, *sluice.Version, map[string]string) error {
+	return nil
+}
+func (p *fakeProvider) Status(string) *deploy.EnvironmentStatus { return nil }
+func (p *fakeProvider) Close() error                            { return nil }
+
+func (p *fakeProvider) calls() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.deploys)
+}
+
+// fixture is a git repository with a route, and an engine serving it with real state.
+type fixture struct {
+	t         *testing.T
+	repo      string // the git repository, holding sluice.yaml
+	state     string
+	out       string // a folder outside the repository for commands to leave traces in
+	db        *sqlite.DB
+	artifacts *artifact.Store
+	provider  *fakeProvider
+	engine    *engine.Engine
+	environ   []string
+}
+
+// routeHead is a route with a cheap build and one environment; tests append checks and
+// environment details. OUT is replaced by the fixture's trace folder.
+const routeHead = `version: 1
+name: t
+source: {repo: ., branch: main}
+build:
+  commands: ["mkdir -p dist && echo app > dist/app"]
+  artifact: [dist/]
+service:
+  command: [dist/app]
+`
+
+func newFixture(t *testing.T, route string) *fixture {
+	t.Helper()
+	f := &fixture{t: t, repo: t.TempDir(), state: t.TempDir(), out: t.TempDir(), provider: &fakeProvider{}}
+	f.writeRoute(route)
+	f.git("init", "-q", "-b", "main")
+	f.commit("first")
+	return f
+}
+
+func (f *fixture) writeRoute(route string) {
+	f.t.Helper()
+	route = strings.ReplaceAll(route, "OUT", f.out)
+	if err := os.WriteFile(filepath.Join(f.repo, "sluice.yaml"), []byte(route), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *fixture) git(args ...string) string {
+	f.t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@t"}, args...)...)
+	cmd.Dir = f.repo
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (f *fixture) commit(msg string) {
+	f.t.Helper()
+	f.git("add", "-A")
+	f.git("commit", "-q", "--allow-empty", "-m", msg)
+}
+
+// start opens the state and starts an engine; it is closed when the test ends.
+func (f *fixture) start() *engine.Engine {
+	f.t.Helper()
+	var err error
+	if f.db, err = sqlite.Open(filepath.Join(f.state, "state.db")); err != nil {
+		f.t.Fatal(err)
+	}
+	if f.artifacts, err = artifact.Open(filepath.Join(f.state, "artifacts")); err != nil {
+		f.t.Fatal(err)
+	}
+	environ := f.environ
+	if environ == nil {
+		environ = os.Environ()
+	}
+	f.engine, err = engine.New(engine.Config{
+		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
+		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond,
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.engine.Start(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	e, db := f.engine, f.db
+	f.t.Cleanup(func() {
+		_ = e.Close()
+		_ = db.Close()
+	})
+	return f.engine
+}
+
+func (f *fixture) run() *sluice.Execution {
+	f.t.Helper()
+	ex, err := f.engine.Run(context.Background(), "")
+	if err != nil {
+		f.t.Fatalf("run: %v", err)
+	}
+	return ex
+}
+
+func (f *fixture) wait(id string) *sluice.Execution {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ex, err := f.engine.Wait(ctx, id)
+	if err != nil {
+		f.t.Fatalf("wait for %s: %v", id, err)
+	}
+	return ex
+}
+
+func (f *fixture) action(id, stage, name string) sluice.ActionExecution {
+	f.t.Helper()
+	list, err := f.db.Actions(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, a := range list {
+		if a.Stage == stage && a.Action == name {
+			return a
+		}
+	}
+	f.t.Fatalf("no action %s/%s in %s", stage, name, id)
+	return sluice.ActionExecution{}
+}
+
+func (f *fixture) stage(id, name string) sluice.StageExecution {
+	f.t.Helper()
+	list, err := f.db.Stages(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, s := range list {
+		if s.Stage == name {
+			return s
+		}
+	}
+	f.t.Fatalf("no stage %s in %s", name, id)
+	return sluice.StageExecution{}
+}
+
+// eventually polls cond until it holds, failing the test after a generous bound.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (f *fixture) lines(name string) []string {
+	f.t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.out, name))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
