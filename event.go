@@ -11,7 +11,7 @@ type Event struct {
 	Seq             int64           `json:"-"` // assigned by the store; orders events
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
-	Source          string          `json:"source"`  // "sluice/<pipeline>"
+	Source          string          `json:"source"`  // "sluice"
 	Type            string          `json:"type"`    // sluice.action.succeeded
 	Subject         string          `json:"subject"` // "<execution>/<stage>/<action>", "env/<name>" …
 	Time            time.Time       `json:"time"`

@@ -2,18 +2,26 @@ module github.com/sluicehq/sluice
 
 go 1.26.0
 
+// Pure Go only, so the binary is static. Versions are pinned exactly: the module proxy these
+// machines reach refuses some newer ones (modernc.org/sqlite v1.61.x breaks go mod tidy).
+require (
+	// sluice.yaml: a YAML parser whose syntax tree keeps line:column for every diagnostic.
+	github.com/goccy/go-yaml v1.19.2
+	// Tests only: checks every valid route against schema/sluice.schema.json.
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	// The embedded store: SQLite without cgo.
+	modernc.org/sqlite v1.60.1
+)
+
 require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
-	github.com/goccy/go-yaml v1.19.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 	modernc.org/libc v1.77.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
-	modernc.org/sqlite v1.60.1 // indirect
 )
