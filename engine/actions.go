@@ -32,6 +32,8 @@ type actionContext struct {
 	rec     *sluice.ActionExecution
 	records []sluice.ActionExecution // the execution's actions as they were when the group began
 	log     io.Writer
+	// resuming is set when the action was interrupted by a stop of the engine, not retried.
+	resuming bool
 }
 
 func (ac *actionContext) perform(ctx context.Context) outcome {

@@ -134,19 +134,24 @@ func (ac *actionContext) approval(ctx context.Context) outcome {
 	return outcome{status: sluice.StatusSucceeded, summary: why, outputs: map[string]string{outApproved: a.ChangeSetDigest}}
 }
 
-// pendingApproval returns this execution's waiting approval of digest in the stage's
-// environment, creating it if there is none (a resumed action finds the one it made).
+// pendingApproval returns the approval this action waits for. A resumed action takes up the
+// latest request it made for the same change set, with any decision taken while the engine was
+// down; a first run or a retry asks anew.
 func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*sluice.Approval, error) {
 	e := ac.e
 	list, err := e.store.ListApprovals(ctx, ac.stage.Environment, false)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
-	for i := range list {
+	for i := range list { // newest first
 		a := &list[i]
-		if a.ExecutionID == ac.ex.ID && a.ChangeSetDigest == digest && (a.Status == sluice.StatusWaiting || !a.DecidedAt.Before(ac.rec.StartedAt)) {
+		if a.ExecutionID != ac.ex.ID || a.ChangeSetDigest != digest {
+			continue
+		}
+		if a.Status == sluice.StatusWaiting || ac.resuming {
 			return a, nil
 		}
+		break
 	}
 	gate := ac.action.Approval
 	now := e.now().UTC()
@@ -221,7 +226,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	to := ac.desired()
 	cs := deploy.Diff(ac.stage.Environment, state.Live, to)
 	switch {
-	case ac.action.RunOrder > 2 && approved == "":
+	case ac.hasApproval() && approved == "":
 		return failed(errors.New("no approved change set: the approval did not record one; run again"))
 	case approved != "" && cs.Digest != approved:
 		return failed(sluice.Errorf(sluice.ECONFLICT, "what %s runs changed after change set %s was approved (it would now be %s); nothing was deployed. Run again to review and approve the new change set",
@@ -301,6 +306,15 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		return result, fmt.Errorf("record what %s runs: %w", env, err)
 	}
 	return result, nil
+}
+
+func (ac *actionContext) hasApproval() bool {
+	for _, a := range ac.stage.Actions {
+		if a.Kind == sluice.KindApproval {
+			return true
+		}
+	}
+	return false
 }
 
 // hookRunner runs the environment's lifecycle hooks in the execution's workspace.

@@ -54,7 +54,7 @@ func (p *fakeProvider) calls() int {
 
 // fixture is a git repository with a route, and an engine serving it with real state.
 type fixture struct {
-	t         *testing.T
+	t         testing.TB
 	repo      string // the git repository, holding sluice.yaml
 	state     string
 	out       string // a folder outside the repository for commands to leave traces in
@@ -66,7 +66,7 @@ type fixture struct {
 }
 
 // routeHead is a route with a cheap build and one environment; tests append checks and
-// environment details. OUT is replaced by the fixture's trace folder.
+// environment details. @OUT@ is replaced by the fixture's trace folder.
 const routeHead = `version: 1
 name: t
 source: {repo: ., branch: main}
@@ -77,7 +77,7 @@ service:
   command: [dist/app]
 `
 
-func newFixture(t *testing.T, route string) *fixture {
+func newFixture(t testing.TB, route string) *fixture {
 	t.Helper()
 	f := &fixture{t: t, repo: t.TempDir(), state: t.TempDir(), out: t.TempDir(), provider: &fakeProvider{}}
 	f.writeRoute(route)
@@ -88,7 +88,7 @@ func newFixture(t *testing.T, route string) *fixture {
 
 func (f *fixture) writeRoute(route string) {
 	f.t.Helper()
-	route = strings.ReplaceAll(route, "OUT", f.out)
+	route = strings.ReplaceAll(route, "@OUT@", f.out)
 	if err := os.WriteFile(filepath.Join(f.repo, "sluice.yaml"), []byte(route), 0o600); err != nil {
 		f.t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func (f *fixture) stage(id, name string) sluice.StageExecution {
 }
 
 // eventually polls cond until it holds, failing the test after a generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

@@ -45,14 +45,17 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 			reason string
 		)
 		for _, a := range group {
-			rec := findAction(records, stage.Name, a.Name)
-			if rec == nil || rec.Status.OK() {
+			found := findAction(records, stage.Name, a.Name)
+			if found == nil || found.Status.OK() {
 				continue
 			}
+			// Actions of a group run in parallel and read records (outputs of earlier actions):
+			// each changes only its own copy.
+			rec := *found
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				status, why := e.runAction(ctx, r, ex, p, stage, a, rec, records)
+				status, why := e.runAction(ctx, r, ex, p, stage, a, &rec, records)
 				mu.Lock()
 				defer mu.Unlock()
 				if !status.OK() && severity[status] >= severity[worst] {
@@ -71,6 +74,9 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 // runAction runs one action, recording its start before and its end after.
 func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage, a plan.Action, rec *sluice.ActionExecution, records []sluice.ActionExecution) (sluice.Status, string) {
 	subject := ex.ID + "/" + stage.Name + "/" + a.Name
+	// An action found running or waiting was interrupted by a stop of the engine: this run
+	// resumes it (an approval picks up the request it made, and any decision taken meanwhile).
+	resuming := rec.Status == sluice.StatusInProgress || rec.Status == sluice.StatusWaiting
 	rec.Status, rec.Attempt, rec.StartedAt, rec.EndedAt, rec.Error, rec.Summary = sluice.StatusInProgress, rec.Attempt+1, e.now().UTC(), time.Time{}, "", ""
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, e.event("action.started", subject, rec)) {
 		return sluice.StatusFailed, "could not record the action's start"
@@ -80,7 +86,7 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 		return sluice.StatusFailed, err.Error()
 	}
 	fmt.Fprintf(logw, "--- %s %s, attempt %d, %s\n", stage.Name, a.Name, rec.Attempt, rec.StartedAt.Format(time.RFC3339))
-	ac := &actionContext{e: e, r: r, ex: ex, plan: p, stage: stage, action: a, rec: rec, records: records, log: logw}
+	ac := &actionContext{e: e, r: r, ex: ex, plan: p, stage: stage, action: a, rec: rec, records: records, log: logw, resuming: resuming}
 	out := ac.perform(ctx)
 	closeLog()
 	if e.ctx.Err() != nil {
