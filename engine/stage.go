@@ -33,16 +33,19 @@ var severity = map[sluice.Status]int{sluice.StatusFailed: 1, sluice.StatusStoppe
 // runStage runs a stage's actions group by group (equal run orders in parallel) and returns the
 // stage's status and, when it did not succeed, why.
 func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage) (sluice.Status, string) {
+	// Loaded once per stage; each group's results are copied in after it, so later groups see
+	// earlier outputs without reading every action again.
+	records, err := e.store.Actions(ctx, ex.ID)
+	if err != nil {
+		return sluice.StatusFailed, fmt.Sprintf("load actions: %v", err)
+	}
 	for _, group := range stage.Groups() {
-		records, err := e.store.Actions(ctx, ex.ID)
-		if err != nil {
-			return sluice.StatusFailed, fmt.Sprintf("load actions: %v", err)
-		}
 		var (
 			wg     sync.WaitGroup
 			mu     sync.Mutex
 			worst  sluice.Status
 			reason string
+			done   []doneAction
 		)
 		for _, a := range group {
 			found := findAction(records, stage.Name, a.Name)
@@ -58,17 +61,27 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 				status, why := e.runAction(ctx, r, ex, p, stage, a, &rec, records)
 				mu.Lock()
 				defer mu.Unlock()
+				done = append(done, doneAction{found, rec})
 				if !status.OK() && severity[status] >= severity[worst] {
 					worst, reason = status, why
 				}
 			}()
 		}
 		wg.Wait()
+		for _, d := range done {
+			*d.slot = d.rec
+		}
 		if worst != "" {
 			return worst, reason
 		}
 	}
 	return sluice.StatusSucceeded, ""
+}
+
+// doneAction is an action's record after it ran, and where it goes in the stage's records.
+type doneAction struct {
+	slot *sluice.ActionExecution
+	rec  sluice.ActionExecution
 }
 
 // runAction runs one action, recording its start before and its end after.
