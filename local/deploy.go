@@ -24,6 +24,7 @@ func (p *Provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Resul
 	if err != nil {
 		return deploy.Result{}, err
 	}
+	env.serve()
 	env.deploying.Lock()
 	defer env.deploying.Unlock()
 	d := &deployment{p: p, env: env, req: req}
@@ -234,6 +235,7 @@ func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluic
 	if err != nil {
 		return err
 	}
+	defer env.serve() // accept only once the live version is routed (or failed to start)
 	env.deploying.Lock()
 	defer env.deploying.Unlock()
 	env.mu.Lock()

@@ -62,6 +62,9 @@ type environment struct {
 	router atomic.Pointer[router.Router]
 	sticky bool
 	notify chan struct{} // a response arrived: alarms may be judged again
+	// serve starts accepting connections; idempotent.
+	serve    func()
+	listener net.Listener
 
 	deploying sync.Mutex // one deployment at a time
 	mu        sync.Mutex
@@ -76,9 +79,13 @@ func (p *Provider) Address(ctx context.Context, name, listen string) (string, er
 	if err != nil {
 		return "", err
 	}
+	env.serve()
 	return env.addr, nil
 }
 
+// environment returns the environment, binding its address if it is new. The router accepts
+// connections only once serve is called: until then clients queue in the listen backlog, so a
+// restart never answers them before the live version is back.
 func (p *Provider) environment(ctx context.Context, name, listen string) (*environment, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -99,11 +106,14 @@ func (p *Provider) environment(ctx context.Context, name, listen string) (*envir
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	go func() {
-		if err := env.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			p.log.Error("environment router stopped", "environment", name, "err", err)
-		}
-	}()
+	env.serve = sync.OnceFunc(func() {
+		go func() {
+			if err := env.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("environment router stopped", "environment", name, "err", err)
+			}
+		}()
+	})
+	env.listener = ln
 	p.envs[name] = env
 	return env, nil
 }
@@ -198,6 +208,7 @@ func (p *Provider) Close() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = env.server.Shutdown(ctx)
+			_ = env.listener.Close() // never served: Shutdown does not know it
 			env.mu.Lock()
 			live := env.live
 			env.mu.Unlock()

@@ -1,0 +1,505 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/artifact"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/local"
+)
+
+// appBinary is the test service (testdata/app), built once per test binary.
+var appBinary string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "local-test-app-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	appBinary = filepath.Join(dir, "app")
+	build := exec.Command("go", "build", "-o", appBinary, ".")
+	build.Dir = filepath.Join("testdata", "app")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build testdata/app: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// fixture is a provider with a real artifact store holding the test service.
+type fixture struct {
+	t        *testing.T
+	dir      string
+	store    *artifact.Store
+	provider *local.Provider
+	digest   string
+	logs     *logBuffer
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	store, err := artifact.Open(filepath.Join(dir, "artifacts"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(appBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "app"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	art, err := store.Put(src, []string{"app"})
+	if err != nil {
+		t.Fatalf("put artifact: %v", err)
+	}
+	f := &fixture{t: t, dir: dir, store: store, digest: art.Digest, logs: &logBuffer{}}
+	f.provider = local.New(filepath.Join(dir, "envs"), store, nil)
+	t.Cleanup(func() { _ = f.provider.Close() })
+	return f
+}
+
+// version describes the test service with VERSION=name and the extra environment.
+func (f *fixture) version(name string, strategy sluice.Strategy, env ...string) sluice.Version {
+	vars := map[string]string{"VERSION": name}
+	for i := 0; i+1 < len(env); i += 2 {
+		vars[env[i]] = env[i+1]
+	}
+	return sluice.Version{
+		Artifact: f.digest, Revision: name, Command: []string{"app"}, PortEnv: "PORT",
+		Env: vars, HealthPath: "/healthz", HealthEvery: sluice.Duration(50 * time.Millisecond),
+		StartTimeout: sluice.Duration(10 * time.Second), Strategy: strategy,
+	}
+}
+
+func (f *fixture) deploy(ctx context.Context, to sluice.Version, alarms ...sluice.Alarm) deploy.Result {
+	f.t.Helper()
+	res, err := f.provider.Deploy(ctx, deploy.Request{
+		Environment: "prod", To: to, Alarms: alarms, DrainTimeout: 5 * time.Second, Log: f.logs.logf,
+	})
+	if err != nil {
+		f.t.Fatalf("deploy %s: %v\nlog:\n%s", to.Revision, err, f.logs)
+	}
+	return res
+}
+
+func (f *fixture) addr(ctx context.Context) string {
+	f.t.Helper()
+	addr, err := f.provider.Address(ctx, "prod", "")
+	if err != nil {
+		f.t.Fatalf("address: %v", err)
+	}
+	return addr
+}
+
+var allAtOnce = sluice.Strategy{Type: sluice.AllAtOnce}
+
+type logBuffer struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logBuffer) logf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+var client = &http.Client{Timeout: 5 * time.Second}
+
+// get returns the status and body of GET url.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func wantServes(t *testing.T, addr, version string) {
+	t.Helper()
+	for range 5 {
+		code, body := get(t, "http://"+addr+"/")
+		if code != http.StatusOK || body != version {
+			t.Fatalf("GET / = %d %q, want 200 %q", code, body, version)
+		}
+	}
+}
+
+// liveAddress is the backend address of the only version routed in prod.
+func liveAddress(t *testing.T, p *local.Provider) string {
+	t.Helper()
+	st := p.Status("prod")
+	if st == nil || len(st.Versions) != 1 {
+		t.Fatalf("status = %+v, want one version", st)
+	}
+	return st.Versions[0].Address
+}
+
+func wantGone(t *testing.T, url string) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(url + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("stopped version at %s still answers %s", url, resp.Status)
+	}
+}
+
+// load sends requests to addr from n keep-alive clients until stop is closed, counting
+// answers by status and transport errors.
+type load struct {
+	mu        sync.Mutex
+	byBody    map[string]int
+	byStatus  map[int]int
+	transport int
+	lastErr   error
+	wg        sync.WaitGroup
+	stop      chan struct{}
+}
+
+func startLoad(addr string, n int) *load {
+	l := &load{byBody: map[string]int{}, byStatus: map[int]int{}, stop: make(chan struct{})}
+	for range n {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer c.CloseIdleConnections()
+			for {
+				select {
+				case <-l.stop:
+					return
+				default:
+				}
+				resp, err := c.Get("http://" + addr + "/")
+				if err != nil {
+					l.mu.Lock()
+					l.transport++
+					l.lastErr = err
+					l.mu.Unlock()
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				l.mu.Lock()
+				l.byStatus[resp.StatusCode]++
+				if resp.StatusCode == http.StatusOK {
+					l.byBody[string(body)]++
+				}
+				l.mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func (l *load) String() string {
+	return fmt.Sprintf("statuses %v, bodies %v, transport errors %d (last %v)", l.byStatus, l.byBody, l.transport, l.lastErr)
+}
+
+func TestFirstDeployServesAll(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if again := f.addr(ctx); again != addr {
+		t.Errorf("Address is not idempotent: %s then %s", addr, again)
+	}
+	res := f.deploy(ctx, f.version("v1", sluice.Strategy{Type: sluice.Linear, Percent: 10, Interval: time.Hour}))
+	if res.Status != sluice.StatusSucceeded {
+		t.Fatalf("status = %s (%s), want Succeeded", res.Status, res.Reason)
+	}
+	wantServes(t, addr, "v1")
+	st := f.provider.Status("prod")
+	if st == nil || len(st.Versions) != 1 || st.Versions[0].Weight != 100 || st.Versions[0].Artifact != f.digest {
+		t.Fatalf("status = %+v, want one version with all traffic and the artifact", st)
+	}
+}
+
+func TestLinearShiftServesBothThenOnlyNew(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	oldURL := liveAddress(t, f.provider)
+	l := startLoad(addr, 4)
+	res := f.deploy(ctx, f.version("v2", sluice.Strategy{Type: sluice.Linear, Percent: 50, Interval: 300 * time.Millisecond}))
+	l.end()
+	if res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v2: %s (%s)\n%s", res.Status, res.Reason, f.logs)
+	}
+	t.Logf("during the shift: %s", l)
+	if l.byBody["v1"] == 0 || l.byBody["v2"] == 0 {
+		t.Errorf("during the shift both versions should answer: %s", l)
+	}
+	if l.transport != 0 || len(l.byStatus) != 1 {
+		t.Errorf("requests failed during the shift: %s", l)
+	}
+	wantServes(t, addr, "v2")
+	wantGone(t, oldURL)
+}
+
+func TestAlarmRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	l := startLoad(addr, 4)
+	alarm := sluice.Alarm{Name: "errors", Metric: sluice.MetricErrorRate, Threshold: 0.05, Window: time.Second, MinRequests: 3}
+	res := f.deploy(ctx, f.version("v2", sluice.Strategy{Type: sluice.Linear, Percent: 50, Interval: 300 * time.Millisecond}, "FAIL", "1"), alarm)
+	l.end()
+	if res.Status != sluice.StatusRolledBack {
+		t.Fatalf("status = %s (%s), want RolledBack\n%s", res.Status, res.Reason, f.logs)
+	}
+	rb := res.Rollback
+	if rb == nil || rb.Cause != "alarm" || rb.Alarm != "errors" || rb.BreachedAt.IsZero() || rb.RestoredAt.IsZero() {
+		t.Fatalf("rollback = %+v, want cause alarm with both times", rb)
+	}
+	t.Logf("reaction %s; clients saw %s", rb.Reaction(), l)
+	if r := rb.Reaction(); r < 0 || r > 2*time.Second {
+		t.Errorf("reaction = %s, want between 0 and 2s", r)
+	}
+	wantServes(t, addr, "v1")
+}
+
+func TestNeverHealthyFails(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  []string
+	}{
+		{"health check 404", []string{"UNHEALTHY", "1"}},
+		{"exits at once", []string{"EXIT", "1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			f := newFixture(t)
+			addr := f.addr(ctx)
+			if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+				t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+			}
+			bad := f.version("v2", allAtOnce, tt.env...)
+			bad.StartTimeout = sluice.Duration(time.Second)
+			res := f.deploy(ctx, bad)
+			if res.Status != sluice.StatusFailed || res.Reason == "" {
+				t.Fatalf("status = %s (%q), want Failed with a reason", res.Status, res.Reason)
+			}
+			t.Logf("reason: %s", res.Reason)
+			wantServes(t, addr, "v1")
+		})
+	}
+}
+
+func TestPreTrafficHookFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	var hookSaw []string
+	res, err := f.provider.Deploy(ctx, deploy.Request{
+		Environment: "prod", To: f.version("v2", allAtOnce), DrainTimeout: 5 * time.Second,
+		Hook: func(ctx context.Context, phase, endpoint string) error {
+			for range 5 {
+				_, body := get(t, endpoint+"/")
+				hookSaw = append(hookSaw, phase+":"+body)
+			}
+			if phase == "pre_traffic" {
+				return errors.New("smoke test failed")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sluice.StatusRolledBack || res.Rollback == nil || res.Rollback.Cause != "hook" {
+		t.Fatalf("result = %+v, want RolledBack by the hook", res)
+	}
+	for _, s := range hookSaw {
+		if s != "pre_traffic:v2" {
+			t.Fatalf("the pre-traffic hook saw %v, want only the new version", hookSaw)
+		}
+	}
+	wantServes(t, addr, "v1")
+}
+
+func TestNoFailedRequestsUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	l := startLoad(addr, 20)
+	linear := sluice.Strategy{Type: sluice.Linear, Percent: 25, Interval: 200 * time.Millisecond}
+	good := f.deploy(ctx, f.version("v2", linear))
+	alarm := sluice.Alarm{Name: "errors", Metric: sluice.MetricErrorRate, Threshold: 0.05, Window: time.Second, MinRequests: 3}
+	bad := f.deploy(ctx, f.version("v3", linear, "FAIL", "1"), alarm)
+	l.end()
+	t.Logf("v2 %s, v3 %s; clients saw %s", good.Status, bad.Status, l)
+	if good.Status != sluice.StatusSucceeded || bad.Status != sluice.StatusRolledBack {
+		t.Fatalf("v2 %s (%s), v3 %s (%s); want Succeeded then RolledBack", good.Status, good.Reason, bad.Status, bad.Reason)
+	}
+	// The broken version answers 500 by design; anything else failing is the provider's fault.
+	if l.transport != 0 || l.byStatus[http.StatusBadGateway] != 0 || l.byStatus[http.StatusServiceUnavailable] != 0 {
+		t.Errorf("clients saw failures the provider caused: %s", l)
+	}
+	if l.byBody["v1"] == 0 || l.byBody["v2"] == 0 {
+		t.Errorf("want answers from v1 and v2: %s", l)
+	}
+	wantServes(t, addr, "v2")
+}
+
+func TestRestoreAfterRestart(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	v1 := f.version("v1", allAtOnce)
+	if res := f.deploy(ctx, v1); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	if err := f.provider.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := local.New(filepath.Join(f.dir, "envs"), f.store, nil)
+	t.Cleanup(func() { _ = again.Close() })
+	// A client that arrives while the live version is still starting waits for it: it is never
+	// answered 503 by a router with nothing routed yet.
+	restored := make(chan error, 1)
+	go func() { restored <- again.Restore(ctx, "prod", addr, &v1, nil) }()
+	early := make(chan string, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			conn.Close()
+			break
+		}
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://" + addr + "/")
+		if err != nil {
+			early <- err.Error()
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		early <- fmt.Sprintf("%d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}()
+	if err := <-restored; err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := <-early; got != "200 v1" {
+		t.Errorf("a request sent during the restore got %q, want \"200 v1\"", got)
+	}
+	wantServes(t, addr, "v1")
+	// Restoring what already serves changes nothing.
+	before := liveAddress(t, again)
+	if err := again.Restore(ctx, "prod", addr, &v1, nil); err != nil {
+		t.Fatalf("restore again: %v", err)
+	}
+	if after := liveAddress(t, again); after != before {
+		t.Errorf("a second Restore replaced the version: %s then %s", before, after)
+	}
+}
+
+func TestTamperedArtifactFails(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	blob := f.store.Path(f.digest)
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01
+	if err := os.WriteFile(blob, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := f.deploy(ctx, f.version("v2", allAtOnce))
+	if res.Status != sluice.StatusFailed || !strings.Contains(res.Reason, "verification") {
+		t.Fatalf("result = %s (%q), want Failed mentioning verification", res.Status, res.Reason)
+	}
+	wantServes(t, addr, "v1")
+}
+
+func TestListenBusy(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f := newFixture(t)
+	_, err = f.provider.Address(t.Context(), "prod", ln.Addr().String())
+	if sluice.ErrorCode(err) != sluice.ECONFLICT {
+		t.Fatalf("Address on a busy port = %v, want a conflict", err)
+	}
+}
