@@ -46,3 +46,27 @@ func TestStatusDone(t *testing.T) {
 		}
 	}
 }
+
+// TestStrategyIntervalReadsBothWays: stored state written before intervals were duration
+// strings (encoding/json writes a time.Duration as nanoseconds) still reads back.
+func TestStrategyIntervalReadsBothWays(t *testing.T) {
+	cases := []struct {
+		name, json string
+		want       time.Duration
+	}{
+		{"duration string", `{"type":"linear","percent":10,"interval":"1m30s"}`, 90 * time.Second},
+		{"nanoseconds", `{"type":"linear","percent":10,"interval":1500000000}`, 1500 * time.Millisecond},
+		{"absent", `{"type":"all-at-once"}`, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var s sluice.Strategy
+			if err := json.Unmarshal([]byte(c.json), &s); err != nil {
+				t.Fatal(err)
+			}
+			if s.Interval != c.want {
+				t.Errorf("interval = %s, want %s", s.Interval, c.want)
+			}
+		})
+	}
+}

@@ -60,7 +60,7 @@ func (db *DB) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, 
 	if toV, errs[1] = parseVersion(to); toV != nil {
 		cs.To = *toV
 	}
-	cs.Strategy, errs[2] = parseStrategy(strategy)
+	errs[2] = parseJSON(strategy, &cs.Strategy)
 	errs[3] = parseJSON(changes, &cs.Changes)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, wrap(err, "read change set %s", digest)

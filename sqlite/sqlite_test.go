@@ -253,32 +253,6 @@ func TestEventsGetTheirSeqAfterCommit(t *testing.T) {
 	}
 }
 
-func TestStrategyIntervalReadsBothWays(t *testing.T) {
-	cases := []struct {
-		name, json string
-		want       time.Duration
-	}{
-		{"duration string", `{"type":"linear","percent":10,"interval":"1m30s"}`, 90 * time.Second},
-		{"nanoseconds", `{"type":"linear","percent":10,"interval":1500000000}`, 1500 * time.Millisecond},
-		{"absent", `{"type":"all-at-once"}`, 0},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var s jsonStrategy
-			if err := s.UnmarshalJSON([]byte(c.json)); err != nil {
-				t.Fatal(err)
-			}
-			if s.Interval != c.want {
-				t.Errorf("interval = %s, want %s", s.Interval, c.want)
-			}
-		})
-	}
-	var s jsonStrategy
-	if err := s.UnmarshalJSON([]byte(`{"interval":"soon"}`)); err == nil {
-		t.Error("a bad interval was accepted")
-	}
-}
-
 // Two handles on one file stand for two processes (sluice up and sluice approve): writes wait
 // for each other instead of failing with "database is locked", and a decision still has one
 // winner.
