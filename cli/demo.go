@@ -3,13 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -77,6 +78,19 @@ func cmdDemo(e *env, args []string) error {
 	}
 	summaries = append(summaries, summarize(first))
 	ok := first.Execution.Status == sluice.StatusSucceeded
+	if ok && !*breakIt {
+		// The first release goes to an empty prod all at once; a second one shows the shift.
+		fmt.Fprintln(out, "\ndemo: committing a second release, which prod takes 20% at a time under load")
+		if err := secondRelease(dir); err != nil {
+			return err
+		}
+		second, err := demoRun(e, inst, o)
+		if err != nil {
+			return err
+		}
+		summaries = append(summaries, summarize(second))
+		ok = second.Execution.Status == sluice.StatusSucceeded
+	}
 	if ok && *breakIt {
 		fmt.Fprintf(out, "\ndemo: committing a change that breaks prod only (%s: %s)\n", breakFile, breakTo)
 		if err := breakProd(dir); err != nil {
@@ -114,23 +128,56 @@ func demoRun(e *env, inst *instance, o runOptions) (*engine.Snapshot, error) {
 	fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
 	ctx, cancel := context.WithCancel(e.ctx)
 	var wg sync.WaitGroup
-	var sent, failed atomic.Int64
+	traffic := &trafficCount{byVersion: map[string]int{}}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sendLoad(ctx, inst, "prod", &sent, &failed)
+		sendLoad(ctx, inst, "prod", traffic)
 	}()
 	snap, err := follow(e.ctx, e, localSource{inst}, ex.ID, o)
 	cancel()
 	wg.Wait()
-	if n := sent.Load(); n > 0 {
-		fmt.Fprintf(o.out, "  prod traffic during the run: %d requests, %d answered with an error\n", n, failed.Load())
-	}
+	traffic.report(o.out)
 	return snap, err
 }
 
-// sendLoad sends about 50 requests a second to env once it has an address.
-func sendLoad(ctx context.Context, inst *instance, env string, sent, failed *atomic.Int64) {
+// trafficCount is what the demo's clients saw: answers by version (the example names itself in
+// the X-Version header) and failures.
+type trafficCount struct {
+	mu        sync.Mutex
+	sent      int
+	failed    int
+	byVersion map[string]int
+}
+
+func (c *trafficCount) add(version string, failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent++
+	if failed {
+		c.failed++
+	}
+	if version != "" {
+		c.byVersion[version]++
+	}
+}
+
+func (c *trafficCount) report(w io.Writer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sent == 0 {
+		return
+	}
+	versions := make([]string, 0, len(c.byVersion))
+	for v, n := range c.byVersion {
+		versions = append(versions, fmt.Sprintf("%d from %s", n, v))
+	}
+	sort.Strings(versions)
+	fmt.Fprintf(w, "  prod traffic during the run: %d requests (%s), %d answered with an error\n", c.sent, strings.Join(versions, ", "), c.failed)
+}
+
+// sendLoad sends about 50 requests a second to env once it serves a version.
+func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCount) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -145,16 +192,30 @@ func sendLoad(ctx context.Context, inst *instance, env string, sent, failed *ato
 			continue
 		}
 		resp, err := client.Get("http://" + st.Address + "/")
-		sent.Add(1)
 		if err != nil {
-			failed.Add(1)
+			count.add("", true)
 			continue
 		}
 		resp.Body.Close()
-		if resp.StatusCode >= 500 {
-			failed.Add(1)
-		}
+		count.add(resp.Header.Get("X-Version"), resp.StatusCode >= 500)
 	}
+}
+
+// secondRelease commits a harmless change: a new revision is a new version to deploy.
+func secondRelease(dir string) error {
+	path := filepath.Join(dir, "README.md")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("edit %s: %w", path, err)
+	}
+	_, err = fmt.Fprintf(f, "\nSecond release, deployed by sluice demo.\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return commitAll(dir, "hello-api: second release")
 }
 
 func breakProd(dir string) error {
