@@ -59,7 +59,7 @@ func init() {
 		"approve":   {"approve the change set waiting in an environment", "approve ENV [--comment TEXT] [--state DIR]", cmdDecide(true)},
 		"reject":    {"reject the change set waiting in an environment", "reject ENV [--comment TEXT] [--state DIR]", cmdDecide(false)},
 		"status":    {"show executions, environments and pending approvals", "status [--json] [--state DIR]", cmdStatus},
-		"logs":      {"show the output of an execution's actions", "logs EXECUTION [ACTION] [-f] [--state DIR]", cmdLogs},
+		"logs":      {"show the output of an execution's actions, or of an environment's version", "logs EXECUTION [ACTION] [-f] [--state DIR], or logs --env ENV [-f]", cmdLogs},
 		"history":   {"list an environment's deployments and approval decisions", "history ENV [--json] [--state DIR]", cmdHistory},
 		"changeset": {"show the change set pending in an environment", "changeset ENV [--json] [--state DIR]", cmdChangeSet},
 		"rollback":  {"put an environment's last good version back", "rollback ENV [--state DIR]", cmdRollback},

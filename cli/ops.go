@@ -261,6 +261,9 @@ func cmdLogs(e *env, args []string) error {
 		return err
 	}
 	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		if pos.env != "" {
+			return versionLogs(e, dir, pos)
+		}
 		id := pos.id
 		actions, err := db.Actions(e.ctx, id)
 		if err != nil {
@@ -314,6 +317,7 @@ func cmdLogs(e *env, args []string) error {
 
 type logsArgs struct {
 	id, action string
+	env        string
 	follow     bool
 	offsets    map[string]int
 }
@@ -322,6 +326,7 @@ type logsArgs struct {
 // not needed to read logs; use --state to find them).
 func parseLogsArgs(f *flags, args []string) (*logsArgs, error) {
 	out := &logsArgs{offsets: map[string]int{}}
+	env := f.String("env", "", "show what `ENV`'s newest version printed, instead of an execution's actions")
 	var rest []string
 	for _, a := range args {
 		if a == "-f" || a == "--follow" || a == "-follow" {
@@ -330,15 +335,58 @@ func parseLogsArgs(f *flags, args []string) (*logsArgs, error) {
 		}
 		rest = append(rest, a)
 	}
-	pos, err := f.parse(rest, 1, 2)
+	pos, err := f.parse(rest, 0, 2)
 	if err != nil {
 		return nil, err
 	}
-	out.id = pos[0]
+	out.env = *env
+	switch {
+	case out.env != "" && len(pos) > 0:
+		return nil, usagef("name an EXECUTION or --env ENV, not both")
+	case out.env == "" && len(pos) == 0:
+		return nil, usagef("missing argument: name an EXECUTION (sluice status lists them), or --env ENV")
+	case len(pos) > 0:
+		out.id = pos[0]
+	}
 	if len(pos) == 2 {
 		out.action = pos[1]
 	}
 	return out, nil
+}
+
+// versionLogs prints what the newest version of env printed, following it with -f.
+func versionLogs(e *env, dir string, a *logsArgs) error {
+	versions := filepath.Join(dir, "environments", a.env, "versions")
+	logs, _ := filepath.Glob(filepath.Join(versions, "*.log"))
+	if len(logs) == 0 {
+		return sluice.Errorf(sluice.ENOTFOUND, "%s has run no version yet; deploy to it with sluice run", a.env)
+	}
+	newest, newestTime := "", time.Time{}
+	for _, l := range logs {
+		if st, err := os.Stat(l); err == nil && st.ModTime().After(newestTime) {
+			newest, newestTime = l, st.ModTime()
+		}
+	}
+	fmt.Fprintf(e.stdout, "==> %s: version %s <==\n", a.env, strings.TrimSuffix(filepath.Base(newest), ".log"))
+	offset := 0
+	for {
+		b, err := os.ReadFile(newest)
+		if err != nil {
+			return fmt.Errorf("read version log: %w", err)
+		}
+		if len(b) > offset {
+			e.stdout.Write(b[offset:])
+			offset = len(b)
+		}
+		if !a.follow {
+			return nil
+		}
+		select {
+		case <-e.ctx.Done():
+			return nil
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // engineOp runs an operation on the engine serving the state, or on one started for it.

@@ -71,6 +71,11 @@ func TestUp(t *testing.T) {
 		t.Errorf("metrics lack prod's request counts:\n%.2000s", metrics)
 	}
 
+	logs := sluiceRun(t, r.dir, "logs", "--env", "prod", "--state", r.state)
+	if logs.code != 0 || !strings.Contains(logs.stdout, `serving environment "prod"`) {
+		t.Errorf("sluice logs --env prod: exit %d\n%s%s", logs.code, logs.stdout, logs.stderr)
+	}
+
 	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
