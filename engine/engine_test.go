@@ -489,3 +489,38 @@ func TestApprovalDecidedWhileEngineDown(t *testing.T) {
 		t.Fatalf("deploys = %d, want 1", f.provider.calls())
 	}
 }
+
+// TestFreeze: a frozen environment holds executions before its stage, and they go on once it is
+// unfrozen — also when the freeze is written by another process straight into the store.
+func TestFreeze(t *testing.T) {
+	f := newFixture(t, routeHead+`
+environments:
+  - name: dev
+  - name: prod
+`)
+	f.start()
+	ctx := context.Background()
+	if err := f.engine.Freeze(ctx, "prod", true, "change freeze"); err != nil {
+		t.Fatal(err)
+	}
+	ex := f.run()
+	eventually(t, "dev to succeed", func() bool { return f.stage(ex.ID, "dev").Status == sluice.StatusSucceeded })
+	time.Sleep(300 * time.Millisecond) // time enough to enter prod, were it not frozen
+	if st := f.stage(ex.ID, "prod"); st.Status != sluice.StatusPending {
+		t.Fatalf("prod stage is %s while frozen, want Pending", st.Status)
+	}
+	if f.provider.calls() != 1 {
+		t.Fatalf("deploys = %d while prod is frozen, want 1 (dev only)", f.provider.calls())
+	}
+	// As `sluice unfreeze` does when no engine serves the state: a write to the store only.
+	ev := sluice.Event{SpecVersion: "1.0", ID: "unfreeze-1", Source: "sluice", Type: "sluice.environment.unfrozen", Subject: "env/prod", Time: time.Now().UTC(), DataContentType: "application/json"}
+	if err := engine.Freeze(ctx, f.db, "prod", false, "", ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.wait(ex.ID); got.Status != sluice.StatusSucceeded {
+		t.Fatalf("after unfreeze: %s (%s)", got.Status, got.Error)
+	}
+	if f.provider.calls() != 2 {
+		t.Fatalf("deploys = %d, want 2", f.provider.calls())
+	}
+}
