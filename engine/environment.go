@@ -48,8 +48,16 @@ func changeSummary(cs *sluice.ChangeSet) string {
 	if cs.Empty() {
 		return "no changes " + shortDigest(cs.Digest)
 	}
-	fields := make([]string, 0, len(cs.Changes))
-	for _, c := range cs.Changes {
+	if cs.From == nil {
+		return fmt.Sprintf("first version for %s, %d settings %s", cs.Environment, len(cs.Changes), shortDigest(cs.Digest))
+	}
+	const shown = 4
+	fields := make([]string, 0, shown+1)
+	for i, c := range cs.Changes {
+		if i == shown {
+			fields = append(fields, fmt.Sprintf("%d more", len(cs.Changes)-shown))
+			break
+		}
 		fields = append(fields, c.Field)
 	}
 	return fmt.Sprintf("%d changes (%s) %s", len(cs.Changes), strings.Join(fields, ", "), shortDigest(cs.Digest))
