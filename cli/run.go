@@ -216,7 +216,7 @@ func ask(r io.Reader, env string, out chan<- answer) {
 func render(w io.Writer, prev, cur *engine.Snapshot, start time.Time) {
 	for i, st := range cur.Stages {
 		if st.Status != sluice.StatusPending && (prev == nil || prev.Stages[i].Status == sluice.StatusPending) {
-			fmt.Fprintf(w, "%s\n", st.Stage)
+			fmt.Fprintf(w, "%s (at %.1fs)\n", st.Stage, time.Since(start).Seconds())
 		}
 		for j, a := range cur.Actions {
 			if a.Stage != st.Stage {
