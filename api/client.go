@@ -75,10 +75,11 @@ func (c *Client) Ping(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// Run starts an execution.
-func (c *Client) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
-	var ex sluice.Execution
-	return &ex, c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]string{"rev": rev}, &ex)
+// Run starts an execution of rev; with resume, it follows an unfinished one of the same
+// revision instead, if there is one.
+func (c *Client) Run(ctx context.Context, rev string, resume bool) (*RunResult, error) {
+	var res RunResult
+	return &res, c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"rev": rev, "resume": resume}, &res)
 }
 
 // Execution returns an execution's snapshot.

@@ -3,7 +3,7 @@
 // /healthz and /metrics needs the bearer token kept in the state directory.
 //
 //	GET  /api/v1/status                          executions, environments, pending approvals
-//	POST /api/v1/executions        {"rev":".."}  start an execution
+//	POST /api/v1/executions        {"rev":"..","resume":false}  start an execution
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/changesets/{digest}             a change set
 //	POST /api/v1/executions/{id}/stop|retry
@@ -29,6 +29,7 @@ import (
 // Engine is what the API needs of the engine.
 type Engine interface {
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
+	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
 	Stop(ctx context.Context, id string) error
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
 	Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error)
@@ -44,6 +45,14 @@ type Server struct {
 	Metrics func(io.Writer) error // may be nil
 	// Environments names the route's environments, in order, for status views.
 	Environments func() []string
+}
+
+// RunResult is the answer of POST /api/v1/executions.
+type RunResult struct {
+	Execution *sluice.Execution `json:"execution"`
+	// Resumed is true when an unfinished execution of the revision was found and followed
+	// instead of starting another (the request asked for it with "resume": true).
+	Resumed bool `json:"resumed"`
 }
 
 // Status is the answer of GET /api/v1/status and of `sluice status --json`.
@@ -73,12 +82,18 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("POST /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
 		var body struct {
-			Rev string `json:"rev"`
+			Rev    string `json:"rev"`
+			Resume bool   `json:"resume"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
 		}
-		return s.Engine.Run(r.Context(), body.Rev)
+		if body.Resume {
+			ex, resumed, err := s.Engine.RunOrResume(r.Context(), body.Rev)
+			return RunResult{Execution: ex, Resumed: resumed}, err
+		}
+		ex, err := s.Engine.Run(r.Context(), body.Rev)
+		return RunResult{Execution: ex}, err
 	}))
 	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"), s.envs())

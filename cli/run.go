@@ -96,28 +96,33 @@ func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 		o.out = e.stderr
 	}
 	var (
-		src source
-		ex  *sluice.Execution
+		src     source
+		ex      *sluice.Execution
+		resumed bool
 	)
 	if client := runningEngine(ctx, o.dir); client != nil {
 		fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
-		var err error
-		if ex, err = client.Run(ctx, o.rev); err != nil {
+		res, err := client.Run(ctx, o.rev, true)
+		if err != nil {
 			return nil, err
 		}
-		src = remoteSource{client}
+		ex, resumed, src = res.Execution, res.Resumed, remoteSource{client}
 	} else {
 		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
 		if err != nil {
 			return nil, err
 		}
 		defer inst.close()
-		if ex, err = inst.engine.Run(ctx, o.rev); err != nil {
+		if ex, resumed, err = inst.engine.RunOrResume(ctx, o.rev); err != nil {
 			return nil, err
 		}
 		src = localSource{inst}
 	}
-	fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
+	if resumed {
+		fmt.Fprintf(o.out, "resuming execution %s of %s at %s, which was interrupted before it ended\n", ex.ID, ex.Pipeline, short(ex.Revision))
+	} else {
+		fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
+	}
 	snap, err := follow(ctx, e, src, ex.ID, o)
 	if err != nil {
 		return nil, err

@@ -295,3 +295,31 @@ func eventVerb(s sluice.Status) string {
 	}
 	return b.String()
 }
+
+// RunOrResume follows the newest unfinished execution of rev when there is one — an execution
+// interrupted by a stop of the engine resumes rather than being run a second time — and starts
+// one otherwise. resumed says which.
+func (e *Engine) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, resumed bool, err error) {
+	route, err := e.currentRoute()
+	if err != nil {
+		return nil, false, err
+	}
+	if rev == "" {
+		rev = route.Source.Branch
+	}
+	sha, err := git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
+	if err != nil {
+		return nil, false, fmt.Errorf("resolve revision %q: %w", rev, err)
+	}
+	active, err := e.store.ListExecutions(ctx, true, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("list executions: %w", err)
+	}
+	for i := range active { // newest first
+		if active[i].Revision == sha {
+			return &active[i], true, nil
+		}
+	}
+	ex, err = e.Run(ctx, sha)
+	return ex, false, err
+}
