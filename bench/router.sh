@@ -9,9 +9,11 @@
 #   DURATION=30s CONNECTIONS=100 ROUNDS=5 bench/router.sh
 #
 # "bare" is a plain httputil.ReverseProxy (bench/routerbench -bare): the floor of a Go proxy, so
-# sluice minus bare is what the router's own work costs.
+# sluice minus bare is what the router's own work costs. "fast" is the router served by its
+# HTTP/1.1 fast path, Router.ServeFast (bench/routerbench -fast), which bypasses net/http.
 #
-# Ports BASE_PORT+1 (upstream), +2 (sluice), +3 (nginx), +4 (bare); BASE_PORT defaults to 39080.
+# Ports BASE_PORT+1 (upstream), +2 (sluice), +3 (nginx), +4 (bare), +5 (fast); BASE_PORT defaults
+# to 39080.
 set -euo pipefail
 
 DURATION=${DURATION:-10s}
@@ -19,7 +21,7 @@ CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 BASE_PORT=${BASE_PORT:-39080}
-UP_PORT=$((BASE_PORT + 1)) SLUICE_PORT=$((BASE_PORT + 2)) NGINX_PORT=$((BASE_PORT + 3)) BARE_PORT=$((BASE_PORT + 4))
+UP_PORT=$((BASE_PORT + 1)) SLUICE_PORT=$((BASE_PORT + 2)) NGINX_PORT=$((BASE_PORT + 3)) BARE_PORT=$((BASE_PORT + 4)) FAST_PORT=$((BASE_PORT + 5))
 
 cd "$(dirname "$0")/.."
 
@@ -72,9 +74,10 @@ CONF
 "$work/upstream" -addr "127.0.0.1:$UP_PORT" & pids+=($!)
 "$work/routerbench" -addr "127.0.0.1:$SLUICE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
 "$work/routerbench" -bare -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
+"$work/routerbench" -fast -addr "127.0.0.1:$FAST_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
 "$NGINX" -c "$work/nginx.conf" -e "$work/nginx-error.log" & pids+=($!)
 
-for port in "$UP_PORT" "$SLUICE_PORT" "$NGINX_PORT" "$BARE_PORT"; do
+for port in "$UP_PORT" "$SLUICE_PORT" "$NGINX_PORT" "$BARE_PORT" "$FAST_PORT"; do
 	for _ in $(seq 50); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
 		sleep 0.1
@@ -102,7 +105,7 @@ run() {
 # report CONNECTIONS: the median round of each target (by requests/s), as a table.
 report() {
 	printf "%-8s %12s %10s %10s %8s   %s\n" target "requests/s" "p50 (µs)" "p99 (µs)" "errors" "rounds (requests/s)"
-	for name in direct sluice bare nginx; do
+	for name in direct sluice bare fast nginx; do
 		awk -v name="$name" '$1 == name' "$work/results.$1" | sort -k2,2n | awk -v rounds="$ROUNDS" '
 			{ row[NR] = $0; all = all " " $2 }
 			END { split(row[int((NR + 1) / 2)], m, " ")
@@ -112,7 +115,7 @@ report() {
 
 echo "$(nproc) cores, $(go version | cut -d' ' -f3), $(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2), $("$NGINX" -v 2>&1 | cut -d' ' -f3)"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for target in "direct $UP_PORT" "sluice $SLUICE_PORT" "bare $BARE_PORT" "nginx $NGINX_PORT"; do
+for target in "direct $UP_PORT" "sluice $SLUICE_PORT" "bare $BARE_PORT" "fast $FAST_PORT" "nginx $NGINX_PORT"; do
 	set -- $target
 	wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$2/" >/dev/null # warm up
 done
@@ -120,10 +123,12 @@ for _ in $(seq "$ROUNDS"); do
 	run direct "$UP_PORT" "$THREADS" "$CONNECTIONS"
 	run sluice "$SLUICE_PORT" "$THREADS" "$CONNECTIONS"
 	run bare "$BARE_PORT" "$THREADS" "$CONNECTIONS"
+	run fast "$FAST_PORT" "$THREADS" "$CONNECTIONS"
 	run nginx "$NGINX_PORT" "$THREADS" "$CONNECTIONS"
 	run direct "$UP_PORT" 1 1
 	run sluice "$SLUICE_PORT" 1 1
 	run bare "$BARE_PORT" 1 1
+	run fast "$FAST_PORT" 1 1
 	run nginx "$NGINX_PORT" 1 1
 done
 echo

@@ -40,9 +40,7 @@ func (p *Provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Resul
 	if d.req.Hook == nil {
 		d.req.Hook = func(context.Context, string, string) error { return nil }
 	}
-	if req.Sticky != env.sticky {
-		env.useSticky(req.Sticky)
-	}
+	env.router.SetSticky(req.Sticky)
 	return d.run(ctx)
 }
 
@@ -136,7 +134,7 @@ func (d *deployment) watch(ctx context.Context, dur time.Duration) (deploy.Resul
 	defer timer.Stop()
 	tick := time.NewTicker(alarmTick)
 	defer tick.Stop()
-	rt := d.env.router.Load()
+	rt := d.env.router
 	for {
 		if len(d.req.Alarms) > 0 {
 			if alarm, v, breached := rollout.Check(d.req.Alarms, func(w time.Duration) rollout.Window { return rt.Window(d.new.id, w) }); breached {
@@ -163,13 +161,13 @@ func (d *deployment) route(weight int) error {
 	if d.old != nil {
 		routes = append(routes, router.Route{Version: d.old.id, URL: d.old.url, Weight: 100 - weight})
 	}
-	return d.env.router.Load().SetRoutes(routes)
+	return d.env.router.SetRoutes(routes)
 }
 
 // rollback puts all traffic back on the old version (or none, when there was none), then drains
 // and stops the new one.
 func (d *deployment) rollback(ctx context.Context, rb *sluice.Rollback, reason string) (deploy.Result, error) {
-	rt := d.env.router.Load()
+	rt := d.env.router
 	var routes []router.Route
 	if d.old != nil {
 		routes = []router.Route{{Version: d.old.id, URL: d.old.url, Weight: 100}}
@@ -200,7 +198,7 @@ func (d *deployment) rollback(ctx context.Context, rb *sluice.Rollback, reason s
 
 // finishSwitch makes the new version the only one and drains and stops the old.
 func (d *deployment) finishSwitch() {
-	_ = d.env.router.Load().SetRoutes([]router.Route{{Version: d.new.id, URL: d.new.url, Weight: 100}})
+	_ = d.env.router.SetRoutes([]router.Route{{Version: d.new.id, URL: d.new.url, Weight: 100}})
 	d.env.mu.Lock()
 	d.env.live = d.new
 	d.env.mu.Unlock()
@@ -212,20 +210,11 @@ func (d *deployment) finishSwitch() {
 func (d *deployment) drainAndStop(ctx context.Context, v *version) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.req.DrainTimeout)
 	defer cancel()
-	if err := d.env.router.Load().Drain(ctx, v.id); err != nil {
+	if err := d.env.router.Drain(ctx, v.id); err != nil {
 		d.req.Log("version %s: %v; stopping it anyway", v.id, err)
 	}
 	v.stop()
 	d.req.Log("stopped version %s", v.id)
-}
-
-// useSticky replaces the router by one with the sticky option, keeping its routes.
-func (env *environment) useSticky(sticky bool) {
-	old := env.router.Load()
-	rt := env.newRouter(sticky)
-	_ = rt.SetRoutes(old.Routes())
-	env.router.Store(rt)
-	env.sticky = sticky
 }
 
 // Restore makes the environment serve live: it starts live if it is not already what serves,
@@ -242,7 +231,7 @@ func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluic
 	current := env.live
 	env.mu.Unlock()
 	if live == nil {
-		_ = env.router.Load().SetRoutes(nil)
+		_ = env.router.SetRoutes(nil)
 		current.stop()
 		env.mu.Lock()
 		env.live = nil
@@ -256,7 +245,7 @@ func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluic
 	if err != nil {
 		return fmt.Errorf("start the live version of %s: %w", name, err)
 	}
-	if err := env.router.Load().SetRoutes([]router.Route{{Version: v.id, URL: v.url, Weight: 100}}); err != nil {
+	if err := env.router.SetRoutes([]router.Route{{Version: v.id, URL: v.url, Weight: 100}}); err != nil {
 		v.stop()
 		return err
 	}

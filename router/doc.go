@@ -7,6 +7,10 @@
 //	                   integer weights; requests already running finish where they started
 //	Router.ServeHTTP   picks a version by weight (or by X-Sluice-Version, or by the sticky
 //	                   cookie), proxies to it, and records the response in that version's metrics
+//	Router.ServeFast   the same on a listener of its own, forwarding plain HTTP/1.1 over pooled
+//	                   connections without net/http (about twice the throughput); anything
+//	                   unusual (Upgrade, Expect, HTTP/1.0, large heads) goes to ServeHTTP
+//	Router.SetSticky   turns the sticky cookie on or off while serving
 //	Router.HandlerFor  reaches one version only, whatever its weight: the pre_traffic hook's door
 //	Router.Drain       waits until a version removed from the routes has no request in flight
 //	Router.Window      the version's requests, 5xx and latency over the last d: an alarm's input
@@ -21,7 +25,8 @@
 // closed is retried once on another routed version, as long as nothing was sent yet (a dial
 // error); any other failure is a 502 counted against the version that failed.
 //
-// The router is an http.Handler; serve it with an http.Server of the caller's, for example:
+// Local environments serve the router with ServeFast. It is also an http.Handler, to serve with
+// an http.Server of the caller's, for example:
 //
 //	rt := router.New(router.Options{Sticky: true})
 //	srv := &http.Server{Handler: rt, ReadHeaderTimeout: 10 * time.Second}

@@ -67,6 +67,7 @@ type Router struct {
 	started time.Time
 	table   atomic.Pointer[table]
 	proxy   *httputil.ReverseProxy
+	sticky  atomic.Bool // Options.Sticky, changeable with SetSticky
 
 	mu         sync.Mutex                 // serializes SetRoutes; guards the fields below
 	stats      map[string]*versionStats   // every version routed now or retained
@@ -87,6 +88,7 @@ func New(opts Options) *Router {
 	}
 	rt.started = rt.now()
 	rt.table.Store(newTable(nil))
+	rt.sticky.Store(opts.Sticky)
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:        rewrite,
 		Transport:      roundTripFunc(rt.roundTrip),
@@ -195,6 +197,9 @@ func deleteString(list []string, s string) []string {
 	return list
 }
 
+// SetSticky turns the sticky option (see Options.Sticky) on or off for requests from now on.
+func (rt *Router) SetSticky(on bool) { rt.sticky.Store(on) }
+
 // Routes returns the current split, in the order SetRoutes was given it.
 func (rt *Router) Routes() []Route {
 	t := rt.table.Load()
@@ -214,7 +219,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header.Get(VersionHeader); id != "" {
 		b = t.routed(id)
 	}
-	if b == nil && rt.opts.Sticky {
+	if b == nil && rt.sticky.Load() {
 		if c, err := r.Cookie(CookieName); err == nil {
 			b = t.routed(c.Value)
 		}

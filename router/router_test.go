@@ -598,3 +598,31 @@ func TestOnResult(t *testing.T) {
 		t.Errorf("OnResult got %+v, want a 500", got)
 	}
 }
+
+// TestSetSticky: stickiness can be turned on and off on a router that is already serving, as a
+// deployment with a different `sticky` setting does.
+func TestSetSticky(t *testing.T) {
+	rt := New(Options{})
+	setRoutes(t, rt, Route{Version: "a", URL: upstream(t, "a", nil).URL, Weight: 100})
+	url, client := front(t, rt)
+	cookie := func() string {
+		t.Helper()
+		resp, err := client.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Set-Cookie")
+	}
+	if got := cookie(); got != "" {
+		t.Fatalf("not sticky yet, but Set-Cookie = %q", got)
+	}
+	rt.SetSticky(true)
+	if got := cookie(); !strings.HasPrefix(got, CookieName+"=a;") {
+		t.Fatalf("after SetSticky(true): Set-Cookie = %q, want %s=a", got, CookieName)
+	}
+	rt.SetSticky(false)
+	if got := cookie(); got != "" {
+		t.Fatalf("after SetSticky(false): Set-Cookie = %q", got)
+	}
+}

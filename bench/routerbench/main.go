@@ -1,7 +1,9 @@
 // Command routerbench runs the Sluice router in front of one upstream, as the local deploy
 // provider would, for bench/router.sh to measure. With -bare it serves a plain
 // httputil.ReverseProxy instead, with the same transport settings, to tell the router's own cost
-// from net/http's. With -cpuprofile it writes a CPU profile when interrupted (SIGINT or SIGTERM).
+// from net/http's. With -fast it serves the router with Router.ServeFast, the HTTP/1.1 fast path
+// that bypasses net/http. With -cpuprofile it writes a CPU profile when interrupted (SIGINT or
+// SIGTERM).
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -26,6 +29,7 @@ func main() {
 	upstream := flag.String("upstream", "http://127.0.0.1:39081", "the version's origin")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file on exit")
 	bare := flag.Bool("bare", false, "serve a plain httputil.ReverseProxy instead of the router")
+	fast := flag.Bool("fast", false, "serve the router with its fast path, ServeFast, instead of net/http")
 	flag.Parse()
 
 	rt := router.New(router.Options{})
@@ -51,6 +55,18 @@ func main() {
 			f.Close()
 			os.Exit(0)
 		}()
+	}
+	if *fast {
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "routerbench:", err)
+			os.Exit(1)
+		}
+		if err := rt.ServeFast(ln); err != nil {
+			fmt.Fprintln(os.Stderr, "routerbench:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	var handler http.Handler = rt
 	if *bare {
