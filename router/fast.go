@@ -572,19 +572,10 @@ func parseRequest(head []byte, req *request, fields []field) ([]field, error) {
 				return fields, errMalformed
 			}
 		}
-		vs, ve := s.start+colon+1, s.end
-		for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
-			vs++
+		f, ok := headerField(head, s, colon)
+		if !ok {
+			return fields, errMalformed
 		}
-		for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
-			ve--
-		}
-		for _, c := range head[vs:ve] {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return fields, errMalformed
-			}
-		}
-		f := field{name: span{s.start, s.start + colon}, value: span{vs, ve}, line: s}
 		fields = append(fields, f)
 		name, value := f.name.of(head), f.value.of(head)
 		switch {
@@ -1244,19 +1235,10 @@ func parseResponse(head []byte, resp *response, fields []field) ([]field, error)
 		if colon <= 0 || l[0] == ' ' || l[0] == '\t' {
 			return fields, errBadResponse
 		}
-		vs, ve := s.start+colon+1, s.end
-		for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
-			vs++
+		f, ok := headerField(head, s, colon)
+		if !ok {
+			return fields, errBadResponse
 		}
-		for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
-			ve--
-		}
-		for _, c := range head[vs:ve] {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return fields, errBadResponse
-			}
-		}
-		f := field{name: span{s.start, s.start + colon}, value: span{vs, ve}, line: s}
 		fields = append(fields, f)
 		name, value := f.name.of(head), f.value.of(head)
 		switch {
@@ -1374,4 +1356,22 @@ func copyAll(dst *bufio.Writer, src *bufio.Reader) error {
 		}
 		src.Discard(len(p))
 	}
+}
+
+// headerField is the header line s of head, whose name ends at colon: its value without the
+// optional white space around it. It reports false when the value holds a control character.
+func headerField(head []byte, s span, colon int) (field, bool) {
+	vs, ve := s.start+colon+1, s.end
+	for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
+		vs++
+	}
+	for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
+		ve--
+	}
+	for _, c := range head[vs:ve] {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return field{}, false
+		}
+	}
+	return field{name: span{s.start, s.start + colon}, value: span{vs, ve}, line: s}, true
 }
