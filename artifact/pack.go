@@ -236,6 +236,11 @@ func (c *collector) addTop(original, top string) error {
 		if name == "." {
 			return nil
 		}
+		// A checkout is a git repository: its metadata (with a link to the user's own
+		// repository) is never part of what was built.
+		if d.IsDir() && d.Name() == ".git" {
+			return fs.SkipDir
+		}
 		info, err := d.Info()
 		if err != nil {
 			return fmt.Errorf("stat %s: %w", name, err)

@@ -256,3 +256,32 @@ func hexSum(b []byte) string {
 	}
 	return string(out)
 }
+
+// TestPackLeavesOutGitMetadata: `artifact: [.]` packs what was built, not the checkout's .git.
+func TestPackLeavesOutGitMetadata(t *testing.T) {
+	root := t.TempDir()
+	for name, body := range map[string]string{"app": "binary", ".git/HEAD": "ref: refs/heads/main", "sub/.git/config": "[core]"} {
+		path := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr := tar.NewReader(bytes.NewReader(packBytes(t, root, ".")))
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, hdr.Name)
+	}
+	if got, want := fmtList(names), "[app sub/]"; got != want {
+		t.Fatalf("entries %s, want %s", got, want)
+	}
+}
