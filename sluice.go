@@ -46,7 +46,6 @@ const (
 	StatusRolledBack Status = "RolledBack"
 	StatusStopped    Status = "Stopped"
 	StatusSuperseded Status = "Superseded"
-	StatusSkipped    Status = "Skipped"
 )
 
 // Done reports whether s is final: nothing will change it again.
@@ -59,7 +58,7 @@ func (s Status) Done() bool {
 }
 
 // OK reports whether s is a successful final status.
-func (s Status) OK() bool { return s == StatusSucceeded || s == StatusSkipped }
+func (s Status) OK() bool { return s == StatusSucceeded }
 
 // ExecutionMode says what happens to an execution that waits to enter a busy stage.
 type ExecutionMode string

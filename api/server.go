@@ -96,7 +96,7 @@ func (s *Server) Handler() http.Handler {
 		return RunResult{Execution: ex}, err
 	}))
 	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"), s.envs())
+		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"))
 	}))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.Snapshots().Store.ChangeSet(r.Context(), r.PathValue("digest"))

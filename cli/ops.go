@@ -59,7 +59,7 @@ func cmdDecide(approve bool) func(*env, []string) error {
 				}
 			} else {
 				var err error
-				if a, err = engine.Decide(e.ctx, db, envName, approve, identity(), *comment, time.Now()); err != nil {
+				if a, _, err = engine.Decide(e.ctx, db, envName, approve, identity(), *comment, time.Now()); err != nil {
 					return err
 				}
 			}
@@ -481,9 +481,7 @@ func cmdFreeze(frozen bool) func(*env, []string) error {
 				return err
 			}
 			defer db.Close()
-			ev := sluice.Event{SpecVersion: "1.0", ID: fmt.Sprintf("%x", time.Now().UnixNano()), Source: "sluice", Type: "sluice.environment." + op + "d",
-				Subject: "env/" + pos[0], Time: time.Now().UTC(), DataContentType: "application/json"}
-			if err := engine.Freeze(e.ctx, db, pos[0], frozen, *comment, ev); err != nil {
+			if _, err := engine.Freeze(e.ctx, db, pos[0], frozen, *comment, time.Now()); err != nil {
 				return err
 			}
 		}

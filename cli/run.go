@@ -24,7 +24,7 @@ type source interface {
 type localSource struct{ inst *instance }
 
 func (s localSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
-	return s.inst.engine.Snapshots().Execution(ctx, id, routeEnvironments(s.inst.engine.RouteFile()))
+	return s.inst.engine.Snapshots().Execution(ctx, id)
 }
 func (s localSource) decide(ctx context.Context, env string, approve bool, comment string) error {
 	_, err := s.inst.engine.Decide(ctx, env, approve, identity(), comment)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -114,8 +115,7 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 			return failed(sluice.Errorf(sluice.ETIMEOUT, "build timed out after %s; raise build.timeout or make the build faster", build.Timeout))
 		}
 		if _, err := runner.Run(ctx, runner.Command{
-			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining,
-			Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
+			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining, Output: ac.log,
 		}); err != nil {
 			return failed(fmt.Errorf("build command %q: %w", command, err))
 		}
@@ -165,7 +165,7 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
 	res, err := runner.Run(ctx, runner.Command{
 		Name: fmt.Sprintf("%s %q", ac.action.Kind, ac.action.Name), Dir: dir, Shell: ac.action.Run, Env: env,
-		Timeout: time.Duration(ac.action.Timeout), Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
+		Timeout: time.Duration(ac.action.Timeout), Output: ac.log,
 	})
 	if err != nil {
 		return failed(fmt.Errorf("%w; see sluice logs %s %s", err, ac.ex.ID, ac.action.Name))
@@ -240,28 +240,23 @@ func (ac *actionContext) environ(extra map[string]string, endpoint string) []str
 	return out
 }
 
-// secretValues returns the values of the named secrets from Sluice's environment.
-func (e *Engine) secretValues(names []string) []string {
-	var out []string
+// secretMap returns the named secrets from Sluice's environment, by name.
+func (e *Engine) secretMap(names []string) map[string]string {
+	out := map[string]string{}
 	for _, kv := range e.cfg.Environ {
-		k, v, _ := strings.Cut(kv, "=")
-		for _, n := range names {
-			if k == n && v != "" {
-				out = append(out, v)
-			}
+		if k, v, _ := strings.Cut(kv, "="); slices.Contains(names, k) {
+			out[k] = v
 		}
 	}
 	return out
 }
 
-func (e *Engine) secretMap(names []string) map[string]string {
-	out := map[string]string{}
-	for _, kv := range e.cfg.Environ {
-		k, v, _ := strings.Cut(kv, "=")
-		for _, n := range names {
-			if k == n {
-				out[k] = v
-			}
+// secretValues returns the values of the named secrets, to mask in logs.
+func (e *Engine) secretValues(names []string) []string {
+	var out []string
+	for _, v := range e.secretMap(names) {
+		if v != "" {
+			out = append(out, v)
 		}
 	}
 	return out
@@ -271,13 +266,24 @@ func (ac *actionContext) environment() *spec.Environment {
 	return ac.plan.Route.Environment(ac.stage.Environment)
 }
 
-func (ac *actionContext) provider() (deploy.Provider, error) {
-	env := ac.environment()
-	p := ac.e.cfg.Providers[env.Target]
+func (ac *actionContext) provider() (deploy.Provider, error) { return ac.e.provider(ac.environment()) }
+
+// provider returns the provider registered for env's target.
+func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
+	p := e.cfg.Providers[env.Target]
 	if p == nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
 	}
 	return p, nil
+}
+
+// listenAddress is where env's entry point listens: its listen key, else the address it was
+// given before, so it stays the same across restarts.
+func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string {
+	if env.Listen != "" {
+		return env.Listen
+	}
+	return state.Address
 }
 
 // endpoint returns the environment's address, starting its entry point if needed, and keeps it
@@ -291,19 +297,15 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	if env == nil {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in the route", envName)
 	}
-	p := e.cfg.Providers[env.Target]
-	if p == nil {
-		return "", sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
+	p, err := e.provider(env)
+	if err != nil {
+		return "", err
 	}
 	state, err := e.environmentState(ctx, envName)
 	if err != nil {
 		return "", err
 	}
-	listen := env.Listen
-	if listen == "" {
-		listen = state.Address
-	}
-	addr, err := p.Address(ctx, envName, listen)
+	addr, err := p.Address(ctx, envName, listenAddress(env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}

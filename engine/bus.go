@@ -5,12 +5,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
 // Bus publishes events, after they are stored, to in-process subscribers (the API's stream,
-// notifications). A slow subscriber loses events rather than slowing the engine: the store keeps
+// notifications). Traffic progress of a deployment (sluice.deployment.progress) is published
+// without being stored: it changes many times a second and the deployment records the outcome. A slow subscriber loses events rather than slowing the engine: the store keeps
 // the full history for anyone who must not miss one.
 type Bus struct {
 	mu   sync.Mutex
@@ -48,8 +50,9 @@ func (b *Bus) publish(events ...sluice.Event) {
 	}
 }
 
-// event builds a CloudEvents event for the route's pipeline.
-func (e *Engine) event(typ, subject string, data any) sluice.Event {
+// NewEvent builds a CloudEvents event of type "sluice."+typ about subject, at now. Commands that
+// change state without an engine (approve, freeze) use it too, so every event has one shape.
+func NewEvent(typ, subject string, data any, now time.Time) sluice.Event {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		raw = nil
@@ -58,8 +61,12 @@ func (e *Engine) event(typ, subject string, data any) sluice.Event {
 	_, _ = rand.Read(id[:])
 	return sluice.Event{
 		SpecVersion: "1.0", ID: hex.EncodeToString(id[:]), Source: "sluice", Type: "sluice." + typ,
-		Subject: subject, Time: e.now().UTC(), DataContentType: "application/json", Data: raw,
+		Subject: subject, Time: now.UTC(), DataContentType: "application/json", Data: raw,
 	}
+}
+
+func (e *Engine) event(typ, subject string, data any) sluice.Event {
+	return NewEvent(typ, subject, data, e.now())
 }
 
 func newID() string {

@@ -24,23 +24,31 @@ var (
 // empty means the head of source.branch), and returns it once it is stored. The execution goes on
 // in the background; Wait follows it.
 func (e *Engine) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
-	text, err := os.ReadFile(e.cfg.RouteFile)
-	if err != nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "read route: %w; pass -f FILE to name your sluice.yaml", err)
-	}
-	route, err := parseRoute(e.cfg.RouteFile, text)
+	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	repo := RepoPath(e.cfg.RouteFile, route)
+	return e.start(ctx, route, text, sha)
+}
+
+// resolve reads the route file as it is now and resolves rev (empty: the head of
+// source.branch) to a commit of its source repository.
+func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, text []byte, sha string, err error) {
+	if route, text, err = e.loadRoute(); err != nil {
+		return nil, nil, "", err
+	}
 	if rev == "" {
 		rev = route.Source.Branch
 	}
-	sha, err := git.Resolve(ctx, repo, rev)
-	if err != nil {
-		return nil, fmt.Errorf("resolve revision %q: %w", rev, err)
+	if sha, err = git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev); err != nil {
+		return nil, nil, "", fmt.Errorf("resolve revision %q: %w", rev, err)
 	}
-	subject, _ := git.Subject(ctx, repo, sha)
+	return route, text, sha, nil
+}
+
+// start stores a new execution of route (whose file text is text) at sha and drives it.
+func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha string) (*sluice.Execution, error) {
+	subject, _ := git.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
 	p := plan.Compile(route)
 	ex := &sluice.Execution{
 		ID: newID(), Pipeline: route.Name + "@" + route.Source.Branch, Revision: sha, Subject: subject,
@@ -75,10 +83,20 @@ func RepoPath(routeFile string, route *spec.Route) string {
 
 func parseRoute(file string, text []byte) (*spec.Route, error) {
 	route, diags := spec.Parse(file, text)
-	if diags.HasErrors() || route == nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "%s has errors; fix them and run again:\n%s", file, diags.Error())
+	if err := diags.Err(); err != nil {
+		return nil, fmt.Errorf("%s has errors; fix them and run again:\n%w", file, err)
 	}
 	return route, nil
+}
+
+// loadRoute reads and parses the route file as it is now.
+func (e *Engine) loadRoute() (*spec.Route, []byte, error) {
+	text, err := os.ReadFile(e.cfg.RouteFile)
+	if err != nil {
+		return nil, nil, sluice.Errorf(sluice.EINVALID, "read route: %w; pass -f FILE to name your sluice.yaml", err)
+	}
+	route, err := parseRoute(e.cfg.RouteFile, text)
+	return route, text, err
 }
 
 // drive runs one execution from wherever its stored state says it is.
@@ -133,9 +151,6 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 			status, reason = sluice.StatusStopped, "stopped by request"
 		}
 		st.Status, st.EndedAt = status, e.now().UTC()
-		if status == sluice.StatusSkipped {
-			st.Status = sluice.StatusSucceeded
-		}
 		e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveStage(ctx, st, ev...) },
 			e.event("stage."+eventVerb(st.Status), ex.ID+"/"+stage.Name, st))
 		e.leave(stage.Name, r)
@@ -300,16 +315,9 @@ func eventVerb(s sluice.Status) string {
 // interrupted by a stop of the engine resumes rather than being run a second time — and starts
 // one otherwise. resumed says which.
 func (e *Engine) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, resumed bool, err error) {
-	route, err := e.currentRoute()
+	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
 		return nil, false, err
-	}
-	if rev == "" {
-		rev = route.Source.Branch
-	}
-	sha, err := git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
-	if err != nil {
-		return nil, false, fmt.Errorf("resolve revision %q: %w", rev, err)
 	}
 	active, err := e.store.ListExecutions(ctx, true, 0)
 	if err != nil {
@@ -320,6 +328,6 @@ func (e *Engine) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execut
 			return &active[i], true, nil
 		}
 	}
-	ex, err = e.Run(ctx, sha)
+	ex, err = e.start(ctx, route, text, sha)
 	return ex, false, err
 }

@@ -470,7 +470,7 @@ func TestApprovalDecidedWhileEngineDown(t *testing.T) {
 	if err := f.engine.Close(); err != nil { // the engine stops; the execution pauses
 		t.Fatal(err)
 	}
-	if _, err := engine.Decide(context.Background(), f.db, "dev", true, "alice", "approved offline", time.Now()); err != nil {
+	if _, _, err := engine.Decide(context.Background(), f.db, "dev", true, "alice", "approved offline", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.db.Close()
@@ -513,8 +513,7 @@ environments:
 		t.Fatalf("deploys = %d while prod is frozen, want 1 (dev only)", f.provider.calls())
 	}
 	// As `sluice unfreeze` does when no engine serves the state: a write to the store only.
-	ev := sluice.Event{SpecVersion: "1.0", ID: "unfreeze-1", Source: "sluice", Type: "sluice.environment.unfrozen", Subject: "env/prod", Time: time.Now().UTC(), DataContentType: "application/json"}
-	if err := engine.Freeze(ctx, f.db, "prod", false, "", ev); err != nil {
+	if _, err := engine.Freeze(ctx, f.db, "prod", false, "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.wait(ex.ID); got.Status != sluice.StatusSucceeded {

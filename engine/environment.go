@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -167,51 +167,51 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 		ExecutionID: ac.ex.ID, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
-	if err := e.store.CreateApproval(ctx, a, e.event("approval.requested", "env/"+a.Environment, a)); err != nil {
-		return nil, fmt.Errorf("request approval: %w", err)
+	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
+		e.event("approval.requested", "env/"+a.Environment, a)) {
+		return nil, errors.New("could not record the approval request")
 	}
-	e.bus.publish(e.event("approval.requested", "env/"+a.Environment, a))
 	return a, nil
 }
 
-// Decide records a person's decision on the approval waiting in env. It works with or without a
-// running engine: a waiting approval reads its decision from the store.
+// Decide records a person's decision on the approval waiting in env, with its event. It works
+// with or without a running engine: a waiting approval reads its decision from the store.
 func Decide(ctx context.Context, st interface {
 	ListApprovals(context.Context, string, bool) ([]sluice.Approval, error)
 	DecideApproval(context.Context, *sluice.Approval, ...sluice.Event) error
-}, env string, approve bool, user, comment string, now time.Time) (*sluice.Approval, error) {
+}, env string, approve bool, user, comment string, now time.Time) (*sluice.Approval, sluice.Event, error) {
+	var none sluice.Event
 	if user == "" {
-		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
+		return nil, none, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
 	}
 	list, err := st.ListApprovals(ctx, env, true)
 	if err != nil {
-		return nil, fmt.Errorf("list approvals: %w", err)
+		return nil, none, fmt.Errorf("list approvals: %w", err)
 	}
 	if len(list) == 0 {
-		return nil, sluice.Errorf(sluice.ENOTFOUND, "no approval is waiting in %s; sluice status shows what is pending", env)
+		return nil, none, sluice.Errorf(sluice.ENOTFOUND, "no approval is waiting in %s; sluice status shows what is pending", env)
 	}
 	a := &list[0]
-	if len(a.Approvers) > 0 && !contains(a.Approvers, user) {
-		return nil, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", user, env, strings.Join(a.Approvers, ", "))
+	if len(a.Approvers) > 0 && !slices.Contains(a.Approvers, user) {
+		return nil, none, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", user, env, strings.Join(a.Approvers, ", "))
 	}
 	a.Status, a.DecidedBy, a.DecidedAt, a.Comment = sluice.StatusRejected, user, now.UTC(), comment
 	typ := "approval.rejected"
 	if approve {
 		a.Status, typ = sluice.StatusSucceeded, "approval.approved"
 	}
-	data, _ := json.Marshal(a)
-	ev := sluice.Event{SpecVersion: "1.0", ID: newID() + newID(), Source: "sluice", Type: "sluice." + typ, Subject: "env/" + env, Time: now.UTC(), DataContentType: "application/json", Data: data}
+	ev := NewEvent(typ, "env/"+env, a, now)
 	if err := st.DecideApproval(ctx, a, ev); err != nil {
-		return nil, err
+		return nil, none, err
 	}
-	return a, nil
+	return a, ev, nil
 }
 
-// Decide records a decision and publishes it.
+// Decide records a decision and publishes its event.
 func (e *Engine) Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error) {
-	a, err := Decide(ctx, e.store, env, approve, user, comment, e.now())
+	a, ev, err := Decide(ctx, e.store, env, approve, user, comment, e.now())
 	if err == nil {
-		e.bus.publish(e.event("approval.decided", "env/"+env, a))
+		e.bus.publish(ev)
 	}
 	return a, err
 }
@@ -350,13 +350,4 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 		}
 		return nil
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -90,31 +91,33 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 	return ex, nil
 }
 
-// Freeze disables the transition into an environment's stage: executions wait before it until
-// Unfreeze. It works with or without a running engine.
+// Freeze disables (frozen) or enables the transition into an environment's stage: executions
+// wait before it until it is unfrozen. It works with or without a running engine, and returns
+// the event it stored.
 func Freeze(ctx context.Context, st interface {
 	Environment(context.Context, string) (*sluice.EnvironmentState, error)
 	SaveEnvironment(context.Context, *sluice.EnvironmentState, ...sluice.Event) error
-}, env string, frozen bool, reason string, ev sluice.Event) error {
+}, env string, frozen bool, reason string, now time.Time) (sluice.Event, error) {
+	typ := "environment.frozen"
+	if !frozen {
+		typ = "environment.unfrozen"
+	}
+	ev := NewEvent(typ, "env/"+env, map[string]any{"environment": env, "reason": reason}, now)
 	state, err := st.Environment(ctx, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
 		state, err = &sluice.EnvironmentState{Name: env}, nil
 	}
 	if err != nil {
-		return err
+		return ev, err
 	}
-	state.Frozen, state.FrozenReason, state.UpdatedAt = frozen, reason, ev.Time
-	return st.SaveEnvironment(ctx, state, ev)
+	state.Frozen, state.FrozenReason, state.UpdatedAt = frozen, reason, now.UTC()
+	return ev, st.SaveEnvironment(ctx, state, ev)
 }
 
 // Freeze disables (or, with frozen false, enables) the transition into env's stage.
 func (e *Engine) Freeze(ctx context.Context, env string, frozen bool, reason string) error {
-	verb := "environment.frozen"
-	if !frozen {
-		verb = "environment.unfrozen"
-	}
-	ev := e.event(verb, "env/"+env, map[string]any{"environment": env, "reason": reason})
-	if err := Freeze(ctx, e.store, env, frozen, reason, ev); err != nil {
+	ev, err := Freeze(ctx, e.store, env, frozen, reason, e.now())
+	if err != nil {
 		return err
 	}
 	e.bus.publish(ev)
@@ -134,9 +137,9 @@ func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, 
 	if envSpec == nil {
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in %s", env, e.cfg.RouteFile)
 	}
-	p := e.cfg.Providers[envSpec.Target]
-	if p == nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to", env, envSpec.Target)
+	p, err := e.provider(envSpec)
+	if err != nil {
+		return nil, err
 	}
 	lock := e.environmentLock(env)
 	lock.Lock()
@@ -158,8 +161,7 @@ func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, 
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	noHook := func(context.Context, string, string) error { return nil }
-	result, err := e.deploy(ctx, p, state, to, d, envSpec, noHook, os.Stderr)
+	result, err := e.deploy(ctx, p, state, to, d, envSpec, nil, logWriter{e.log, env})
 	if err != nil {
 		return d, err
 	}
@@ -187,16 +189,13 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 			e.log.Warn("environment no longer in the route; not restored", "environment", state.Name)
 			continue
 		}
-		p := e.cfg.Providers[envSpec.Target]
-		if p == nil {
+		p, err := e.provider(envSpec)
+		if err != nil {
+			e.log.Warn("environment not restored", "environment", state.Name, "err", err)
 			continue
 		}
-		listen := envSpec.Listen
-		if listen == "" {
-			listen = state.Address
-		}
 		if state.Live != nil || state.Deploying != nil {
-			if err := p.Restore(ctx, state.Name, listen, state.Live, e.secretMap(route.Secrets)); err != nil {
+			if err := p.Restore(ctx, state.Name, listenAddress(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
 				return fmt.Errorf("restore %s: %w", state.Name, err)
 			}
 		}
@@ -230,11 +229,8 @@ func (e *Engine) recordRestartRollback(ctx context.Context, state *sluice.Enviro
 }
 
 func (e *Engine) currentRoute() (*spec.Route, error) {
-	text, err := os.ReadFile(e.cfg.RouteFile)
-	if err != nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "read route: %w", err)
-	}
-	return parseRoute(e.cfg.RouteFile, text)
+	route, _, err := e.loadRoute()
+	return route, err
 }
 
 func (e *Engine) setProgress(env string, p deploy.Progress) { e.progress.Store(env, p) }
@@ -247,6 +243,18 @@ func (e *Engine) Progress(env string) (deploy.Progress, bool) {
 		return deploy.Progress{}, false
 	}
 	return v.(deploy.Progress), true
+}
+
+// logWriter turns a deployment's narration into the engine's log, for deployments that no
+// action's log holds (a rollback on demand).
+type logWriter struct {
+	log *slog.Logger
+	env string
+}
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.log.Info(strings.TrimSpace(string(p)), "environment", w.env)
+	return len(p), nil
 }
 
 // Repo returns the source repository of the route file as it is now.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -38,8 +39,9 @@ type Snapshots struct {
 	Serving  func(env string) *deploy.EnvironmentStatus
 }
 
-// Execution returns the snapshot of one execution, with the environments of its route.
-func (s Snapshots) Execution(ctx context.Context, id string, envs []string) (*Snapshot, error) {
+// Execution returns the snapshot of one execution, with the environments of its route: the
+// stages after Source, Build and Checks, which are named after them.
+func (s Snapshots) Execution(ctx context.Context, id string) (*Snapshot, error) {
 	ex, err := s.Store.Execution(ctx, id)
 	if err != nil {
 		return nil, err
@@ -50,6 +52,14 @@ func (s Snapshots) Execution(ctx context.Context, id string, envs []string) (*Sn
 	}
 	if snap.Actions, err = s.Store.Actions(ctx, id); err != nil {
 		return nil, err
+	}
+	envs := []string{}
+	for _, st := range snap.Stages {
+		switch st.Stage {
+		case plan.StageSource, plan.StageBuild, plan.StageChecks:
+		default:
+			envs = append(envs, st.Stage)
+		}
 	}
 	if snap.Environments, err = s.Environments(ctx, envs); err != nil {
 		return nil, err
@@ -119,6 +129,3 @@ func (e *Engine) Snapshots() Snapshots {
 		return nil
 	}}
 }
-
-// RouteFile is the route file the engine serves.
-func (e *Engine) RouteFile() string { return e.cfg.RouteFile }
