@@ -68,3 +68,19 @@ const (
 	ModeSuperseded ExecutionMode = "superseded" // a newer execution replaces a waiting one
 	ModeQueued     ExecutionMode = "queued"     // executions wait in order
 )
+
+// ShortRevision is the 7-character form of a commit sha people read, as git shows it.
+func ShortRevision(rev string) string {
+	if len(rev) > 7 {
+		return rev[:7]
+	}
+	return rev
+}
+
+// ShortDigest is "sha256:" and the first 12 hex digits of an artifact or change-set digest.
+func ShortDigest(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
+}

@@ -125,7 +125,7 @@ func demoRun(e *env, inst *instance, o runOptions) (*engine.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
+	fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
 	ctx, cancel := context.WithCancel(e.ctx)
 	var wg sync.WaitGroup
 	traffic := &trafficCount{byVersion: map[string]int{}}

@@ -11,10 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // Exit codes, the same for every command.
@@ -147,36 +147,15 @@ func usage(w io.Writer) {
 }
 
 func suggest(name string) string {
-	best, dist := "", 3
+	names := make([]string, 0, len(commands))
 	for n := range commands {
-		if d := editDistance(name, n); d < dist {
-			best, dist = n, d
-		}
+		names = append(names, n)
 	}
-	if best == "" {
-		return ""
+	sort.Strings(names)
+	if best := spec.Suggest(name, names); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return ""
 }
 
 // flags is a command's flag set with the flags most commands share.
@@ -223,5 +202,3 @@ func (f *flags) parse(args []string, minArgs, maxArgs int) ([]string, error) {
 	}
 	return positional, nil
 }
-
-func joinLines(lines []string) string { return strings.Join(lines, "\n") }

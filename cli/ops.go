@@ -120,15 +120,15 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	for _, env := range st.Environments {
 		last := "-"
 		if d := env.LastDeployment; d != nil {
-			last = fmt.Sprintf("%s %s %s", d.Status, short(d.Revision), d.StartedAt.Local().Format("2006-01-02 15:04:05"))
+			last = fmt.Sprintf("%s %s %s", d.Status, sluice.ShortRevision(d.Revision), d.StartedAt.Local().Format("2006-01-02 15:04:05"))
 		}
 		endpoint := env.Endpoint
 		if !serving && endpoint != "" {
 			endpoint += " (stopped)"
 		}
-		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(short(env.LiveRevision)), last)
+		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
 		if env.Pending != nil {
-			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s)\n", shortDigest(env.Pending.ChangeSetDigest), env.Name)
+			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name)
 		}
 		if env.Frozen {
 			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
@@ -141,7 +141,7 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	}
 	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
 	for _, ex := range st.Executions {
-		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, short(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
 	}
 }
 
@@ -183,7 +183,7 @@ func cmdHistory(e *env, args []string) error {
 		}
 		var lines []line
 		for _, d := range ds {
-			text := fmt.Sprintf("deployment %d  %-10s %s -> %s  %s", d.ID, d.Status, orDash(shortDigest(d.From)), shortDigest(d.To), d.Strategy)
+			text := fmt.Sprintf("deployment %d  %-10s %s -> %s  %s", d.ID, d.Status, orDash(sluice.ShortDigest(d.From)), sluice.ShortDigest(d.To), d.Strategy)
 			if d.Rollback != nil {
 				text += fmt.Sprintf("\n    rolled back (%s): %s", d.Rollback.Cause, d.Rollback.Detail)
 				if d.Rollback.Cause == "alarm" {
@@ -195,7 +195,7 @@ func cmdHistory(e *env, args []string) error {
 			lines = append(lines, line{d.StartedAt, text})
 		}
 		for _, a := range as {
-			text := fmt.Sprintf("approval %d    %-10s change set %s", a.ID, decision(a), shortDigest(a.ChangeSetDigest))
+			text := fmt.Sprintf("approval %d    %-10s change set %s", a.ID, decision(a), sluice.ShortDigest(a.ChangeSetDigest))
 			if a.DecidedBy != "" {
 				text += fmt.Sprintf(" by %s at %s", a.DecidedBy, a.DecidedAt.Local().Format(time.RFC3339))
 			}
@@ -512,6 +512,6 @@ func cmdRollback(e *env, args []string) error {
 		writeJSON(e.stdout, d)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", pos[0], short(d.Revision), shortDigest(d.To))
+	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", pos[0], sluice.ShortRevision(d.Revision), sluice.ShortDigest(d.To))
 	return nil
 }

@@ -119,9 +119,9 @@ func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 		src = localSource{inst}
 	}
 	if resumed {
-		fmt.Fprintf(o.out, "resuming execution %s of %s at %s, which was interrupted before it ended\n", ex.ID, ex.Pipeline, short(ex.Revision))
+		fmt.Fprintf(o.out, "resuming execution %s of %s at %s, which was interrupted before it ended\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
 	} else {
-		fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, short(ex.Revision), ex.Subject)
+		fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
 	}
 	snap, err := follow(ctx, e, src, ex.ID, o)
 	if err != nil {
@@ -172,7 +172,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			asked[a.ID] = true
 			switch {
 			case o.approve:
-				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", shortDigest(a.ChangeSetDigest), env.Name)
+				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", sluice.ShortDigest(a.ChangeSetDigest), env.Name)
 				if err := src.decide(ctx, env.Name, true, "approved with --approve"); err != nil {
 					return nil, err
 				}
@@ -184,7 +184,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 				go ask(e.stdin, env.Name, answers)
 			default:
 				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s` or `sluice reject %s` (expires %s)\n",
-					shortDigest(a.ChangeSetDigest), env.Name, env.Name, env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
+					sluice.ShortDigest(a.ChangeSetDigest), env.Name, env.Name, env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
 			}
 		}
 		select {
@@ -288,7 +288,7 @@ func renderEnd(w io.Writer, snap *engine.Snapshot, elapsed time.Duration) {
 	}
 	for _, env := range snap.Environments {
 		if env.Endpoint != "" && env.Live != "" {
-			fmt.Fprintf(w, "  %-8s %s  runs %s\n", env.Name, env.Endpoint, short(env.LiveRevision))
+			fmt.Fprintf(w, "  %-8s %s  runs %s\n", env.Name, env.Endpoint, sluice.ShortRevision(env.LiveRevision))
 		}
 	}
 }
@@ -313,18 +313,4 @@ func took(a sluice.ActionExecution) time.Duration {
 func indent(s, prefix string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return prefix + strings.Join(lines, "\n"+prefix) + "\n"
-}
-
-func short(rev string) string {
-	if len(rev) > 7 {
-		return rev[:7]
-	}
-	return rev
-}
-
-func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
 }

@@ -72,7 +72,7 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create workspace: %w", err)
 	}
 	if err := git.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Route), ac.ex.Revision, tmp); err != nil {
-		return "", fmt.Errorf("check out %s: %w", short(ac.ex.Revision), err)
+		return "", fmt.Errorf("check out %s: %w", sluice.ShortRevision(ac.ex.Revision), err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, checkoutMarker), []byte(ac.ex.Revision+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("mark workspace: %w", err)
@@ -87,20 +87,20 @@ func (ac *actionContext) source(ctx context.Context) outcome {
 	if _, err := ac.workspace(ctx); err != nil {
 		return failed(err)
 	}
-	return succeeded(fmt.Sprintf("checked out %s %s", short(ac.ex.Revision), ac.ex.Subject))
+	return succeeded(fmt.Sprintf("checked out %s %s", sluice.ShortRevision(ac.ex.Revision), ac.ex.Subject))
 }
 
 func (ac *actionContext) build(ctx context.Context) outcome {
 	e := ac.e
 	if b, err := e.store.Build(ctx, ac.ex.Revision); err == nil {
 		if err := e.cfg.Artifacts.Verify(b.Digest); err != nil {
-			return failed(fmt.Errorf("the artifact built earlier for %s cannot be used: %w", short(ac.ex.Revision), err))
+			return failed(fmt.Errorf("the artifact built earlier for %s cannot be used: %w", sluice.ShortRevision(ac.ex.Revision), err))
 		}
-		fmt.Fprintf(ac.log, "revision %s was built before: reusing artifact %s\n", short(ac.ex.Revision), b.Digest)
+		fmt.Fprintf(ac.log, "revision %s was built before: reusing artifact %s\n", sluice.ShortRevision(ac.ex.Revision), b.Digest)
 		if err := ac.setArtifact(ctx, b.Digest); err != nil {
 			return failed(err)
 		}
-		return succeeded("reused artifact " + shortDigest(b.Digest) + " built earlier for this revision")
+		return succeeded("reused artifact " + sluice.ShortDigest(b.Digest) + " built earlier for this revision")
 	}
 	dir, err := ac.workspace(ctx)
 	if err != nil {
@@ -133,7 +133,7 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 	if err := ac.setArtifact(ctx, art.Digest); err != nil {
 		return failed(err)
 	}
-	return succeeded(fmt.Sprintf("artifact %s, %s", shortDigest(art.Digest), humanBytes(art.Size)))
+	return succeeded(fmt.Sprintf("artifact %s, %s", sluice.ShortDigest(art.Digest), humanBytes(art.Size)))
 }
 
 func (ac *actionContext) setArtifact(ctx context.Context, digest string) error {
@@ -353,13 +353,6 @@ func (ac *actionContext) output(action, key string) string {
 		}
 	}
 	return ""
-}
-
-func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
 }
 
 func humanBytes(n int64) string {

@@ -143,7 +143,7 @@ func (e *Engine) Start(ctx context.Context) error {
 				e.holders[st.Stage] = ex.ID // it was inside: it keeps the stage
 			}
 		}
-		e.log.Info("resuming execution", "execution", ex.ID, "revision", short(ex.Revision))
+		e.log.Info("resuming execution", "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
 		e.spawn(r, ex.ID)
 	}
 	return nil
@@ -245,11 +245,4 @@ func without(ws []*run, r *run) []*run {
 		}
 	}
 	return out
-}
-
-func short(rev string) string {
-	if len(rev) > 7 {
-		return rev[:7]
-	}
-	return rev
 }

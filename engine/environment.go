@@ -46,10 +46,10 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 
 func changeSummary(cs *sluice.ChangeSet) string {
 	if cs.Empty() {
-		return "no changes " + shortDigest(cs.Digest)
+		return "no changes " + sluice.ShortDigest(cs.Digest)
 	}
 	if cs.From == nil {
-		return fmt.Sprintf("first version for %s, %d settings %s", cs.Environment, len(cs.Changes), shortDigest(cs.Digest))
+		return fmt.Sprintf("first version for %s, %d settings %s", cs.Environment, len(cs.Changes), sluice.ShortDigest(cs.Digest))
 	}
 	const shown = 4
 	fields := make([]string, 0, shown+1)
@@ -60,7 +60,7 @@ func changeSummary(cs *sluice.ChangeSet) string {
 		}
 		fields = append(fields, c.Field)
 	}
-	return fmt.Sprintf("%d changes (%s) %s", len(cs.Changes), strings.Join(fields, ", "), shortDigest(cs.Digest))
+	return fmt.Sprintf("%d changes (%s) %s", len(cs.Changes), strings.Join(fields, ", "), sluice.ShortDigest(cs.Digest))
 }
 
 // FormatChangeSet renders a change set for people.
@@ -238,10 +238,10 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		return failed(errors.New("no approved change set: the approval did not record one; run again"))
 	case approved != "" && cs.Digest != approved:
 		return failed(sluice.Errorf(sluice.ECONFLICT, "what %s runs changed after change set %s was approved (it would now be %s); nothing was deployed. Run again to review and approve the new change set",
-			ac.stage.Environment, shortDigest(approved), shortDigest(cs.Digest)))
+			ac.stage.Environment, sluice.ShortDigest(approved), sluice.ShortDigest(cs.Digest)))
 	case approved == "" && created != "" && cs.Digest != created:
 		return failed(sluice.Errorf(sluice.ECONFLICT, "what %s runs changed after change set %s was created (it would now be %s); nothing was deployed. Run again",
-			ac.stage.Environment, shortDigest(created), shortDigest(cs.Digest)))
+			ac.stage.Environment, sluice.ShortDigest(created), sluice.ShortDigest(cs.Digest)))
 	case cs.Empty():
 		return succeeded("no changes; " + ac.stage.Environment + " already runs this")
 	case !deploy.NeedsNewVersion(&cs):
@@ -265,7 +265,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
-		return succeeded(fmt.Sprintf("deployed %s with %s", short(to.Revision), to.Strategy))
+		return succeeded(fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(to.Revision), to.Strategy))
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
 	}
@@ -343,7 +343,7 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 		fmt.Fprintf(ac.log, "%s hook $ %s (SLUICE_ENDPOINT=%s)\n", phase, command, endpoint)
 		_, err = runner.Run(ctx, runner.Command{
 			Name: phase + " hook", Dir: dir, Shell: command, Env: ac.environ(nil, endpoint), Timeout: hookTimeout,
-			Output: ac.log, Secrets: ac.e.secretValues(ac.plan.Route.Secrets),
+			Output: ac.log,
 		})
 		if err != nil {
 			return fmt.Errorf("%s hook failed: %w", phase, err)

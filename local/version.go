@@ -30,7 +30,11 @@ type version struct {
 func (p *Provider) startVersion(ctx context.Context, env *environment, spec sluice.Version, secrets map[string]string, logf func(string, ...any)) (*version, error) {
 	env.mu.Lock()
 	env.seq++
-	id := fmt.Sprintf("%s-%d", shortRev(spec.Revision), env.seq)
+	rev := sluice.ShortRevision(spec.Revision)
+	if rev == "" {
+		rev = "v"
+	}
+	id := fmt.Sprintf("%s-%d", rev, env.seq)
 	env.mu.Unlock()
 	dir := filepath.Join(env.dir, "versions", id)
 	_ = os.RemoveAll(dir)
@@ -155,16 +159,6 @@ func (v *version) stop() {
 	}
 	_ = v.proc.Stop(v.grace)
 	_ = v.logFile.Close()
-}
-
-func shortRev(rev string) string {
-	if len(rev) > 7 {
-		return rev[:7]
-	}
-	if rev == "" {
-		return "v"
-	}
-	return rev
 }
 
 func exists(path string) bool {

@@ -169,8 +169,8 @@ func TestSuggest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.word, func(t *testing.T) {
-			if got := suggest(tt.word, tt.candidates); got != tt.want {
-				t.Errorf("suggest(%q) = %q, want %q", tt.word, got, tt.want)
+			if got := Suggest(tt.word, tt.candidates); got != tt.want {
+				t.Errorf("Suggest(%q) = %q, want %q", tt.word, got, tt.want)
 			}
 		})
 	}

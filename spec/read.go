@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -356,7 +357,7 @@ func (r *reader) readEnvironment(path string, fs map[string]field) Environment {
 		if s, ok := r.str(f); ok {
 			if !validEnvironmentName(s) {
 				r.errorf(f.pos(), f.path, "invalid environment name %q; use 1-%d lowercase letters, digits and '-', starting with a letter%s", s, maxEnvironmentName, nameHint(s, maxEnvironmentName))
-			} else if contains(reservedEnvironmentNames, s) {
+			} else if slices.Contains(reservedEnvironmentNames, s) {
 				r.errorf(f.pos(), f.path, "%q names a stage of every route (%s); pick another name", s, strings.Join(reservedEnvironmentNames, ", "))
 			}
 			env.Name = s
@@ -366,7 +367,7 @@ func (r *reader) readEnvironment(path string, fs map[string]field) Environment {
 	}
 	if f, ok := fs["target"]; ok {
 		if s, ok := r.str(f); ok {
-			if contains(Targets, s) {
+			if slices.Contains(Targets, s) {
 				env.Target = s
 			} else {
 				r.errorf(f.pos(), f.path, "unknown target %q%s", s, didYouMean(s, Targets))
@@ -502,7 +503,7 @@ func (r *reader) readStrategy(f field) (sluice.Strategy, bool) {
 			r.errorf(f.pos(), f.path, "%q is a strategy type, not a name; write %s or {type: %s}", name, predefinedFor[sluice.StrategyType(typ)], typ)
 			return sluice.Strategy{}, false
 		}
-		if s := suggest(name, known); s != "" {
+		if s := Suggest(name, known); s != "" {
 			r.errorf(f.pos(), f.path, "unknown strategy %q; did you mean %q?", name, s)
 		} else {
 			r.errorf(f.pos(), f.path, "unknown strategy %q; known: %s; or write a custom one: {type: linear, percent: 10, interval: 30s}", name, strings.Join(known, ", "))
@@ -523,7 +524,7 @@ func (r *reader) readStrategy(f field) (sluice.Strategy, bool) {
 		switch {
 		case !good:
 			ok = false
-		case contains(strategyTypes, s):
+		case slices.Contains(strategyTypes, s):
 			st.Type = sluice.StrategyType(s)
 		default:
 			r.errorf(tf.pos(), tf.path, "unknown strategy type %q%s", s, didYouMean(s, strategyTypes))
@@ -585,7 +586,7 @@ func (r *reader) readAlarms(f field) []sluice.Alarm {
 		a := sluice.Alarm{MinRequests: 1}
 		if f, ok := fs["metric"]; ok {
 			if s, ok := r.str(f); ok {
-				if m := sluice.Metric(s); contains(metricNames(), s) {
+				if m := sluice.Metric(s); slices.Contains(metricNames(), s) {
 					a.Metric = m
 				} else {
 					r.errorf(f.pos(), f.path, "unknown metric %q%s", s, didYouMean(s, metricNames()))

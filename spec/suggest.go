@@ -5,9 +5,10 @@ import (
 	"strings"
 )
 
-// suggest returns the candidate closest to word when it is close enough to be a likely typo,
+// Suggest returns the candidate closest to word when it is close enough to be a likely typo,
 // or "". Case, '-' versus '_' and small edits do not matter: "Port-Env" suggests "port_env".
-func suggest(word string, candidates []string) string {
+// The command line uses it for command names too.
+func Suggest(word string, candidates []string) string {
 	norm := normalizeWord(word)
 	if norm == "" {
 		return ""
@@ -33,7 +34,7 @@ func normalizeWord(s string) string {
 
 // didYouMean returns "; did you mean X?" for a close candidate, else "; known: a, b, c".
 func didYouMean(word string, candidates []string) string {
-	if s := suggest(word, candidates); s != "" {
+	if s := Suggest(word, candidates); s != "" {
 		return fmt.Sprintf("; did you mean %q?", s)
 	}
 	return "; known: " + strings.Join(candidates, ", ")

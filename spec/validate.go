@@ -5,6 +5,7 @@ import (
 	"net"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,7 @@ func listenKey(listen string) string {
 
 func isProductionName(name string) bool {
 	for _, word := range strings.Split(name, "-") {
-		if contains(productionWords, word) {
+		if slices.Contains(productionWords, word) {
 			return true
 		}
 	}

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -406,7 +407,7 @@ func (r *reader) fields(f field, known []string) (map[string]field, bool) {
 	}
 	out := make(map[string]field, len(entries))
 	for _, e := range entries {
-		if !contains(known, e.key) {
+		if !slices.Contains(known, e.key) {
 			if f.path == "" && strings.HasPrefix(e.key, extensionPrefix) {
 				continue
 			}
@@ -422,15 +423,6 @@ func (r *reader) fields(f field, known []string) (map[string]field, bool) {
 
 // extensionPrefix marks top-level keys Sluice ignores, so a file can hold anchors to reuse.
 const extensionPrefix = "x-"
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 // list reads a sequence; want describes it for the type error ("a list of strings").
 func (r *reader) list(f field, want string) ([]item, bool) {
