@@ -72,10 +72,10 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 }
 
 // RepoPath is the source repository of route: source.repo relative to the route file's folder,
-// unless it is a URL.
+// unless it is absolute or a URL (scp-like user@host:path included, as git reads it).
 func RepoPath(routeFile string, route *spec.Route) string {
 	repo := route.Source.Repo
-	if strings.Contains(repo, "://") || filepath.IsAbs(repo) {
+	if git.IsRemote(repo) || filepath.IsAbs(repo) {
 		return repo
 	}
 	return filepath.Join(filepath.Dir(routeFile), repo)

@@ -41,7 +41,7 @@ func Checkout(ctx context.Context, repo, sha, dir string) (err error) {
 			undo(dir, existed)
 		}
 	}()
-	if isRemote(repo) {
+	if IsRemote(repo) {
 		return checkoutRemote(ctx, repo, sha, dir)
 	}
 	return checkoutLocal(ctx, repo, sha, dir)

@@ -158,9 +158,9 @@ func tidy(s string) string {
 	return out
 }
 
-// isRemote reports whether repo is a URL rather than a local path, by git's own rule: a scheme,
+// IsRemote reports whether repo is a URL rather than a local path, by git's own rule: a scheme,
 // or a colon before the first slash (user@host:path).
-func isRemote(repo string) bool {
+func IsRemote(repo string) bool {
 	if strings.Contains(repo, "://") {
 		return true
 	}

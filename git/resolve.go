@@ -42,7 +42,7 @@ func Subject(ctx context.Context, repo, sha string) (string, error) {
 	if err := checkArgs(repo, "commit", sha); err != nil {
 		return "", err
 	}
-	if isRemote(repo) {
+	if IsRemote(repo) {
 		return "", sluice.Errorf(sluice.EINVALID, "cannot read commit subjects from %s without fetching; ask a checkout of it instead", repo)
 	}
 	if err := statRepo(repo); err != nil {
@@ -67,7 +67,7 @@ func resolve(ctx context.Context, repo, rev, what string) (string, error) {
 	if err := checkArgs(repo, what, rev); err != nil {
 		return "", err
 	}
-	if isRemote(repo) {
+	if IsRemote(repo) {
 		return resolveRemote(ctx, repo, rev, what)
 	}
 	return resolveLocal(ctx, repo, rev, what)
