@@ -285,3 +285,31 @@ func TestPackLeavesOutGitMetadata(t *testing.T) {
 		t.Fatalf("entries %s, want %s", got, want)
 	}
 }
+
+func TestExtract(t *testing.T) {
+	dest := t.TempDir()
+	if err := Extract(dest, bytes.NewReader(packBytes(t, sampleTree(t), "dist/"))); err != nil {
+		t.Fatalf("extract what Pack made: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "dist")); err != nil {
+		t.Fatalf("extracted tree lacks dist/: %v", err)
+	}
+
+	var evil bytes.Buffer
+	tw := tar.NewWriter(&evil)
+	_ = tw.WriteHeader(&tar.Header{Name: "../escaped", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	_, _ = tw.Write([]byte("x"))
+	_ = tw.Close()
+	outside := t.TempDir()
+	dir := filepath.Join(outside, "in")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := Extract(dir, &evil)
+	if sluice.ErrorCode(err) != sluice.EINVALID {
+		t.Fatalf("an entry leaving the directory: %v, want %s", err, sluice.EINVALID)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "escaped")); err == nil {
+		t.Fatal("the entry was written outside the directory")
+	}
+}

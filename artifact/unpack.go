@@ -78,6 +78,15 @@ func (s *Store) Unpack(digest, dest string) error {
 	return syncDir(parent)
 }
 
+// Extract writes a tar made by Pack, read from r, into the directory dir, with the same checks
+// Unpack makes: no absolute paths, "..", repeated entries, links through or out of dir, or
+// entries other than files, directories and symlinks. A bad archive is an EINVALID error.
+func Extract(dir string, r io.Reader) error {
+	return extract(dir, r, func(reason string) error {
+		return sluice.Errorf(sluice.EINVALID, "the archive cannot be extracted into %s: %s", dir, reason)
+	})
+}
+
 // extract writes the archive in r below dir through an os.Root, so that even a mistake in the
 // checks below cannot write outside dir.
 func extract(dir string, r io.Reader, corrupt corruptFunc) error {

@@ -3,15 +3,11 @@
 package demo
 
 import (
-	"archive/tar"
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/sluicehq/sluice/artifact"
 )
@@ -40,42 +36,10 @@ func Pack(w io.Writer, dir string) error {
 	return artifact.Pack(w, dir, paths)
 }
 
-// Extract writes the bundle into dir.
+// Extract writes the bundle into dir, an existing directory.
 func Extract(dir string) error {
-	tr := tar.NewReader(bytes.NewReader(Bundle))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read bundled example: %w", err)
-		}
-		name := filepath.Clean(hdr.Name)
-		if filepath.IsAbs(name) || name == ".." || strings.HasPrefix(name, "../") {
-			return fmt.Errorf("bundled example has an unsafe path %q", hdr.Name)
-		}
-		target := filepath.Join(dir, name)
-		switch hdr.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(hdr.Mode)&0o755|0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("write %s: %w", name, err)
-			}
-		}
+	if err := artifact.Extract(dir, bytes.NewReader(Bundle)); err != nil {
+		return fmt.Errorf("extract the bundled example: %w", err)
 	}
+	return nil
 }
