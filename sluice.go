@@ -18,6 +18,8 @@
 //	cli/       the command line
 package sluice
 
+import "slices"
+
 // ActionKind names what an action does. The set is closed: plan compiles only these.
 type ActionKind string
 
@@ -48,14 +50,11 @@ const (
 	StatusSuperseded Status = "Superseded"
 )
 
+// ActiveStatuses are the statuses that are not final; the empty status counts as Pending.
+var ActiveStatuses = []Status{"", StatusPending, StatusInProgress, StatusWaiting}
+
 // Done reports whether s is final: nothing will change it again.
-func (s Status) Done() bool {
-	switch s {
-	case StatusPending, StatusInProgress, StatusWaiting, "":
-		return false
-	}
-	return true
-}
+func (s Status) Done() bool { return !slices.Contains(ActiveStatuses, s) }
 
 // OK reports whether s is a successful final status.
 func (s Status) OK() bool { return s == StatusSucceeded }

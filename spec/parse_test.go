@@ -165,7 +165,7 @@ func TestSuggest(t *testing.T) {
 		{"", routeKeys, ""},
 		{"Linear10PercentEvery1Minutes", sluice.StrategyNames(), "Linear10PercentEvery1Minute"},
 		{"allatonce", sluice.StrategyNames(), "AllAtOnce"},
-		{"error-rate", metricNames(), "error_rate"},
+		{"error-rate", metricNames, "error_rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.word, func(t *testing.T) {

@@ -84,10 +84,9 @@ func (r *reader) readRoute(fs map[string]field) *Route {
 	}
 	if f, ok := fs["execution_mode"]; ok {
 		if s, ok := r.str(f); ok {
-			switch mode := sluice.ExecutionMode(s); mode {
-			case sluice.ModeSuperseded, sluice.ModeQueued:
+			if mode := sluice.ExecutionMode(s); slices.Contains(ExecutionModes, mode) {
 				rt.ExecutionMode = mode
-			default:
+			} else {
 				r.errorf(f.pos(), f.path, "unknown execution mode %q; use superseded (a newer execution replaces a waiting one) or queued (executions wait in order)", s)
 			}
 		}
@@ -586,14 +585,14 @@ func (r *reader) readAlarms(f field) []sluice.Alarm {
 		a := sluice.Alarm{MinRequests: 1}
 		if f, ok := fs["metric"]; ok {
 			if s, ok := r.str(f); ok {
-				if m := sluice.Metric(s); slices.Contains(metricNames(), s) {
+				if m := sluice.Metric(s); slices.Contains(metricNames, s) {
 					a.Metric = m
 				} else {
-					r.errorf(f.pos(), f.path, "unknown metric %q%s", s, didYouMean(s, metricNames()))
+					r.errorf(f.pos(), f.path, "unknown metric %q%s", s, didYouMean(s, metricNames))
 				}
 			}
 		} else {
-			r.missing(joinPath(it.path, "metric"), "add metric: one of %s", strings.Join(metricNames(), ", "))
+			r.missing(joinPath(it.path, "metric"), "add metric: one of %s", strings.Join(metricNames, ", "))
 		}
 		if f, ok := fs["name"]; ok {
 			if s, ok := r.str(f); ok {
@@ -605,8 +604,8 @@ func (r *reader) readAlarms(f field) []sluice.Alarm {
 		} else {
 			a.Name = string(a.Metric)
 		}
-		nameField := fs["name"]
-		if _, named := fs["name"]; !named {
+		nameField, named := fs["name"]
+		if !named {
 			nameField = field{path: joinPath(it.path, "name"), keyPos: r.keyAt[it.path]}
 		}
 		seen.check(r, a.Name, nameField)
@@ -658,10 +657,11 @@ func (r *reader) readSecrets(f field) []string {
 	return out
 }
 
-func metricNames() []string {
+// metricNames are the names of sluice.Metrics, for messages and lookups.
+var metricNames = func() []string {
 	names := make([]string, len(sluice.Metrics))
 	for i, m := range sluice.Metrics {
 		names[i] = string(m)
 	}
 	return names
-}
+}()

@@ -131,9 +131,6 @@ func dsn(path string, params url.Values) string {
 	return path + "?" + params.Encode()
 }
 
-// Path returns the absolute path of the database file.
-func (db *DB) Path() string { return db.path }
-
 // Close closes the database. Calls after the first return nil.
 func (db *DB) Close() error {
 	var errs []error

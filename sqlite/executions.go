@@ -12,7 +12,7 @@ import (
 // activeStatuses are the statuses that are not Done, as SQL literals, for "WHERE status IN".
 var activeStatuses = func() string {
 	var quoted []string
-	for _, s := range []sluice.Status{"", sluice.StatusPending, sluice.StatusInProgress, sluice.StatusWaiting} {
+	for _, s := range sluice.ActiveStatuses {
 		quoted = append(quoted, "'"+string(s)+"'")
 	}
 	return strings.Join(quoted, ", ")

@@ -56,9 +56,9 @@ func migrations() ([]migration, error) {
 	return out, nil
 }
 
-// SchemaVersion is the schema version this build of Sluice writes: the number of its newest
+// latestVersion is the schema version this build of Sluice writes: the number of its newest
 // migration.
-func SchemaVersion() int {
+func latestVersion() int {
 	ms, err := migrations()
 	if err != nil || len(ms) == 0 {
 		return 0
