@@ -240,7 +240,7 @@ func (s *Store) put(fill func(io.Writer) (packStats, error)) (art Artifact, err 
 	if err := tmp.Close(); err != nil {
 		return Artifact{}, fmt.Errorf("close artifact blob: %w", err)
 	}
-	if s.Has(digest) && s.Verify(digest) == nil {
+	if s.Verify(digest) == nil { // already stored and intact: keep it
 		return art, nil
 	}
 	if err := os.Rename(tmp.Name(), s.Path(digest)); err != nil {

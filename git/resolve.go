@@ -29,11 +29,16 @@ func Head(ctx context.Context, repo, branch string) (string, error) {
 	if !strings.HasPrefix(ref, "refs/") {
 		ref = "refs/heads/" + branch
 	}
-	sha, err := resolve(ctx, repo, ref, "branch")
-	if sluice.ErrorCode(err) == sluice.ENOTFOUND && !strings.Contains(err.Error(), "no commits") {
-		return "", sluice.Errorf(sluice.ENOTFOUND, "branch %q not found in %s; check source.branch", branch, repo)
+	return resolve(ctx, repo, ref, "branch")
+}
+
+// notFound says that rev is not in repo; hint tells what to check for other revisions. A
+// branch is what source.branch names, so it says to check that.
+func notFound(what, rev, repo, hint string) error {
+	if what == "branch" {
+		return sluice.Errorf(sluice.ENOTFOUND, "branch %q not found in %s; check source.branch", strings.TrimPrefix(rev, "refs/heads/"), repo)
 	}
-	return sha, err
+	return sluice.Errorf(sluice.ENOTFOUND, "%s %q not found in %s; %s", what, rev, repo, hint)
 }
 
 // Subject returns the first line of the message of commit sha in repo, for displays. repo must be
@@ -97,7 +102,7 @@ func resolveLocal(ctx context.Context, repo, rev, what string) (string, error) {
 	if any, err := run(ctx, repo, "rev-list", "-n", "1", "--all"); err == nil && strings.TrimSpace(any) == "" {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "repository %s has no commits yet; commit something first", repo)
 	}
-	return "", sluice.Errorf(sluice.ENOTFOUND, "%s %q not found in %s; check the branch, tag or commit name", what, rev, repo)
+	return "", notFound(what, rev, repo, "check the branch, tag or commit name")
 }
 
 func resolveRemote(ctx context.Context, repo, rev, what string) (string, error) {
@@ -127,7 +132,7 @@ func resolveRemote(ctx context.Context, repo, rev, what string) (string, error) 
 	if all, err := run(ctx, "", "ls-remote", "--", repo); err == nil && strings.TrimSpace(all) == "" {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "repository %s has no commits yet; push something first", repo)
 	}
-	return "", sluice.Errorf(sluice.ENOTFOUND, "%s %q not found in %s; check the branch or tag name, or give a full commit sha", what, rev, repo)
+	return "", notFound(what, rev, repo, "check the branch or tag name, or give a full commit sha")
 }
 
 // parseRefs reads ls-remote output: "sha<TAB>ref" lines.

@@ -140,10 +140,10 @@ func Run(ctx context.Context, c Command) (Result, error) {
 	select {
 	case <-p.Done():
 	case <-timeout:
-		res.TimedOut = true
-		_ = p.Stop(grace) // fails only if our own child's group cannot be signaled
+		res.TimedOut = !exited(p) // a command that ended as the timer fired did not time out
+		_ = p.Stop(grace)         // fails only if our own child's group cannot be signaled
 	case <-ctx.Done():
-		res.Canceled = true
+		res.Canceled = !exited(p)
 		_ = p.Stop(grace)
 	}
 	<-p.Done()
@@ -305,4 +305,14 @@ func exitSignal(err error) (syscall.Signal, bool) {
 		return ws.Signal(), true
 	}
 	return 0, false
+}
+
+// exited reports whether p has already exited, without waiting.
+func exited(p *Process) bool {
+	select {
+	case <-p.Done():
+		return true
+	default:
+		return false
+	}
 }

@@ -231,7 +231,7 @@ func TestRunTimeoutKillsProcessGroup(t *testing.T) {
 				Name:    `check "unit"`,
 				Shell:   tt.shell,
 				Env:     []string{"PIDFILE=" + pidFile, "PATH=" + os.Getenv("PATH")},
-				Timeout: 2 * time.Second,
+				Timeout: 5 * time.Second,
 				Grace:   200 * time.Millisecond,
 			})
 			if !res.TimedOut || res.Canceled {
@@ -240,7 +240,7 @@ func TestRunTimeoutKillsProcessGroup(t *testing.T) {
 			if got := sluice.ErrorCode(err); got != sluice.ETIMEOUT {
 				t.Errorf("error code = %q (err %v), want %q", got, err, sluice.ETIMEOUT)
 			}
-			if want := `check "unit" timed out after 2s; raise its timeout or make it faster`; err == nil || err.Error() != want {
+			if want := `check "unit" timed out after 5s; raise its timeout or make it faster`; err == nil || err.Error() != want {
 				t.Errorf("err = %v, want %q", err, want)
 			}
 			if !errors.Is(err, context.DeadlineExceeded) {
