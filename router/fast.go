@@ -281,12 +281,7 @@ func (p *fastPool) expire(before time.Time) {
 }
 
 func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
-	timeout := fs.rt.opts.DialTimeout
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
-	c, err := d.Dial("tcp", b.proxy.origin)
+	c, err := b.proxy.dialer.Dial("tcp", b.proxy.origin)
 	if err != nil {
 		return nil, err
 	}
@@ -809,37 +804,19 @@ func connectionListed(head []byte, fields []field, name []byte) bool {
 	return false
 }
 
-func routedID(t *table, id []byte) *backend {
-	for _, b := range t.live {
-		if b.id == string(id) {
-			return b
-		}
-	}
-	return nil
-}
-
 // proxy answers one parsed request and reports whether the client connection can serve
 // another, or that the request is for net/http: it picked a version served over https.
 func (fc *fastConn) proxy(req *request) (keep, handOff bool) {
 	rt := fc.fs.rt
-	t := rt.table.Load()
-	var b *backend
+	sticky := rt.sticky.Load()
+	var header, cookie string // converted only when present: the common request allocates nothing
 	if req.hasVersion {
-		b = routedID(t, req.version.of(fc.head))
+		header = string(req.version.of(fc.head))
 	}
-	setCookie := false
-	if b == nil && rt.sticky.Load() {
-		if req.hasCookie {
-			b = routedID(t, req.cookie.of(fc.head))
-		}
-		if b == nil {
-			b = t.pick()
-			setCookie = b != nil
-		}
+	if sticky && req.hasCookie {
+		cookie = string(req.cookie.of(fc.head))
 	}
-	if b == nil {
-		b = t.pick()
-	}
+	b, setCookie := rt.table.Load().choose(header, cookie, sticky)
 	hasBody := req.chunked || req.contentLength > 0
 	if b == nil {
 		fc.plainError(http.StatusServiceUnavailable, "no version is live in this environment yet", req.close || hasBody)
@@ -917,17 +894,10 @@ func (fc *fastConn) connect(a *attempt, fresh, retryable bool) (*upstreamConn, b
 	if !isDialError(err) {
 		return nil, false, err
 	}
-	failed := a.backend
-	other := fs.rt.table.Load().pickOther(failed)
-	if other == nil || other.url.Scheme != "http" {
+	other := fs.rt.reroute(a, err, true)
+	if other == nil {
 		return nil, false, err
 	}
-	if fs.rt.opts.ErrorLog != nil {
-		fs.rt.opts.ErrorLog.Printf("router: version %s refused the connection, retrying on %s: %v", failed.id, other.id, err)
-	}
-	other.stats.inFlight.Add(1)
-	failed.stats.inFlight.Add(-1)
-	a.backend = other
 	if uc := fs.pool(other).get(maxIdle); uc != nil {
 		return uc, true, nil
 	}
@@ -1289,9 +1259,9 @@ func (fc *fastConn) copyResponse(a *attempt, req *request, resp *response, uc *u
 	}
 	bw.WriteString("\r\n")
 	if setCookie {
-		bw.WriteString("Set-Cookie: " + CookieName + "=")
-		bw.WriteString(a.backend.id)
-		bw.WriteString("; Path=/; HttpOnly; SameSite=Lax\r\n")
+		bw.WriteString("Set-Cookie: ")
+		bw.WriteString(stickyCookie(a.backend.id))
+		bw.WriteString("\r\n")
 	}
 	for _, f := range fc.rflds {
 		name := f.name.of(head)

@@ -26,14 +26,16 @@ var codeClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 	type version struct {
 		id     string
+		labels string // environment and version, escaped once
 		stats  *versionStats
 		weight int
 	}
-	t := rt.table.Load()
+	envLabel := `environment="` + escapeLabel(env) + `",version="`
 	rt.mu.Lock()
+	t := rt.table.Load() // under the lock, so weights and stats come from the same SetRoutes
 	versions := make([]version, 0, len(rt.stats))
 	for id, s := range rt.stats {
-		v := version{id: id, stats: s}
+		v := version{id: id, labels: envLabel + escapeLabel(id) + `"`, stats: s}
 		if b := t.find(id); b != nil {
 			v.weight = b.weight
 		}
@@ -43,8 +45,6 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 	slices.SortFunc(versions, func(a, b version) int { return strings.Compare(a.id, b.id) })
 
 	var buf bytes.Buffer
-	envLabel := `environment="` + escapeLabel(env) + `",version="`
-	labels := func(id string) string { return envLabel + escapeLabel(id) + `"` }
 
 	buf.WriteString("# HELP sluice_requests_total Responses given by each version, by status class.\n")
 	buf.WriteString("# TYPE sluice_requests_total counter\n")
@@ -54,7 +54,7 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 			if n == 0 && class != 2 && class != 5 {
 				continue // 2xx and 5xx always, so an error rate has both sides from the start
 			}
-			fmt.Fprintf(&buf, "sluice_requests_total{%s,code_class=%q} %d\n", labels(v.id), name, n)
+			fmt.Fprintf(&buf, "sluice_requests_total{%s,code_class=%q} %d\n", v.labels, name, n)
 		}
 	}
 
@@ -62,7 +62,7 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 	buf.WriteString("# TYPE sluice_request_duration_seconds histogram\n")
 	bounds := rollout.LatencyBounds()
 	for _, v := range versions {
-		l := labels(v.id)
+		l := v.labels
 		var cumulative uint64
 		for i := range rollout.LatencyBuckets {
 			cumulative += v.stats.latency[i].Load()
@@ -80,13 +80,13 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 	buf.WriteString("# HELP sluice_in_flight Requests each version is answering now.\n")
 	buf.WriteString("# TYPE sluice_in_flight gauge\n")
 	for _, v := range versions {
-		fmt.Fprintf(&buf, "sluice_in_flight{%s} %d\n", labels(v.id), v.stats.inFlight.Load())
+		fmt.Fprintf(&buf, "sluice_in_flight{%s} %d\n", v.labels, v.stats.inFlight.Load())
 	}
 
 	buf.WriteString("# HELP sluice_route_weight Each version's share of new requests, out of the sum of weights.\n")
 	buf.WriteString("# TYPE sluice_route_weight gauge\n")
 	for _, v := range versions {
-		fmt.Fprintf(&buf, "sluice_route_weight{%s} %d\n", labels(v.id), v.weight)
+		fmt.Fprintf(&buf, "sluice_route_weight{%s} %d\n", v.labels, v.weight)
 	}
 
 	if _, err := w.Write(buf.Bytes()); err != nil {
@@ -95,7 +95,7 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 	return nil
 }
 
-// escapeLabel escapes a label value as the text format requires: backslash, quote, newline.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
+// labelEscaper escapes a label value as the text format requires: backslash, quote, newline.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(s) }

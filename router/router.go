@@ -150,12 +150,20 @@ func (rt *Router) SetRoutes(routes []Route) error {
 			rt.removed = append(rt.removed, b.id)
 		}
 	}
-	for len(rt.removed) > retainRemoved {
-		id := rt.removed[0]
-		rt.removed = rt.removed[1:]
-		delete(rt.stats, id)
-		delete(rt.transports, id)
+	// Forget the oldest removed versions beyond retainRemoved, but never one still answering:
+	// Drain waits on its in-flight count and Close must still reach its connections.
+	kept := rt.removed[:0]
+	excess := len(rt.removed) - retainRemoved
+	for _, id := range rt.removed {
+		if excess > 0 && rt.stats[id].inFlight.Load() == 0 {
+			delete(rt.stats, id)
+			delete(rt.transports, id)
+			excess--
+			continue
+		}
+		kept = append(kept, id)
 	}
+	rt.removed = kept
 	return nil
 }
 
@@ -214,29 +222,23 @@ func (rt *Router) Routes() []Route {
 // else (when sticky) the one in the client's cookie if it is still routed, else one picked by
 // weight. With no version of weight above 0 it answers 503.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t := rt.table.Load()
-	var b *backend
-	if id := r.Header.Get(VersionHeader); id != "" {
-		b = t.routed(id)
-	}
-	if b == nil && rt.sticky.Load() {
+	sticky, cookie := rt.sticky.Load(), ""
+	if sticky {
 		if c, err := r.Cookie(CookieName); err == nil {
-			b = t.routed(c.Value)
-		}
-		if b == nil {
-			if b = t.pick(); b != nil {
-				w.Header().Add("Set-Cookie", CookieName+"="+b.id+"; Path=/; HttpOnly; SameSite=Lax")
-			}
+			cookie = c.Value
 		}
 	}
-	if b == nil {
-		b = t.pick()
-	}
+	b, setCookie := rt.table.Load().choose(r.Header.Get(VersionHeader), cookie, sticky)
 	if b == nil {
 		http.Error(w, "no version is live in this environment yet", http.StatusServiceUnavailable)
 		return
 	}
-	rt.serve(w, r, b, false)
+	rt.serve(w, r, &attempt{backend: b, setCookie: setCookie})
+}
+
+// stickyCookie is the Set-Cookie value that keeps a client on version id.
+func stickyCookie(id string) string {
+	return CookieName + "=" + id + "; Path=/; HttpOnly; SameSite=Lax"
 }
 
 // HandlerFor returns a handler that reaches only version id, whatever its weight, as long as it
@@ -250,23 +252,23 @@ func (rt *Router) HandlerFor(id string) http.Handler {
 			http.Error(w, "version "+id+" is not routed in this environment", http.StatusServiceUnavailable)
 			return
 		}
-		rt.serve(w, r, b, true)
+		rt.serve(w, r, &attempt{backend: b, pinned: true})
 	})
 }
 
 // attempt is the state of one proxied request, shared with Rewrite, the transport and the
 // error handler through the request's context.
 type attempt struct {
-	backend *backend
-	status  int
-	pinned  bool // HandlerFor: never move to another version
+	backend   *backend
+	status    int
+	pinned    bool // HandlerFor: never move to another version
+	setCookie bool // tell the client, in the sticky cookie, the version that answered
 }
 
 type attemptKey struct{}
 
-func (rt *Router) serve(w http.ResponseWriter, r *http.Request, b *backend, pinned bool) {
-	a := &attempt{backend: b, pinned: pinned}
-	b.stats.inFlight.Add(1)
+func (rt *Router) serve(w http.ResponseWriter, r *http.Request, a *attempt) {
+	a.backend.stats.inFlight.Add(1)
 	start := rt.now()
 	defer rt.finish(a, start)
 	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
@@ -301,7 +303,12 @@ func rewrite(pr *httputil.ProxyRequest) {
 }
 
 func modifyResponse(resp *http.Response) error {
-	resp.Request.Context().Value(attemptKey{}).(*attempt).status = resp.StatusCode
+	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
+	a.status = resp.StatusCode
+	if a.setCookie {
+		// Written from the version that answered: a retry may have moved the request.
+		resp.Header.Add("Set-Cookie", stickyCookie(a.backend.id))
+	}
 	return nil
 }
 

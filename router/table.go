@@ -94,6 +94,25 @@ func (t *table) pickOther(not *backend) *backend {
 	return nil
 }
 
+// choose picks the version for a request: the one named by the X-Sluice-Version header if it is
+// routed, else (when sticky) the one in the client's cookie if it is routed, else one by weight.
+// setCookie reports that the client should be told, in the sticky cookie, the version that
+// answers. An empty header or cookie is absent.
+func (t *table) choose(header, cookie string, sticky bool) (b *backend, setCookie bool) {
+	if header != "" {
+		if b = t.routed(header); b != nil {
+			return b, false
+		}
+	}
+	if sticky && cookie != "" {
+		if b = t.routed(cookie); b != nil {
+			return b, false
+		}
+	}
+	b = t.pick()
+	return b, sticky && b != nil
+}
+
 // routed returns the version with id if its weight is above 0.
 func (t *table) routed(id string) *backend {
 	for _, b := range t.live {

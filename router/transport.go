@@ -15,6 +15,7 @@ import (
 type proxyTransport struct {
 	origin    string // host:port
 	transport *http.Transport
+	dialer    *net.Dialer // shared with the fast path's connections
 }
 
 func newProxyTransport(origin string, dialTimeout time.Duration) *proxyTransport {
@@ -24,14 +25,15 @@ func newProxyTransport(origin string, dialTimeout time.Duration) *proxyTransport
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &proxyTransport{
 		origin: origin,
+		dialer: dialer,
 		transport: &http.Transport{
 			// Versions listen on loopback: never through a proxy from the environment, many
 			// warm connections (one per concurrent client at full load), HTTP/1.1 only.
 			Proxy:                 nil,
 			DialContext:           dialer.DialContext,
 			MaxIdleConns:          0,
-			MaxIdleConnsPerHost:   256,
-			IdleConnTimeout:       90 * time.Second,
+			MaxIdleConnsPerHost:   fastMaxIdlePerVersion,
+			IdleConnTimeout:       fastIdleTimeout,
 			ExpectContinueTimeout: time.Second,
 			ForceAttemptHTTP2:     false,
 			// A proxy passes bodies through as they are; the transport must not ask for gzip and
@@ -57,9 +59,23 @@ func (rt *Router) roundTrip(out *http.Request) (*http.Response, error) {
 	if err == nil || a.pinned || !isDialError(err) || !unsent(out.Body) {
 		return resp, err
 	}
-	other := rt.table.Load().pickOther(failed)
+	other := rt.reroute(a, err, false)
 	if other == nil {
 		return nil, err
+	}
+	retry := out.Clone(out.Context())
+	retry.URL.Scheme = other.url.Scheme
+	retry.URL.Host = other.url.Host
+	return other.proxy.transport.RoundTrip(retry)
+}
+
+// reroute moves attempt a, whose version refused the connection with err, to another routed
+// version (served over plain http when plainOnly), and returns it; nil when there is none.
+func (rt *Router) reroute(a *attempt, err error, plainOnly bool) *backend {
+	failed := a.backend
+	other := rt.table.Load().pickOther(failed)
+	if other == nil || (plainOnly && other.url.Scheme != "http") {
+		return nil
 	}
 	if rt.opts.ErrorLog != nil {
 		rt.opts.ErrorLog.Printf("router: version %s refused the connection, retrying on %s: %v", failed.id, other.id, err)
@@ -67,10 +83,7 @@ func (rt *Router) roundTrip(out *http.Request) (*http.Response, error) {
 	other.stats.inFlight.Add(1)
 	failed.stats.inFlight.Add(-1)
 	a.backend = other
-	retry := out.Clone(out.Context())
-	retry.URL.Scheme = other.url.Scheme
-	retry.URL.Host = other.url.Host
-	return other.proxy.transport.RoundTrip(retry)
+	return other
 }
 
 // isDialError reports whether err happened while connecting: then no byte of the request left.
