@@ -18,7 +18,7 @@ import (
 
 // withState resolves the state directory and returns a running engine's client (nil if none)
 // and the database (always opened; reads are safe alongside a running engine).
-func withState(e *env, f *flags, fn func(dir string, client *api.Client, db storeCloser) error) error {
+func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sqlite.DB) error) error {
 	dir, err := stateDir(f)
 	if err != nil {
 		return err
@@ -35,8 +35,6 @@ func withState(e *env, f *flags, fn func(dir string, client *api.Client, db stor
 	return fn(dir, client, db)
 }
 
-type storeCloser = *sqlite.DB
-
 func cmdDecide(approve bool) func(*env, []string) error {
 	return func(e *env, args []string) error {
 		f := newFlags(e, "approve")
@@ -46,7 +44,7 @@ func cmdDecide(approve bool) func(*env, []string) error {
 			return err
 		}
 		envName := pos[0]
-		return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+		return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 			var a *sluice.Approval
 			if client != nil {
 				op := "reject"
@@ -82,7 +80,7 @@ func cmdStatus(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		var st *api.Status
 		if client != nil {
 			var err error
@@ -158,7 +156,7 @@ func cmdHistory(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		ds, err := db.ListDeployments(e.ctx, pos[0], 0)
 		if err != nil {
 			return err
@@ -233,7 +231,7 @@ func cmdChangeSet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		as, err := db.ListApprovals(e.ctx, pos[0], true)
 		if err != nil {
 			return err
@@ -260,7 +258,7 @@ func cmdLogs(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withState(e, f, func(dir string, client *api.Client, db storeCloser) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		if pos.env != "" {
 			return versionLogs(e, dir, pos)
 		}
@@ -427,35 +425,26 @@ func cmdRetry(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	o := runOptions{file: *f.file, dir: dir, approve: *approve, json: *f.json, out: e.stdout}
-	var src source
-	if client := runningEngine(e.ctx, dir); client != nil {
-		if err := client.ExecutionOp(e.ctx, pos[0], "retry"); err != nil {
-			return err
-		}
-		src = remoteSource{client}
-	} else {
-		inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
-		if err != nil {
-			return err
-		}
-		defer inst.close()
-		if _, err := inst.engine.Retry(e.ctx, pos[0]); err != nil {
-			return err
-		}
-		src = localSource{inst}
+	id := pos[0]
+	retried := func(ex *sluice.Execution) string {
+		return fmt.Sprintf("retrying execution %s from its failed stage", ex.ID)
 	}
-	snap, err := follow(e.ctx, e, src, pos[0], o)
+	snap, err := execute(e, runOptions{file: *f.file, dir: dir, approve: *approve, json: *f.json},
+		func(c *api.Client) (*sluice.Execution, string, error) {
+			ex := &sluice.Execution{ID: id}
+			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry")
+		},
+		func(en *engine.Engine) (*sluice.Execution, string, error) {
+			ex, err := en.Retry(e.ctx, id)
+			if err != nil {
+				return nil, "", err
+			}
+			return ex, retried(ex), nil
+		})
 	if err != nil {
 		return err
 	}
-	if *f.json {
-		writeJSON(e.stdout, summarize(snap))
-	}
-	if !snap.Execution.Status.OK() {
-		return exitError(ExitFailed)
-	}
-	return nil
+	return exitFor(snap)
 }
 
 func cmdFreeze(frozen bool) func(*env, []string) error {

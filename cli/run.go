@@ -65,7 +65,7 @@ func cmdRun(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	_, diags, err := load(e, *f.file)
+	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
 	}
@@ -81,48 +81,72 @@ func cmdRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if !snap.Execution.Status.OK() {
-		return exitError(ExitFailed)
-	}
-	return nil
+	return exitFor(snap)
 }
 
-// runRoute starts one execution (handing it to a running `sluice up` if there is one) and
-// follows it to its end.
+// runRoute starts one execution of o.rev, or resumes an interrupted one of the same revision,
+// and follows it to its end.
 func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
+	return execute(e, o,
+		func(c *api.Client) (*sluice.Execution, string, error) {
+			res, err := c.Run(e.ctx, o.rev, true)
+			if err != nil {
+				return nil, "", err
+			}
+			return res.Execution, headline(res.Execution, res.Resumed), nil
+		},
+		func(en *engine.Engine) (*sluice.Execution, string, error) {
+			ex, resumed, err := en.RunOrResume(e.ctx, o.rev)
+			if err != nil {
+				return nil, "", err
+			}
+			return ex, headline(ex, resumed), nil
+		})
+}
+
+func headline(ex *sluice.Execution, resumed bool) string {
+	if resumed {
+		return fmt.Sprintf("resuming execution %s of %s at %s, which was interrupted before it ended", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
+	}
+	return fmt.Sprintf("execution %s of %s at %s %s", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
+}
+
+// execute begins an execution, through the engine serving o.dir (remote) or one started in this
+// process (local), follows it to its end, prints the --json summary when asked, and with --keep
+// leaves the environments serving until interrupted.
+func execute(e *env, o runOptions,
+	remote func(*api.Client) (*sluice.Execution, string, error),
+	local func(*engine.Engine) (*sluice.Execution, string, error),
+) (*engine.Snapshot, error) {
 	ctx := e.ctx
 	o.out = e.stdout
 	if o.json {
 		o.out = e.stderr
 	}
 	var (
-		src     source
-		ex      *sluice.Execution
-		resumed bool
+		src  source
+		ex   *sluice.Execution
+		head string
+		err  error
 	)
 	if client := runningEngine(ctx, o.dir); client != nil {
 		fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
-		res, err := client.Run(ctx, o.rev, true)
-		if err != nil {
+		if ex, head, err = remote(client); err != nil {
 			return nil, err
 		}
-		ex, resumed, src = res.Execution, res.Resumed, remoteSource{client}
+		src = remoteSource{client}
 	} else {
 		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
 		if err != nil {
 			return nil, err
 		}
 		defer inst.close()
-		if ex, resumed, err = inst.engine.RunOrResume(ctx, o.rev); err != nil {
+		if ex, head, err = local(inst.engine); err != nil {
 			return nil, err
 		}
 		src = localSource{inst}
 	}
-	if resumed {
-		fmt.Fprintf(o.out, "resuming execution %s of %s at %s, which was interrupted before it ended\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
-	} else {
-		fmt.Fprintf(o.out, "execution %s of %s at %s %s\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
-	}
+	fmt.Fprintln(o.out, head)
 	snap, err := follow(ctx, e, src, ex.ID, o)
 	if err != nil {
 		return nil, err
@@ -140,6 +164,14 @@ func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 		<-ctx.Done()
 	}
 	return snap, nil
+}
+
+// exitFor is the exit of a command that followed an execution: 1 unless it succeeded.
+func exitFor(snap *engine.Snapshot) error {
+	if !snap.Execution.Status.OK() {
+		return exitError(ExitFailed)
+	}
+	return nil
 }
 
 // follow prints an execution's progress until it ends, and handles its approvals.

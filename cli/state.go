@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/local"
+	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -222,8 +222,8 @@ func routeEnvironments(file string) []string {
 	if err != nil {
 		return nil
 	}
-	route, err := parseQuiet(file, text)
-	if err != nil {
+	route, diags := spec.Parse(file, text)
+	if diags.HasErrors() {
 		return nil
 	}
 	names := make([]string, 0, len(route.Environments))
@@ -252,5 +252,3 @@ func isTerminal(r io.Reader) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-var errNoEngine = errors.New("no engine is running on this state directory")

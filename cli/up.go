@@ -18,7 +18,7 @@ func cmdUp(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	route, diags, err := load(e, *f.file)
+	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
 	}

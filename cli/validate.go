@@ -14,7 +14,7 @@ import (
 
 // load parses the route file and prints its diagnostics (warnings too) to stderr. It returns an
 // EINVALID error when the file has errors, so the command exits 2.
-func load(e *env, file string) (*spec.Route, spec.Diagnostics, error) {
+func load(file string) (*spec.Route, spec.Diagnostics, error) {
 	route, diags, err := spec.ParseFile(file)
 	if err != nil {
 		return nil, nil, sluice.Errorf(sluice.EINVALID, "%w", err)
@@ -33,7 +33,7 @@ func cmdValidate(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	_, diags, err := load(e, *f.file)
+	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func cmdPlan(e *env, args []string) error {
 	if _, err := f.parse(args, 0, 0); err != nil {
 		return err
 	}
-	route, diags, err := load(e, *f.file)
+	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
 	}
@@ -82,13 +82,4 @@ func writeJSON(w io.Writer, v any) {
 	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(os.Stderr, "write JSON: %v\n", errors.Unwrap(err))
 	}
-}
-
-// parseQuiet parses a route without printing diagnostics.
-func parseQuiet(file string, text []byte) (*spec.Route, error) {
-	route, diags := spec.Parse(file, text)
-	if diags.HasErrors() || route == nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "%s has errors; run sluice validate -f %s", file, file)
-	}
-	return route, nil
 }
