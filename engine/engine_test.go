@@ -523,3 +523,57 @@ environments:
 		t.Fatalf("deploys = %d, want 2", f.provider.calls())
 	}
 }
+
+// TestBusPublishesStoredEvents: what the bus publishes about an execution is what the store
+// keeps, under the same IDs and once each — subscribers and the history never disagree.
+func TestBusPublishesStoredEvents(t *testing.T) {
+	f := newFixture(t, approvalRoute("1h"))
+	f.start()
+	events, unsubscribe := f.engine.Bus().Subscribe()
+	defer unsubscribe()
+	ex := f.run()
+	f.waitApproval()
+	if _, err := f.engine.Decide(context.Background(), "dev", true, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(ex.ID)
+
+	stored, err := f.db.ListEvents(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedIDs := map[string]bool{}
+	for _, ev := range stored {
+		storedIDs[ev.ID] = true
+	}
+	published := map[string]int{}
+	requests := 0
+	for done := false; !done; {
+		select {
+		case ev := <-events:
+			if ev.Type == "sluice.deployment.progress" {
+				continue // traffic progress is published only, by design
+			}
+			published[ev.ID]++
+			if !storedIDs[ev.ID] {
+				t.Errorf("published %s (%s) was never stored", ev.Type, ev.ID)
+			}
+			if ev.Type == "sluice.approval.requested" {
+				requests++
+			}
+		default:
+			done = true
+		}
+	}
+	for id, n := range published {
+		if n != 1 {
+			t.Errorf("event %s published %d times", id, n)
+		}
+	}
+	if requests != 1 {
+		t.Errorf("the approval request was published %d times, want 1", requests)
+	}
+	if len(published) == 0 {
+		t.Fatal("nothing was published")
+	}
+}

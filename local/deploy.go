@@ -132,8 +132,14 @@ func (d *deployment) bake(ctx context.Context) (deploy.Result, bool) {
 func (d *deployment) watch(ctx context.Context, dur time.Duration) (deploy.Result, bool) {
 	timer := time.NewTimer(dur)
 	defer timer.Stop()
-	tick := time.NewTicker(alarmTick)
-	defer tick.Stop()
+	// Without alarms there is nothing to judge: wait for the time to pass, not for responses.
+	var tick <-chan time.Time
+	var responses <-chan struct{}
+	if len(d.req.Alarms) > 0 {
+		ticker := time.NewTicker(alarmTick)
+		defer ticker.Stop()
+		tick, responses = ticker.C, d.env.notify
+	}
 	rt := d.env.router
 	for {
 		if len(d.req.Alarms) > 0 {
@@ -149,8 +155,8 @@ func (d *deployment) watch(ctx context.Context, dur time.Duration) (deploy.Resul
 			return res, true
 		case <-timer.C:
 			return deploy.Result{}, false
-		case <-d.env.notify:
-		case <-tick.C:
+		case <-responses:
+		case <-tick:
 		}
 	}
 }

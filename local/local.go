@@ -8,11 +8,9 @@ package local
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -216,7 +214,3 @@ func (p *Provider) Close() error {
 	wg.Wait()
 	return nil
 }
-
-func ensureDir(dir string) error { return os.MkdirAll(dir, 0o700) }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -38,7 +38,7 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	env.mu.Unlock()
 	dir := filepath.Join(env.dir, "versions", id)
 	_ = os.RemoveAll(dir)
-	if err := ensureDir(filepath.Dir(dir)); err != nil {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("create version folder: %w", err)
 	}
 	if err := p.artifacts.Unpack(spec.Artifact, dir); err != nil {
@@ -72,7 +72,7 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	})
 	if err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", quoteArgs(spec.Command), err)
+		return nil, fmt.Errorf("start %s: %w", strings.Join(spec.Command, " "), err)
 	}
 	logf("started version %s (pid %d) on %s", id, v.proc.Pid(), v.url)
 	if err := v.waitHealthy(ctx); err != nil {
@@ -165,5 +165,3 @@ func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
 }
-
-func quoteArgs(args []string) string { return strings.Join(args, " ") }
