@@ -694,14 +694,8 @@ func equalFold(b []byte, s string) bool {
 // hasToken reports whether a comma-separated header value lists token, in any case.
 func hasToken(v []byte, token string) bool {
 	for len(v) > 0 {
-		i := bytes.IndexByte(v, ',')
-		part := v
-		if i >= 0 {
-			part, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		part = bytes.TrimSpace(part)
+		var part []byte
+		part, v = nextToken(v)
 		if equalFold(part, token) {
 			return true
 		}
@@ -709,17 +703,20 @@ func hasToken(v []byte, token string) bool {
 	return false
 }
 
+// nextToken splits the first element off a comma-separated header value: the element without
+// surrounding white space, and the rest after its comma.
+func nextToken(v []byte) (token, rest []byte) {
+	if i := bytes.IndexByte(v, ','); i >= 0 {
+		return bytes.TrimSpace(v[:i]), v[i+1:]
+	}
+	return bytes.TrimSpace(v), nil
+}
+
 // otherTokens reports whether a Connection value lists more than close and keep-alive.
 func otherTokens(v []byte) bool {
 	for len(v) > 0 {
-		i := bytes.IndexByte(v, ',')
-		part := v
-		if i >= 0 {
-			part, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		part = bytes.TrimSpace(part)
+		var part []byte
+		part, v = nextToken(v)
 		if len(part) > 0 && !equalFold(part, "close") && !equalFold(part, "keep-alive") {
 			return true
 		}
@@ -789,14 +786,9 @@ func connectionListed(head []byte, fields []field, name []byte) bool {
 		}
 		v := f.value.of(head)
 		for len(v) > 0 {
-			i := bytes.IndexByte(v, ',')
-			part := v
-			if i >= 0 {
-				part, v = v[:i], v[i+1:]
-			} else {
-				v = nil
-			}
-			if p := bytes.TrimSpace(part); len(p) == len(name) && equalFold(p, string(name)) {
+			var p []byte
+			p, v = nextToken(v)
+			if len(p) == len(name) && equalFold(p, string(name)) {
 				return true
 			}
 		}
