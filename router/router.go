@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,35 @@ type Options struct {
 	ErrorLog *log.Logger
 	// DialTimeout bounds connecting to a version. If zero, 5s is used.
 	DialTimeout time.Duration
+	// ClientTimeout bounds each wait on a client once its request head is in: for the next
+	// bytes of its request body (then it gets a 408) and for it to take the next bytes of its
+	// response (then its connection closes). If zero, 60s is used, as nginx's
+	// client_body_timeout and send_timeout.
+	ClientTimeout time.Duration
+	// UpstreamTimeout bounds each wait on a version: for the head of its response (then the
+	// client gets a 504), for the next bytes of its response body (then the response is cut
+	// short) and for it to take the next bytes of a request body. If zero, 60s is used, as
+	// nginx's proxy_read_timeout and proxy_send_timeout. Long polls and server-sent events
+	// that stay silent for longer need a larger value, or a heartbeat.
+	UpstreamTimeout time.Duration
+	// MaxConns caps the client connections ServeFast keeps open. At the cap it closes idle
+	// keep-alive connections to make room, as nginx does, and otherwise leaves new ones
+	// waiting in the listen backlog. If zero, 4096 is used.
+	MaxConns int
+}
+
+func (rt *Router) clientTimeout() time.Duration {
+	return orDefault(rt.opts.ClientTimeout, 60*time.Second)
+}
+func (rt *Router) upstreamTimeout() time.Duration {
+	return orDefault(rt.opts.UpstreamTimeout, 60*time.Second)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Route is one version in a split of traffic.
@@ -263,6 +293,7 @@ type attempt struct {
 	status    int
 	pinned    bool // HandlerFor: never move to another version
 	setCookie bool // tell the client, in the sticky cookie, the version that answered
+	watchdog  *watchdog
 }
 
 type attemptKey struct{}
@@ -271,7 +302,16 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, a *attempt) {
 	a.backend.stats.inFlight.Add(1)
 	start := rt.now()
 	defer rt.finish(a, start)
-	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	a.watchdog = newWatchdog(rt.upstreamTimeout(), cancel)
+	defer a.watchdog.disarm()
+	ctl := http.NewResponseController(w)
+	r = r.WithContext(context.WithValue(ctx, attemptKey{}, a))
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &clientBody{ReadCloser: r.Body, ctl: ctl, timeout: rt.clientTimeout(), watchdog: a.watchdog}
+	}
+	rt.proxy.ServeHTTP(&timedWriter{ResponseWriter: w, ctl: ctl, timeout: rt.clientTimeout()}, r)
 }
 
 // finish accounts for a response. It is deferred so that a response cut short (ReverseProxy
@@ -297,6 +337,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = a.backend.url.Host
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
+	for name := range pr.Out.Header {
+		if strings.IndexByte(name, '_') >= 0 {
+			// CGI-style applications read X_Forwarded_For as X-Forwarded-For; nginx drops such
+			// names too.
+			delete(pr.Out.Header, name)
+		}
+	}
 	if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
 		pr.Out.Body = &untouchedBody{ReadCloser: pr.Out.Body}
 	}
@@ -305,6 +352,10 @@ func rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(resp *http.Response) error {
 	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
 	a.status = resp.StatusCode
+	a.watchdog.disarm()
+	if resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}
+	}
 	if a.setCookie {
 		// Written from the version that answered: a retry may have moved the request.
 		resp.Header.Add("Set-Cookie", stickyCookie(a.backend.id))
@@ -318,6 +369,14 @@ const statusClientClosed = 499
 
 func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	a := r.Context().Value(attemptKey{}).(*attempt)
+	if context.Cause(r.Context()) == errUpstreamSlow || isTimeout(err) {
+		a.status = http.StatusGatewayTimeout
+		if rt.opts.ErrorLog != nil {
+			rt.opts.ErrorLog.Printf("router: %s %s to version %s: %v", r.Method, r.URL.Path, a.backend.id, err)
+		}
+		http.Error(w, "gateway timeout: version "+a.backend.id+" did not answer in time", http.StatusGatewayTimeout)
+		return
+	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		a.status = statusClientClosed
 		w.WriteHeader(statusClientClosed)
