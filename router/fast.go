@@ -74,8 +74,12 @@ const (
 //
 // ServeFast returns when ln is closed, after the requests in flight finished (idle client
 // connections are closed at once); it returns nil then, and the accept error otherwise.
-func (rt *Router) ServeFast(ln net.Listener) error {
-	fs := &fastServer{rt: rt, conns: make(map[*fastConn]struct{}), done: make(chan struct{})}
+func (rt *Router) ServeFast(ln net.Listener) error { return rt.serveFast(ln, false) }
+
+// serveFast is ServeFast; with handOffAll, every valid request goes to net/http after the fast
+// path judged it, which is how the tests run one table of cases against both paths.
+func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
+	fs := &fastServer{rt: rt, conns: make(map[*fastConn]struct{}), done: make(chan struct{}), handOffAll: handOffAll}
 	fs.maxConns = rt.opts.MaxConns
 	if fs.maxConns <= 0 {
 		fs.maxConns = defaultMaxConns

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/rollout"
+	"github.com/sluicehq/sluice/router/internal/http1"
 )
 
 // CookieName is the cookie that keeps a client on one version when Options.Sticky is on.
@@ -294,6 +297,15 @@ type attempt struct {
 	pinned    bool // HandlerFor: never move to another version
 	setCookie bool // tell the client, in the sticky cookie, the version that answered
 	watchdog  *watchdog
+	body      *clientBody // the request body, if any
+}
+
+// clientBodyErr is the error reading the client's request body, if that is what failed.
+func (a *attempt) clientBodyErr() error {
+	if a.body == nil {
+		return nil
+	}
+	return a.body.failed()
 }
 
 type attemptKey struct{}
@@ -307,9 +319,19 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, a *attempt) {
 	a.watchdog = newWatchdog(rt.upstreamTimeout(), cancel)
 	defer a.watchdog.disarm()
 	ctl := http.NewResponseController(w)
+	// A version may send a few 1xx responses before its answer, as on the fast path, not an
+	// endless stream of them.
+	informational := 0
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+		if informational++; informational > http1.MaxInformational {
+			return errInformational
+		}
+		return nil
+	}})
 	r = r.WithContext(context.WithValue(ctx, attemptKey{}, a))
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &clientBody{ReadCloser: r.Body, ctl: ctl, timeout: rt.clientTimeout(), watchdog: a.watchdog}
+		a.body = &clientBody{ReadCloser: r.Body, ctl: ctl, timeout: rt.clientTimeout(), watchdog: a.watchdog}
+		r.Body = a.body
 	}
 	rt.proxy.ServeHTTP(&timedWriter{ResponseWriter: w, ctl: ctl, timeout: rt.clientTimeout()}, r)
 }
@@ -369,6 +391,17 @@ const statusClientClosed = 499
 
 func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	a := r.Context().Value(attemptKey{}).(*attempt)
+	if bodyErr := a.clientBodyErr(); bodyErr != nil {
+		// The client's body was cut short, too slow or malformed: not the version's failure.
+		a.status = statusClientClosed
+		code, msg := http.StatusBadRequest, "the request body could not be read"
+		if isTimeout(bodyErr) {
+			code, msg = http.StatusRequestTimeout, "the request body stopped arriving"
+		}
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, code)
+		return
+	}
 	if context.Cause(r.Context()) == errUpstreamSlow || isTimeout(err) {
 		a.status = http.StatusGatewayTimeout
 		if rt.opts.ErrorLog != nil {

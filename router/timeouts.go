@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -34,13 +35,29 @@ type clientBody struct {
 	ctl      *http.ResponseController
 	timeout  time.Duration
 	watchdog *watchdog
+
+	mu  sync.Mutex // Read runs on the transport's goroutine, failed on the handler's
+	err error
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	b.watchdog.disarm()
 	defer b.watchdog.arm()
 	b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) // not every server supports it: then no limit
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed returns the error that reading the body ended with, other than its end.
+func (b *clientBody) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 // upstreamBody is a response body from a version: each read may wait up to the upstream timeout.
