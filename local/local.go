@@ -174,15 +174,17 @@ func (p *Provider) WriteMetrics(w io.Writer) error {
 	}
 	p.mu.Unlock()
 	sort.Strings(names)
+	envs := make([]router.Environment, 0, len(names))
 	for _, name := range names {
 		p.mu.Lock()
 		env := p.envs[name]
 		p.mu.Unlock()
-		if err := env.router.WriteMetrics(w, name); err != nil {
-			return err
+		if env != nil {
+			envs = append(envs, router.Environment{Name: name, Router: env.router})
 		}
 	}
-	return nil
+	// One exposition for all: each metric family may have only one HELP and TYPE line.
+	return router.WriteMetrics(w, envs)
 }
 
 // Close stops every version (letting in-flight requests finish) and every router.
