@@ -17,7 +17,9 @@
 package artifact
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -185,6 +187,20 @@ func (s *Store) removeStaleTemps() {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// DeriveKey returns a 32-byte key for purpose, derived from the store key (HKDF-SHA256), so
+// the state directory needs one secret file, which Open already guards. Different purposes
+// give unrelated keys. It returns nil if the store is not open.
+func (s *Store) DeriveKey(purpose string) []byte {
+	if s == nil || s.key == nil {
+		return nil
+	}
+	key, err := hkdf.Key(sha256.New, s.key, nil, "sluice derived key: "+purpose, keySize)
+	if err != nil {
+		return nil // only for lengths HKDF cannot give; keySize is not one
+	}
+	return key
 }
 
 func (s *Store) blobDir() string { return filepath.Join(s.dir, filepath.FromSlash(blobDir)) }

@@ -703,3 +703,28 @@ func TestUnpackIsBoundedBySize(t *testing.T) {
 		}
 	})
 }
+
+func TestDeriveKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.DeriveKey("secret hashes"), s.DeriveKey("something else")
+	if len(a) != keySize || bytes.Equal(a, b) {
+		t.Fatalf("derived keys %x and %x: want 32 bytes, different per purpose", a, b)
+	}
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.DeriveKey("secret hashes"), a) {
+		t.Fatal("the derived key changed across opens, so every secret would look rotated")
+	}
+	if newStore(t).DeriveKey("secret hashes") == nil || bytes.Equal(newStore(t).DeriveKey("secret hashes"), a) {
+		t.Fatal("another store derived the same key")
+	}
+	if (&Store{}).DeriveKey("x") != nil {
+		t.Fatal("a store that is not open derived a key")
+	}
+}
