@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -26,47 +27,9 @@ func (db *DB) CreateExecution(ctx context.Context, ex *sluice.Execution, stages 
 		return err
 	}
 	var seq int64
-	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		taken, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ?`, ex.ID)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return sluice.Errorf(sluice.ECONFLICT, "execution %q already exists; start a new execution with a new ID", ex.ID)
-		}
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO executions (id, pipeline, revision, subject, status, artifact, error, route, route_file, created_at, started_at, ended_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ex.ID, ex.Pipeline, ex.Revision, ex.Subject, ex.Status, ex.Artifact, ex.Error, ex.Route, ex.RouteFile,
-			timeArg(ex.CreatedAt), timeArg(ex.StartedAt), timeArg(ex.EndedAt))
-		if err != nil {
-			return err
-		}
-		if seq, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		for _, st := range stages {
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO stage_executions (execution_id, stage, position, status, started_at, ended_at)
-				VALUES (?, ?, ?, ?, ?, ?)`,
-				ex.ID, st.Stage, st.Index, st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt)); err != nil {
-				return wrap(err, "stage %s", st.Stage)
-			}
-		}
-		for _, a := range actions {
-			outputs, err := jsonArg(a.Outputs)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO action_executions (execution_id, stage, action, kind, run_order, status, attempt, started_at, ended_at, error, summary, outputs)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				ex.ID, a.Stage, a.Action, a.Kind, a.RunOrder, a.Status, a.Attempt,
-				timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs); err != nil {
-				return wrap(err, "action %s/%s", a.Stage, a.Action)
-			}
-		}
-		return nil
+	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
+		seq, err = insertExecution(ctx, tx, ex, stages, actions)
+		return err
 	}, func() { ex.Seq = seq })
 	if err != nil {
 		return wrap(err, "create execution %s", ex.ID)
@@ -112,9 +75,9 @@ func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ..
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 			UPDATE executions
-			SET status = ?, artifact = ?, error = ?, started_at = ?, ended_at = ?
+			SET status = ?, artifact = ?, error = ?, waiting = ?, started_at = ?, ended_at = ?
 			WHERE id = ?`,
-			ex.Status, ex.Artifact, ex.Error, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
+			ex.Status, ex.Artifact, ex.Error, ex.Waiting, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
 		if err != nil {
 			return err
 		}
@@ -177,14 +140,14 @@ func executionNotFound(id string) error {
 	return sluice.Errorf(sluice.ENOTFOUND, "execution %q not found; list executions with sluice status", id)
 }
 
-const executionColumns = `seq, id, pipeline, revision, subject, status, artifact, error, route, route_file, created_at, started_at, ended_at`
+const executionColumns = `seq, id, pipeline, revision, subject, status, artifact, error, waiting, route, route_file, created_at, started_at, ended_at`
 
 func scanExecution(row interface{ Scan(...any) error }) (sluice.Execution, error) {
 	var (
 		ex                      sluice.Execution
 		created, started, ended sql.NullString
 	)
-	if err := row.Scan(&ex.Seq, &ex.ID, &ex.Pipeline, &ex.Revision, &ex.Subject, &ex.Status, &ex.Artifact, &ex.Error,
+	if err := row.Scan(&ex.Seq, &ex.ID, &ex.Pipeline, &ex.Revision, &ex.Subject, &ex.Status, &ex.Artifact, &ex.Error, &ex.Waiting,
 		&ex.Route, &ex.RouteFile, &created, &started, &ended); err != nil {
 		return ex, err
 	}
@@ -326,4 +289,127 @@ func mustExist(ctx context.Context, q queryer, executionID string) error {
 		return executionNotFound(executionID)
 	}
 	return nil
+}
+
+// insertExecution stores a new execution with its stages and actions and returns its Seq.
+func insertExecution(ctx context.Context, tx *sql.Tx, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution) (int64, error) {
+	taken, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ?`, ex.ID)
+	if err != nil {
+		return 0, err
+	}
+	if taken {
+		return 0, sluice.Errorf(sluice.ECONFLICT, "execution %q already exists; start a new execution with a new ID", ex.ID)
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO executions (id, pipeline, revision, subject, status, artifact, error, waiting, route, route_file, created_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ex.ID, ex.Pipeline, ex.Revision, ex.Subject, ex.Status, ex.Artifact, ex.Error, ex.Waiting, ex.Route, ex.RouteFile,
+		timeArg(ex.CreatedAt), timeArg(ex.StartedAt), timeArg(ex.EndedAt))
+	if err != nil {
+		return 0, err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	for _, st := range stages {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO stage_executions (execution_id, stage, position, status, started_at, ended_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			ex.ID, st.Stage, st.Index, st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt)); err != nil {
+			return 0, wrap(err, "stage %s", st.Stage)
+		}
+	}
+	for _, a := range actions {
+		outputs, err := jsonArg(a.Outputs)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO action_executions (execution_id, stage, action, kind, run_order, status, attempt, started_at, ended_at, error, summary, outputs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ex.ID, a.Stage, a.Action, a.Kind, a.RunOrder, a.Status, a.Attempt,
+			timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs); err != nil {
+			return 0, wrap(err, "action %s/%s", a.Stage, a.Action)
+		}
+	}
+	return seq, nil
+}
+
+// CreateFirstExecution stores ex unless its pipeline already has an execution of ex.Revision,
+// which it returns instead.
+func (db *DB) CreateFirstExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) (*sluice.Execution, error) {
+	if err := checkPlan(ex, stages, actions); err != nil {
+		return nil, err
+	}
+	var (
+		seq      int64
+		existing *sluice.Execution
+	)
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		found, err := scanExecution(tx.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions
+			WHERE pipeline = ? AND revision = ? ORDER BY seq DESC LIMIT 1`, ex.Pipeline, ex.Revision))
+		switch {
+		case err == nil:
+			existing = &found
+			return errExisting
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		seq, err = insertExecution(ctx, tx, ex, stages, actions)
+		return err
+	}, func() { ex.Seq = seq })
+	switch {
+	case errors.Is(err, errExisting):
+		return existing, nil
+	case err != nil:
+		return nil, wrap(err, "create execution %s", ex.ID)
+	}
+	return nil, nil
+}
+
+// errExisting rolls back a CreateFirstExecution that found an execution of the revision.
+var errExisting = errors.New("the revision has an execution already")
+
+// StopExecution records an execution's stop, with everything the stop ends, in one transaction.
+func (db *DB) StopExecution(ctx context.Context, id, who, reason string, at time.Time, events ...sluice.Event) (*sluice.Execution, error) {
+	var out *sluice.Execution
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		ex, err := scanExecution(tx.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions WHERE id = ?`, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return executionNotFound(id)
+		case err != nil:
+			return err
+		case ex.Status.Done():
+			return sluice.Errorf(sluice.ECONFLICT, "execution %s already ended %s; nothing to stop", id, ex.Status)
+		}
+		when := timeArg(at)
+		ex.Status, ex.Error, ex.Waiting, ex.EndedAt = sluice.StatusStopped, reason, "", at.UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE executions SET status = ?, error = ?, waiting = '', ended_at = ? WHERE id = ?`,
+			ex.Status, reason, when, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE stage_executions SET status = ?, ended_at = ? WHERE execution_id = ? AND status IN (?, ?)`,
+			sluice.StatusStopped, when, id, sluice.StatusInProgress, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE action_executions SET status = ?, ended_at = ?, error = ? WHERE execution_id = ? AND status IN (?, ?)`,
+			sluice.StatusStopped, when, reason, id, sluice.StatusInProgress, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE execution_id = ? AND status = ?`,
+			sluice.StatusRejected, who, when, "the execution was stopped", id, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE owner = ? AND key LIKE 'stage/%'`, id); err != nil {
+			return err
+		}
+		out = &ex
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, wrap(err, "stop execution %s", id)
+	}
+	return out, nil
 }
