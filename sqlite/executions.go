@@ -73,15 +73,10 @@ func checkPlan(ex *sluice.Execution, stages []sluice.StageExecution, actions []s
 // SaveExecution overwrites the execution's status, artifact, error, and start and end times.
 func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE executions
-			SET status = ?, artifact = ?, error = ?, waiting = ?, started_at = ?, ended_at = ?
-			WHERE id = ?`,
-			ex.Status, ex.Artifact, ex.Error, ex.Waiting, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
-		if err != nil {
+		if err := stopStands(ctx, tx, ex.ID, ex.Status); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error { return executionNotFound(ex.ID) })
+		return updateExecution(ctx, tx, ex)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save execution %s", ex.ID)
@@ -89,20 +84,60 @@ func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ..
 	return nil
 }
 
+func updateExecution(ctx context.Context, tx *sql.Tx, ex *sluice.Execution) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE executions
+		SET status = ?, artifact = ?, error = ?, waiting = ?, started_at = ?, ended_at = ?
+		WHERE id = ?`,
+		ex.Status, ex.Artifact, ex.Error, ex.Waiting, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error { return executionNotFound(ex.ID) })
+}
+
+// stopStands refuses to make anything of a stopped execution active again: a driver that has
+// not noticed a stop yet must not undo it. Only RetryExecution reopens a stopped execution.
+func stopStands(ctx context.Context, tx *sql.Tx, id string, to sluice.Status) error {
+	if to.Done() {
+		return nil
+	}
+	stopped, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ? AND status = ?`, id, sluice.StatusStopped)
+	if err != nil || !stopped {
+		return err
+	}
+	return sluice.Errorf(sluice.ECONFLICT, "execution %s was stopped; sluice retry %s runs it again", id, id)
+}
+
+// RetryExecution saves an execution and the stages and actions a retry resets, in one
+// transaction.
+func (db *DB) RetryExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error {
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		for i := range stages {
+			if err := updateStage(ctx, tx, &stages[i]); err != nil {
+				return err
+			}
+		}
+		for i := range actions {
+			if err := updateAction(ctx, tx, &actions[i]); err != nil {
+				return err
+			}
+		}
+		return updateExecution(ctx, tx, ex)
+	}, nil)
+	if err != nil {
+		return wrap(err, "retry execution %s", ex.ID)
+	}
+	return nil
+}
+
 // SaveStage overwrites one stage's status and times.
 func (db *DB) SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE stage_executions
-			SET status = ?, started_at = ?, ended_at = ?
-			WHERE execution_id = ? AND stage = ?`,
-			st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt), st.ExecutionID, st.Stage)
-		if err != nil {
+		if err := stopStands(ctx, tx, st.ExecutionID, st.Status); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error {
-			return sluice.Errorf(sluice.ENOTFOUND, "stage %q of execution %q not found; list its stages with sluice status", st.Stage, st.ExecutionID)
-		})
+		return updateStage(ctx, tx, st)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save stage %s/%s", st.ExecutionID, st.Stage)
@@ -110,30 +145,51 @@ func (db *DB) SaveStage(ctx context.Context, st *sluice.StageExecution, events .
 	return nil
 }
 
+func updateStage(ctx context.Context, tx *sql.Tx, st *sluice.StageExecution) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE stage_executions
+		SET status = ?, started_at = ?, ended_at = ?
+		WHERE execution_id = ? AND stage = ?`,
+		st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt), st.ExecutionID, st.Stage)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error {
+		return sluice.Errorf(sluice.ENOTFOUND, "stage %q of execution %q not found; list its stages with sluice status", st.Stage, st.ExecutionID)
+	})
+}
+
 // SaveAction overwrites one action's status, attempt, times, error, summary and outputs.
 func (db *DB) SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error {
-	outputs, err := jsonArg(a.Outputs)
-	if err != nil {
-		return wrap(err, "save action %s/%s/%s", a.ExecutionID, a.Stage, a.Action)
-	}
-	err = db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE action_executions
-			SET status = ?, attempt = ?, started_at = ?, ended_at = ?, error = ?, summary = ?, outputs = ?
-			WHERE execution_id = ? AND stage = ? AND action = ?`,
-			a.Status, a.Attempt, timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs,
-			a.ExecutionID, a.Stage, a.Action)
-		if err != nil {
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		if err := stopStands(ctx, tx, a.ExecutionID, a.Status); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error {
-			return sluice.Errorf(sluice.ENOTFOUND, "action %s/%s of execution %q not found; list its actions with sluice status", a.Stage, a.Action, a.ExecutionID)
-		})
+		return updateAction(ctx, tx, a)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save action %s/%s/%s", a.ExecutionID, a.Stage, a.Action)
 	}
 	return nil
+}
+
+func updateAction(ctx context.Context, tx *sql.Tx, a *sluice.ActionExecution) error {
+	outputs, err := jsonArg(a.Outputs)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `
+		UPDATE action_executions
+		SET status = ?, attempt = ?, started_at = ?, ended_at = ?, error = ?, summary = ?, outputs = ?
+		WHERE execution_id = ? AND stage = ? AND action = ?`,
+		a.Status, a.Attempt, timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs,
+		a.ExecutionID, a.Stage, a.Action)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error {
+		return sluice.Errorf(sluice.ENOTFOUND, "action %s/%s of execution %q not found; list its actions with sluice status", a.Stage, a.Action, a.ExecutionID)
+	})
 }
 
 func executionNotFound(id string) error {

@@ -26,11 +26,19 @@ type Executions interface {
 	CreateFirstExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) (existing *sluice.Execution, err error)
 	// SaveExecution overwrites the execution's mutable fields (status, artifact, error, waiting,
 	// times).
+	//
+	// A stop stands: SaveExecution, SaveStage and SaveAction fail with ECONFLICT, and change
+	// nothing, when they would make anything of a Stopped execution active (Pending, InProgress,
+	// Waiting) again; so a driver that has not noticed a stop yet cannot undo it. Only
+	// RetryExecution reopens a stopped execution.
 	SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error
 	// SaveStage overwrites one stage's status and times.
 	SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error
 	// SaveAction overwrites one action's mutable fields.
 	SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error
+	// RetryExecution saves an execution and the stages and actions a retry resets, in one
+	// transaction, whatever the execution's status was.
+	RetryExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error
 	// Execution returns one execution.
 	Execution(ctx context.Context, id string) (*sluice.Execution, error)
 	// Stages returns an execution's stages in plan order.

@@ -106,10 +106,38 @@ func testOwnership(t *testing.T, open opener) {
 		wantCode(t, "the stage it held", err, sluice.ENOTFOUND)
 		checkEvents(t, s, 0, newEvent("sluice.execution.stopped", "ex-1", 1))
 
+		// A driver that has not noticed the stop cannot undo it.
+		late := acts[4]
+		late.Status = sluice.StatusInProgress
+		wantCode(t, "start an action after the stop", s.SaveAction(t.Context(), &late), sluice.ECONFLICT)
+		lateStage := sts[2]
+		lateStage.Status = sluice.StatusInProgress
+		wantCode(t, "resume a stage after the stop", s.SaveStage(t.Context(), &lateStage), sluice.ECONFLICT)
+		lateEx := *stopped
+		lateEx.Status = sluice.StatusInProgress
+		wantCode(t, "resume the execution after the stop", s.SaveExecution(t.Context(), &lateEx), sluice.ECONFLICT)
+		ended := acts[3]
+		ended.Status, ended.Error = sluice.StatusStopped, "killed"
+		must(t, "record how a stopped action ended", s.SaveAction(t.Context(), &ended))
+		got, err = s.Execution(t.Context(), "ex-1")
+		must(t, "read", err)
+		check(t, "execution after late writes", got, stopped)
+
 		_, err = s.StopExecution(t.Context(), "ex-1", "alice", "again", at(2*time.Hour))
 		wantCode(t, "stop an ended execution", err, sluice.ECONFLICT)
 		_, err = s.StopExecution(t.Context(), "nope", "alice", "", at(2*time.Hour))
 		wantCode(t, "stop a missing execution", err, sluice.ENOTFOUND)
+
+		// A retry reopens it, in one step.
+		lateStage.Status = sluice.StatusPending
+		ended.Status = sluice.StatusPending
+		lateEx.Error, lateEx.EndedAt = "", time.Time{}
+		must(t, "retry", s.RetryExecution(t.Context(), &lateEx, []sluice.StageExecution{lateStage}, []sluice.ActionExecution{ended}, newEvent("sluice.execution.retried", "ex-1", 2)))
+		got, err = s.Execution(t.Context(), "ex-1")
+		must(t, "read", err)
+		check(t, "retried execution", got, &lateEx)
+		late.Status = sluice.StatusInProgress
+		must(t, "run an action of the retried execution", s.SaveAction(t.Context(), &late))
 	})
 
 	t.Run("a deployment starts and ends together with its environment", func(t *testing.T) {
