@@ -57,9 +57,14 @@ func (d *deployment) run(ctx context.Context) (deploy.Result, error) {
 		if ctx.Err() != nil {
 			return deploy.Result{}, ctx.Err()
 		}
-		now := time.Now().UTC()
-		return deploy.Result{Status: sluice.StatusFailed, Reason: err.Error() + "; the old version keeps all traffic",
-			Rollback: &sluice.Rollback{Cause: sluice.CauseHealth, Detail: err.Error(), BreachedAt: now, RestoredAt: now}}, nil
+		res := deploy.Result{Status: sluice.StatusFailed, Reason: err.Error()}
+		if d.old != nil {
+			// The new version never got traffic: the old one keeps serving, as after a rollback.
+			now := time.Now().UTC()
+			res.Reason += "; the old version keeps all traffic"
+			res.Rollback = &sluice.Rollback{Cause: sluice.CauseHealth, Detail: err.Error(), BreachedAt: now, RestoredAt: now}
+		}
+		return res, nil
 	}
 	d.new = nv
 	d.req.Progress(deploy.Progress{Phase: "healthy"})
