@@ -58,7 +58,7 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	if !*approve && !isTerminal(e.stdin) {
 		fmt.Fprintf(out, "demo: prod needs an approval: run `sluice approve prod --state %s` in another terminal, or use --approve\n", state)
 	}
-	inst, err := startEngine(e.ctx, e, file, state, "", nil)
+	inst, err := startEngine(e.ctx, e, file, state, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

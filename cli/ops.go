@@ -336,7 +336,7 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 	if client := runningEngine(e.ctx, dir); client != nil {
 		return remote(client)
 	}
-	inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

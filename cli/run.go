@@ -129,7 +129,7 @@ func execute(e *env, o runOptions,
 		}
 		src = remoteSource{client}
 	} else {
-		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		inst, err := startEngine(ctx, e, o.file, o.dir, serveOptions{}, nil)
 		if err != nil {
 			return nil, err
 		}
