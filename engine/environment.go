@@ -343,7 +343,7 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 		fmt.Fprintf(ac.log, "%s hook $ %s (SLUICE_ENDPOINT=%s)\n", phase, command, endpoint)
 		_, err = runner.Run(ctx, runner.Command{
 			Name: phase + " hook", Dir: dir, Shell: command, Env: ac.environ(nil, endpoint), Timeout: hookTimeout,
-			Output: ac.log,
+			Output: ac.log, Ledger: ac.e.ledger,
 		})
 		if err != nil {
 			return fmt.Errorf("%s hook failed: %w", phase, err)
