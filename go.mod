@@ -9,6 +9,9 @@ require (
 	github.com/goccy/go-yaml v1.19.2
 	// Tests only: checks every valid route against schema/sluice.schema.json.
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.9
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
@@ -16,6 +19,7 @@ require (
 require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect

@@ -57,14 +57,7 @@ type runOptions struct {
 	out            io.Writer // progress; stdout, or stderr with --json
 }
 
-func cmdRun(e *env, args []string) error {
-	f := newFlags(e, "run")
-	rev := f.String("rev", "", "the `REV`ision to run (branch, tag or commit; default: head of source.branch)")
-	approve := f.Bool("approve", false, "approve every approval gate without asking")
-	keep := f.Bool("keep", false, "keep environments serving after the run, until interrupted")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdRun(e *env, f *flags, r runFlags) error {
 	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -77,7 +70,7 @@ func cmdRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: *rev, approve: *approve, json: *f.json, keep: *keep})
+	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, approve: r.approve, json: *f.json, keep: r.keep})
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,7 @@ func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
 	}
 }
 
-func cmdValidate(e *env, args []string) error {
-	f := newFlags(e, "validate")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdValidate(e *env, f *flags) error {
 	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -57,11 +53,7 @@ func cmdValidate(e *env, args []string) error {
 	return nil
 }
 
-func cmdPlan(e *env, args []string) error {
-	f := newFlags(e, "plan")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdPlan(e *env, f *flags) error {
 	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
