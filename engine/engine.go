@@ -78,6 +78,9 @@ type Engine struct {
 	progress sync.Map
 	// ledger records the processes of actions and versions (see processes.go); set by Start.
 	ledger *runner.Ledger
+	// problems holds, by environment, why it does not serve its live version (a restore that
+	// failed at start, a live version that keeps crashing), until a deployment fixes it.
+	problems sync.Map
 }
 
 // run is an execution being driven.
