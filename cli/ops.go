@@ -118,6 +118,9 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		if env.Frozen {
 			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
 		}
+		if env.Problem != "" {
+			fmt.Fprintln(w, "  problem: "+env.Problem)
+		}
 		if s := env.Serving; s != nil {
 			for _, v := range s.Versions {
 				fmt.Fprintf(w, "  version %-12s weight %3d%%  %d requests, %d errors in the last minute\n", v.ID, v.Weight, v.Requests, v.Errors)
