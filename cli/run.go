@@ -128,7 +128,7 @@ func headline(ex *sluice.Execution, resumed bool) string {
 	case resumed && ex.Status.Done():
 		return fmt.Sprintf("%s at %s already ran as execution %s, which ended %s; sluice run --new runs it again", ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.ID, ex.Status)
 	case resumed:
-		return fmt.Sprintf("following execution %s of %s at %s, which had not ended", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
+		return fmt.Sprintf("resuming execution %s of %s at %s, which had not ended", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
 	}
 	return fmt.Sprintf("execution %s of %s at %s %s", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
 }
