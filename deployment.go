@@ -5,12 +5,16 @@ import "time"
 // Version is what an environment runs: everything that, when it changes, needs a deployment.
 // Secret values are never stored: Secrets names variables read at start.
 type Version struct {
-	Artifact     string            `json:"artifact"` // digest
-	Revision     string            `json:"revision"`
-	Command      []string          `json:"command"`
-	PortEnv      string            `json:"port_env"`
-	Env          map[string]string `json:"env,omitempty"`
-	Secrets      []string          `json:"secrets,omitempty"`
+	Artifact string            `json:"artifact"` // digest
+	Revision string            `json:"revision"`
+	Command  []string          `json:"command"`
+	PortEnv  string            `json:"port_env"`
+	Env      map[string]string `json:"env,omitempty"`
+	Secrets  []string          `json:"secrets,omitempty"`
+	// SecretHashes holds, by name, a keyed hash (hex HMAC-SHA256 under a key of the state
+	// directory) of each secret's value when the version was planned; unset secrets are absent.
+	// Never the value: it only makes a rotation show up as a change.
+	SecretHashes map[string]string `json:"secret_hashes,omitempty"`
 	HealthPath   string            `json:"health_path"`
 	HealthEvery  Duration          `json:"health_interval"`
 	HealthLimit  Duration          `json:"health_timeout"`

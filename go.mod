@@ -12,6 +12,9 @@ require (
 	github.com/mattn/go-isatty v0.0.24
 	// Tests only: checks every valid route against schema/sluice.schema.json.
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.9
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
@@ -19,6 +22,7 @@ require (
 require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
+	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	golang.org/x/sys v0.48.0 // indirect

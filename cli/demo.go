@@ -26,14 +26,8 @@ const (
 	breakTo   = "deliberatelyBreakProd = true"
 )
 
-func cmdDemo(e *env, args []string) error {
-	f := newFlags(e, "demo")
-	approve := f.Bool("approve", false, "approve the prod change set without asking")
-	breakIt := f.Bool("break-prod", false, "after a good run, commit a change that breaks prod only, run again and watch the alarm roll it back")
-	keep := f.Bool("keep", false, "keep the environments serving (and the demo folder) until interrupted")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdDemo(e *env, f *flags, d demoFlags) error {
+	approve, breakIt, keep := &d.approve, &d.breakProd, &d.keep
 	out := e.stdout
 	if *f.json {
 		out = e.stderr

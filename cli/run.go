@@ -68,15 +68,7 @@ type runOptions struct {
 	out            io.Writer // progress; stdout, or stderr with --json
 }
 
-func cmdRun(e *env, args []string) error {
-	f := newFlags(e, "run")
-	rev := f.String("rev", "", "the `REV`ision to run (branch, tag or commit; default: head of source.branch)")
-	approve := f.Bool("approve", false, "approve every approval gate without asking")
-	keep := f.Bool("keep", false, "keep environments serving after the run, until interrupted")
-	fresh := f.Bool("new", false, "start a new execution even if the revision has one already")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdRun(e *env, f *flags, r runFlags) error {
 	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -89,7 +81,7 @@ func cmdRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: *rev, approve: *approve, json: *f.json, keep: *keep, fresh: *fresh})
+	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, approve: r.approve, json: *f.json, keep: r.keep, fresh: r.fresh})
 	if err != nil {
 		return err
 	}

@@ -10,14 +10,7 @@ import (
 	"github.com/sluicehq/sluice/git"
 )
 
-func cmdUp(e *env, args []string) error {
-	f := newFlags(e, "up")
-	listen := f.String("listen", "127.0.0.1:7373", "the API's `ADDR`ess")
-	noWatch := f.Bool("no-watch", false, "do not run new commits of the source branch")
-	poll := f.Duration("poll", 5*time.Second, "how often to look for new commits")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdUp(e *env, f *flags, o upFlags) error {
 	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -26,7 +19,7 @@ func cmdUp(e *env, args []string) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
-	if *poll <= 0 {
+	if o.poll <= 0 {
 		return usagef("--poll must be positive, such as 5s")
 	}
 	dir, err := stateDir(f)
@@ -34,7 +27,7 @@ func cmdUp(e *env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	inst, err := startEngine(e.ctx, e, *f.file, dir, *listen, logger)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, o.listen, logger)
 	if err != nil {
 		return err
 	}
@@ -45,8 +38,8 @@ func cmdUp(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
 		}
 	}
-	if !*noWatch {
-		go watch(e.ctx, inst.engine, logger, route.Source.Branch, *poll)
+	if !o.noWatch {
+		go watch(e.ctx, inst.engine, logger, route.Source.Branch, o.poll)
 	}
 	<-e.ctx.Done()
 	fmt.Fprintln(e.stdout, "sluice up: stopping; executions pause here and resume on the next start")
