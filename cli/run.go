@@ -166,16 +166,16 @@ func execute(e *env, o runOptions,
 		// The engine this command handed the execution to has stopped (its own run ended, or it
 		// was stopped): take the execution over here, where it resumes from its stored state.
 		fmt.Fprintf(o.out, "the engine serving %s stopped; taking over execution %s here\n", o.dir, ex.ID)
-		inst, serr := startEngine(ctx, e, o.file, o.dir, "", nil)
-		if serr != nil {
-			if client := runningEngine(ctx, o.dir); client != nil { // another engine took over first
-				snap, err = follow(ctx, e, remoteSource{client}, ex.ID, o)
-				continue
-			}
+		inst, client, serr := takeOver(ctx, e, o)
+		switch {
+		case serr != nil:
 			return nil, serr
+		case client != nil: // another engine took over first
+			snap, err = follow(ctx, e, remoteSource{client}, ex.ID, o)
+		default:
+			defer inst.close()
+			snap, err = follow(ctx, e, localSource{inst}, ex.ID, o)
 		}
-		defer inst.close()
-		snap, err = follow(ctx, e, localSource{inst}, ex.ID, o)
 	}
 	if err != nil {
 		return nil, err
@@ -193,6 +193,29 @@ func execute(e *env, o runOptions,
 		<-ctx.Done()
 	}
 	return snap, nil
+}
+
+// takeOver starts an engine on o.dir once the one that served it has let go of the state (it
+// may still be closing), or returns the client of another engine that started first.
+func takeOver(ctx context.Context, e *env, o runOptions) (*instance, *api.Client, error) {
+	deadline := time.Now().Add(time.Minute) // an engine closing waits for its actions to stop
+	for {
+		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		if err == nil {
+			return inst, nil, nil
+		}
+		if client := runningEngine(ctx, o.dir); client != nil {
+			return nil, client, nil
+		}
+		if sluice.ErrorCode(err) != sluice.ECONFLICT || time.Now().After(deadline) {
+			return nil, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // exitFor is the exit of a command that followed an execution: 1 unless it succeeded.
