@@ -3,8 +3,11 @@ GO ?= go
 
 .PHONY: build test test-race lint fuzz bench demo bundle
 
+# sluice --version prints VERSION and the commit the binary was built from.
+VERSION ?= 0.1.0-dev
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/sluice ./cmd/sluice
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/sluicehq/sluice/cli.Version=$(VERSION) -X github.com/sluicehq/sluice/cli.Commit=$(COMMIT)" -o bin/sluice ./cmd/sluice
 
 # The test command the README gives.
 test:

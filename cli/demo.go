@@ -26,14 +26,8 @@ const (
 	breakTo   = "deliberatelyBreakProd = true"
 )
 
-func cmdDemo(e *env, args []string) error {
-	f := newFlags(e, "demo")
-	approve := f.Bool("approve", false, "approve the prod change set without asking")
-	breakIt := f.Bool("break-prod", false, "after a good run, commit a change that breaks prod only, run again and watch the alarm roll it back")
-	keep := f.Bool("keep", false, "keep the environments serving (and the demo folder) until interrupted")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdDemo(e *env, f *flags, d demoFlags) error {
+	approve, breakIt, keep := &d.approve, &d.breakProd, &d.keep
 	out := e.stdout
 	if *f.json {
 		out = e.stderr
@@ -62,9 +56,9 @@ func cmdDemo(e *env, args []string) error {
 	state := filepath.Join(dir, ".sluice")
 	fmt.Fprintf(out, "demo: the bundled route hello-api in %s (a new git repository)\n", dir)
 	if !*approve && !isTerminal(e.stdin) {
-		fmt.Fprintf(out, "demo: prod needs an approval: run `sluice approve prod --state %s` in another terminal, or use --approve\n", state)
+		fmt.Fprintf(out, "demo: no terminal to ask at: prod's approval will wait for `sluice approve prod --change-set DIGEST --state %s` (the run prints the digest), or use --approve\n", state)
 	}
-	inst, err := startEngine(e.ctx, e, file, state, "", nil)
+	inst, err := startEngine(e.ctx, e, file, state, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

@@ -35,51 +35,33 @@ func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sql
 	return fn(dir, client, db)
 }
 
-func cmdDecide(approve bool) func(*env, []string) error {
-	return func(e *env, args []string) error {
-		f := newFlags(e, "approve")
-		comment := f.String("comment", "", "a `TEXT` kept with the decision")
-		pos, err := f.parse(args, 1, 1)
+func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
+	d := engine.Decision{Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+		var a *sluice.Approval
+		var err error
+		if client != nil {
+			a, err = client.Decide(e.ctx, d)
+		} else {
+			a, _, err = engine.Decide(e.ctx, db, d, time.Now())
+		}
 		if err != nil {
 			return err
 		}
-		envName := pos[0]
-		return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-			var a *sluice.Approval
-			if client != nil {
-				op := "reject"
-				if approve {
-					op = "approve"
-				}
-				a = &sluice.Approval{}
-				if err := client.EnvironmentOp(e.ctx, envName, op, identity(), *comment, a); err != nil {
-					return err
-				}
-			} else {
-				var err error
-				if a, _, err = engine.Decide(e.ctx, db, envName, approve, identity(), *comment, time.Now()); err != nil {
-					return err
-				}
-			}
-			if *f.json {
-				writeJSON(e.stdout, a)
-				return nil
-			}
-			verb := "rejected"
-			if approve {
-				verb = "approved"
-			}
-			fmt.Fprintf(e.stdout, "%s change set %s for %s as %s\n", verb, a.ChangeSetDigest, envName, a.DecidedBy)
+		if *f.json {
+			writeJSON(e.stdout, a)
 			return nil
-		})
-	}
+		}
+		verb := "rejected"
+		if approve {
+			verb = "approved"
+		}
+		fmt.Fprintf(e.stdout, "%s change set %s for %s as %s\n", verb, a.ChangeSetDigest, envName, a.DecidedBy)
+		return nil
+	})
 }
 
-func cmdStatus(e *env, args []string) error {
-	f := newFlags(e, "status")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdStatus(e *env, f *flags) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		var st *api.Status
 		if client != nil {
@@ -126,10 +108,13 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		}
 		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
 		if env.Pending != nil {
-			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name)
+			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s --change-set %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest))
 		}
 		if env.Frozen {
 			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
+		}
+		if env.Problem != "" {
+			fmt.Fprintln(w, "  problem: "+env.Problem)
 		}
 		if s := env.Serving; s != nil {
 			for _, v := range s.Versions {
@@ -140,6 +125,9 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
 	for _, ex := range st.Executions {
 		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+		if ex.Waiting != "" && !ex.Status.Done() {
+			fmt.Fprintf(w, "  %s\n", ex.Waiting)
+		}
 	}
 }
 
@@ -150,18 +138,13 @@ func orDash(s string) string {
 	return s
 }
 
-func cmdHistory(e *env, args []string) error {
-	f := newFlags(e, "history")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
+func cmdHistory(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		ds, err := db.ListDeployments(e.ctx, pos[0], 0)
+		ds, err := db.ListDeployments(e.ctx, envName, 0)
 		if err != nil {
 			return err
 		}
-		as, err := db.ListApprovals(e.ctx, pos[0], false)
+		as, err := db.ListApprovals(e.ctx, envName, false)
 		if err != nil {
 			return err
 		}
@@ -172,7 +155,7 @@ func cmdHistory(e *env, args []string) error {
 			as = []sluice.Approval{}
 		}
 		if *f.json {
-			writeJSON(e.stdout, map[string]any{"environment": pos[0], "deployments": ds, "approvals": as})
+			writeJSON(e.stdout, map[string]any{"environment": envName, "deployments": ds, "approvals": as})
 			return nil
 		}
 		type line struct {
@@ -204,7 +187,7 @@ func cmdHistory(e *env, args []string) error {
 		}
 		sort.SliceStable(lines, func(i, j int) bool { return lines[i].at.After(lines[j].at) })
 		if len(lines) == 0 {
-			fmt.Fprintf(e.stdout, "%s has no deployments yet\n", pos[0])
+			fmt.Fprintf(e.stdout, "%s has no deployments yet\n", envName)
 		}
 		for _, l := range lines {
 			fmt.Fprintf(e.stdout, "%s  %s\n", l.at.Local().Format("2006-01-02 15:04:05"), l.text)
@@ -225,19 +208,14 @@ func decision(a sluice.Approval) string {
 	return "waiting"
 }
 
-func cmdChangeSet(e *env, args []string) error {
-	f := newFlags(e, "changeset")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
+func cmdChangeSet(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		as, err := db.ListApprovals(e.ctx, pos[0], true)
+		as, err := db.ListApprovals(e.ctx, envName, true)
 		if err != nil {
 			return err
 		}
 		if len(as) == 0 {
-			return sluice.Errorf(sluice.ENOTFOUND, "no change set is waiting for approval in %s", pos[0])
+			return sluice.Errorf(sluice.ENOTFOUND, "no change set is waiting for approval in %s", envName)
 		}
 		cs, err := db.ChangeSet(e.ctx, as[0].ChangeSetDigest)
 		if err != nil {
@@ -252,12 +230,7 @@ func cmdChangeSet(e *env, args []string) error {
 	})
 }
 
-func cmdLogs(e *env, args []string) error {
-	f := newFlags(e, "logs")
-	pos, err := parseLogsArgs(f, args)
-	if err != nil {
-		return err
-	}
+func cmdLogs(e *env, f *flags, pos *logsArgs) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		if pos.env != "" {
 			return versionLogs(e, dir, pos)
@@ -320,38 +293,6 @@ type logsArgs struct {
 	offsets    map[string]int
 }
 
-// parseLogsArgs reads `logs EXECUTION [ACTION] [-f]`, where -f means follow (the route file is
-// not needed to read logs; use --state to find them).
-func parseLogsArgs(f *flags, args []string) (*logsArgs, error) {
-	out := &logsArgs{offsets: map[string]int{}}
-	env := f.String("env", "", "show what `ENV`'s newest version printed, instead of an execution's actions")
-	var rest []string
-	for _, a := range args {
-		if a == "-f" || a == "--follow" || a == "-follow" {
-			out.follow = true
-			continue
-		}
-		rest = append(rest, a)
-	}
-	pos, err := f.parse(rest, 0, 2)
-	if err != nil {
-		return nil, err
-	}
-	out.env = *env
-	switch {
-	case out.env != "" && len(pos) > 0:
-		return nil, usagef("name an EXECUTION or --env ENV, not both")
-	case out.env == "" && len(pos) == 0:
-		return nil, usagef("missing argument: name an EXECUTION (sluice status lists them), or --env ENV")
-	case len(pos) > 0:
-		out.id = pos[0]
-	}
-	if len(pos) == 2 {
-		out.action = pos[1]
-	}
-	return out, nil
-}
-
 // versionLogs prints what the newest version of env printed, following it with -f.
 func versionLogs(e *env, dir string, a *logsArgs) error {
 	versions := filepath.Join(dir, "environments", a.env, "versions")
@@ -396,7 +337,7 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 	if client := runningEngine(e.ctx, dir); client != nil {
 		return remote(client)
 	}
-	inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}
@@ -404,35 +345,69 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 	return local(e.ctx, inst.engine)
 }
 
-func cmdStop(e *env, args []string) error {
-	f := newFlags(e, "stop")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	return engineOp(e, f, func(c *api.Client) error { return c.ExecutionOp(e.ctx, pos[0], "stop") },
-		func(ctx context.Context, en *engine.Engine) error { return en.Stop(ctx, pos[0]) })
+func cmdStop(e *env, f *flags, id string) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+		// What it was doing, read before the stop changes it, so the answer can say.
+		doing := activity(e.ctx, db, id)
+		var ex *sluice.Execution
+		var err error
+		if client != nil {
+			ex = &sluice.Execution{}
+			err = client.ExecutionOp(e.ctx, id, "stop", identity(), ex)
+		} else {
+			// No engine serves the state: the stop is recorded, and an engine that drives the
+			// execution elsewhere notices it.
+			ex, err = engine.Stop(e.ctx, db, id, identity(), time.Now(), nil)
+		}
+		if err != nil {
+			return err
+		}
+		if *f.json {
+			writeJSON(e.stdout, ex)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "stopped execution %s of %s at %s%s\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), doing)
+		return nil
+	})
 }
 
-func cmdRetry(e *env, args []string) error {
-	f := newFlags(e, "retry")
-	approve := f.Bool("approve", false, "approve every approval gate without asking")
-	pos, err := f.parse(args, 1, 1)
+// activity says what an execution is doing, for the answer of `sluice stop`: ", which was
+// waiting for approval in prod".
+func activity(ctx context.Context, db *sqlite.DB, id string) string {
+	actions, err := db.Actions(ctx, id)
 	if err != nil {
-		return err
+		return ""
 	}
+	var running []string
+	for _, a := range actions {
+		switch a.Status {
+		case sluice.StatusWaiting:
+			return ", which was waiting for approval in " + a.Stage + "; its approval is rejected"
+		case sluice.StatusInProgress:
+			running = append(running, a.Stage+" "+a.Action)
+		}
+	}
+	if len(running) > 0 {
+		return ", which was running " + strings.Join(running, ", ") + "; its running actions are killed"
+	}
+	if ex, err := db.Execution(ctx, id); err == nil && ex.Waiting != "" {
+		return ", which was " + ex.Waiting
+	}
+	return ""
+}
+
+func cmdRetry(e *env, f *flags, id string, approve bool) error {
 	dir, err := stateDir(f)
 	if err != nil {
 		return err
 	}
-	id := pos[0]
 	retried := func(ex *sluice.Execution) string {
 		return fmt.Sprintf("retrying execution %s from its failed stage", ex.ID)
 	}
-	snap, err := execute(e, runOptions{file: *f.file, dir: dir, approve: *approve, json: *f.json},
+	snap, err := execute(e, runOptions{file: *f.file, dir: dir, approve: approve, json: *f.json},
 		func(c *api.Client) (*sluice.Execution, string, error) {
 			ex := &sluice.Execution{ID: id}
-			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry")
+			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry", identity(), nil)
 		},
 		func(en *engine.Engine) (*sluice.Execution, string, error) {
 			ex, err := en.Retry(e.ctx, id)
@@ -447,48 +422,35 @@ func cmdRetry(e *env, args []string) error {
 	return exitFor(snap)
 }
 
-func cmdFreeze(frozen bool) func(*env, []string) error {
-	return func(e *env, args []string) error {
-		f := newFlags(e, "freeze")
-		comment := f.String("comment", "", "why, kept with the freeze")
-		pos, err := f.parse(args, 1, 1)
-		if err != nil {
-			return err
-		}
-		dir, err := stateDir(f)
-		if err != nil {
-			return err
-		}
-		op := map[bool]string{true: "freeze", false: "unfreeze"}[frozen]
-		if client := runningEngine(e.ctx, dir); client != nil {
-			if err := client.EnvironmentOp(e.ctx, pos[0], op, identity(), *comment, nil); err != nil {
-				return err
-			}
-		} else {
-			db, err := openStore(dir)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			if _, err := engine.Freeze(e.ctx, db, pos[0], frozen, *comment, time.Now()); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(e.stdout, "%s %sd\n", pos[0], op)
-		return nil
-	}
-}
-
-func cmdRollback(e *env, args []string) error {
-	f := newFlags(e, "rollback")
-	pos, err := f.parse(args, 1, 1)
+func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) error {
+	dir, err := stateDir(f)
 	if err != nil {
 		return err
 	}
+	op := map[bool]string{true: "freeze", false: "unfreeze"}[frozen]
+	if client := runningEngine(e.ctx, dir); client != nil {
+		if err := client.EnvironmentOp(e.ctx, envName, op, identity(), o.comment, nil); err != nil {
+			return err
+		}
+	} else {
+		db, err := openStore(dir)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		if _, err := engine.Freeze(e.ctx, db, envName, frozen, o.comment, time.Now()); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(e.stdout, "%s %sd\n", envName, op)
+	return nil
+}
+
+func cmdRollback(e *env, f *flags, envName string) error {
 	var d sluice.Deployment
-	err = engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, pos[0], "rollback", identity(), "", &d) },
+	err := engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), "", &d) },
 		func(ctx context.Context, en *engine.Engine) error {
-			got, err := en.Rollback(ctx, pos[0])
+			got, err := en.Rollback(ctx, envName)
 			if got != nil {
 				d = *got
 			}
@@ -501,6 +463,6 @@ func cmdRollback(e *env, args []string) error {
 		writeJSON(e.stdout, d)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", pos[0], sluice.ShortRevision(d.Revision), sluice.ShortDigest(d.To))
+	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", envName, sluice.ShortRevision(d.Revision), sluice.ShortDigest(d.To))
 	return nil
 }

@@ -10,14 +10,7 @@ import (
 	"github.com/sluicehq/sluice/git"
 )
 
-func cmdUp(e *env, args []string) error {
-	f := newFlags(e, "up")
-	listen := f.String("listen", "127.0.0.1:7373", "the API's `ADDR`ess")
-	noWatch := f.Bool("no-watch", false, "do not run new commits of the source branch")
-	poll := f.Duration("poll", 5*time.Second, "how often to look for new commits")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdUp(e *env, f *flags, o upFlags) error {
 	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -26,7 +19,7 @@ func cmdUp(e *env, args []string) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
-	if *poll <= 0 {
+	if o.poll <= 0 {
 		return usagef("--poll must be positive, such as 5s")
 	}
 	dir, err := stateDir(f)
@@ -34,19 +27,23 @@ func cmdUp(e *env, args []string) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	inst, err := startEngine(e.ctx, e, *f.file, dir, *listen, logger)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{Listen: o.listen, NoMetrics: !o.metrics}, logger)
 	if err != nil {
 		return err
 	}
 	defer inst.close()
-	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics http://%s/metrics\n", route.Name, inst.address, dir, inst.address)
+	metrics := "http://" + inst.address + "/metrics (no token; --metrics=false turns it off)"
+	if !o.metrics {
+		metrics = "off"
+	}
+	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics %s\n", route.Name, inst.address, dir, metrics)
 	for _, env := range route.Environments {
 		if addr, err := inst.engine.Endpoint(e.ctx, env.Name); err == nil {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
 		}
 	}
-	if !*noWatch {
-		go watch(e.ctx, inst.engine, logger, route.Source.Branch, *poll)
+	if !o.noWatch {
+		go watch(e.ctx, inst.engine, logger, route.Source.Branch, o.poll)
 	}
 	<-e.ctx.Done()
 	fmt.Fprintln(e.stdout, "sluice up: stopping; executions pause here and resume on the next start")
@@ -67,9 +64,14 @@ func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch stri
 			case err != nil:
 				log.Warn("look for new commits", "err", err)
 			case head != last:
-				if ex, err := en.Run(ctx, head); err != nil {
+				// A revision that has an execution already (a `sluice run` of the new commit got
+				// there first) is not run a second time.
+				switch ex, existing, err := en.RunOrResume(ctx, head); {
+				case err != nil:
 					log.Error("start execution for new commit", "revision", head, "err", err)
-				} else {
+				case existing:
+					log.Info("new commit has an execution already", "execution", ex.ID, "revision", head[:7])
+				default:
 					log.Info("new commit: execution started", "execution", ex.ID, "revision", head[:7])
 				}
 				last = head

@@ -19,6 +19,9 @@ func load(file string) (*spec.Route, spec.Diagnostics, error) {
 	if err != nil {
 		return nil, nil, sluice.Errorf(sluice.EINVALID, "%w", err)
 	}
+	if route != nil {
+		diags = append(diags, route.UnsetSecrets(os.LookupEnv)...)
+	}
 	return route, diags, nil
 }
 
@@ -28,11 +31,7 @@ func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
 	}
 }
 
-func cmdValidate(e *env, args []string) error {
-	f := newFlags(e, "validate")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdValidate(e *env, f *flags) error {
 	_, diags, err := load(*f.file)
 	if err != nil {
 		return err
@@ -54,11 +53,7 @@ func cmdValidate(e *env, args []string) error {
 	return nil
 }
 
-func cmdPlan(e *env, args []string) error {
-	f := newFlags(e, "plan")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
+func cmdPlan(e *env, f *flags) error {
 	route, diags, err := load(*f.file)
 	if err != nil {
 		return err
