@@ -50,6 +50,11 @@ func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
+		if uc.c.readBy.Before(time.Now()) {
+			// Its last read's deadline passed while it sat idle; the probe would see only that.
+			uc.c.Conn.SetReadDeadline(time.Time{})
+			uc.c.readBy = time.Time{}
+		}
 		if uc.probe == nil || uc.probe() == probeQuiet {
 			return uc
 		}
