@@ -63,7 +63,7 @@ func (r *repo) startSluice(env []string, args ...string) *started {
 	s := &started{cmd: cmd, stdout: stdout, stderr: &live.buf, live: live}
 	r.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		s.wait(r.t)
+		s.once.Do(func() { _ = cmd.Wait() })
 		cancel()
 	})
 	return s
@@ -135,7 +135,7 @@ func TestStopWithoutEngine(t *testing.T) {
 	if err := run.cmd.Process.Kill(); err != nil { // SIGKILL: no engine is left
 		t.Fatal(err)
 	}
-	run.once.Do(func() { _ = run.cmd.Wait() })
+	run.once.Do(func() { _ = run.cmd.Wait() }) // killed: no result to read
 	res := sluiceRun(t, r.dir, "stop", pending.ExecutionID, "--state", r.state)
 	if res.code != 0 {
 		t.Fatalf("stop: exit %d\n%s", res.code, res.stderr)
@@ -262,5 +262,43 @@ func TestStaleAPIFileGetsNoToken(t *testing.T) {
 		if strings.Contains(s, token) {
 			t.Errorf("the CLI sent the token to the process at api.json's address: %s", s)
 		}
+	}
+}
+
+// TestUpWatcherDoesNotDuplicate: with sluice up watching the branch, a sluice run of the new
+// commit and the watcher do not both start an execution of it. The poll is slow enough that the
+// run usually gets there first, the order that used to start a second execution.
+func TestUpWatcherDoesNotDuplicate(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	r := newRepo(t, func(y string) string {
+		return replaceOnce(fastRoute(y), "    approval:\n      required: true\n", "")
+	})
+	up := r.startSluice(nil, "up", "--listen", "127.0.0.1:0", "--poll", "2s", "--state", r.state)
+	eventually(t, "the watcher's first execution to end", func() bool {
+		st, ok := r.status()
+		return ok && len(st.Executions) == 1 && st.Executions[0].Status.Done()
+	})
+	r.edit("README.md", func(s string) string { return s + "\nA second commit.\n" })
+	r.commit("second")
+	code, s, res := r.run()
+	if code != cli.ExitOK {
+		t.Fatalf("run of the new commit: exit %d\n%s", code, explain(s, res))
+	}
+	eventually(t, "the watcher to see the new commit", func() bool {
+		return strings.Contains(syncString(up), "revision="+s.Revision[:7])
+	})
+	st, ok := r.status()
+	if !ok {
+		t.Fatal("status failed")
+	}
+	n := 0
+	for _, ex := range st.Executions {
+		if ex.Revision == s.Revision {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d executions of the new commit, want 1:\n%s", n, syncString(up))
 	}
 }
