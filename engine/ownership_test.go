@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -351,5 +353,64 @@ func TestRestartRepairsInterruptedDeployments(t *testing.T) {
 				t.Errorf("the orphaned deployment is %s %q, want Failed with a reason", d.Status, d.Reason)
 			}
 		}
+	}
+}
+
+// logBuffer collects an engine's log.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestStopLogsNoError: stopping an execution at its approval, as under sluice up, writes
+// nothing with a canceled context (it used to log "begin transaction: context canceled" and lose
+// the stop).
+func TestStopLogsNoError(t *testing.T) {
+	f := newFixture(t, approvalRoute("1h"))
+	f.start()
+	if err := f.engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var logs logBuffer
+	e, err := engine.New(engine.Config{
+		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
+		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ex, err := e.Run(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitApproval()
+	if _, err := e.Stop(context.Background(), ex.ID, "erin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.execution(ex.ID); got.Status != sluice.StatusStopped {
+		t.Errorf("execution %s, want Stopped", got.Status)
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "context canceled") {
+		t.Errorf("the engine logged an error around the stop:\n%s", out)
 	}
 }
