@@ -17,33 +17,16 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/syncbuf"
 )
 
 // started is a sluice command running in the background.
 type started struct {
-	cmd            *exec.Cmd
-	stdout, stderr *bytes.Buffer
-	live           *lockedBuffer // stderr, readable while the command runs
-	once           sync.Once
-	res            result
-}
-
-// lockedBuffer is a buffer a command writes to while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	stderr *syncbuf.Buffer // readable while the command runs
+	once   sync.Once
+	res    result
 }
 
 // startSluice starts sluice args in r.dir with standard input on /dev/null (exec's default: no
@@ -53,14 +36,14 @@ func (r *repo) startSluice(env []string, args ...string) *started {
 	ctx, cancel := context.WithTimeout(r.t.Context(), 3*time.Minute)
 	cmd, stdout, stderr := sluiceCmd(ctx, r.dir, args...)
 	cmd.Env = append(cmd.Env, env...)
-	live := &lockedBuffer{}
+	live := &syncbuf.Buffer{}
 	cmd.Stderr = live
 	if err := cmd.Start(); err != nil {
 		cancel()
 		r.t.Fatal(err)
 	}
 	_ = stderr
-	s := &started{cmd: cmd, stdout: stdout, stderr: &live.buf, live: live}
+	s := &started{cmd: cmd, stdout: stdout, stderr: live}
 	r.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		s.once.Do(func() { _ = cmd.Wait() })
@@ -71,7 +54,10 @@ func (r *repo) startSluice(env []string, args ...string) *started {
 
 func (s *started) wait(t *testing.T) result {
 	t.Helper()
-	s.once.Do(func() { s.res = wait(t, s.cmd, s.stdout, s.stderr, s.cmd.Wait()) })
+	s.once.Do(func() {
+		err := s.cmd.Wait()
+		s.res = wait(t, s.cmd, s.stdout, bytes.NewBufferString(s.stderr.String()), err)
+	})
 	return s.res
 }
 
@@ -227,7 +213,7 @@ func TestRunTakesOverFromAnotherEngine(t *testing.T) {
 }
 
 // syncString is what a running command wrote to stderr so far.
-func syncString(s *started) string { return s.live.String() }
+func syncString(s *started) string { return s.stderr.String() }
 
 // TestStaleAPIFileGetsNoToken: api.json left by a killed engine may name a port another process
 // listens on now; the CLI must not send that process the token.

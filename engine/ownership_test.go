@@ -5,22 +5,23 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/internal/syncbuf"
 )
 
 // another starts a second engine on the fixture's store, as a second process sharing the state
 // would; it is closed when the test ends.
-func (f *fixture) another() *engine.Engine {
+func (f *fixture) another(logger *slog.Logger) *engine.Engine {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
+		Logger: logger,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -53,7 +54,7 @@ checks:
 	f.start()
 	ex := f.run()
 	eventually(t, "the check to start", func() bool { return len(f.lines("trace")) > 0 })
-	second := f.another()
+	second := f.another(nil)
 	got, resumed, err := second.RunOrResume(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -356,24 +357,6 @@ func TestRestartRepairsInterruptedDeployments(t *testing.T) {
 	}
 }
 
-// logBuffer collects an engine's log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestStopLogsNoError: stopping an execution at its approval, as under sluice up, writes
 // nothing with a canceled context (it used to log "begin transaction: context canceled" and lose
 // the stop).
@@ -383,19 +366,8 @@ func TestStopLogsNoError(t *testing.T) {
 	if err := f.engine.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var logs logBuffer
-	e, err := engine.New(engine.Config{
-		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	var logs syncbuf.Buffer
+	e := f.another(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	ex, err := e.Run(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
