@@ -1,6 +1,7 @@
 // Package api is the HTTP API of a running engine (`sluice up`, and `sluice run` while it runs):
 // the CLI uses it when an engine serves the state directory, and scripts may too. Every route but
-// /healthz and /metrics needs the bearer token kept in the state directory.
+// /healthz and /metrics needs the bearer token kept in the state directory, and every route
+// answers only requests whose Host names the API's own address (see Server.Addr).
 //
 //	GET  /api/v1/status                          executions, environments, pending approvals
 //	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
@@ -25,7 +26,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/sluicehq/sluice"
@@ -46,9 +49,19 @@ type Engine interface {
 
 // Server serves the API.
 type Server struct {
-	Engine  Engine
-	Token   string
-	Metrics func(io.Writer) error // may be nil
+	Engine Engine
+	// Token is what every /api/ request must send as "Authorization: Bearer TOKEN". If empty,
+	// every /api/ request is refused.
+	Token string
+	// Addr is the host:port the API listens on. A request must name it, or the same port on
+	// localhost or a loopback address, in its Host header (when Addr is 0.0.0.0 or [::], any
+	// address at that port); any other Host is answered 421, so a web page that rebinds its own
+	// DNS name to 127.0.0.1 cannot read the API or /metrics. If empty, any port of localhost or
+	// a loopback address is accepted.
+	Addr string
+	// Metrics writes the Prometheus text of GET /metrics, which needs no token (scrapers send
+	// none). If nil, /metrics answers 404: the metrics are off.
+	Metrics func(io.Writer) error
 	// Environments names the route's environments, in order, for status views.
 	Environments func() []string
 }
@@ -67,15 +80,17 @@ type Status struct {
 	Environments []engine.EnvironmentView `json:"environments"`
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes, behind the check of the Host header.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		if s.Metrics != nil {
-			_ = s.Metrics(w)
+		if s.Metrics == nil {
+			writeJSON(w, http.StatusNotFound, ErrorBody{Error: "metrics are off on this engine; start it without --metrics=false to serve them", Code: sluice.ENOTFOUND})
+			return
 		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_ = s.Metrics(w)
 	})
 	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
 		challenge := r.URL.Query().Get("challenge")
@@ -151,7 +166,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))
-	return mux
+	return s.checkHost(mux)
 }
 
 // Proof is what an engine answers to an identity challenge: HMAC-SHA256 of the challenge keyed
@@ -186,10 +201,76 @@ type ErrorBody struct {
 	Code  string `json:"code"`
 }
 
+// checkHost refuses requests whose Host header names another server than this one: a browser
+// sends the page's own name, so a page whose DNS name now points at 127.0.0.1 is refused.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			writeJSON(w, http.StatusMisdirectedRequest, ErrorBody{
+				Error: fmt.Sprintf("this is the Sluice API at %s; Host %q names another server; call it as http://%s", s.addrOrLoopback(), r.Host, s.addrOrLoopback()),
+				Code:  sluice.EUNAUTHORIZED,
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether host (a Host header) names this server: localhost or a loopback
+// address, or the address it listens on, at its port. Other names are refused.
+func (s *Server) hostAllowed(host string) bool {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		// No port: HTTP's default.
+		name, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "80"
+	}
+	wantName, wantPort := "", ""
+	if s.Addr != "" {
+		if wantName, wantPort, err = net.SplitHostPort(s.Addr); err != nil {
+			return false
+		}
+		if port != wantPort {
+			return false
+		}
+	}
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	if err != nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	// DNS rebinding needs a name, so an address is safe to accept when it is the one listened
+	// on, or any address when the API listens on all of them (0.0.0.0 or [::]).
+	listen, err := netip.ParseAddr(wantName)
+	return err == nil && (listen.IsUnspecified() || ip.Unmap() == listen.Unmap())
+}
+
+func (s *Server) addrOrLoopback() string {
+	if s.Addr != "" {
+		return s.Addr
+	}
+	return "127.0.0.1"
+}
+
+// bearer returns the credentials of an "Authorization: Bearer TOKEN" header. The scheme is
+// required: a bare token is not accepted, so a token pasted into another header form is not
+// taken for one.
+func bearer(header string) (string, bool) {
+	scheme, credentials, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || credentials == "" {
+		return "", false
+	}
+	return credentials, true
+}
+
 func (s *Server) auth(h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+		got, ok := bearer(r.Header.Get("Authorization"))
+		if !ok || s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
 			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong token; send Authorization: Bearer <the token in the state directory's token file>", Code: sluice.EUNAUTHORIZED})
 			return
 		}

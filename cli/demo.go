@@ -58,7 +58,7 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	if !*approve && !isTerminal(e.stdin) {
 		fmt.Fprintf(out, "demo: no terminal to ask at: prod's approval will wait for `sluice approve prod --change-set DIGEST --state %s` (the run prints the digest), or use --approve\n", state)
 	}
-	inst, err := startEngine(e.ctx, e, file, state, "", nil)
+	inst, err := startEngine(e.ctx, e, file, state, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

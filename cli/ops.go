@@ -113,6 +113,9 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		if env.Frozen {
 			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
 		}
+		if env.Problem != "" {
+			fmt.Fprintln(w, "  problem: "+env.Problem)
+		}
 		if s := env.Serving; s != nil {
 			for _, v := range s.Versions {
 				fmt.Fprintf(w, "  version %-12s weight %3d%%  %d requests, %d errors in the last minute\n", v.ID, v.Weight, v.Requests, v.Errors)
@@ -334,7 +337,7 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 	if client := runningEngine(e.ctx, dir); client != nil {
 		return remote(client)
 	}
-	inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

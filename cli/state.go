@@ -149,9 +149,16 @@ type instance struct {
 	unlock   func()
 }
 
+// serveOptions say how an engine serves its API. The zero value serves it, metrics included,
+// on a free loopback port.
+type serveOptions struct {
+	Listen    string // the API's address; if empty, 127.0.0.1 and a free port
+	NoMetrics bool   // answer /metrics with 404 instead of the environments' metrics
+}
+
 // startEngine opens the state, starts the engine (resuming what was running), and serves the API
-// on listen (loopback, a free port if empty).
-func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, logger *slog.Logger) (*instance, error) {
+// as opts say.
+func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveOptions, logger *slog.Logger) (*instance, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "create state directory: %w; pass --state DIR to put it elsewhere", err)
 	}
@@ -192,6 +199,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, log
 	if err != nil {
 		return nil, err
 	}
+	listen := opts.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -200,7 +208,10 @@ func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, log
 		return nil, sluice.Errorf(sluice.ECONFLICT, "listen on %s: %w; pass --listen ADDR", listen, err)
 	}
 	inst.address = ln.Addr().String()
-	srv := &api.Server{Engine: inst.engine, Token: tok, Metrics: inst.provider.WriteMetrics, Environments: func() []string { return routeEnvironments(absRoute) }}
+	srv := &api.Server{Engine: inst.engine, Token: tok, Addr: inst.address, Environments: func() []string { return routeEnvironments(absRoute) }}
+	if !opts.NoMetrics {
+		srv.Metrics = inst.provider.WriteMetrics
+	}
 	inst.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.server.Serve(ln) }()
 	info, _ := json.Marshal(apiInfo{Address: inst.address, PID: os.Getpid()})

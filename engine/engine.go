@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/runner"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -83,6 +84,11 @@ type Engine struct {
 	wg      sync.WaitGroup
 	// progress of deployments in flight (environment -> deploy.Progress), for status displays.
 	progress sync.Map
+	// ledger records the processes of actions and versions (see processes.go); set by Start.
+	ledger *runner.Ledger
+	// problems holds, by environment, why it does not serve its live version (a restore that
+	// failed at start, a live version that keeps crashing), until a deployment fixes it.
+	problems sync.Map
 }
 
 // run is an execution being driven.
@@ -148,6 +154,9 @@ func (e *Engine) Store() store.Store { return e.store }
 // ended and that no other live engine drives, oldest first, so stages are re-entered in the
 // order they were held.
 func (e *Engine) Start(ctx context.Context) error {
+	if err := e.openLedger(); err != nil {
+		return err
+	}
 	if err := e.restoreEnvironments(ctx); err != nil {
 		return err
 	}
@@ -190,6 +199,7 @@ func (e *Engine) Close() error {
 	for _, p := range e.cfg.Providers {
 		errs = append(errs, p.Close())
 	}
+	errs = append(errs, e.ledger.Close())
 	return errors.Join(errs...)
 }
 

@@ -325,6 +325,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
+		e.problems.Delete(ac.stage.Environment)
 		return succeeded(fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(to.Revision), to.Strategy))
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
@@ -404,11 +405,33 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 		fmt.Fprintf(ac.log, "%s hook $ %s (SLUICE_ENDPOINT=%s)\n", phase, command, endpoint)
 		_, err = runner.Run(ctx, runner.Command{
 			Name: phase + " hook", Dir: dir, Shell: command, Env: ac.environ(nil, endpoint), Timeout: hookTimeout,
-			Output: ac.log,
+			Output: ac.log, Ledger: ac.e.ledger,
 		})
 		if err != nil {
 			return fmt.Errorf("%s hook failed: %w", phase, err)
 		}
 		return nil
 	}
+}
+
+// restoreFailed reports an environment whose live version could not be restored at start: in
+// the log, as an event, and in status until a deployment or rollback succeeds.
+func (e *Engine) restoreFailed(ctx context.Context, state *sluice.EnvironmentState, err error) {
+	what := "its live version"
+	if state.Live != nil {
+		what = "live version " + sluice.ShortRevision(state.Live.Revision)
+	}
+	problem := fmt.Sprintf("could not restore %s at start: %v; deploy it again with sluice run or sluice rollback %s", what, err, state.Name)
+	e.problems.Store(state.Name, problem)
+	e.log.Error("environment not restored; the others serve", "environment", state.Name, "err", err)
+	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) },
+		e.event("environment.restore_failed", "env/"+state.Name, map[string]any{"environment": state.Name, "error": err.Error()}))
+}
+
+// Problem says why env does not serve as recorded, or "" if nothing is known to be wrong.
+func (e *Engine) Problem(env string) string {
+	if v, ok := e.problems.Load(env); ok {
+		return v.(string)
+	}
+	return ""
 }

@@ -20,9 +20,10 @@ import (
 // fakeProvider stands in for a deploy target: the local provider has its own tests, and these
 // ones are about the engine's semantics.
 type fakeProvider struct {
-	mu       sync.Mutex
-	deploys  []deploy.Request
-	DeployFn func(context.Context, deploy.Request) (deploy.Result, error)
+	mu        sync.Mutex
+	deploys   []deploy.Request
+	DeployFn  func(context.Context, deploy.Request) (deploy.Result, error)
+	RestoreFn func(env string) error
 }
 
 func (p *fakeProvider) Address(context.Context, string, string) (string, error) {
@@ -40,7 +41,13 @@ func (p *fakeProvider) Deploy(ctx context.Context, req deploy.Request) (deploy.R
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
-func (p *fakeProvider) Restore(context.Context, string, string, *sluice.Version, map[string]string) error {
+func (p *fakeProvider) Restore(_ context.Context, env, _ string, _ *sluice.Version, _ map[string]string) error {
+	p.mu.Lock()
+	fn := p.RestoreFn
+	p.mu.Unlock()
+	if fn != nil {
+		return fn(env)
+	}
 	return nil
 }
 func (p *fakeProvider) Status(string) *deploy.EnvironmentStatus { return nil }

@@ -189,11 +189,13 @@ func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, 
 	if result.Status != sluice.StatusSucceeded {
 		return d, fmt.Errorf("rollback of %s did not complete: %s", env, result.Reason)
 	}
+	e.problems.Delete(env)
 	return d, nil
 }
 
 // restoreEnvironments makes every environment serve its live version again, and records any
-// deployment the last engine left half done as rolled back.
+// deployment the last engine left half done as rolled back. An environment that cannot be
+// restored is reported and left aside: the others serve, and executions can still deploy to it.
 func (e *Engine) restoreEnvironments(ctx context.Context) error {
 	states, err := e.store.ListEnvironments(ctx)
 	if err != nil {
@@ -219,7 +221,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 		e.repairDeployments(ctx, state)
 		if state.Live != nil || interrupted {
 			if err := p.Restore(ctx, state.Name, listenAddress(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
-				return fmt.Errorf("restore %s: %w", state.Name, err)
+				e.restoreFailed(ctx, state, err) // the other environments are restored all the same
 			}
 		}
 	}
