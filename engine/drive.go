@@ -248,7 +248,9 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
-		e.setWaiting(ctx, ex, "")
+		if !stopped(r) { // a stop cleared it with everything else
+			e.setWaiting(ctx, ex, "")
+		}
 	}()
 	for {
 		select {

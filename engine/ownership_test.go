@@ -14,12 +14,12 @@ import (
 	"github.com/sluicehq/sluice/internal/syncbuf"
 )
 
-// another starts a second engine on the fixture's store, as a second process sharing the state
-// would; it is closed when the test ends.
+// another starts a second engine on the fixture's store, as a second engine sharing the store
+// would (with workspaces, logs and processes of its own); it is closed when the test ends.
 func (f *fixture) another(logger *slog.Logger) *engine.Engine {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
-		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
+		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.t.TempDir(), Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
 		Logger: logger,
 	})
