@@ -172,43 +172,51 @@ func TestApproveRefusedStopsTheRun(t *testing.T) {
 }
 
 // TestRunTakesOverFromAnotherEngine: a run following an execution driven by another run's
-// engine takes it over when that engine stops; an up beside a live run says who serves.
+// engine takes it over when that engine stops, cleanly or killed; an up beside a live run says
+// who serves.
 func TestRunTakesOverFromAnotherEngine(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
-	r := newRepo(t, fastRoute)
-	first := r.startSluice(nil, "run", "--json", "--state", r.state)
-	pending := r.waitPending("prod")
-	second := r.startSluice(nil, "run", "--json", "--state", r.state)
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(syncString(second), "handing the execution") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second run did not hand over to the first one's engine:\n%s", syncString(second))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	up := sluiceRun(t, r.dir, "up", "--listen", "127.0.0.1:0", "--state", r.state)
-	if up.code != cli.ExitFailed || !strings.Contains(up.stderr, "serves") || strings.Contains(up.stderr, "does not answer") {
-		t.Errorf("up beside a live run: exit %d %q, want 1 saying which engine serves", up.code, up.stderr)
-	}
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	first.wait(t)
-	for !strings.Contains(syncString(second), "taking over execution "+pending.ExecutionID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second run did not take the execution over:\n%s", syncString(second))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	a := r.waitPending("prod")
-	if res := sluiceRun(t, r.dir, "approve", "prod", "--change-set", a.ChangeSetDigest, "--state", r.state); res.code != 0 {
-		t.Fatalf("approve: exit %d\n%s", res.code, res.stderr)
-	}
-	res := second.wait(t)
-	s := decodeSummary(t, res)
-	if res.code != cli.ExitOK || s.Status != sluice.StatusSucceeded || s.Execution != pending.ExecutionID {
-		t.Fatalf("the second run: exit %d, execution %s\n%s", res.code, s.Execution, explain(s, res))
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t, fastRoute)
+			first := r.startSluice(nil, "run", "--json", "--state", r.state)
+			pending := r.waitPending("prod")
+			second := r.startSluice(nil, "run", "--json", "--state", r.state)
+			deadline := time.Now().Add(time.Minute)
+			for !strings.Contains(syncString(second), "handing the execution") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the second run did not hand over to the first one's engine:\n%s", syncString(second))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if sig == syscall.SIGTERM {
+				up := sluiceRun(t, r.dir, "up", "--listen", "127.0.0.1:0", "--state", r.state)
+				if up.code != cli.ExitFailed || !strings.Contains(up.stderr, "serves") || strings.Contains(up.stderr, "does not answer") {
+					t.Errorf("up beside a live run: exit %d %q, want 1 saying which engine serves", up.code, up.stderr)
+				}
+			}
+			if err := first.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			first.once.Do(func() { _ = first.cmd.Wait() })
+			for !strings.Contains(syncString(second), "taking over execution "+pending.ExecutionID) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the second run did not take the execution over:\n%s", syncString(second))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			a := r.waitPending("prod")
+			if res := sluiceRun(t, r.dir, "approve", "prod", "--change-set", a.ChangeSetDigest, "--state", r.state); res.code != 0 {
+				t.Fatalf("approve: exit %d\n%s", res.code, res.stderr)
+			}
+			res := second.wait(t)
+			s := decodeSummary(t, res)
+			if res.code != cli.ExitOK || s.Status != sluice.StatusSucceeded || s.Execution != pending.ExecutionID {
+				t.Fatalf("the second run: exit %d, execution %s\n%s", res.code, s.Execution, explain(s, res))
+			}
+		})
 	}
 }
 
