@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -384,5 +385,37 @@ func TestStopLogsNoError(t *testing.T) {
 	}
 	if out := logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "context canceled") {
 		t.Errorf("the engine logged an error around the stop:\n%s", out)
+	}
+}
+
+// TestTakesOverWhenTheDriverStops: an engine that found an execution driven by another takes
+// it over when that one stops, and the execution ends there.
+func TestTakesOverWhenTheDriverStops(t *testing.T) {
+	f := newFixture(t, routeHead+`
+checks:
+  - name: gate
+    run: "echo run >> @OUT@/trace; test -e @OUT@/go || sleep 30"
+`+devOnly)
+	first := f.start()
+	ex := f.run()
+	eventually(t, "the check to start", func() bool { return len(f.lines("trace")) > 0 })
+	second := f.another(nil)
+	if err := os.WriteFile(filepath.Join(f.out, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil { // pauses the execution and lets it go
+		t.Fatal(err)
+	}
+	eventually(t, "the second engine to finish the execution", func() bool {
+		return f.execution(ex.ID).Status.Done()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	end, err := second.Wait(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Status != sluice.StatusSucceeded {
+		t.Fatalf("execution %s: %s", end.Status, end.Error)
 	}
 }
