@@ -74,6 +74,7 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 			if !found.Status.Done() {
 				if err := e.spawn(found); err != nil {
 					e.log.Info("following an execution another engine drives", "execution", found.ID, "err", err)
+					e.adopt(*found)
 				}
 			}
 			return found, true, nil
