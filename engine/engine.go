@@ -5,6 +5,11 @@
 // had finished is never run again; an action that was running is run again (actions must be
 // idempotent); nothing stays InProgress once the engine runs.
 //
+// Ownership is in the store, as leases (see ownership.go): an engine drives only the executions
+// it holds, an execution enters a stage by taking the stage, and a deployment holds its
+// environment; so engines sharing a store never drive one execution twice, and one that dies
+// hands its executions to the others.
+//
 // Executions follow CodePipeline's rules: stages in order, one execution per stage at a time,
 // actions of a stage by run order (equal orders in parallel), a failed action fails its stage and
 // ends the execution. In superseded mode an execution waiting to enter a busy stage is replaced by
