@@ -186,7 +186,12 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	c.Flags().StringVar(&o.comment, "comment", "", "a `TEXT` kept with the decision")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdDecide(e, f, approve, args[0], o) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdDecide(e, f, approve, args[0], o)
+	})
 	return c
 }
 
@@ -224,6 +229,11 @@ until interrupted). Name the route file with --file FILE.`,
 		if len(args) == 2 {
 			o.action = args[1]
 		}
+		if o.env != "" {
+			if err := knownEnvironment(e.ctx, f, o.env); err != nil {
+				return err
+			}
+		}
 		return cmdLogs(e, f, o)
 	})
 	return c
@@ -234,7 +244,12 @@ func historyCommand(e *env) *cobra.Command {
 		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdHistory(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdHistory(e, f, args[0])
+	})
 	return c
 }
 
@@ -244,7 +259,12 @@ func changeSetCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdChangeSet(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdChangeSet(e, f, args[0])
+	})
 	return c
 }
 
@@ -254,7 +274,12 @@ func rollbackCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdRollback(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdRollback(e, f, args[0])
+	})
 	return c
 }
 
@@ -291,7 +316,12 @@ func freezeCommand(e *env, frozen bool) *cobra.Command {
 	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the freeze")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdFreeze(e, f, frozen, args[0], o) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdFreeze(e, f, frozen, args[0], o)
+	})
 	return c
 }
 

@@ -19,14 +19,11 @@ import (
 // withState resolves the state directory and returns a running engine's client (nil if none)
 // and the database (always opened; reads are safe alongside a running engine).
 func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sqlite.DB) error) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
 	client := runningEngine(e.ctx, dir)
-	if _, err := os.Stat(filepath.Join(dir, "state.db")); err != nil && client == nil {
-		return sluice.Errorf(sluice.ENOTFOUND, "no Sluice state in %s; run sluice run first, or pass --state DIR", dir)
-	}
 	db, err := openStore(dir)
 	if err != nil {
 		return err
@@ -329,7 +326,7 @@ func versionLogs(e *env, dir string, a *logsArgs) error {
 
 // engineOp runs an operation on the engine serving the state, or on one started for it.
 func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(context.Context, *engine.Engine) error) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
@@ -350,7 +347,7 @@ func cmdStop(e *env, f *flags, id string) error {
 }
 
 func cmdRetry(e *env, f *flags, id string, approve bool) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
@@ -395,7 +392,11 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s %sd\n", envName, op)
+	if frozen {
+		fmt.Fprintf(e.stdout, "%s frozen: executions wait before it until sluice unfreeze %s\n", envName, envName)
+	} else {
+		fmt.Fprintf(e.stdout, "%s unfrozen: executions may enter it again\n", envName)
+	}
 	return nil
 }
 
