@@ -224,7 +224,11 @@ until interrupted). Name the route file with --file FILE.`,
 		case o.env == "" && len(args) == 0:
 			return usagef("missing argument: name an EXECUTION (sluice status lists them), or --env ENV")
 		case len(args) > 0:
-			o.id = args[0]
+			id, err := resolveExecution(e.ctx, f, args[0])
+			if err != nil {
+				return err
+			}
+			o.id = id
 		}
 		if len(args) == 2 {
 			o.action = args[1]
@@ -289,7 +293,13 @@ func retryCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	approve := c.Flags().Bool("approve", false, "approve every approval gate without asking")
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error { return cmdRetry(e, f, args[0], *approve) })
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return cmdRetry(e, f, id, *approve)
+	})
 	return c
 }
 
@@ -297,7 +307,13 @@ func stopCommand(e *env) *cobra.Command {
 	c, f := newCommand("stop EXECUTION [--state DIR]", "Stop an execution, killing its running actions",
 		"EXECUTION is an execution ID or a unique prefix of one.", flagFile|flagState)
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error { return cmdStop(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return cmdStop(e, f, id)
+	})
 	return c
 }
 

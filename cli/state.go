@@ -81,11 +81,11 @@ func existingState(f *flags) (string, error) {
 
 // stateEntries are the names Sluice keeps in a state directory.
 var stateEntries = map[string]bool{stateFile: true, stateFile + "-wal": true, stateFile + "-shm": true,
-	tokenFile: true, apiFile: true, lockFile: true, "artifacts": true, "environments": true, "executions": true}
+	tokenFile: true, apiFile: true, lockFile: true, "artifacts": true, "environments": true, "logs": true, "work": true}
 
 // privateStateDir creates dir with mode 0700, or makes an existing one private: the state holds
 // the API token, the artifact key and every action's output. A directory that others can read is
-// tightened to 0700 when it holds only Sluice's files, and refused otherwise (--state /tmp must
+// tightened to 0700 when it holds Sluice's state (or nothing), and refused otherwise (--state /tmp must
 // not change /tmp). A token file that others can read is refused, as the artifact key is.
 func privateStateDir(dir string) error {
 	st, err := os.Stat(dir)
@@ -106,8 +106,9 @@ func privateStateDir(dir string) error {
 		if err != nil {
 			return fmt.Errorf("state directory: %w", err)
 		}
+		_, err = os.Stat(filepath.Join(dir, stateFile))
 		for _, entry := range entries {
-			if !stateEntries[entry.Name()] {
+			if err != nil && !stateEntries[entry.Name()] {
 				return sluice.Errorf(sluice.EINVALID, "state directory %s has mode %04o, so other users can read it, and holds %s, which is not Sluice's; pass --state with a directory of its own", dir, mode, entry.Name())
 			}
 		}
