@@ -12,6 +12,10 @@ type Execution struct {
 	Status   Status `json:"status"`
 	Artifact string `json:"artifact,omitempty"` // digest, once built
 	Error    string `json:"error,omitempty"`    // why it did not succeed, as a sentence
+	// Waiting says what the execution waits for when it cannot go on (a stage another execution
+	// holds, a frozen environment), as a sentence that names the way out; empty when it does not
+	// wait.
+	Waiting string `json:"waiting,omitempty"`
 	// Route is the sluice.yaml text the execution was started with; resumes use it, not the
 	// file as it is now.
 	Route     string    `json:"-"`

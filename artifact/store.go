@@ -17,7 +17,9 @@
 package artifact
 
 import (
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -89,6 +91,13 @@ func Open(dir string) (*Store, error) {
 func loadKey(path string) ([]byte, error) {
 	info, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		if n := countBlobs(filepath.Join(filepath.Dir(path), filepath.FromSlash(blobDir))); n > 0 {
+			// A new key would make every stored blob fail verification, and the store would
+			// look healthy until the next deployment needed one of them.
+			return nil, sluice.Errorf(sluice.ECORRUPT,
+				"the artifact key %s is missing but %d artifacts are stored under it; restore the key file from a backup, or move the folder %s away to start a new store (stored artifacts must then be rebuilt with sluice run)",
+				path, n, filepath.Dir(path))
+		}
 		return createKey(path)
 	}
 	if err != nil {
@@ -112,6 +121,22 @@ func loadKey(path string) ([]byte, error) {
 			"the artifact key %s is %d bytes instead of %d, so it is damaged; restore it from a backup, or move it away to start a new key (stored artifacts must then be rebuilt with sluice run)", path, len(key), keySize)
 	}
 	return key, nil
+}
+
+// countBlobs counts the stored blobs in dir (temporary ones excluded). A folder it cannot read
+// counts as empty: a real problem with it surfaces on the first Put.
+func countBlobs(dir string) int {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), tempPrefix) && validDigest(digestPrefix+e.Name()) {
+			n++
+		}
+	}
+	return n
 }
 
 // createKey writes the key under a temporary name and links it into place, so a crash never
@@ -162,6 +187,20 @@ func (s *Store) removeStaleTemps() {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// DeriveKey returns a 32-byte key for purpose, derived from the store key (HKDF-SHA256), so
+// the state directory needs one secret file, which Open already guards. Different purposes
+// give unrelated keys. It returns nil if the store is not open.
+func (s *Store) DeriveKey(purpose string) []byte {
+	if s == nil || s.key == nil {
+		return nil
+	}
+	key, err := hkdf.Key(sha256.New, s.key, nil, "sluice derived key: "+purpose, keySize)
+	if err != nil {
+		return nil // only for lengths HKDF cannot give; keySize is not one
+	}
+	return key
 }
 
 func (s *Store) blobDir() string { return filepath.Join(s.dir, filepath.FromSlash(blobDir)) }

@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -467,6 +469,43 @@ func TestKeyFile(t *testing.T) {
 		_, err := Open("")
 		wantCode(t, err, sluice.EINVALID, "SLUICE_STATE")
 	})
+	t.Run("deleted with artifacts stored", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "store")
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		art, err := s.Put(sampleTree(t), []string{"dist"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, keyFile)
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // a refused open must not leave a new key behind for the next one
+			_, err = Open(dir)
+			wantCode(t, err, sluice.ECORRUPT, path, "missing", "1 artifacts are stored", "restore the key file")
+		}
+		if _, err := os.Stat(path); !os.IsNotExist(err) {
+			t.Fatalf("Open created a new key beside stored artifacts (%v)", err)
+		}
+		if !s.Has(art.Digest) {
+			t.Fatal("the stored blob went away")
+		}
+	})
+	t.Run("deleted with no artifacts", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "store")
+		if _, err := Open(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(dir, keyFile)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(dir); err != nil {
+			t.Fatalf("an empty store whose key was deleted should start with a new key: %v", err)
+		}
+	})
 }
 
 func TestDigestsAreChecked(t *testing.T) {
@@ -566,5 +605,126 @@ func TestContentMustHashToDigest(t *testing.T) {
 	wantCorrupt(t, err, digest)
 	if !strings.Contains(err.Error(), "does not hash to its digest") {
 		t.Fatalf("refused for another reason: %v", err)
+	}
+}
+
+// sparseTar is an archive whose one entry declares realSize bytes in PAX sparse format 1.0
+// while the archive stores a single byte of it: every other byte is a hole that reads as zero.
+// archive/tar does not write sparse entries, so the PAX header is written as a plain file and
+// its type flag patched.
+func sparseTar(t *testing.T, w io.Writer, realSize int64) error {
+	t.Helper()
+	record := func(kv string) string {
+		for n := len(kv) + 3; ; n++ { // "<len> <kv>\n" where <len> counts itself
+			if r := fmt.Sprintf("%d %s\n", n, kv); len(r) == n {
+				return r
+			}
+		}
+	}
+	pax := record("GNU.sparse.major=1") + record("GNU.sparse.minor=0") + record("GNU.sparse.name=big") +
+		record("GNU.sparse.realsize="+strconv.FormatInt(realSize, 10))
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "PaxHeaders/big", Mode: 0o644, Size: int64(len(pax)), Format: tar.FormatUSTAR}); err != nil {
+		return err
+	}
+	tw.Write([]byte(pax))
+	sparseMap := make([]byte, 512)
+	copy(sparseMap, "1\n0\n1\n") // one data region: offset 0, length 1
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "GNUSparseFile.0/big", Mode: 0o644, Size: 513, Format: tar.FormatUSTAR}); err != nil {
+		return err
+	}
+	tw.Write(append(sparseMap, 'x'))
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	b := buf.Bytes()
+	b[156] = tar.TypeXHeader
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	_, err := w.Write(b)
+	return err
+}
+
+func TestUnpackIsBoundedBySize(t *testing.T) {
+	tests := []struct {
+		name     string
+		realSize int64
+		reason   string
+	}{
+		// Declared beyond the whole artifact: refused before a byte of it is written.
+		{"64 GiB sparse entry", 64 << 30, "declares 68719476736 bytes"},
+		// Within the artifact's size but still more than the archive stores for it.
+		{"small sparse entry", 1500, "holds more bytes than the archive stores"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			art, err := s.put(func(w io.Writer) (packStats, error) { return packStats{}, sparseTar(t, w, tt.realSize) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The archive reads back as one entry of realSize bytes: the reader expands holes.
+			rc, err := s.Open(art.Digest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hdr, err := tar.NewReader(rc).Next()
+			rc.Close()
+			if err != nil || hdr.Name != "big" || hdr.Size != tt.realSize {
+				t.Fatalf("crafted archive reads as %+v, %v; want big of %d bytes", hdr, err, tt.realSize)
+			}
+			parent := t.TempDir()
+			dest := filepath.Join(parent, "dest")
+			err = s.Unpack(art.Digest, dest)
+			wantCorrupt(t, err, art.Digest)
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q does not say %q", err, tt.reason)
+			}
+			if top, _ := os.ReadDir(parent); len(top) != 0 {
+				t.Fatalf("a refused artifact left %v", top)
+			}
+		})
+	}
+	t.Run("Extract", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := sparseTar(t, &buf, 64<<30); err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		err := Extract(dir, &buf)
+		wantCode(t, err, sluice.EINVALID, "holds more bytes than the archive stores")
+		if info, err := os.Stat(filepath.Join(dir, "big")); err == nil && info.Size() > 1<<20 {
+			t.Fatalf("Extract wrote %d bytes of a sparse entry", info.Size())
+		}
+	})
+}
+
+func TestDeriveKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := s.DeriveKey("secret hashes"), s.DeriveKey("something else")
+	if len(a) != keySize || bytes.Equal(a, b) {
+		t.Fatalf("derived keys %x and %x: want 32 bytes, different per purpose", a, b)
+	}
+	again, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again.DeriveKey("secret hashes"), a) {
+		t.Fatal("the derived key changed across opens, so every secret would look rotated")
+	}
+	if newStore(t).DeriveKey("secret hashes") == nil || bytes.Equal(newStore(t).DeriveKey("secret hashes"), a) {
+		t.Fatal("another store derived the same key")
+	}
+	if (&Store{}).DeriveKey("x") != nil {
+		t.Fatal("a store that is not open derived a key")
 	}
 }

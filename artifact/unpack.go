@@ -23,6 +23,11 @@ import (
 // symlink, repeat, are not files, directories or symlinks, or are symlinks that point outside
 // dest — even in a blob that authenticated, because the key could have been used by something
 // other than Pack. Files get mode 0755 or 0644 and directories 0755, whatever the umask.
+//
+// What Unpack writes is bounded by the artifact's size: the files of an archive made by Pack
+// hold no more bytes than the archive itself, so an entry that declares more (a sparse entry
+// expanding to 64 GiB, a forged size) is refused with ECORRUPT before anything is written for
+// it, and a file that grows past what was read is cut off and refused.
 func (s *Store) Unpack(digest, dest string) error {
 	if err := s.ready(); err != nil {
 		return err
@@ -44,6 +49,10 @@ func (s *Store) Unpack(digest, dest string) error {
 		return err
 	}
 	defer rc.Close()
+	limit := int64(-1)
+	if info, err := rc.(*blobStream).file.Stat(); err == nil {
+		limit = plaintextSize(info.Size())
+	}
 
 	parent := filepath.Dir(dest)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -60,7 +69,7 @@ func (s *Store) Unpack(digest, dest string) error {
 		}
 	}()
 	corrupt := corruptError(digest)
-	if err := extract(tmp, rc, corrupt); err != nil {
+	if err := extract(tmp, rc, limit, corrupt); err != nil {
 		return err
 	}
 	// The tar ends before the plaintext does (padding); reading to io.EOF is what completes
@@ -80,23 +89,26 @@ func (s *Store) Unpack(digest, dest string) error {
 
 // Extract writes a tar made by Pack, read from r, into the directory dir, with the same checks
 // Unpack makes: no absolute paths, "..", repeated entries, links through or out of dir, or
-// entries other than files, directories and symlinks. A bad archive is an EINVALID error.
+// entries other than files, directories and symlinks, and no file content beyond what was read
+// (sparse entries). A bad archive is an EINVALID error.
 func Extract(dir string, r io.Reader) error {
-	return extract(dir, r, func(reason string) error {
+	return extract(dir, r, -1, func(reason string) error {
 		return sluice.Errorf(sluice.EINVALID, "the archive cannot be extracted into %s: %s", dir, reason)
 	})
 }
 
 // extract writes the archive in r below dir through an os.Root, so that even a mistake in the
-// checks below cannot write outside dir.
-func extract(dir string, r io.Reader, corrupt corruptFunc) error {
+// checks below cannot write outside dir. If limit is not negative, the files together may hold
+// at most limit bytes.
+func extract(dir string, r io.Reader, limit int64, corrupt corruptFunc) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("unpack artifact: %w", err)
 	}
 	defer root.Close()
-	x := extractor{root: root, corrupt: corrupt, seen: map[string]bool{}, links: map[string]bool{}, buf: make([]byte, copyBufferSize)}
-	tr := tar.NewReader(r)
+	raw := &countingReader{r: r}
+	x := extractor{root: root, corrupt: corrupt, seen: map[string]bool{}, links: map[string]bool{}, buf: make([]byte, copyBufferSize), raw: raw, limit: limit}
+	tr := tar.NewReader(raw)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -118,6 +130,25 @@ type extractor struct {
 	seen    map[string]bool
 	links   map[string]bool
 	buf     []byte
+
+	// raw counts the archive's bytes read so far; written counts the file bytes written. A file
+	// in a plain tar is stored whole, so while it is copied it cannot grow faster than raw: only
+	// a sparse entry can, whose holes read as zeros that were never in the archive.
+	raw     *countingReader
+	written int64
+	limit   int64 // the most the files may hold together; negative if unknown
+}
+
+// plaintextSize is the length of the archive a blob of blobSize bytes holds: the blob less its
+// header and one authentication tag per chunk. A blob too short to be valid gives 0; its
+// verification fails anyway.
+func plaintextSize(blobSize int64) int64 {
+	body := blobSize - int64(headerSize)
+	if body <= 0 {
+		return 0
+	}
+	chunks := max(1, (body+blockSize-1)/blockSize)
+	return max(0, body-chunks*tagSize)
 }
 
 // readError keeps the blob's own verification error, which says more than tar's view of it.
@@ -146,6 +177,10 @@ func (x *extractor) entry(hdr *tar.Header, tr *tar.Reader) error {
 	case tar.TypeReg:
 		if err := x.parents(name); err != nil {
 			return err
+		}
+		if hdr.Size < 0 || (x.limit >= 0 && hdr.Size > x.limit-x.written) {
+			return x.corrupt(fmt.Sprintf("entry %q declares %d bytes, more than the artifact's %d bytes can hold (a sparse or forged entry)",
+				truncate(name, 200), hdr.Size, x.limit))
 		}
 		mode := fs.FileMode(modeRegular)
 		if hdr.Mode&0o111 != 0 {
@@ -219,10 +254,14 @@ func (x *extractor) writeFile(name, native string, mode fs.FileMode, r io.Reader
 	// The wrappers hide ReadFrom and WriteTo so the large buffer is used, and tell a damaged
 	// archive (read side) from a full disk (write side).
 	src := &readErrors{r: r}
-	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, src, x.buf); err != nil {
+	dst := &boundedWriter{w: f, x: x, rawStart: x.raw.n}
+	if _, err := io.CopyBuffer(dst, src, x.buf); err != nil {
 		f.Close()
 		if src.err != nil {
 			return x.readError(src.err)
+		}
+		if dst.over {
+			return x.corrupt(fmt.Sprintf("entry %q holds more bytes than the archive stores for it (a sparse entry); it is refused", truncate(name, 200)))
 		}
 		return fmt.Errorf("unpack %s: %w", name, err)
 	}
@@ -274,5 +313,41 @@ func (r *readErrors) Read(p []byte) (int, error) {
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
+	return n, err
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// boundedWriter writes file content while the extractor's total stays within what the archive
+// held; it also hides the file's ReadFrom so the extractor's buffer is used.
+type boundedWriter struct {
+	w        io.Writer
+	x        *extractor
+	rawStart int64 // the archive bytes read before this file's content
+	n        int64 // this file's bytes written
+	over     bool
+}
+
+var errExpands = errors.New("file content beyond the archive's bytes")
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	x := b.x
+	if b.n+int64(len(p)) > x.raw.n-b.rawStart || (x.limit >= 0 && x.written+int64(len(p)) > x.limit) {
+		b.over = true
+		return 0, errExpands
+	}
+	n, err := b.w.Write(p)
+	b.n += int64(n)
+	x.written += int64(n)
 	return n, err
 }

@@ -23,6 +23,9 @@ func load(file string) (*spec.Route, spec.Diagnostics, error) {
 	if err != nil {
 		return nil, nil, sluice.Errorf(sluice.EINVALID, "%w", err)
 	}
+	if route != nil {
+		diags = append(diags, route.UnsetSecrets(os.LookupEnv)...)
+	}
 	return route, diags, nil
 }
 

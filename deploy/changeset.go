@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +55,17 @@ func Diff(env string, from *sluice.Version, to sluice.Version) sluice.ChangeSet 
 		cs.Changes = append(cs.Changes, sluice.Change{Field: "env." + key, From: a, To: b, Replaces: true})
 	}
 	add("secrets", strings.Join(old.Secrets, ","), strings.Join(to.Secrets, ","), true)
+	for _, name := range unionKeys(old.SecretHashes, to.SecretHashes) {
+		a, b := old.SecretHashes[name], to.SecretHashes[name]
+		if a == b {
+			continue
+		}
+		fromText := secretText(a)
+		if a == "" && from != nil && old.SecretHashes == nil && secret(name, old.Secrets) {
+			fromText = "(not recorded)" // planned before Sluice kept secret hashes
+		}
+		cs.Changes = append(cs.Changes, sluice.Change{Field: "secret." + name, From: fromText, To: secretText(b), Replaces: true})
+	}
 	add("strategy", strategyText(from, old.Strategy), to.Strategy.String(), false)
 	cs.Digest = digestOf(cs)
 	return cs
@@ -129,6 +141,26 @@ func secret(key string, lists ...[]string) bool {
 		}
 	}
 	return false
+}
+
+// secretText shows a secret's keyed hash the way a change set lists it: enough of it to see
+// that it changed, nothing of the value.
+func secretText(hash string) string {
+	if hash == "" {
+		return "(unset)"
+	}
+	return "(secret " + hash[:min(8, len(hash))] + ")"
+}
+
+// SecretHash is the keyed hash of a secret's value that change sets compare: hex
+// HMAC-SHA256 under key of the name and the value. Without the key it reveals nothing of the
+// value, even a short or guessable one.
+func SecretHash(key []byte, name, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func maskIf(present bool, v string) string {

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -91,5 +92,49 @@ func TestDigestBindsContent(t *testing.T) {
 	live := version()
 	if deploy.Diff("prod", &live, a).Digest == deploy.Diff("prod", nil, a).Digest {
 		t.Fatal("different starting point, same digest")
+	}
+}
+
+// TestDiffSecretRotation: rotating a secret's value is a reviewed change, shown and digested by
+// its keyed hash, never by its value.
+func TestDiffSecretRotation(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	withSecret := func(value string) sluice.Version {
+		v := version()
+		v.Secrets = []string{"DB_PASSWORD", "API_TOKEN"}
+		v.SecretHashes = map[string]string{"DB_PASSWORD": deploy.SecretHash(key, "DB_PASSWORD", value)}
+		return v
+	}
+	live := withSecret("hunter22")
+	same := deploy.Diff("prod", &live, withSecret("hunter22"))
+	if !same.Empty() {
+		t.Fatalf("the same secret value gave changes: %+v", same.Changes)
+	}
+	rotated := deploy.Diff("prod", &live, withSecret("correct-horse"))
+	c, ok := fields(rotated)["secret.DB_PASSWORD"]
+	if !ok || !c.Replaces || !deploy.NeedsNewVersion(&rotated) {
+		t.Fatalf("a rotated secret is not a change that needs a new version: %+v", rotated.Changes)
+	}
+	if rotated.Digest == same.Digest {
+		t.Fatal("rotation left the digest unchanged, so an old approval would cover it")
+	}
+	for _, text := range []string{c.From, c.To} {
+		if !strings.HasPrefix(text, "(secret ") || strings.Contains(text, "hunter22") || strings.Contains(text, "correct-horse") {
+			t.Errorf("change shows %q", text)
+		}
+	}
+	set := withSecret("x")
+	set.SecretHashes["API_TOKEN"] = deploy.SecretHash(key, "API_TOKEN", "tok")
+	if c := fields(deploy.Diff("prod", &live, set))["secret.API_TOKEN"]; c.From != "(unset)" || !strings.HasPrefix(c.To, "(secret ") {
+		t.Errorf("a secret set for the first time shows %q -> %q", c.From, c.To)
+	}
+	old := version() // planned before secret hashes were kept
+	old.Secrets = []string{"DB_PASSWORD", "API_TOKEN"}
+	if c := fields(deploy.Diff("prod", &old, live))["secret.DB_PASSWORD"]; c.From != "(not recorded)" {
+		t.Errorf("a version without recorded hashes shows %q", c.From)
+	}
+	if deploy.SecretHash(key, "A", "v") == deploy.SecretHash([]byte("another key of thirty-two bytes!"), "A", "v") ||
+		deploy.SecretHash(key, "A", "v") == deploy.SecretHash(key, "B", "v") {
+		t.Fatal("the hash must depend on the key and the name")
 	}
 }

@@ -37,7 +37,35 @@ type actionContext struct {
 	resuming bool
 }
 
+// perform runs the action. What it reports is masked: no secret value reaches the store, the
+// log or any output through a summary, an error or an output value.
 func (ac *actionContext) perform(ctx context.Context) outcome {
+	secrets := ac.e.secretValues(ac.plan.Route.Secrets)
+	out := ac.performUnmasked(ctx)
+	out.summary = runner.MaskString(out.summary, secrets)
+	if out.err != nil {
+		if msg := runner.MaskString(out.err.Error(), secrets); msg != out.err.Error() {
+			out.err = &maskedError{msg: msg, err: out.err}
+		}
+	}
+	return out
+}
+
+// maskedError is an error whose message had secret values masked; errors.Is and As still see
+// the original.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+func (ac *actionContext) performUnmasked(ctx context.Context) outcome {
+	if missing := ac.plan.Route.MissingRequiredSecrets(ac.e.lookupEnv); len(missing) > 0 {
+		return failed(sluice.Errorf(sluice.EINVALID, "the route requires the secret %s, which is not set in Sluice's environment; set it where sluice runs and run again",
+			strings.Join(missing, ", ")))
+	}
 	switch ac.action.Kind {
 	case sluice.KindSource:
 		return ac.source(ctx)
@@ -84,6 +112,9 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 }
 
 func (ac *actionContext) source(ctx context.Context) outcome {
+	for _, d := range ac.plan.Route.UnsetSecrets(ac.e.lookupEnv) {
+		fmt.Fprintln(ac.log, d.String())
+	}
 	if _, err := ac.workspace(ctx); err != nil {
 		return failed(err)
 	}
@@ -116,6 +147,7 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 		}
 		if _, err := runner.Run(ctx, runner.Command{
 			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining, Output: ac.log,
+			Ledger: e.ledger,
 		}); err != nil {
 			return failed(fmt.Errorf("build command %q: %w", command, err))
 		}
@@ -165,12 +197,12 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
 	res, err := runner.Run(ctx, runner.Command{
 		Name: fmt.Sprintf("%s %q", ac.action.Kind, ac.action.Name), Dir: dir, Shell: ac.action.Run, Env: env,
-		Timeout: time.Duration(ac.action.Timeout), Output: ac.log,
+		Timeout: time.Duration(ac.action.Timeout), Output: ac.log, Ledger: ac.e.ledger,
 	})
 	if err != nil {
 		return failed(fmt.Errorf("%w; see sluice logs %s %s", err, ac.ex.ID, ac.action.Name))
 	}
-	outputs, err := readOutputs(outputFile)
+	outputs, err := readOutputs(outputFile, ac.e.secretValues(ac.plan.Route.Secrets), ac.log)
 	if err != nil {
 		return failed(err)
 	}
@@ -179,8 +211,10 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 
 var outputName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
-// readOutputs reads KEY=VALUE lines an action wrote to $SLUICE_OUTPUT.
-func readOutputs(path string) (map[string]string, error) {
+// readOutputs reads KEY=VALUE lines an action wrote to $SLUICE_OUTPUT, and removes the file,
+// which lies in the state directory and may hold secret values. A value containing a secret is
+// kept masked (and the log says so): outputs are stored and shown, secrets never are.
+func readOutputs(path string, secrets []string, log io.Writer) (map[string]string, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -188,6 +222,7 @@ func readOutputs(path string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read outputs: %w", err)
 	}
+	defer os.Remove(path)
 	defer f.Close()
 	out := map[string]string{}
 	sc := bufio.NewScanner(f)
@@ -198,11 +233,19 @@ func readOutputs(path string) (map[string]string, error) {
 		}
 		key, value, ok := strings.Cut(text, "=")
 		if !ok || !outputName.MatchString(key) || strings.HasPrefix(key, "SLUICE_") {
-			return nil, sluice.Errorf(sluice.EINVALID, "$SLUICE_OUTPUT line %d: %q is not KEY=VALUE with KEY in capitals, digits and _ (not starting with SLUICE_)", line, text)
+			return nil, sluice.Errorf(sluice.EINVALID, "$SLUICE_OUTPUT line %d: %q is not KEY=VALUE with KEY in capitals, digits and _ (not starting with SLUICE_)",
+				line, runner.MaskString(text, secrets))
+		}
+		if masked := runner.MaskString(value, secrets); masked != value {
+			fmt.Fprintf(log, "output %s contains a secret value; it is stored and passed on masked (pass secrets by name, not through outputs)\n", key)
+			value = masked
 		}
 		out[key] = value
 	}
-	return out, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read outputs: %w", err)
+	}
+	return out, nil
 }
 
 // environ is the environment of a command: Sluice's own (minus SLUICE_ variables), the
@@ -247,6 +290,45 @@ func (e *Engine) secretMap(names []string) map[string]string {
 		if k, v, _ := strings.Cut(kv, "="); slices.Contains(names, k) {
 			out[k] = v
 		}
+	}
+	return out
+}
+
+// lookupEnv finds key in Sluice's environment, as the actions and versions get it.
+func (e *Engine) lookupEnv(key string) (string, bool) {
+	for i := len(e.cfg.Environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(e.cfg.Environ[i], "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// keyDeriver is what an artifact store may offer to key the hashes of secret values.
+type keyDeriver interface {
+	DeriveKey(purpose string) []byte
+}
+
+// secretHashes returns the keyed hash of each set secret's value, by name, for change sets.
+// Without a key (an artifact store that cannot derive one) there are none, and rotations do
+// not show.
+func (e *Engine) secretHashes(names []string) map[string]string {
+	kd, ok := e.cfg.Artifacts.(keyDeriver)
+	if !ok {
+		return nil
+	}
+	key := kd.DeriveKey("secret hashes")
+	if key == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for name, value := range e.secretMap(names) {
+		if value != "" {
+			out[name] = deploy.SecretHash(key, name, value)
+		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -341,7 +423,7 @@ func (ac *actionContext) desired() sluice.Version {
 	h := route.Service.Health
 	return sluice.Version{
 		Artifact: ac.ex.Artifact, Revision: ac.ex.Revision, Command: route.Service.Command, PortEnv: route.Service.PortEnv,
-		Env: merged, Secrets: route.Secrets, HealthPath: h.Path, HealthEvery: sluice.Duration(h.Interval),
+		Env: merged, Secrets: route.Secrets, SecretHashes: ac.e.secretHashes(route.Secrets), HealthPath: h.Path, HealthEvery: sluice.Duration(h.Interval),
 		HealthLimit: sluice.Duration(h.Timeout), StartTimeout: sluice.Duration(h.StartTimeout), Strategy: env.Deploy.Strategy,
 	}
 }

@@ -349,6 +349,9 @@ func TestNeverHealthyFails(t *testing.T) {
 					t.Errorf("reason %q does not say %q", res.Reason, want)
 				}
 			}
+			if rb := res.Rollback; rb == nil || rb.Cause != sluice.CauseHealth || rb.Detail == "" {
+				t.Fatalf("rollback = %+v, want cause health: the old version kept all traffic", rb)
+			}
 			t.Logf("reason: %s", res.Reason)
 			wantServes(t, addr, "v1")
 		})

@@ -127,3 +127,15 @@ func (m *MaskWriter) startsSecret(tail []byte) bool {
 	}
 	return false
 }
+
+// MaskString returns s with the secret values replaced by Mask, by the rules of MaskWriter.
+func MaskString(s string, secrets []string) string {
+	var b bytes.Buffer
+	m := NewMaskWriter(&b, secrets)
+	if len(m.secrets) == 0 {
+		return s
+	}
+	m.Write([]byte(s))
+	m.Close()
+	return b.String()
+}

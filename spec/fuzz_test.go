@@ -6,7 +6,8 @@ import (
 )
 
 // FuzzParse holds Parse to its contract on any input: it never panics, a result without errors
-// is a usable Route, and every diagnostic points into the file.
+// is a usable Route, and every diagnostic points into the file. The corpus starts from the
+// testdata files and from the hostile inputs that the bounds of bounds.go refuse.
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"valid", "invalid"} {
 		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.yaml"))
@@ -16,6 +17,9 @@ func FuzzParse(f *testing.F) {
 		for _, file := range files {
 			f.Add(readFile(f, file))
 		}
+	}
+	for _, h := range hostile() {
+		f.Add([]byte(h.data))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		route, diags := Parse("fuzz.yaml", data)

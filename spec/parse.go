@@ -3,6 +3,7 @@ package spec
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -37,9 +38,10 @@ func Parse(filename string, data []byte) (*Route, Diagnostics) {
 }
 
 // ParseFile reads and parses the file at path. The error is only for a file that cannot be
-// read; problems in its contents are in the Diagnostics.
+// read; problems in its contents are in the Diagnostics. It reads at most MaxFileSize bytes and
+// one more, so a file without end (/dev/zero) is answered like one that is too large.
 func ParseFile(path string) (*Route, Diagnostics, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil, sluice.Errorf(sluice.ENOTFOUND, "read %s: %w; create one or pass -f FILE", path, err)
@@ -50,9 +52,29 @@ func ParseFile(path string) (*Route, Diagnostics, error) {
 	return route, diags, nil
 }
 
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+}
+
 func (r *reader) parse(data []byte) *Route {
+	if len(data) > MaxFileSize {
+		r.errorf(r.root, "", "the file is larger than %d bytes (1 MiB); a sluice.yaml is a few kilobytes: check that -f names the route file", MaxFileSize)
+		return nil
+	}
 	// Editors on some systems start files with a byte order mark; it is not part of the YAML.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	sc := prescan(data)
+	if sc.tooMuch != "" {
+		r.errorf(sc.at, "", "%s", sc.tooMuch)
+		return nil
+	}
+	r.badUTF8 = sc.bad
+	defer r.reportBadUTF8(sc.badMore)
 	if len(bytes.TrimSpace(data)) == 0 {
 		r.errorf(r.root, "", "the file is empty; start with version: 1, a name, a build and environments (see docs/sluice-yaml.md)")
 		return nil

@@ -42,6 +42,7 @@ var strategyTypes = []string{string(sluice.Canary), string(sluice.Linear), strin
 
 func (r *reader) readRoute(fs map[string]field) *Route {
 	rt := &Route{
+		file:          r.file,
 		Source:        Source{Repo: ".", Branch: DefaultBranch},
 		ExecutionMode: sluice.ModeSuperseded,
 	}
@@ -92,7 +93,7 @@ func (r *reader) readRoute(fs map[string]field) *Route {
 		}
 	}
 	if f, ok := fs["secrets"]; ok {
-		rt.Secrets = r.readSecrets(f)
+		r.readSecrets(f, rt)
 	}
 	return rt
 }
@@ -644,17 +645,57 @@ func (r *reader) readAlarms(f field) []sluice.Alarm {
 	return alarms
 }
 
-func (r *reader) readSecrets(f field) []string {
-	items, _ := r.strItems(f, "a list of environment variable names")
-	var out []string
+// secretKeys are the keys of a secret given as a mapping rather than a bare name.
+var secretKeys = []string{"name", "required"}
+
+// readSecrets reads secrets: each item a variable name, or {name, required}.
+func (r *reader) readSecrets(f field, rt *Route) {
+	items, ok := r.list(f, "a list of environment variable names or {name, required}")
+	if !ok {
+		return
+	}
+	seen := map[string]bool{}
 	for _, it := range items {
-		if !validVarName(it.s) {
-			r.errorf(it.pos, it.path, "%q is not a valid environment variable name; secrets are read from Sluice's environment by name", it.s)
+		site := secretSite{path: it.path, at: r.keyAt[it.path]}
+		if isMapping(it.value) {
+			fs, ok := r.fields(field{path: it.path, keyPos: site.at, value: it.value}, secretKeys)
+			if !ok {
+				continue
+			}
+			nf, ok := fs["name"]
+			if !ok {
+				r.missing(joinPath(it.path, "name"), "give the secret's variable name, e.g. name: DATABASE_URL")
+				continue
+			}
+			if site.name, ok = r.str(nf); !ok {
+				continue
+			}
+			site.at, site.path = nf.pos(), nf.path
+			if rf, ok := fs["required"]; ok {
+				site.required, _ = r.boolean(rf)
+			}
+		} else {
+			var ok bool
+			if site.name, ok = r.str(field{path: it.path, keyPos: site.at, value: it.value}); !ok {
+				continue
+			}
+		}
+		if !validVarName(site.name) {
+			r.errorf(site.at, site.path, "%q is not a valid environment variable name; secrets are read from Sluice's environment by name", site.name)
 			continue
 		}
-		out = append(out, it.s)
+		if seen[site.name] {
+			// Harmless, and accepted before: a warning, not an error that breaks a working file.
+			r.warnf(site.at, site.path, "secret %s is declared twice; keep one", site.name)
+			continue
+		}
+		seen[site.name] = true
+		rt.Secrets = append(rt.Secrets, site.name)
+		if site.required {
+			rt.RequiredSecrets = append(rt.RequiredSecrets, site.name)
+		}
+		rt.secretSites = append(rt.secretSites, site)
 	}
-	return out
 }
 
 // metricNames are the names of sluice.Metrics, for messages and lookups.

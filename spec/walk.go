@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
@@ -57,6 +58,13 @@ type reader struct {
 	// is not reported a second time as the wrong type.
 	broken map[string]bool
 	root   position
+	// badUTF8 holds where the file is not UTF-8, from prescan; badReported marks those a
+	// diagnostic with a path has named already.
+	badUTF8     []badByte
+	badReported map[position]bool
+	// work counts the values the walk has visited, aliases expanded; see spend.
+	work       int
+	overworked bool
 }
 
 type anchorDef struct {
@@ -71,10 +79,16 @@ func newReader(file string) *reader {
 		keyAt:   make(map[string]position),
 		broken:  make(map[string]bool),
 		root:    position{1, 1},
+
+		badReported: make(map[position]bool),
 	}
 }
 
 func (r *reader) report(sev Severity, at position, path, format string, args ...any) {
+	if r.overworked {
+		// What the walk found after it stopped expanding aliases is an artefact of stopping.
+		return
+	}
 	if path == "" {
 		path = RootPath
 	}
@@ -109,6 +123,63 @@ func (r *reader) at(path string) position {
 		path = path[:i]
 	}
 	return r.root
+}
+
+// maxWork bounds the values the walk visits. Without aliases a file that passes prescan has
+// at most MaxLines+MaxFlowItems values; aliases and merge keys can name one mapping many times
+// over, and mappings that merge such mappings multiply that (a "billion laughs").
+const maxWork = 200000
+
+// spend counts n more values visited at at, and reports false, once with an error, when the
+// walk has done more than maxWork.
+func (r *reader) spend(n int, at position) bool {
+	r.work += n
+	if r.work <= maxWork {
+		return true
+	}
+	if !r.overworked {
+		r.errorf(at, "", "aliases and merge keys (<<) expand to more than %d values here; a sluice.yaml needs far fewer: use each anchor a few times, not in anchors that are themselves repeated", maxWork)
+		r.overworked = true
+	}
+	return false
+}
+
+// badText reports s, the text of node n at path, when it holds bytes that were not UTF-8 in the
+// file (the YAML parser turned them into U+FFFD). It points at the first such byte.
+func (r *reader) badText(n ast.Node, path, s string) bool {
+	if len(r.badUTF8) == 0 || !strings.ContainsRune(s, utf8.RuneError) {
+		return false
+	}
+	start := posOf(n)
+	for i, b := range r.badUTF8 {
+		if b.at.line > start.line || (b.at.line == start.line && b.at.col >= start.col) {
+			r.errorf(b.at, path, "%s", badUTF8Message(b.b))
+			// The value holds the next few bad bytes too, one U+FFFD each: one diagnostic names them.
+			for _, rest := range r.badUTF8[i:min(len(r.badUTF8), i+strings.Count(s, string(utf8.RuneError)))] {
+				r.badReported[rest.at] = true
+			}
+			return true
+		}
+	}
+	return false
+}
+
+func badUTF8Message(b byte) string {
+	return fmt.Sprintf("invalid UTF-8 (byte 0x%02x); a sluice.yaml is UTF-8 text: save it as UTF-8 or write the character again", b)
+}
+
+// reportBadUTF8 reports the bytes that are not UTF-8 and that no value claimed: in comments,
+// in keys Sluice ignores, or in a file the parser could not read.
+func (r *reader) reportBadUTF8(more bool) {
+	for _, b := range r.badUTF8 {
+		if !r.badReported[b.at] {
+			r.errorf(b.at, "", "%s", badUTF8Message(b.b))
+		}
+	}
+	if more {
+		last := r.badUTF8[len(r.badUTF8)-1]
+		r.errorf(last.at, "", "more than %d places are not UTF-8; the file is probably in another encoding: save it as UTF-8", maxBadUTF8)
+	}
 }
 
 // missing reports a required key that is absent.
@@ -295,6 +366,9 @@ func (r *reader) entries(n ast.Node, path string) ([]field, bool) {
 	default:
 		return nil, false
 	}
+	if !r.spend(len(own), posOf(n)) {
+		return nil, true
+	}
 	var out []field
 	seen := make(map[string]position)
 	var merged []field
@@ -356,6 +430,9 @@ func (r *reader) merge(mv *ast.MappingValueNode, path string, depth int) []field
 			r.typeError(src, at, path, "a mapping or a list of mappings after <<")
 			continue
 		}
+		if !r.spend(len(own), at) {
+			return out
+		}
 		var nested []field
 		for _, inner := range own {
 			if inner == nil {
@@ -385,6 +462,9 @@ func (r *reader) merge(mv *ast.MappingValueNode, path string, depth int) []field
 func (r *reader) keyText(k ast.MapKeyNode, path string) (string, bool) {
 	switch v := r.resolve(k, path).(type) {
 	case *ast.StringNode:
+		if r.badText(v, path, v.Value) {
+			return "", false
+		}
 		return v.Value, true
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.NullNode, *ast.InfinityNode, *ast.NanNode:
 		return v.GetToken().Value, true
@@ -431,6 +511,9 @@ func (r *reader) list(f field, want string) ([]item, bool) {
 		r.typeError(f.value, f.pos(), f.path, want)
 		return nil, false
 	}
+	if !r.spend(len(seq.Values), f.pos()) {
+		return nil, true
+	}
 	items := make([]item, 0, len(seq.Values))
 	for i, v := range seq.Values {
 		p := indexPath(f.path, i)
@@ -450,10 +533,16 @@ func (r *reader) list(f field, want string) ([]item, bool) {
 func (r *reader) str(f field) (string, bool) {
 	switch v := f.value.(type) {
 	case *ast.StringNode:
+		if r.badText(v, f.path, v.Value) {
+			return "", false
+		}
 		return v.Value, true
 	case *ast.LiteralNode:
 		if v.Value == nil {
 			return "", true
+		}
+		if r.badText(v, f.path, v.Value.Value) {
+			return "", false
 		}
 		return v.Value.Value, true
 	case *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode:

@@ -10,22 +10,9 @@ import (
 
 // CreateDeployment stores a deployment and sets d.ID.
 func (db *DB) CreateDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error {
-	rollback, err := jsonArg(d.Rollback)
-	if err != nil {
-		return wrap(err, "create deployment")
-	}
 	var id int64
-	err = db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO deployments (environment, execution_id, change_set_digest, from_artifact, to_artifact,
-				revision, strategy, status, reason, started_at, ended_at, rollback)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.Environment, d.ExecutionID, d.ChangeSetDigest, d.From, d.To,
-			d.Revision, d.Strategy, d.Status, d.Reason, timeArg(d.StartedAt), timeArg(d.EndedAt), rollback)
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
+	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
+		id, err = insertDeployment(ctx, tx, d)
 		return err
 	}, func() { d.ID = id })
 	if err != nil {
@@ -34,29 +21,86 @@ func (db *DB) CreateDeployment(ctx context.Context, d *sluice.Deployment, events
 	return nil
 }
 
-// SaveDeployment overwrites a deployment's status, reason, end time and rollback.
-func (db *DB) SaveDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error {
+func insertDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) (int64, error) {
 	rollback, err := jsonArg(d.Rollback)
 	if err != nil {
-		return wrap(err, "save deployment %d", d.ID)
+		return 0, err
 	}
-	err = db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE deployments
-			SET status = ?, reason = ?, ended_at = ?, rollback = ?
-			WHERE id = ?`,
-			d.Status, d.Reason, timeArg(d.EndedAt), rollback, d.ID)
-		if err != nil {
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO deployments (environment, execution_id, change_set_digest, from_artifact, to_artifact,
+			revision, strategy, status, reason, started_at, ended_at, rollback)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Environment, d.ExecutionID, d.ChangeSetDigest, d.From, d.To,
+		d.Revision, d.Strategy, d.Status, d.Reason, timeArg(d.StartedAt), timeArg(d.EndedAt), rollback)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// StartDeployment stores a new deployment and the environment's state, pointing at it, in one
+// transaction.
+func (db *DB) StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error {
+	if state.Name != d.Environment {
+		return sluice.Errorf(sluice.EINVALID, "deployment to %q saved with the state of %q", d.Environment, state.Name)
+	}
+	var id int64
+	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
+		if id, err = insertDeployment(ctx, tx, d); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error {
-			return sluice.Errorf(sluice.ENOTFOUND, "deployment %d not found; list an environment's deployments with sluice history ENV", d.ID)
-		})
+		withID := *state
+		withID.DeploymentID = id
+		return saveEnvironment(ctx, tx, &withID, true)
+	}, func() { d.ID, state.DeploymentID = id, id })
+	if err != nil {
+		return wrap(err, "start deployment to %s", d.Environment)
+	}
+	return nil
+}
+
+// EndDeployment saves how a deployment ended and the environment's state in one transaction.
+func (db *DB) EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error {
+	if state.Name != d.Environment {
+		return sluice.Errorf(sluice.EINVALID, "deployment to %q saved with the state of %q", d.Environment, state.Name)
+	}
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		if err := updateDeployment(ctx, tx, d); err != nil {
+			return err
+		}
+		return saveEnvironment(ctx, tx, state, true)
 	}, nil)
+	if err != nil {
+		return wrap(err, "end deployment %d", d.ID)
+	}
+	return nil
+}
+
+// SaveDeployment overwrites a deployment's status, reason, end time and rollback.
+func (db *DB) SaveDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error {
+	err := db.update(ctx, events, func(tx *sql.Tx) error { return updateDeployment(ctx, tx, d) }, nil)
 	if err != nil {
 		return wrap(err, "save deployment %d", d.ID)
 	}
 	return nil
+}
+
+func updateDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) error {
+	rollback, err := jsonArg(d.Rollback)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `
+		UPDATE deployments
+		SET status = ?, reason = ?, ended_at = ?, rollback = ?
+		WHERE id = ?`,
+		d.Status, d.Reason, timeArg(d.EndedAt), rollback, d.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error {
+		return sluice.Errorf(sluice.ENOTFOUND, "deployment %d not found; list an environment's deployments with sluice history ENV", d.ID)
+	})
 }
 
 // ListDeployments returns an environment's deployments, newest first; limit <= 0 means all.
@@ -102,28 +146,35 @@ func (db *DB) SaveEnvironment(ctx context.Context, s *sluice.EnvironmentState, e
 	if s.Name == "" {
 		return sluice.Errorf(sluice.EINVALID, "an environment's state needs the environment's name")
 	}
-	var versions [3]any
-	for i, v := range []*sluice.Version{s.Live, s.Previous, s.Deploying} {
-		var err error
-		if versions[i], err = jsonArg(v); err != nil {
-			return wrap(err, "save environment %s", s.Name)
-		}
-	}
-	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `
-			INSERT INTO environments (name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (name) DO UPDATE
-			SET address = excluded.address, live = excluded.live, previous = excluded.previous,
-				deploying = excluded.deploying, deployment_id = excluded.deployment_id, frozen = excluded.frozen,
-				frozen_reason = excluded.frozen_reason, updated_at = excluded.updated_at`,
-			s.Name, s.Address, versions[0], versions[1], versions[2], s.DeploymentID, s.Frozen, s.FrozenReason, timeArg(s.UpdatedAt))
-		return err
-	}, nil)
+	err := db.update(ctx, events, func(tx *sql.Tx) error { return saveEnvironment(ctx, tx, s, false) }, nil)
 	if err != nil {
 		return wrap(err, "save environment %s", s.Name)
 	}
 	return nil
+}
+
+// saveEnvironment writes s. With keepFreeze, a stored freeze stays as it is: a deployment's
+// start and end record what runs, and must not undo a freeze made while it ran.
+func saveEnvironment(ctx context.Context, tx *sql.Tx, s *sluice.EnvironmentState, keepFreeze bool) error {
+	var versions [3]any
+	for i, v := range []*sluice.Version{s.Live, s.Previous, s.Deploying} {
+		var err error
+		if versions[i], err = jsonArg(v); err != nil {
+			return err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO environments (name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE
+		SET address = excluded.address, live = excluded.live, previous = excluded.previous,
+			deploying = excluded.deploying, deployment_id = excluded.deployment_id,
+			frozen = CASE WHEN ? THEN environments.frozen ELSE excluded.frozen END,
+			frozen_reason = CASE WHEN ? THEN environments.frozen_reason ELSE excluded.frozen_reason END,
+			updated_at = excluded.updated_at`,
+		s.Name, s.Address, versions[0], versions[1], versions[2], s.DeploymentID, s.Frozen, s.FrozenReason, timeArg(s.UpdatedAt),
+		keepFreeze, keepFreeze)
+	return err
 }
 
 // Environment returns an environment's state; ENOTFOUND if it never had any.

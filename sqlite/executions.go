@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -26,47 +27,9 @@ func (db *DB) CreateExecution(ctx context.Context, ex *sluice.Execution, stages 
 		return err
 	}
 	var seq int64
-	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		taken, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ?`, ex.ID)
-		if err != nil {
-			return err
-		}
-		if taken {
-			return sluice.Errorf(sluice.ECONFLICT, "execution %q already exists; start a new execution with a new ID", ex.ID)
-		}
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO executions (id, pipeline, revision, subject, status, artifact, error, route, route_file, created_at, started_at, ended_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			ex.ID, ex.Pipeline, ex.Revision, ex.Subject, ex.Status, ex.Artifact, ex.Error, ex.Route, ex.RouteFile,
-			timeArg(ex.CreatedAt), timeArg(ex.StartedAt), timeArg(ex.EndedAt))
-		if err != nil {
-			return err
-		}
-		if seq, err = res.LastInsertId(); err != nil {
-			return err
-		}
-		for _, st := range stages {
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO stage_executions (execution_id, stage, position, status, started_at, ended_at)
-				VALUES (?, ?, ?, ?, ?, ?)`,
-				ex.ID, st.Stage, st.Index, st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt)); err != nil {
-				return wrap(err, "stage %s", st.Stage)
-			}
-		}
-		for _, a := range actions {
-			outputs, err := jsonArg(a.Outputs)
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `
-				INSERT INTO action_executions (execution_id, stage, action, kind, run_order, status, attempt, started_at, ended_at, error, summary, outputs)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				ex.ID, a.Stage, a.Action, a.Kind, a.RunOrder, a.Status, a.Attempt,
-				timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs); err != nil {
-				return wrap(err, "action %s/%s", a.Stage, a.Action)
-			}
-		}
-		return nil
+	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
+		seq, err = insertExecution(ctx, tx, ex, stages, actions)
+		return err
 	}, func() { ex.Seq = seq })
 	if err != nil {
 		return wrap(err, "create execution %s", ex.ID)
@@ -110,15 +73,10 @@ func checkPlan(ex *sluice.Execution, stages []sluice.StageExecution, actions []s
 // SaveExecution overwrites the execution's status, artifact, error, and start and end times.
 func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE executions
-			SET status = ?, artifact = ?, error = ?, started_at = ?, ended_at = ?
-			WHERE id = ?`,
-			ex.Status, ex.Artifact, ex.Error, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
-		if err != nil {
+		if err := stopStands(ctx, tx, ex.ID, ex.Status == sluice.StatusStopped); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error { return executionNotFound(ex.ID) })
+		return updateExecution(ctx, tx, ex)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save execution %s", ex.ID)
@@ -126,20 +84,61 @@ func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ..
 	return nil
 }
 
+func updateExecution(ctx context.Context, tx *sql.Tx, ex *sluice.Execution) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE executions
+		SET status = ?, artifact = ?, error = ?, waiting = ?, started_at = ?, ended_at = ?
+		WHERE id = ?`,
+		ex.Status, ex.Artifact, ex.Error, ex.Waiting, timeArg(ex.StartedAt), timeArg(ex.EndedAt), ex.ID)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error { return executionNotFound(ex.ID) })
+}
+
+// stopStands refuses a change to a stopped execution unless allowed: a driver that has not
+// noticed a stop yet must not undo it (a stopped execution stays Stopped; its stages and actions
+// may only end). Only RetryExecution reopens a stopped execution.
+func stopStands(ctx context.Context, tx *sql.Tx, id string, allowed bool) error {
+	if allowed {
+		return nil
+	}
+	stopped, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ? AND status = ?`, id, sluice.StatusStopped)
+	if err != nil || !stopped {
+		return err
+	}
+	return sluice.Errorf(sluice.ECONFLICT, "execution %s was stopped; sluice retry %s runs it again", id, id)
+}
+
+// RetryExecution saves an execution and the stages and actions a retry resets, in one
+// transaction.
+func (db *DB) RetryExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error {
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		for i := range stages {
+			if err := updateStage(ctx, tx, &stages[i]); err != nil {
+				return err
+			}
+		}
+		for i := range actions {
+			if err := updateAction(ctx, tx, &actions[i]); err != nil {
+				return err
+			}
+		}
+		return updateExecution(ctx, tx, ex)
+	}, nil)
+	if err != nil {
+		return wrap(err, "retry execution %s", ex.ID)
+	}
+	return nil
+}
+
 // SaveStage overwrites one stage's status and times.
 func (db *DB) SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE stage_executions
-			SET status = ?, started_at = ?, ended_at = ?
-			WHERE execution_id = ? AND stage = ?`,
-			st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt), st.ExecutionID, st.Stage)
-		if err != nil {
+		if err := stopStands(ctx, tx, st.ExecutionID, st.Status.Done()); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error {
-			return sluice.Errorf(sluice.ENOTFOUND, "stage %q of execution %q not found; list its stages with sluice status", st.Stage, st.ExecutionID)
-		})
+		return updateStage(ctx, tx, st)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save stage %s/%s", st.ExecutionID, st.Stage)
@@ -147,25 +146,27 @@ func (db *DB) SaveStage(ctx context.Context, st *sluice.StageExecution, events .
 	return nil
 }
 
+func updateStage(ctx context.Context, tx *sql.Tx, st *sluice.StageExecution) error {
+	res, err := tx.ExecContext(ctx, `
+		UPDATE stage_executions
+		SET status = ?, started_at = ?, ended_at = ?
+		WHERE execution_id = ? AND stage = ?`,
+		st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt), st.ExecutionID, st.Stage)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error {
+		return sluice.Errorf(sluice.ENOTFOUND, "stage %q of execution %q not found; list its stages with sluice status", st.Stage, st.ExecutionID)
+	})
+}
+
 // SaveAction overwrites one action's status, attempt, times, error, summary and outputs.
 func (db *DB) SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error {
-	outputs, err := jsonArg(a.Outputs)
-	if err != nil {
-		return wrap(err, "save action %s/%s/%s", a.ExecutionID, a.Stage, a.Action)
-	}
-	err = db.update(ctx, events, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE action_executions
-			SET status = ?, attempt = ?, started_at = ?, ended_at = ?, error = ?, summary = ?, outputs = ?
-			WHERE execution_id = ? AND stage = ? AND action = ?`,
-			a.Status, a.Attempt, timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs,
-			a.ExecutionID, a.Stage, a.Action)
-		if err != nil {
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		if err := stopStands(ctx, tx, a.ExecutionID, a.Status.Done()); err != nil {
 			return err
 		}
-		return mustAffect(res, func() error {
-			return sluice.Errorf(sluice.ENOTFOUND, "action %s/%s of execution %q not found; list its actions with sluice status", a.Stage, a.Action, a.ExecutionID)
-		})
+		return updateAction(ctx, tx, a)
 	}, nil)
 	if err != nil {
 		return wrap(err, "save action %s/%s/%s", a.ExecutionID, a.Stage, a.Action)
@@ -173,18 +174,37 @@ func (db *DB) SaveAction(ctx context.Context, a *sluice.ActionExecution, events 
 	return nil
 }
 
+func updateAction(ctx context.Context, tx *sql.Tx, a *sluice.ActionExecution) error {
+	outputs, err := jsonArg(a.Outputs)
+	if err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `
+		UPDATE action_executions
+		SET status = ?, attempt = ?, started_at = ?, ended_at = ?, error = ?, summary = ?, outputs = ?
+		WHERE execution_id = ? AND stage = ? AND action = ?`,
+		a.Status, a.Attempt, timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs,
+		a.ExecutionID, a.Stage, a.Action)
+	if err != nil {
+		return err
+	}
+	return mustAffect(res, func() error {
+		return sluice.Errorf(sluice.ENOTFOUND, "action %s/%s of execution %q not found; list its actions with sluice status", a.Stage, a.Action, a.ExecutionID)
+	})
+}
+
 func executionNotFound(id string) error {
 	return sluice.Errorf(sluice.ENOTFOUND, "execution %q not found; list executions with sluice status", id)
 }
 
-const executionColumns = `seq, id, pipeline, revision, subject, status, artifact, error, route, route_file, created_at, started_at, ended_at`
+const executionColumns = `seq, id, pipeline, revision, subject, status, artifact, error, waiting, route, route_file, created_at, started_at, ended_at`
 
 func scanExecution(row interface{ Scan(...any) error }) (sluice.Execution, error) {
 	var (
 		ex                      sluice.Execution
 		created, started, ended sql.NullString
 	)
-	if err := row.Scan(&ex.Seq, &ex.ID, &ex.Pipeline, &ex.Revision, &ex.Subject, &ex.Status, &ex.Artifact, &ex.Error,
+	if err := row.Scan(&ex.Seq, &ex.ID, &ex.Pipeline, &ex.Revision, &ex.Subject, &ex.Status, &ex.Artifact, &ex.Error, &ex.Waiting,
 		&ex.Route, &ex.RouteFile, &created, &started, &ended); err != nil {
 		return ex, err
 	}
@@ -326,4 +346,127 @@ func mustExist(ctx context.Context, q queryer, executionID string) error {
 		return executionNotFound(executionID)
 	}
 	return nil
+}
+
+// insertExecution stores a new execution with its stages and actions and returns its Seq.
+func insertExecution(ctx context.Context, tx *sql.Tx, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution) (int64, error) {
+	taken, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ?`, ex.ID)
+	if err != nil {
+		return 0, err
+	}
+	if taken {
+		return 0, sluice.Errorf(sluice.ECONFLICT, "execution %q already exists; start a new execution with a new ID", ex.ID)
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO executions (id, pipeline, revision, subject, status, artifact, error, waiting, route, route_file, created_at, started_at, ended_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ex.ID, ex.Pipeline, ex.Revision, ex.Subject, ex.Status, ex.Artifact, ex.Error, ex.Waiting, ex.Route, ex.RouteFile,
+		timeArg(ex.CreatedAt), timeArg(ex.StartedAt), timeArg(ex.EndedAt))
+	if err != nil {
+		return 0, err
+	}
+	seq, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	for _, st := range stages {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO stage_executions (execution_id, stage, position, status, started_at, ended_at)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			ex.ID, st.Stage, st.Index, st.Status, timeArg(st.StartedAt), timeArg(st.EndedAt)); err != nil {
+			return 0, wrap(err, "stage %s", st.Stage)
+		}
+	}
+	for _, a := range actions {
+		outputs, err := jsonArg(a.Outputs)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO action_executions (execution_id, stage, action, kind, run_order, status, attempt, started_at, ended_at, error, summary, outputs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			ex.ID, a.Stage, a.Action, a.Kind, a.RunOrder, a.Status, a.Attempt,
+			timeArg(a.StartedAt), timeArg(a.EndedAt), a.Error, a.Summary, outputs); err != nil {
+			return 0, wrap(err, "action %s/%s", a.Stage, a.Action)
+		}
+	}
+	return seq, nil
+}
+
+// CreateFirstExecution stores ex unless its pipeline already has an execution of ex.Revision,
+// which it returns instead.
+func (db *DB) CreateFirstExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) (*sluice.Execution, error) {
+	if err := checkPlan(ex, stages, actions); err != nil {
+		return nil, err
+	}
+	var (
+		seq      int64
+		existing *sluice.Execution
+	)
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		found, err := scanExecution(tx.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions
+			WHERE pipeline = ? AND revision = ? ORDER BY seq DESC LIMIT 1`, ex.Pipeline, ex.Revision))
+		switch {
+		case err == nil:
+			existing = &found
+			return errExisting
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		seq, err = insertExecution(ctx, tx, ex, stages, actions)
+		return err
+	}, func() { ex.Seq = seq })
+	switch {
+	case errors.Is(err, errExisting):
+		return existing, nil
+	case err != nil:
+		return nil, wrap(err, "create execution %s", ex.ID)
+	}
+	return nil, nil
+}
+
+// errExisting rolls back a CreateFirstExecution that found an execution of the revision.
+var errExisting = errors.New("the revision has an execution already")
+
+// StopExecution records an execution's stop, with everything the stop ends, in one transaction.
+func (db *DB) StopExecution(ctx context.Context, id, who, reason string, at time.Time, events ...sluice.Event) (*sluice.Execution, error) {
+	var out *sluice.Execution
+	err := db.update(ctx, events, func(tx *sql.Tx) error {
+		ex, err := scanExecution(tx.QueryRowContext(ctx, `SELECT `+executionColumns+` FROM executions WHERE id = ?`, id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return executionNotFound(id)
+		case err != nil:
+			return err
+		case ex.Status.Done():
+			return sluice.Errorf(sluice.ECONFLICT, "execution %s already ended %s; nothing to stop", id, ex.Status)
+		}
+		when := timeArg(at)
+		ex.Status, ex.Error, ex.Waiting, ex.EndedAt = sluice.StatusStopped, reason, "", at.UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE executions SET status = ?, error = ?, waiting = '', ended_at = ? WHERE id = ?`,
+			ex.Status, reason, when, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE stage_executions SET status = ?, ended_at = ? WHERE execution_id = ? AND status IN (?, ?)`,
+			sluice.StatusStopped, when, id, sluice.StatusInProgress, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE action_executions SET status = ?, ended_at = ?, error = ? WHERE execution_id = ? AND status IN (?, ?)`,
+			sluice.StatusStopped, when, reason, id, sluice.StatusInProgress, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, comment = ? WHERE execution_id = ? AND status = ?`,
+			sluice.StatusRejected, who, when, "the execution was stopped", id, sluice.StatusWaiting); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM leases WHERE owner = ? AND key LIKE 'stage/%'`, id); err != nil {
+			return err
+		}
+		out = &ex
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, wrap(err, "stop execution %s", id)
+	}
+	return out, nil
 }

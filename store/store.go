@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -18,12 +19,26 @@ type Executions interface {
 	// CreateExecution stores a new execution with its stages and actions (all Pending) and assigns
 	// ex.Seq. Not idempotent: the ID must be new (ECONFLICT otherwise).
 	CreateExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error
-	// SaveExecution overwrites the execution's mutable fields (status, artifact, error, times).
+	// CreateFirstExecution stores ex like CreateExecution unless its pipeline already has an
+	// execution of ex.Revision: then it stores nothing and returns that execution (the newest of
+	// them) with a nil error. Checking and storing are one transaction, so of two callers that
+	// start the same revision at once, one starts it and the other gets the first one's execution.
+	CreateFirstExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) (existing *sluice.Execution, err error)
+	// SaveExecution overwrites the execution's mutable fields (status, artifact, error, waiting,
+	// times).
+	//
+	// A stop stands: SaveExecution of a Stopped execution with another status, and SaveStage or
+	// SaveAction making a stage or an action of it active (Pending, InProgress, Waiting), fail
+	// with ECONFLICT and change nothing; so a driver that has not noticed a stop yet cannot undo
+	// it. Only RetryExecution reopens a stopped execution.
 	SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error
 	// SaveStage overwrites one stage's status and times.
 	SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error
 	// SaveAction overwrites one action's mutable fields.
 	SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error
+	// RetryExecution saves an execution and the stages and actions a retry resets, in one
+	// transaction, whatever the execution's status was.
+	RetryExecution(ctx context.Context, ex *sluice.Execution, stages []sluice.StageExecution, actions []sluice.ActionExecution, events ...sluice.Event) error
 	// Execution returns one execution.
 	Execution(ctx context.Context, id string) (*sluice.Execution, error)
 	// Stages returns an execution's stages in plan order.
@@ -33,6 +48,13 @@ type Executions interface {
 	// ListExecutions returns executions newest first; with active only those whose status is not
 	// Done. limit <= 0 means all.
 	ListExecutions(ctx context.Context, active bool, limit int) ([]sluice.Execution, error)
+	// StopExecution records, in one transaction, that an execution was stopped: it becomes
+	// Stopped with reason as its error, its running stage and its running or waiting actions
+	// become Stopped, its waiting approvals are rejected (decided by who), and the stage leases
+	// it holds are released. It returns the execution as stored. ECONFLICT if it had already
+	// ended; ENOTFOUND if there is no such execution. Whoever drives the execution notices on
+	// its next look at the store (see Leases.RenewLease) and stops acting.
+	StopExecution(ctx context.Context, id, who, reason string, at time.Time, events ...sluice.Event) (*sluice.Execution, error)
 }
 
 // Builds remembers which revision was built into which artifact.
@@ -68,6 +90,13 @@ type ChangeSets interface {
 
 // Deployments keeps deployments and the state of environments.
 type Deployments interface {
+	// StartDeployment stores a new deployment (assigning d.ID) and the environment's state, with
+	// state.DeploymentID set to d.ID, in one transaction: a deployment is never recorded without
+	// its environment knowing, nor the other way round.
+	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
+	// EndDeployment saves how a deployment ended and the environment's state (what runs now) in
+	// one transaction: a deployment is never Succeeded without its version live.
+	EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
 	// CreateDeployment stores a deployment and assigns d.ID.
 	CreateDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error
 	// SaveDeployment overwrites a deployment's mutable fields (status, reason, ended, rollback).
@@ -90,6 +119,26 @@ type Events interface {
 	ListEvents(ctx context.Context, after int64, limit int) ([]sluice.Event, error)
 }
 
+// Leases gives things to one owner at a time, for a while: an execution to the engine that
+// drives it, a stage to the execution inside it, an environment to the engine deploying to it
+// (see sluice.Lease for keys). Owners renew what they hold while they work; what is not renewed
+// expires, and then anyone may take it. This is what lets several engines share one store.
+// Times are the caller's clock (engines sharing a store must keep their clocks close).
+type Leases interface {
+	// AcquireLease gives key to owner until now+ttl when it is free, expired, already owner's
+	// (then it is renewed), or held by replace (a non-empty owner the caller knows is gone, such
+	// as an engine that was killed). Otherwise it fails with ECONFLICT and returns the lease that
+	// stands.
+	AcquireLease(ctx context.Context, key, owner, replace string, now time.Time, ttl time.Duration) (*sluice.Lease, error)
+	// RenewLease extends owner's lease on key to now+ttl. ECONFLICT if owner no longer holds it
+	// (released, or expired and taken by another); an expired lease nobody took is renewed.
+	RenewLease(ctx context.Context, key, owner string, now time.Time, ttl time.Duration) error
+	// ReleaseLease gives key up if owner holds it; otherwise it does nothing. Idempotent.
+	ReleaseLease(ctx context.Context, key, owner string) error
+	// Lease returns the lease on key, expired or not; ENOTFOUND if nobody holds it.
+	Lease(ctx context.Context, key string) (*sluice.Lease, error)
+}
+
 // Store is everything the engine keeps.
 type Store interface {
 	Executions
@@ -98,5 +147,6 @@ type Store interface {
 	ChangeSets
 	Deployments
 	Events
+	Leases
 	Close() error
 }

@@ -30,6 +30,7 @@ func newExecution(id string) (*sluice.Execution, []sluice.StageExecution, []slui
 		Status:    sluice.StatusInProgress,
 		Artifact:  "sha256:0b6d5e4c3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d",
 		Error:     "the build's second command exited with status 2",
+		Waiting:   "waiting: execution 8eba81b8 holds prod (waiting for approval since 12:03); sluice stop 8eba81b8 to release it",
 		Route:     "version: 1\nname: hello-api\n# 'quotes' \"and\" ünïcode\n",
 		RouteFile: "/home/dev/hello-api/sluice.yaml",
 		CreatedAt: t0,

@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Deployments", func(t *testing.T) { testDeployments(t, open) })
 	t.Run("Environments", func(t *testing.T) { testEnvironments(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
+	t.Run("Ownership", func(t *testing.T) { testOwnership(t, open) })
 }
 
 // check fails the test when got differs from want (see difference).
