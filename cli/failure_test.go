@@ -35,6 +35,10 @@ func TestFailedBuildShowsItsLastLines(t *testing.T) {
 		t.Errorf("the run's output shows more than the last lines:\n%s", res.stderr)
 	}
 
+	if strings.Contains(res.stderr, "not committed") {
+		t.Errorf("a committed route file was reported as changed:\n%s", res.stderr)
+	}
+
 	logs := sluiceRun(t, r.dir, "logs", sum.Execution[:4], "Build", "--state", r.state)
 	if logs.code != 0 || !strings.Contains(logs.stdout, "compiling part 1\n") || !strings.Contains(logs.stdout, "undefined: handler") {
 		t.Fatalf("logs by a 4-character prefix: exit %d\nstdout:\n%s\nstderr:\n%s", logs.code, logs.stdout, logs.stderr)
@@ -42,5 +46,18 @@ func TestFailedBuildShowsItsLastLines(t *testing.T) {
 	missing := sluiceRun(t, r.dir, "logs", "zzzz", "--state", r.state)
 	if missing.code != cli.ExitFailed || !regexp.MustCompile(`no execution "zzzz"; sluice status lists them`).MatchString(missing.stderr) {
 		t.Errorf("logs of an unknown prefix: exit %d %q", missing.code, missing.stderr)
+	}
+}
+
+// A route file edited but not committed is used with the code of the commit: say so.
+func TestUncommittedRouteFileIsWarnedAbout(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t, func(yaml string) string {
+		return replaceOnce(yaml, "    - go build -o dist/app .\n", "    - exit 3\n")
+	})
+	r.edit("sluice.yaml", func(yaml string) string { return yaml + "# an edit not yet committed\n" })
+	_, _, res := r.run()
+	if !strings.Contains(res.stderr, "warning: sluice.yaml has changes that are not committed") {
+		t.Errorf("run of an edited, uncommitted route gave no warning:\n%s", res.stderr)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -93,7 +95,7 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	if serving {
 		fmt.Fprintln(w, "an engine is serving this state")
 	}
-	fmt.Fprintln(w, "ENVIRONMENT  ENDPOINT                   LIVE      LAST DEPLOYMENT")
+	envs := table{header: []string{"ENVIRONMENT", "ENDPOINT", "LIVE", "LAST DEPLOYMENT"}}
 	for _, env := range st.Environments {
 		last := "-"
 		if d := env.LastDeployment; d != nil {
@@ -103,27 +105,65 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		if !serving && endpoint != "" {
 			endpoint += " (stopped)"
 		}
-		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
+		var notes []string
 		if env.Pending != nil {
-			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s --change-set %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest))
+			notes = append(notes, fmt.Sprintf("approval waiting for change set %s (sluice approve %s --change-set %s)", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest)))
 		}
 		if env.Frozen {
-			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
+			notes = append(notes, "frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
 		}
 		if env.Problem != "" {
-			fmt.Fprintln(w, "  problem: "+env.Problem)
+			notes = append(notes, "problem: "+env.Problem)
 		}
 		if s := env.Serving; s != nil {
 			for _, v := range s.Versions {
-				fmt.Fprintf(w, "  version %-12s weight %3d%%  %d requests, %d errors in the last minute\n", v.ID, v.Weight, v.Requests, v.Errors)
+				notes = append(notes, fmt.Sprintf("version %-12s weight %3d%%  %d requests, %d errors in the last minute", v.ID, v.Weight, v.Requests, v.Errors))
 			}
 		}
+		envs.add(notes, env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
 	}
-	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
+	envs.print(w)
+	fmt.Fprintln(w)
+	exs := table{header: []string{"EXECUTION", "STATUS", "REVISION", "STARTED", "SUBJECT"}}
 	for _, ex := range st.Executions {
-		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+		var notes []string
 		if ex.Waiting != "" && !ex.Status.Done() {
-			fmt.Fprintf(w, "  %s\n", ex.Waiting)
+			notes = append(notes, ex.Waiting)
+		}
+		exs.add(notes, ex.ID, string(ex.Status), sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+	}
+	exs.print(w)
+}
+
+// table prints rows in aligned columns, each row followed by its notes (indented, outside the
+// columns, so a long note does not widen them).
+type table struct {
+	header []string
+	rows   [][]string
+	notes  [][]string
+}
+
+func (t *table) add(notes []string, cells ...string) {
+	for i, c := range cells {
+		cells[i] = strings.ReplaceAll(c, "\t", " ")
+	}
+	t.rows = append(t.rows, cells)
+	t.notes = append(t.notes, notes)
+}
+
+func (t *table) print(w io.Writer) {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	fmt.Fprintln(w, strings.TrimRight(lines[0], " "))
+	for i, line := range lines[1:] {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		for _, note := range t.notes[i] {
+			fmt.Fprintln(w, "  "+note)
 		}
 	}
 }

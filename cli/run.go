@@ -80,6 +80,7 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
+	warnUncommitted(e.ctx, e.stderr, *f.file)
 	dir, err := stateDir(f)
 	if err != nil {
 		return err

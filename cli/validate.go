@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/spec"
 )
@@ -48,6 +50,14 @@ func checkRegularFile(file string) error {
 		kind = "a socket"
 	}
 	return sluice.Errorf(sluice.EINVALID, "%s is %s, not a route file; pass the path of a sluice.yaml with -f FILE", file, kind)
+}
+
+// warnUncommitted warns when the route file has changes its commit does not hold: the run uses
+// the file as it is here, while the code comes from the commit.
+func warnUncommitted(ctx context.Context, w io.Writer, file string) {
+	if changed, err := git.Uncommitted(ctx, file); err == nil && changed {
+		fmt.Fprintf(w, "warning: %s has changes that are not committed; Sluice uses the file as it is here with the code of the commit it runs; commit the change (or git stash it) so they agree\n", file)
+	}
 }
 
 func printDiagnostics(w io.Writer, diags spec.Diagnostics) {
