@@ -34,6 +34,9 @@ func normalizeWord(s string) string {
 
 // didYouMean returns "; did you mean X?" for a close candidate, else "; known: a, b, c".
 func didYouMean(word string, candidates []string) string {
+	if len(candidates) == 0 {
+		return "; it takes no keys"
+	}
 	if s := Suggest(word, candidates); s != "" {
 		return fmt.Sprintf("; did you mean %q?", s)
 	}
