@@ -4,18 +4,24 @@
 // answers only requests whose Host names the API's own address (see Server.Addr).
 //
 //	GET  /api/v1/status                          executions, environments, pending approvals
-//	POST /api/v1/executions        {"rev":"..","resume":false}  start an execution
+//	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
+//	                                             execution if it has one; without, start a new one
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/changesets/{digest}             a change set
-//	POST /api/v1/executions/{id}/stop|retry
-//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":".."}
+//	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
+//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:.."}
+//	GET  /api/v1/identity?challenge=HEX          HMAC-SHA256(token, challenge): proves the engine
+//	                                             knows the token without anyone sending it
 //	POST /api/v1/environments/{env}/rollback|freeze|unfreeze
 //	GET  /metrics                                Prometheus text
 package api
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,9 +39,9 @@ import (
 type Engine interface {
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
-	Stop(ctx context.Context, id string) error
+	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
-	Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error)
+	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
 	Freeze(ctx context.Context, env string, frozen bool, reason string) error
 	Rollback(ctx context.Context, env string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
@@ -86,6 +92,14 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		_ = s.Metrics(w)
 	})
+	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
+		challenge := r.URL.Query().Get("challenge")
+		if len(challenge) < 32 || len(challenge) > 128 || s.Token == "" {
+			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "send ?challenge= with 32 to 128 random characters", Code: sluice.EINVALID})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"proof": Proof(s.Token, challenge)})
+	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
 		snaps := s.Engine.Snapshots()
 		exs, err := snaps.Store.ListExecutions(r.Context(), false, 20)
@@ -118,9 +132,15 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("POST /api/v1/executions/{id}/{op}", s.auth(func(r *http.Request) (any, error) {
 		id := r.PathValue("id")
+		var body struct {
+			User string `json:"user"`
+		}
+		if err := decode(r, &body); err != nil {
+			return nil, err
+		}
 		switch r.PathValue("op") {
 		case "stop":
-			return map[string]string{"stopped": id}, s.Engine.Stop(r.Context(), id)
+			return s.Engine.Stop(r.Context(), id, body.User)
 		case "retry":
 			return s.Engine.Retry(r.Context(), id)
 		}
@@ -129,15 +149,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/environments/{env}/{op}", s.auth(func(r *http.Request) (any, error) {
 		env := r.PathValue("env")
 		var body struct {
-			User    string `json:"user"`
-			Comment string `json:"comment"`
+			User      string `json:"user"`
+			Comment   string `json:"comment"`
+			ChangeSet string `json:"change_set"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
 		}
 		switch op := r.PathValue("op"); op {
 		case "approve", "reject":
-			return s.Engine.Decide(r.Context(), env, op == "approve", body.User, body.Comment)
+			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
 			return s.Engine.Rollback(r.Context(), env)
 		case "freeze", "unfreeze":
@@ -146,6 +167,15 @@ func (s *Server) Handler() http.Handler {
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))
 	return s.checkHost(mux)
+}
+
+// Proof is what an engine answers to an identity challenge: HMAC-SHA256 of the challenge keyed
+// with the API token, in hex. Only a process that knows the token can compute it, so a client
+// checks who listens on an address before it sends the token there.
+func Proof(token, challenge string) string {
+	mac := hmac.New(sha256.New, []byte(token))
+	mac.Write([]byte("sluice identity:" + challenge))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 func (s *Server) envs() []string {

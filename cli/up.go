@@ -64,9 +64,14 @@ func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch stri
 			case err != nil:
 				log.Warn("look for new commits", "err", err)
 			case head != last:
-				if ex, err := en.Run(ctx, head); err != nil {
+				// A revision that has an execution already (a `sluice run` of the new commit got
+				// there first) is not run a second time.
+				switch ex, existing, err := en.RunOrResume(ctx, head); {
+				case err != nil:
 					log.Error("start execution for new commit", "revision", head, "err", err)
-				} else {
+				case existing:
+					log.Info("new commit has an execution already", "execution", ex.ID, "revision", head[:7])
+				default:
 					log.Info("new commit: execution started", "execution", ex.ID, "revision", head[:7])
 				}
 				last = head

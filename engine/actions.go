@@ -147,6 +147,7 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 		}
 		if _, err := runner.Run(ctx, runner.Command{
 			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining, Output: ac.log,
+			Ledger: e.ledger,
 		}); err != nil {
 			return failed(fmt.Errorf("build command %q: %w", command, err))
 		}
@@ -196,7 +197,7 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
 	res, err := runner.Run(ctx, runner.Command{
 		Name: fmt.Sprintf("%s %q", ac.action.Kind, ac.action.Name), Dir: dir, Shell: ac.action.Run, Env: env,
-		Timeout: time.Duration(ac.action.Timeout), Output: ac.log,
+		Timeout: time.Duration(ac.action.Timeout), Output: ac.log, Ledger: ac.e.ledger,
 	})
 	if err != nil {
 		return failed(fmt.Errorf("%w; see sluice logs %s %s", err, ac.ex.ID, ac.action.Name))

@@ -29,6 +29,9 @@ type EnvironmentView struct {
 	Pending        *sluice.Approval          `json:"pending_approval,omitempty"`
 	Progress       *deploy.Progress          `json:"progress,omitempty"`
 	Serving        *deploy.EnvironmentStatus `json:"serving,omitempty"`
+	// Problem says why the environment does not serve as recorded (a failed restore); empty
+	// when nothing is known to be wrong.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Snapshots reads executions and environments from a store. Engine fills in what only a running
@@ -37,6 +40,7 @@ type Snapshots struct {
 	Store    store.Store
 	Progress func(env string) (deploy.Progress, bool)
 	Serving  func(env string) *deploy.EnvironmentStatus
+	Problem  func(env string) string
 }
 
 // Execution returns the snapshot of one execution, with the environments of its route: the
@@ -113,6 +117,9 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 		if s.Serving != nil {
 			v.Serving = s.Serving(name)
 		}
+		if s.Problem != nil {
+			v.Problem = s.Problem(name)
+		}
 		views = append(views, v)
 	}
 	return views, nil
@@ -120,7 +127,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 
 // Snapshots returns the engine's view, with traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	return Snapshots{Store: e.store, Progress: e.Progress, Serving: func(env string) *deploy.EnvironmentStatus {
+	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Serving: func(env string) *deploy.EnvironmentStatus {
 		for _, p := range e.cfg.Providers {
 			if st := p.Status(env); st != nil {
 				return st

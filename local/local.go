@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/router"
+	"github.com/sluicehq/sluice/runner"
 )
 
 // Unpacker gives a verified artifact's files.
@@ -34,8 +35,9 @@ type Provider struct {
 	artifacts Unpacker
 	log       *slog.Logger
 
-	mu   sync.Mutex
-	envs map[string]*environment
+	mu     sync.Mutex
+	envs   map[string]*environment
+	ledger *runner.Ledger
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -47,6 +49,14 @@ func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}}
+}
+
+// SetLedger records every version started from now on in l, so that an engine started after
+// this one died kills the versions it left running. If never called, nothing is recorded.
+func (p *Provider) SetLedger(l *runner.Ledger) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ledger = l
 }
 
 // environment is one local environment: a router serving on addr, and its versions.

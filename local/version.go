@@ -66,9 +66,12 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 		secretValues = append(secretValues, v)
 	}
 	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second}
+	p.mu.Lock()
+	ledger := p.ledger
+	p.mu.Unlock()
 	v.proc, err = runner.Start(runner.Command{
 		Name: "service " + id, Dir: dir, Args: args, Env: serviceEnv(env.name, spec, secrets, port),
-		Output: logFile, Secrets: secretValues, Grace: v.grace,
+		Output: logFile, Secrets: secretValues, Grace: v.grace, Ledger: ledger,
 	})
 	if err != nil {
 		logFile.Close()

@@ -13,11 +13,13 @@ import (
 
 // Process is a started command. Its methods are safe to call concurrently.
 type Process struct {
-	cmd   *exec.Cmd
-	name  string
-	out   *MaskWriter
-	start time.Time
-	done  chan struct{}
+	cmd    *exec.Cmd
+	name   string
+	tag    string
+	ledger *Ledger
+	out    *MaskWriter
+	start  time.Time
+	done   chan struct{}
 
 	mu sync.Mutex
 	// exited is set once the group leader has exited. From then on the group id may belong to
@@ -34,15 +36,23 @@ type Process struct {
 // dies first (Linux, where the thread that called Start must not exit before it: do not call
 // Start from a goroutine locked to its thread). Timeout is ignored: use Stop.
 func Start(c Command) (*Process, error) {
-	cmd, out, err := c.command()
+	cmd, out, tag, err := c.command()
 	if err != nil {
 		return nil, err
 	}
-	p := &Process{cmd: cmd, name: c.name(), out: out, done: make(chan struct{}), exitCode: -1}
+	becomeSubreaper()
+	p := &Process{cmd: cmd, name: c.name(), tag: tag, ledger: c.Ledger, out: out, done: make(chan struct{}), exitCode: -1}
 	p.start = time.Now()
-	if err := cmd.Start(); err != nil {
+	startMu.Lock()
+	err = cmd.Start()
+	if err == nil {
+		ours[cmd.Process.Pid] = true
+	}
+	startMu.Unlock()
+	if err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "%s cannot start: %w; check the program and its directory", p.name, err)
 	}
+	p.ledger.record(tag, cmd.Process.Pid)
 	go p.wait()
 	return p, nil
 }
@@ -59,7 +69,13 @@ func (p *Process) wait() {
 		p.exited = true
 		p.mu.Unlock()
 	}
+	// Descendants that left the group are found by their tag, wherever they went.
+	killTagged(p.tag, false)
 	err := p.cmd.Wait()
+	startMu.Lock()
+	delete(ours, p.cmd.Process.Pid)
+	startMu.Unlock()
+	p.ledger.forget(p.tag)
 	p.mu.Lock()
 	p.exited = true
 	p.mu.Unlock()

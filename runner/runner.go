@@ -4,7 +4,10 @@
 // Every command runs in its own process group, so stopping it (on a timeout, a canceled context
 // or Stop) reaches everything it started, not only the shell. When the command itself exits,
 // whatever it left running in its group is killed too (on Linux), so a check cannot leave a
-// server behind. Standard output and standard error go to one writer, interleaved as the
+// server behind. On Linux that includes descendants that left the group (setsid, daemonizing):
+// each command carries a tag in its environment (TagVariable), the engine is the subreaper of
+// everything it starts and reaps what is reparented to it, and a Ledger in the state directory
+// lets the next engine kill what a SIGKILLed one left running. Standard output and standard error go to one writer, interleaved as the
 // process wrote them, one whole line at a time, with secret values replaced by ***.
 //
 // The pieces:
@@ -12,6 +15,7 @@
 //	Run          a command to completion, with a timeout and a context
 //	Start        a long-running process, with Pid, Done, ExitCode, Err and Stop
 //	MaskWriter   line buffering and secret masking for any log writer
+//	Ledger       the record of running commands that survives the engine
 //	FreePort     a free TCP port on 127.0.0.1 for a service
 package runner
 
@@ -23,6 +27,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -76,6 +81,10 @@ type Command struct {
 	// Secrets are values to replace with *** in Output. Empty values and values shorter than
 	// 4 bytes are ignored: masking them would garble ordinary text.
 	Secrets []string
+
+	// Ledger, if not nil, records the command while it runs, so that an engine started after
+	// this one died kills what it left (see Ledger).
+	Ledger *Ledger
 }
 
 // Result is what Run knows about a finished command.
@@ -179,28 +188,34 @@ func (c Command) name() string {
 	return fmt.Sprintf("command %q", line)
 }
 
-// command builds the exec.Cmd for c; output is nil when c.Output is.
-func (c Command) command() (*exec.Cmd, *MaskWriter, error) {
+// command builds the exec.Cmd for c and the tag its environment carries; output is nil when
+// c.Output is.
+func (c Command) command() (*exec.Cmd, *MaskWriter, string, error) {
 	name := c.name()
 	switch {
 	case c.Shell != "" && len(c.Args) > 0:
-		return nil, nil, sluice.Errorf(sluice.EINVALID, "%s has both a shell line and arguments; give one of them", name)
+		return nil, nil, "", sluice.Errorf(sluice.EINVALID, "%s has both a shell line and arguments; give one of them", name)
 	case c.Shell == "" && len(c.Args) == 0:
-		return nil, nil, sluice.Errorf(sluice.EINVALID, "%s is empty; give a shell line or a program to run", name)
+		return nil, nil, "", sluice.Errorf(sluice.EINVALID, "%s is empty; give a shell line or a program to run", name)
 	case len(c.Args) > 0 && c.Args[0] == "":
-		return nil, nil, sluice.Errorf(sluice.EINVALID, "%s has an empty program name; give the program to run first", name)
+		return nil, nil, "", sluice.Errorf(sluice.EINVALID, "%s has an empty program name; give the program to run first", name)
 	}
 	env := c.Env
 	if env == nil {
 		env = minimalEnv()
 	}
+	// The tag marks every descendant, so it can be found once it has left the group. A tag
+	// inherited from an engine that started this one is replaced, not kept beside ours.
+	tag := nextTag()
+	env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, TagVariable+"=") }),
+		TagVariable+"="+tag)
 	args := c.Args
 	if c.Shell != "" {
 		args = []string{"sh", "-c", c.Shell}
 	}
 	path, err := lookPath(args[0], env)
 	if err != nil {
-		return nil, nil, sluice.Errorf(sluice.EINVALID, "%s cannot start: %w; check the program name and PATH", name, err)
+		return nil, nil, "", sluice.Errorf(sluice.EINVALID, "%s cannot start: %w; check the program name and PATH", name, err)
 	}
 	cmd := &exec.Cmd{
 		Path:        path,
@@ -218,7 +233,7 @@ func (c Command) command() (*exec.Cmd, *MaskWriter, error) {
 		cmd.Stdout = out
 		cmd.Stderr = out
 	}
-	return cmd, out, nil
+	return cmd, out, tag, nil
 }
 
 // minimalEnv is the environment of a command that did not give one: enough to find programs

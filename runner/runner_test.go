@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -311,7 +311,10 @@ func TestRunLeftoverProcesses(t *testing.T) {
 		}
 		requireGone(t, readPid(t, pidFile))
 	})
-	t.Run("escaped process holding the output does not hold Run", func(t *testing.T) {
+	t.Run("escaped process is killed when the command exits", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("only Linux can find processes that left the group")
+		}
 		pidFile := filepath.Join(t.TempDir(), "pid")
 		var out syncBuffer
 		// The escaped shell writes its own pid once it has left the group, and the command
@@ -323,16 +326,50 @@ func TestRunLeftoverProcesses(t *testing.T) {
 			Output: &out,
 		})
 		pid := readPid(t, pidFile)
-		defer requireGone(t, pid)
-		defer syscall.Kill(pid, syscall.SIGKILL)
 		if err != nil || res.ExitCode != 0 {
 			t.Fatalf("ExitCode = %d, err = %v, want 0, nil", res.ExitCode, err)
 		}
 		if got, want := out.String(), "before\nafter\n"; got != want {
 			t.Errorf("output = %q, want %q", got, want)
 		}
-		if !alive(pid) {
-			t.Error("the escaped process is gone; the test did not hold the output open")
+		requireGone(t, pid)
+	})
+	t.Run("daemon is killed and reaped", func(t *testing.T) {
+		if runtime.GOOS != "linux" {
+			t.Skip("only Linux has a subreaper")
+		}
+		pidFile := filepath.Join(t.TempDir(), "pid")
+		// The classic double fork: the daemon's parent exits at once, so it is reparented
+		// (to us, the subreaper) and runs in its own session.
+		_, err := run(t, context.Background(), runner.Command{
+			Shell: `sh -c 'setsid sh -c "echo \$\$ > \"$PIDFILE\"; exec sleep 300" & exit 0'
+				while [ ! -s "$PIDFILE" ]; do sleep 0.01; done`,
+			Env: []string{"PIDFILE=" + pidFile, "PATH=" + os.Getenv("PATH")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid := readPid(t, pidFile)
+		requireGone(t, pid)
+		// Gone from /proc altogether: not left a zombie child of this process.
+		eventually(t, "the daemon to be reaped", func() bool {
+			_, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid)))
+			return os.IsNotExist(err)
+		})
+	})
+	t.Run("tag is set and replaces an inherited one", func(t *testing.T) {
+		var out syncBuffer
+		_, err := run(t, context.Background(), runner.Command{
+			Shell:  `env | grep ^` + runner.TagVariable + `=`,
+			Env:    []string{"PATH=" + os.Getenv("PATH"), runner.TagVariable + "=inherited/1"},
+			Output: &out,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 1 || strings.Contains(lines[0], "inherited") || !strings.Contains(lines[0], "/") {
+			t.Fatalf("command saw %q, want one %s of this engine", out.String(), runner.TagVariable)
 		}
 	})
 }

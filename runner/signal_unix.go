@@ -11,3 +11,15 @@ import (
 func signalGroup(p *os.Process, sig syscall.Signal) error {
 	return syscall.Kill(-p.Pid, sig)
 }
+
+// lockFile takes an exclusive lock on f without waiting, held until f is closed or this
+// process dies; it fails if someone else holds it.
+func lockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
+// tryLockFile is lockFile, named for the probe of another engine's lock.
+func tryLockFile(f *os.File) error { return lockFile(f) }
+
+// killGroupID sends SIGKILL to the process group pgid.
+func killGroupID(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }

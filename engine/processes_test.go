@@ -1,0 +1,96 @@
+package engine_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestKilledEngineLeavesNoProcesses SIGKILLs an engine while a check runs that has started a
+// process in its group and one that left it (setsid), and checks that the next engine on the
+// same state kills both before it resumes.
+func TestKilledEngineLeavesNoProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a helper process")
+	}
+	f := newFixture(t, routeHead+`
+checks:
+  - name: spawn
+    run: |
+      if [ -e @OUT@/second ]; then exit 0; fi
+      sleep 300 & echo $! > @OUT@/in.tmp; mv @OUT@/in.tmp @OUT@/in
+      setsid sh -c 'echo $$ > @OUT@/out.tmp; mv @OUT@/out.tmp @OUT@/out; exec sleep 300' &
+      wait
+`+devOnly)
+	driver := filepath.Join(t.TempDir(), "crashdriver")
+	if out, err := exec.Command("go", "build", "-o", driver, "github.com/sluicehq/sluice/internal/crashdriver").CombinedOutput(); err != nil {
+		t.Fatalf("build crashdriver: %v\n%s", err, out)
+	}
+	start := func() (*exec.Cmd, *bytes.Buffer, chan error) {
+		var out bytes.Buffer
+		cmd := exec.Command(driver, "-f", filepath.Join(f.repo, "sluice.yaml"), "-state", f.state, "-trace", filepath.Join(f.out, "trace"))
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		return cmd, &out, exited
+	}
+	pidOf := func(name string) int {
+		var pid int
+		eventually(t, "pid file "+name, func() bool {
+			b, err := os.ReadFile(filepath.Join(f.out, name))
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return err == nil && pid > 0
+		})
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+		return pid
+	}
+
+	cmd, _, exited := start()
+	inGroup, escaped := pidOf("in"), pidOf("out")
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	if !running(inGroup) || !running(escaped) {
+		t.Fatalf("the check's processes died with the engine (in group %v, escaped %v); the test shows nothing", running(inGroup), running(escaped))
+	}
+
+	if err := os.WriteFile(filepath.Join(f.out, "second"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, out, exited := start()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("second engine: %v\n%s", err, out)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the second engine did not finish the execution\n%s", out)
+	}
+	if !strings.Contains(out.String(), "Succeeded") {
+		t.Fatalf("second engine: %s", out)
+	}
+	for name, pid := range map[string]int{"in its group": inGroup, "left its group": escaped} {
+		if running(pid) {
+			t.Errorf("the process that %s (%d) outlived the engine's restart", name, pid)
+		}
+	}
+}
+
+// running reports whether pid exists and has not exited (a zombie has).
+func running(pid int) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}

@@ -1,0 +1,149 @@
+//go:build linux
+
+package runner
+
+import (
+	"bytes"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+const prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER from <linux/prctl.h>
+
+var subreaperOnce sync.Once
+
+// becomeSubreaper makes this process the subreaper of everything it starts (once): a
+// descendant whose parent exits — a daemon that forked and let its parent go, a setsid'd
+// child of a shell that ended — is reparented here rather than to init, so it stays ours to
+// kill and to reap. Orphans are reaped on every SIGCHLD.
+func becomeSubreaper() {
+	subreaperOnce.Do(func() {
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+			return // without it, orphans go to init as before; killing by tag still works
+		}
+		ch := make(chan os.Signal, 16)
+		signal.Notify(ch, syscall.SIGCHLD)
+		go func() {
+			for range ch {
+				reapOrphans()
+			}
+		}()
+	})
+}
+
+// procInfo is what /proc/PID/stat says about a process.
+type procInfo struct {
+	pid, ppid, pgid int
+	state           byte
+	start           uint64 // clock ticks after boot
+}
+
+// readProc parses /proc/PID/stat.
+func readProc(pid int) (procInfo, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return procInfo{}, false
+	}
+	// The command name is in parentheses and may itself hold spaces and ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return procInfo{}, false
+	}
+	f := bytes.Fields(b[i+2:]) // state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procInfo{}, false
+	}
+	p := procInfo{pid: pid, state: f[0][0]}
+	p.ppid, _ = strconv.Atoi(string(f[1]))
+	p.pgid, _ = strconv.Atoi(string(f[2]))
+	p.start, _ = strconv.ParseUint(string(f[19]), 10, 64)
+	return p, true
+}
+
+// processes lists the pids in /proc.
+func processes() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	pids := make([]int, 0, len(entries))
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// tagged reports whether pid's environment (as it was exec'd) holds TagVariable set to value,
+// or, with prefix true, to a value starting with value.
+func tagged(pid int, value string, prefix bool) bool {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "environ"))
+	if err != nil {
+		return false
+	}
+	want := []byte(TagVariable + "=" + value)
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if prefix && bytes.HasPrefix(kv, want) || !prefix && bytes.Equal(kv, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// killTagged sends SIGKILL to every process carrying the tag (or, with prefix, any tag that
+// starts with it), wherever it has gone: its own group, a new session, reparented to us or to
+// init. A few passes catch what forked while the previous pass ran. It returns how many
+// processes it signaled.
+func killTagged(value string, prefix bool) int {
+	self := os.Getpid()
+	killed := 0
+	for pass := 0; pass < 3; pass++ {
+		n := 0
+		for _, pid := range processes() {
+			if pid == self || !tagged(pid, value, prefix) {
+				continue
+			}
+			if p, ok := readProc(pid); !ok || p.state == 'Z' {
+				continue
+			}
+			if syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+		killed += n
+		if n == 0 {
+			break
+		}
+	}
+	reapOrphans()
+	return killed
+}
+
+// reapOrphans reaps the exited processes that were reparented to us: children of ours that
+// are neither a command started here (its Wait reaps it) nor in our own process group (where
+// os/exec puts the children of everyone else in this program, such as git, whose Wait would
+// fail if we took their status).
+func reapOrphans() {
+	startMu.Lock()
+	defer startMu.Unlock()
+	self, group := os.Getpid(), syscall.Getpgrp()
+	for _, pid := range processes() {
+		p, ok := readProc(pid)
+		if !ok || p.ppid != self || p.state != 'Z' || p.pgid == group || ours[pid] {
+			continue
+		}
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
+	}
+}
+
+// startTime returns when pid started, in clock ticks after boot; 0 if it cannot tell.
+func startTime(pid int) uint64 {
+	p, _ := readProc(pid)
+	return p.start
+}
