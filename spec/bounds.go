@@ -15,11 +15,11 @@ const (
 	// MaxFileSize is the largest sluice.yaml Parse reads, in bytes (1 MiB).
 	MaxFileSize = 1 << 20
 	// MaxLines bounds the lines that hold YAML (blank lines and comment lines do not count).
-	MaxLines = 5000
+	MaxLines = 2000
 	// MaxDepth bounds nesting: indentation levels, '- ' entries and '[' '{' together.
 	MaxDepth = 64
 	// MaxFlowItems bounds the entries of every [ ] and { } in the file together.
-	MaxFlowItems = 20000
+	MaxFlowItems = 5000
 	// maxBadUTF8 bounds how many invalid UTF-8 sequences are reported one by one.
 	maxBadUTF8 = 20
 )
