@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -239,9 +240,9 @@ func (s *scanner) top() int {
 	return s.indents[len(s.indents)-1]
 }
 
-// word skips an anchor or tag up to the next blank.
+// word skips an anchor or tag, which ends at a blank or a flow indicator.
 func (s *scanner) word() {
-	for !s.done() && !isBlankOrEnd(s.peek(0)) {
+	for !s.done() && !isBlankOrEnd(s.peek(0)) && !strings.ContainsRune(",[]{}", rune(s.peek(0))) {
 		s.advance()
 	}
 }
@@ -309,7 +310,14 @@ func (s *scanner) quoted(q byte) {
 }
 
 // flowText reads inside [ ] and { }, which may span lines, until the outermost one closes.
+//
+// A quote starts a quoted scalar only where a node starts (after '[', '{', ',', ':' or an
+// anchor or tag); elsewhere it is part of a plain scalar, as in [it's]. Reading that quote as
+// the start of a string would hide the brackets after it, and then the rest of the file.
+// A '- ' has no place in a flow collection, but the parser may still read one as a nested
+// list, so each counts as an entry.
 func (s *scanner) flowText() {
+	nodeStart := true
 	for !s.done() {
 		c := s.peek(0)
 		switch {
@@ -317,6 +325,9 @@ func (s *scanner) flowText() {
 			s.flow++
 			s.flowItem()
 			s.checkDepthFlow()
+			s.advance()
+			nodeStart = true
+			continue
 		case c == ']' || c == '}':
 			s.advance()
 			s.flow--
@@ -324,11 +335,23 @@ func (s *scanner) flowText() {
 				s.flow = 0
 				return
 			}
+			nodeStart = false
 			continue
-		case c == ',':
+		case c == ',' || c == ':' || c == '?':
+			if c == ',' {
+				s.flowItem()
+			}
+			s.advance()
+			nodeStart = c != '?' || isBlankOrEnd(s.peek(0))
+			continue
+		case c == '-' && isBlankOrEnd(s.peek(1)):
 			s.flowItem()
-		case c == '"' || c == '\'':
+		case (c == '"' || c == '\'') && nodeStart:
 			s.quoted(c)
+			nodeStart = false
+			continue
+		case (c == '&' || c == '!') && nodeStart:
+			s.word()
 			continue
 		case c == '#' && s.i > 0 && isBlankOrEnd(s.data[s.i-1]):
 			for !s.done() && s.peek(0) != '\n' {
@@ -341,7 +364,11 @@ func (s *scanner) flowText() {
 				s.countLine()
 			}
 			continue
+		case c == ' ' || c == '\t' || c == '\r':
+			s.advance()
+			continue
 		}
+		nodeStart = false
 		if !s.done() {
 			s.advance()
 		}
