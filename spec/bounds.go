@@ -39,6 +39,7 @@ type scan struct {
 	at      position
 	bad     []badByte
 	badMore bool // more invalid sequences than bad holds
+	depth   int  // the deepest nesting seen
 }
 
 // scanner reads the text once, byte by byte, keeping only counters. It knows just enough YAML
@@ -169,8 +170,12 @@ func (s *scanner) push(col int) {
 	s.checkDepth()
 }
 
-func (s *scanner) checkDepth() {
-	if len(s.indents)+s.flow > MaxDepth {
+func (s *scanner) checkDepth() { s.depth(len(s.indents) + s.flow) }
+
+// depth records a nesting depth d and reports it when it is too deep.
+func (s *scanner) depth(d int) {
+	s.out.depth = max(s.out.depth, d)
+	if d > MaxDepth {
 		s.exceeded("nested more than %d levels deep; a sluice.yaml needs about ten: flatten the lists and mappings", MaxDepth)
 	}
 }
@@ -382,11 +387,7 @@ func (s *scanner) flowItem() {
 	}
 }
 
-func (s *scanner) checkDepthFlow() {
-	if s.flowBase+s.flow > MaxDepth {
-		s.exceeded("nested more than %d levels deep; a sluice.yaml needs about ten: flatten the lists and mappings", MaxDepth)
-	}
-}
+func (s *scanner) checkDepthFlow() { s.depth(s.flowBase + s.flow) }
 
 func (s *scanner) blankLineAhead() bool {
 	for j := s.i; j < len(s.data); j++ {
