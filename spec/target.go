@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -158,6 +159,51 @@ func (b *TargetBlock) String(key string) (string, bool) {
 		return "", false
 	}
 	return b.r.str(f)
+}
+
+// Bool returns the boolean at key, like String.
+func (b *TargetBlock) Bool(key string) (bool, bool) {
+	f, ok := b.fields[key]
+	if !ok {
+		return false, false
+	}
+	return b.r.boolean(f)
+}
+
+// Int returns the integer at key, like String.
+func (b *TargetBlock) Int(key string) (int, bool) {
+	f, ok := b.fields[key]
+	if !ok {
+		return 0, false
+	}
+	return b.r.integer(f)
+}
+
+// Duration returns the duration at key (such as 30s; it must be positive), like String.
+func (b *TargetBlock) Duration(key string) (time.Duration, bool) {
+	f, ok := b.fields[key]
+	if !ok {
+		return 0, false
+	}
+	return b.r.duration(f)
+}
+
+// Strings returns the list of strings at key, like String; an element that is not a string is
+// reported and left out.
+func (b *TargetBlock) Strings(key string) ([]string, bool) {
+	f, ok := b.fields[key]
+	if !ok {
+		return nil, false
+	}
+	items, ok := b.r.strItems(f, "a list of strings")
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.s
+	}
+	return out, true
 }
 
 // Errorf reports an error about key (a key of the block, or "" for the block itself).

@@ -3,15 +3,22 @@ package spec
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // box is a target kind for these tests, registered in a registry of their own: its block has a
 // required size and an optional zone, and zone was once a key of the environment.
-type box struct{ size, zone string }
+type box struct {
+	size, zone string
+	spare      bool
+	count      int
+	boot       time.Duration
+	tags       string
+}
 
 var boxKind = TargetKind{
 	Name:       "box",
-	Keys:       []string{"size", "zone"},
+	Keys:       []string{"size", "zone", "spare", "count", "boot", "tags"},
 	LegacyKeys: []string{"zone"},
 	Decode: func(b *TargetBlock) any {
 		var out box
@@ -24,6 +31,11 @@ var boxKind = TargetKind{
 			b.Missing("size", "add size: small")
 		}
 		out.zone, _ = b.String("zone")
+		out.spare, _ = b.Bool("spare")
+		out.count, _ = b.Int("count")
+		out.boot, _ = b.Duration("boot")
+		tags, _ := b.Strings("tags")
+		out.tags = strings.Join(tags, ",")
 		return out
 	},
 }
@@ -36,9 +48,16 @@ func TestTargetBlocksAreDecodedByTheirKind(t *testing.T) {
 		want       box
 		diags      []string
 	}{
-		{"block", "  - name: dev\n    target: {box: {size: small, zone: a}}\n", box{"small", "a"}, nil},
-		{"block on lines", "  - name: dev\n    target:\n      box:\n        size: large\n", box{"large", ""}, nil},
-		{"legacy key", "  - name: dev\n    target: {box: {size: small}}\n    zone: b\n", box{"small", "b"}, []string{
+		{"block", "  - name: dev\n    target: {box: {size: small, zone: a}}\n", box{size: "small", zone: "a"}, nil},
+		{"block on lines", "  - name: dev\n    target:\n      box:\n        size: large\n", box{size: "large"}, nil},
+		{"every type", "  - name: dev\n    target: {box: {size: small, spare: true, count: 3, boot: 1m, tags: [a, b]}}\n", box{size: "small", spare: true, count: 3, boot: time.Minute, tags: "a,b"}, nil},
+		{"wrong types", "  - name: dev\n    target: {box: {size: small, spare: yes, count: x, boot: 5, tags: [1]}}\n", box{}, []string{
+			`t.yaml:7:40: error: environments[0].target.box.spare: expected true or false, got "yes"`,
+			`t.yaml:7:52: error: environments[0].target.box.count: expected an integer, got the string "x"`,
+			`t.yaml:7:61: error: environments[0].target.box.boot: expected a duration such as 30s or 10m, got the integer 5; add a unit: 5s`,
+			`t.yaml:7:71: error: environments[0].target.box.tags[0]: expected a string, got the integer 1; quote it: "1"`,
+		}},
+		{"legacy key", "  - name: dev\n    target: {box: {size: small}}\n    zone: b\n", box{size: "small", zone: "b"}, []string{
 			"t.yaml:8:5: warning: environments[0].zone: deprecated here: move it into the target's block, target: {box: {zone: ...}}",
 		}},
 		{"legacy key given twice", "  - name: dev\n    target: {box: {size: small, zone: a}}\n    zone: b\n", box{}, []string{
@@ -57,7 +76,7 @@ func TestTargetBlocksAreDecodedByTheirKind(t *testing.T) {
 			"t.yaml:7:13: error: environments[0].target.box.size: missing; add size: small",
 		}},
 		{"unknown key", "  - name: dev\n    target: {box: {size: small, colour: red}}\n", box{}, []string{
-			`t.yaml:7:33: error: environments[0].target.box.colour: unknown key "colour"; known: size, zone`,
+			`t.yaml:7:33: error: environments[0].target.box.colour: unknown key "colour"; known: size, zone, spare, count, boot, tags`,
 		}},
 		{"unknown kind", "  - name: dev\n    target: {bx: {size: small}}\n", box{}, []string{
 			`t.yaml:7:14: error: environments[0].target.bx: unknown target "bx"; did you mean "box"?`,
