@@ -4,6 +4,12 @@
 // a file is reported at once, each with its line, column and path (environments[1].deploy.strategy),
 // and so that keys with more than one form (health, strategy) read naturally. Defaults are filled
 // in by Parse: a Route that comes back without errors needs no further checks by its consumers.
+//
+// The files, in the order data goes through them: bounds.go measures the text before the YAML
+// parser sees it (size, lines, nesting, UTF-8); parse.go parses; walk.go holds the typed
+// accessors over the syntax tree; read.go maps each key onto Route; target.go holds the registry
+// of targets, whose providers decode their own block of environments[].target; validate.go
+// checks across keys; diagnostics.go and suggest.go say what is wrong and what would be right.
 package spec
 
 import (
