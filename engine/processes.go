@@ -1,11 +1,20 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/runner"
 )
+
+// eventSource is a provider that has events of its own to tell: a live version that crashed
+// and was restarted.
+type eventSource interface {
+	SetEvents(func(env, typ string, data map[string]any))
+}
 
 // ledgerUser is a provider that starts processes (versions) and records them in the engine's
 // ledger, so that an engine started after this one was SIGKILLed stops them.
@@ -34,6 +43,17 @@ func (e *Engine) openLedger() error {
 		if u, ok := p.(ledgerUser); ok {
 			u.SetLedger(l)
 		}
+		if s, ok := p.(eventSource); ok {
+			s.SetEvents(e.providerEvent)
+		}
 	}
 	return nil
+}
+
+// providerEvent stores and publishes an event a provider tells of. It runs in the provider's
+// goroutine, so the write is bounded.
+func (e *Engine) providerEvent(env, typ string, data map[string]any) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
+	defer cancel()
+	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) }, e.event(typ, "env/"+env, data))
 }

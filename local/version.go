@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -23,6 +24,13 @@ type version struct {
 	proc    *runner.Process
 	logFile *os.File
 	grace   time.Duration
+	// secrets are kept in memory only, to restart the version with them after a crash.
+	secrets map[string]string
+	started time.Time
+	// crashes counts the quick crashes that led to this version (see supervise.go).
+	crashes int
+	// stopping is set before Sluice stops the version, so its exit is not taken for a crash.
+	stopping atomic.Bool
 }
 
 // startVersion unpacks the verified artifact, starts the service on a free port and waits until
@@ -65,7 +73,8 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	for _, v := range secrets {
 		secretValues = append(secretValues, v)
 	}
-	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second}
+	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second,
+		secrets: secrets, started: time.Now()}
 	p.mu.Lock()
 	ledger := p.ledger
 	p.mu.Unlock()
@@ -160,6 +169,7 @@ func (v *version) stop() {
 	if v == nil {
 		return
 	}
+	v.stopping.Store(true)
 	_ = v.proc.Stop(v.grace)
 	_ = v.logFile.Close()
 }
