@@ -66,16 +66,30 @@ type Deployment struct {
 	Rollback        *Rollback `json:"rollback,omitempty"`
 }
 
+// RollbackCause says what made a deployment roll back.
+type RollbackCause string
+
+// Every cause a rollback can have.
+const (
+	CauseAlarm    RollbackCause = "alarm"    // an alarm breached while traffic shifted or baked
+	CauseHook     RollbackCause = "hook"     // a pre_traffic or post_traffic hook failed
+	CauseHealth   RollbackCause = "health"   // the new version never became healthy
+	CauseTraffic  RollbackCause = "traffic"  // the provider could not set the traffic weights
+	CauseCanceled RollbackCause = "canceled" // the execution was stopped or the engine shut down
+	CauseRestart  RollbackCause = "restart"  // the engine restarted in the middle of the deployment
+	CauseManual   RollbackCause = "manual"   // a person ran sluice rollback
+)
+
 // Rollback says why and how fast a deployment was rolled back.
 type Rollback struct {
-	Cause      string    `json:"cause"`           // "alarm", "hook", "health", "restart", "manual"
-	Alarm      string    `json:"alarm,omitempty"` // the alarm's name, when Cause is "alarm"
-	Metric     Metric    `json:"metric,omitempty"`
-	Value      float64   `json:"value,omitempty"`
-	Threshold  float64   `json:"threshold,omitempty"`
-	Detail     string    `json:"detail,omitempty"`
-	BreachedAt time.Time `json:"breached_at,omitzero"`
-	RestoredAt time.Time `json:"restored_at,omitzero"` // all traffic back on the old version
+	Cause      RollbackCause `json:"cause"`
+	Alarm      string        `json:"alarm,omitempty"` // the alarm's name, when Cause is "alarm"
+	Metric     Metric        `json:"metric,omitempty"`
+	Value      float64       `json:"value,omitempty"`
+	Threshold  float64       `json:"threshold,omitempty"`
+	Detail     string        `json:"detail,omitempty"`
+	BreachedAt time.Time     `json:"breached_at,omitzero"`
+	RestoredAt time.Time     `json:"restored_at,omitzero"` // all traffic back on the old version
 }
 
 // Reaction is how long the rollback took from breach to all traffic restored.

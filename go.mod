@@ -7,6 +7,9 @@ go 1.26.0
 require (
 	// sluice.yaml: a YAML parser whose syntax tree keeps line:column for every diagnostic.
 	github.com/goccy/go-yaml v1.19.2
+	// Whether standard input is a terminal a person types at (an ioctl, not the file mode:
+	// /dev/null is a character device too). Already in the build through the SQLite driver.
+	github.com/mattn/go-isatty v0.0.24
 	// Tests only: checks every valid route against schema/sluice.schema.json.
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
@@ -20,7 +23,6 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	golang.org/x/sys v0.48.0 // indirect

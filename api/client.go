@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,9 +64,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// Ping reports whether the engine answers.
+// Ping reports whether the engine answers and proves it knows the token (see Proof), without
+// sending the token: whatever listens on Base now may be another process, after the engine that
+// wrote its address was killed.
 func (c *Client) Ping(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/healthz", nil)
+	var raw [24]byte
+	_, _ = rand.Read(raw[:])
+	challenge := hex.EncodeToString(raw[:])
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/api/v1/identity?challenge="+challenge, nil)
 	if err != nil {
 		return false
 	}
@@ -71,8 +79,14 @@ func (c *Client) Ping(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	defer resp.Body.Close()
+	var answer struct {
+		Proof string `json:"proof"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&answer) != nil {
+		return false
+	}
+	return hmac.Equal([]byte(answer.Proof), []byte(Proof(c.Token, challenge)))
 }
 
 // Run starts an execution of rev; with resume, it follows an unfinished one of the same
@@ -94,14 +108,30 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return &s, c.do(ctx, http.MethodGet, "/api/v1/status", nil, &s)
 }
 
-// ExecutionOp stops or retries an execution.
-func (c *Client) ExecutionOp(ctx context.Context, id, op string) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/executions/"+id+"/"+op, nil, nil)
+// ExecutionOp stops or retries an execution, as user; out receives the answer (the execution)
+// if not nil.
+func (c *Client) ExecutionOp(ctx context.Context, id, op, user string, out any) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/executions/"+id+"/"+op, map[string]string{"user": user}, out)
 }
 
-// EnvironmentOp approves, rejects, rolls back, freezes or unfreezes an environment.
+// EnvironmentOp rolls back, freezes or unfreezes an environment.
 func (c *Client) EnvironmentOp(ctx context.Context, env, op, user, comment string, out any) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/environments/"+env+"/"+op, map[string]string{"user": user, "comment": comment}, out)
+}
+
+// Decide approves or rejects the change set waiting in d.Environment.
+func (c *Client) Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error) {
+	op := "reject"
+	if d.Approve {
+		op = "approve"
+	}
+	var a sluice.Approval
+	err := c.do(ctx, http.MethodPost, "/api/v1/environments/"+d.Environment+"/"+op,
+		map[string]string{"user": d.User, "comment": d.Comment, "change_set": d.ChangeSet}, &a)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
 }
 
 // ChangeSet returns a change set by digest.

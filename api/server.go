@@ -1,25 +1,34 @@
 // Package api is the HTTP API of a running engine (`sluice up`, and `sluice run` while it runs):
 // the CLI uses it when an engine serves the state directory, and scripts may too. Every route but
-// /healthz and /metrics needs the bearer token kept in the state directory.
+// /healthz and /metrics needs the bearer token kept in the state directory, and every route
+// answers only requests whose Host names the API's own address (see Server.Addr).
 //
 //	GET  /api/v1/status                          executions, environments, pending approvals
-//	POST /api/v1/executions        {"rev":"..","resume":false}  start an execution
+//	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
+//	                                             execution if it has one; without, start a new one
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/changesets/{digest}             a change set
-//	POST /api/v1/executions/{id}/stop|retry
-//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":".."}
+//	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
+//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:.."}
+//	GET  /api/v1/identity?challenge=HEX          HMAC-SHA256(token, challenge): proves the engine
+//	                                             knows the token without anyone sending it
 //	POST /api/v1/environments/{env}/rollback|freeze|unfreeze
 //	GET  /metrics                                Prometheus text
 package api
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/sluicehq/sluice"
@@ -30,9 +39,9 @@ import (
 type Engine interface {
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
-	Stop(ctx context.Context, id string) error
+	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
-	Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error)
+	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
 	Freeze(ctx context.Context, env string, frozen bool, reason string) error
 	Rollback(ctx context.Context, env string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
@@ -40,9 +49,19 @@ type Engine interface {
 
 // Server serves the API.
 type Server struct {
-	Engine  Engine
-	Token   string
-	Metrics func(io.Writer) error // may be nil
+	Engine Engine
+	// Token is what every /api/ request must send as "Authorization: Bearer TOKEN". If empty,
+	// every /api/ request is refused.
+	Token string
+	// Addr is the host:port the API listens on. A request must name it, or the same port on
+	// localhost or a loopback address, in its Host header (when Addr is 0.0.0.0 or [::], any
+	// address at that port); any other Host is answered 421, so a web page that rebinds its own
+	// DNS name to 127.0.0.1 cannot read the API or /metrics. If empty, any port of localhost or
+	// a loopback address is accepted.
+	Addr string
+	// Metrics writes the Prometheus text of GET /metrics, which needs no token (scrapers send
+	// none). If nil, /metrics answers 404: the metrics are off.
+	Metrics func(io.Writer) error
 	// Environments names the route's environments, in order, for status views.
 	Environments func() []string
 }
@@ -61,15 +80,25 @@ type Status struct {
 	Environments []engine.EnvironmentView `json:"environments"`
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes, behind the check of the Host header.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		if s.Metrics != nil {
-			_ = s.Metrics(w)
+		if s.Metrics == nil {
+			writeJSON(w, http.StatusNotFound, ErrorBody{Error: "metrics are off on this engine; start it without --metrics=false to serve them", Code: sluice.ENOTFOUND})
+			return
 		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_ = s.Metrics(w)
+	})
+	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
+		challenge := r.URL.Query().Get("challenge")
+		if len(challenge) < 32 || len(challenge) > 128 || s.Token == "" {
+			writeJSON(w, http.StatusBadRequest, ErrorBody{Error: "send ?challenge= with 32 to 128 random characters", Code: sluice.EINVALID})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"proof": Proof(s.Token, challenge)})
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
 		snaps := s.Engine.Snapshots()
@@ -103,9 +132,15 @@ func (s *Server) Handler() http.Handler {
 	}))
 	mux.HandleFunc("POST /api/v1/executions/{id}/{op}", s.auth(func(r *http.Request) (any, error) {
 		id := r.PathValue("id")
+		var body struct {
+			User string `json:"user"`
+		}
+		if err := decode(r, &body); err != nil {
+			return nil, err
+		}
 		switch r.PathValue("op") {
 		case "stop":
-			return map[string]string{"stopped": id}, s.Engine.Stop(r.Context(), id)
+			return s.Engine.Stop(r.Context(), id, body.User)
 		case "retry":
 			return s.Engine.Retry(r.Context(), id)
 		}
@@ -114,15 +149,16 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/environments/{env}/{op}", s.auth(func(r *http.Request) (any, error) {
 		env := r.PathValue("env")
 		var body struct {
-			User    string `json:"user"`
-			Comment string `json:"comment"`
+			User      string `json:"user"`
+			Comment   string `json:"comment"`
+			ChangeSet string `json:"change_set"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
 		}
 		switch op := r.PathValue("op"); op {
 		case "approve", "reject":
-			return s.Engine.Decide(r.Context(), env, op == "approve", body.User, body.Comment)
+			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
 			return s.Engine.Rollback(r.Context(), env)
 		case "freeze", "unfreeze":
@@ -130,7 +166,16 @@ func (s *Server) Handler() http.Handler {
 		}
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))
-	return mux
+	return s.checkHost(mux)
+}
+
+// Proof is what an engine answers to an identity challenge: HMAC-SHA256 of the challenge keyed
+// with the API token, in hex. Only a process that knows the token can compute it, so a client
+// checks who listens on an address before it sends the token there.
+func Proof(token, challenge string) string {
+	mac := hmac.New(sha256.New, []byte(token))
+	mac.Write([]byte("sluice identity:" + challenge))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 func (s *Server) envs() []string {
@@ -156,10 +201,76 @@ type ErrorBody struct {
 	Code  string `json:"code"`
 }
 
+// checkHost refuses requests whose Host header names another server than this one: a browser
+// sends the page's own name, so a page whose DNS name now points at 127.0.0.1 is refused.
+func (s *Server) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hostAllowed(r.Host) {
+			writeJSON(w, http.StatusMisdirectedRequest, ErrorBody{
+				Error: fmt.Sprintf("this is the Sluice API at %s; Host %q names another server; call it as http://%s", s.addrOrLoopback(), r.Host, s.addrOrLoopback()),
+				Code:  sluice.EUNAUTHORIZED,
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hostAllowed reports whether host (a Host header) names this server: localhost or a loopback
+// address, or the address it listens on, at its port. Other names are refused.
+func (s *Server) hostAllowed(host string) bool {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		// No port: HTTP's default.
+		name, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "80"
+	}
+	wantName, wantPort := "", ""
+	if s.Addr != "" {
+		if wantName, wantPort, err = net.SplitHostPort(s.Addr); err != nil {
+			return false
+		}
+		if port != wantPort {
+			return false
+		}
+	}
+	if strings.EqualFold(name, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	if err != nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	// DNS rebinding needs a name, so an address is safe to accept when it is the one listened
+	// on, or any address when the API listens on all of them (0.0.0.0 or [::]).
+	listen, err := netip.ParseAddr(wantName)
+	return err == nil && (listen.IsUnspecified() || ip.Unmap() == listen.Unmap())
+}
+
+func (s *Server) addrOrLoopback() string {
+	if s.Addr != "" {
+		return s.Addr
+	}
+	return "127.0.0.1"
+}
+
+// bearer returns the credentials of an "Authorization: Bearer TOKEN" header. The scheme is
+// required: a bare token is not accepted, so a token pasted into another header form is not
+// taken for one.
+func bearer(header string) (string, bool) {
+	scheme, credentials, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || credentials == "" {
+		return "", false
+	}
+	return credentials, true
+}
+
 func (s *Server) auth(h func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+		got, ok := bearer(r.Header.Get("Authorization"))
+		if !ok || s.Token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
 			writeJSON(w, http.StatusUnauthorized, ErrorBody{Error: "missing or wrong token; send Authorization: Bearer <the token in the state directory's token file>", Code: sluice.EUNAUTHORIZED})
 			return
 		}

@@ -126,15 +126,17 @@ func planCommand(e *env) *cobra.Command {
 
 // runFlags are the flags of sluice run.
 type runFlags struct {
-	rev           string
-	approve, keep bool
+	rev                  string
+	approve, keep, fresh bool
 }
 
 func runCommand(e *env) *cobra.Command {
 	c, f := newCommand("run [-f FILE] [--rev REV] [--approve] [--json] [--keep] [--state DIR]", "Run one execution end to end",
 		`Builds the revision once, runs its checks, and takes the artifact through every environment in
-order, stopping at approvals. An execution interrupted earlier for the same revision is resumed.
-When a sluice up serves the same state, the execution is handed to it and followed here.
+order, stopping at approvals. A revision runs once: an execution of it that had not ended is
+resumed, one that ended is shown (--new runs it again). When another engine (a sluice up, or
+another sluice run) serves the same state, the execution is handed to it and followed here; if
+that engine stops first, this command takes the execution over.
 
 Exit 0 when the execution succeeded; 1 when it failed, was rejected, rolled back or stopped.`,
 		flagFile|flagState|flagJSON)
@@ -142,6 +144,7 @@ Exit 0 when the execution succeeded; 1 when it failed, was rejected, rolled back
 	c.Flags().StringVar(&o.rev, "rev", "", "the `REV`ision to run (branch, tag or commit; default: head of source.branch)")
 	c.Flags().BoolVar(&o.approve, "approve", false, "approve every approval gate without asking")
 	c.Flags().BoolVar(&o.keep, "keep", false, "keep environments serving after the run, until interrupted")
+	c.Flags().BoolVar(&o.fresh, "new", false, "start a new execution even if the revision has one already")
 	c.Args = args(0, 0, "")
 	c.Example = "  sluice run\n  sluice run --rev v1.2.0 --approve --json > result.json"
 	c.RunE = e.run(func([]string) error { return cmdRun(e, f, o) })
@@ -153,10 +156,11 @@ type upFlags struct {
 	listen  string
 	noWatch bool
 	poll    time.Duration
+	metrics bool
 }
 
 func upCommand(e *env) *cobra.Command {
-	c, f := newCommand("up [-f FILE] [--listen ADDR] [--no-watch] [--poll DURATION] [--state DIR]",
+	c, f := newCommand("up [-f FILE] [--listen ADDR] [--no-watch] [--poll DURATION] [--metrics=false] [--state DIR]",
 		"Serve the engine: API, a run per new commit, environments kept serving",
 		"Runs until interrupted. Other sluice commands on the same state talk to it through its API\n(address in STATE/api.json, token in STATE/token).",
 		flagFile|flagState)
@@ -164,6 +168,7 @@ func upCommand(e *env) *cobra.Command {
 	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7373", "the API's `ADDR`ess")
 	c.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not run new commits of the source branch")
 	c.Flags().DurationVar(&o.poll, "poll", 5*time.Second, "how often to look for new commits")
+	c.Flags().BoolVar(&o.metrics, "metrics", true, "serve /metrics (Prometheus text, no token) on the API's address; --metrics=false turns it off")
 	c.Args = args(0, 0, "")
 	c.RunE = e.run(func([]string) error { return cmdUp(e, f, o) })
 	return c
@@ -171,7 +176,8 @@ func upCommand(e *env) *cobra.Command {
 
 // decideFlags are the flags of sluice approve and sluice reject.
 type decideFlags struct {
-	comment string
+	comment   string
+	changeSet string
 }
 
 func decideCommand(e *env, approve bool) *cobra.Command {
@@ -179,11 +185,15 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	if approve {
 		name, short = "approve", "Approve the change set waiting for approval in an environment"
 	}
-	c, f := newCommand(name+" ENV [--comment TEXT] [--state DIR]", short,
-		"The decision is recorded with who made it (SLUICE_USER, else the OS user) and the comment.\nsluice changeset ENV shows the change set first.",
+	c, f := newCommand(name+" ENV [--change-set DIGEST] [--comment TEXT] [--state DIR]", short,
+		"The decision is recorded with who made it (SLUICE_USER, else the OS user) and the comment.\n"+
+			"An approval binds the change set you reviewed: sluice changeset ENV shows it, and approve needs\n"+
+			"its digest (or a prefix of at least 6 hex digits) in --change-set; if another change set is\n"+
+			"waiting now, nothing is decided. An approval past its timeout counts as a rejection.",
 		flagFile|flagState|flagJSON)
 	var o decideFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "a `TEXT` kept with the decision")
+	c.Flags().StringVar(&o.changeSet, "change-set", "", "the `DIGEST` (or a prefix of it) of the change set you reviewed")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
 	c.RunE = e.run(func(args []string) error { return cmdDecide(e, f, approve, args[0], o) })
@@ -270,7 +280,9 @@ func retryCommand(e *env) *cobra.Command {
 
 func stopCommand(e *env) *cobra.Command {
 	c, f := newCommand("stop EXECUTION [--state DIR]", "Stop an execution, killing its running actions",
-		"EXECUTION is an execution ID or a unique prefix of one.", flagFile|flagState)
+		"EXECUTION is an execution ID or a unique prefix of one. The stop is recorded first, with or\n"+
+			"without a running engine: a waiting approval is rejected, the stage it held is released, and\n"+
+			"the engine driving it kills its running actions.", flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
 	c.RunE = e.run(func(args []string) error { return cmdStop(e, f, args[0]) })
 	return c

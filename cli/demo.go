@@ -56,9 +56,9 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	state := filepath.Join(dir, ".sluice")
 	fmt.Fprintf(out, "demo: the bundled route hello-api in %s (a new git repository)\n", dir)
 	if !*approve && !isTerminal(e.stdin) {
-		fmt.Fprintf(out, "demo: prod needs an approval: run `sluice approve prod --state %s` in another terminal, or use --approve\n", state)
+		fmt.Fprintf(out, "demo: no terminal to ask at: prod's approval will wait for `sluice approve prod --change-set DIGEST --state %s` (the run prints the digest), or use --approve\n", state)
 	}
-	inst, err := startEngine(e.ctx, e, file, state, "", nil)
+	inst, err := startEngine(e.ctx, e, file, state, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}

@@ -366,7 +366,7 @@ func TestApprovalInvalidatedByChange(t *testing.T) {
 	t.Parallel()
 	r := newRepo(t, fastRoute)
 	done := r.startRun()
-	r.waitPending("prod")
+	pending := r.waitPending("prod")
 	// Change what prod runs behind the waiting approval's back, as another run or a manual
 	// rollback would.
 	db, err := sqlite.Open(filepath.Join(r.state, "state.db"))
@@ -387,7 +387,7 @@ func TestApprovalInvalidatedByChange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("save environment: %v", err)
 	}
-	if res := sluiceRun(t, r.dir, "approve", "prod", "--state", r.state); res.code != 0 {
+	if res := sluiceRun(t, r.dir, "approve", "prod", "--change-set", pending.ChangeSetDigest, "--state", r.state); res.code != 0 {
 		t.Fatalf("approve: exit %d\n%s", res.code, res.stderr)
 	}
 	code, s, res := done()

@@ -36,22 +36,17 @@ func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sql
 }
 
 func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
+	d := engine.Decision{Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
 		var a *sluice.Approval
+		var err error
 		if client != nil {
-			op := "reject"
-			if approve {
-				op = "approve"
-			}
-			a = &sluice.Approval{}
-			if err := client.EnvironmentOp(e.ctx, envName, op, identity(), o.comment, a); err != nil {
-				return err
-			}
+			a, err = client.Decide(e.ctx, d)
 		} else {
-			var err error
-			if a, _, err = engine.Decide(e.ctx, db, envName, approve, identity(), o.comment, time.Now()); err != nil {
-				return err
-			}
+			a, _, err = engine.Decide(e.ctx, db, d, time.Now())
+		}
+		if err != nil {
+			return err
 		}
 		if *f.json {
 			writeJSON(e.stdout, a)
@@ -113,7 +108,7 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		}
 		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
 		if env.Pending != nil {
-			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name)
+			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s --change-set %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest))
 		}
 		if env.Frozen {
 			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
@@ -136,6 +131,9 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
 	for _, ex := range st.Executions {
 		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+		if ex.Waiting != "" && !ex.Status.Done() {
+			fmt.Fprintf(w, "  %s\n", ex.Waiting)
+		}
 	}
 }
 
@@ -345,7 +343,7 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 	if client := runningEngine(e.ctx, dir); client != nil {
 		return remote(client)
 	}
-	inst, err := startEngine(e.ctx, e, *f.file, dir, "", nil)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{}, nil)
 	if err != nil {
 		return err
 	}
@@ -354,8 +352,54 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 }
 
 func cmdStop(e *env, f *flags, id string) error {
-	return engineOp(e, f, func(c *api.Client) error { return c.ExecutionOp(e.ctx, id, "stop") },
-		func(ctx context.Context, en *engine.Engine) error { return en.Stop(ctx, id) })
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+		// What it was doing, read before the stop changes it, so the answer can say.
+		doing := activity(e.ctx, db, id)
+		var ex *sluice.Execution
+		var err error
+		if client != nil {
+			ex = &sluice.Execution{}
+			err = client.ExecutionOp(e.ctx, id, "stop", identity(), ex)
+		} else {
+			// No engine serves the state: the stop is recorded, and an engine that drives the
+			// execution elsewhere notices it.
+			ex, err = engine.Stop(e.ctx, db, id, identity(), time.Now(), nil)
+		}
+		if err != nil {
+			return err
+		}
+		if *f.json {
+			writeJSON(e.stdout, ex)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "stopped execution %s of %s at %s%s\n", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), doing)
+		return nil
+	})
+}
+
+// activity says what an execution is doing, for the answer of `sluice stop`: ", which was
+// waiting for approval in prod".
+func activity(ctx context.Context, db *sqlite.DB, id string) string {
+	actions, err := db.Actions(ctx, id)
+	if err != nil {
+		return ""
+	}
+	var running []string
+	for _, a := range actions {
+		switch a.Status {
+		case sluice.StatusWaiting:
+			return ", which was waiting for approval in " + a.Stage + "; its approval is rejected"
+		case sluice.StatusInProgress:
+			running = append(running, a.Stage+" "+a.Action)
+		}
+	}
+	if len(running) > 0 {
+		return ", which was running " + strings.Join(running, ", ") + "; its running actions are killed"
+	}
+	if ex, err := db.Execution(ctx, id); err == nil && ex.Waiting != "" {
+		return ", which was " + ex.Waiting
+	}
+	return ""
 }
 
 func cmdRetry(e *env, f *flags, id string, approve bool) error {
@@ -369,7 +413,7 @@ func cmdRetry(e *env, f *flags, id string, approve bool) error {
 	snap, err := execute(e, runOptions{file: *f.file, dir: dir, approve: approve, json: *f.json},
 		func(c *api.Client) (*sluice.Execution, string, error) {
 			ex := &sluice.Execution{ID: id}
-			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry")
+			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry", identity(), nil)
 		},
 		func(en *engine.Engine) (*sluice.Execution, string, error) {
 			ex, err := en.Retry(e.ctx, id)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,12 +14,15 @@ import (
 	"github.com/sluicehq/sluice/engine"
 )
 
-// source is where a followed execution is read and decided: the engine in this process, or a
-// running `sluice up`.
+// source is where a followed execution is read, decided and stopped: the engine in this
+// process, or a running `sluice up`.
 type source interface {
 	snapshot(ctx context.Context, id string) (*engine.Snapshot, error)
-	decide(ctx context.Context, env string, approve bool, comment string) error
+	decide(ctx context.Context, d engine.Decision) error
+	stop(ctx context.Context, id string) error
 	changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
+	// gone reports whether the engine behind the source has stopped serving.
+	gone(ctx context.Context) bool
 }
 
 type localSource struct{ inst *instance }
@@ -26,34 +30,41 @@ type localSource struct{ inst *instance }
 func (s localSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
 	return s.inst.engine.Snapshots().Execution(ctx, id)
 }
-func (s localSource) decide(ctx context.Context, env string, approve bool, comment string) error {
-	_, err := s.inst.engine.Decide(ctx, env, approve, identity(), comment)
+func (s localSource) decide(ctx context.Context, d engine.Decision) error {
+	_, err := s.inst.engine.Decide(ctx, d)
+	return err
+}
+func (s localSource) stop(ctx context.Context, id string) error {
+	_, err := s.inst.engine.Stop(ctx, id, identity())
 	return err
 }
 func (s localSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
 	return s.inst.db.ChangeSet(ctx, digest)
 }
+func (s localSource) gone(context.Context) bool { return false }
 
 type remoteSource struct{ client *api.Client }
 
 func (s remoteSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
 	return s.client.Execution(ctx, id)
 }
-func (s remoteSource) decide(ctx context.Context, env string, approve bool, comment string) error {
-	op := "reject"
-	if approve {
-		op = "approve"
-	}
-	return s.client.EnvironmentOp(ctx, env, op, identity(), comment, nil)
+func (s remoteSource) decide(ctx context.Context, d engine.Decision) error {
+	_, err := s.client.Decide(ctx, d)
+	return err
+}
+func (s remoteSource) stop(ctx context.Context, id string) error {
+	return s.client.ExecutionOp(ctx, id, "stop", identity(), nil)
 }
 func (s remoteSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
 	return s.client.ChangeSet(ctx, digest)
 }
+func (s remoteSource) gone(ctx context.Context) bool { return !s.client.Ping(ctx) }
 
 type runOptions struct {
 	file, dir, rev string
 	approve, json  bool
 	keep           bool
+	fresh          bool      // run --new: a new execution even if the revision ran before
 	out            io.Writer // progress; stdout, or stderr with --json
 }
 
@@ -70,25 +81,32 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 	if err != nil {
 		return err
 	}
-	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, approve: r.approve, json: *f.json, keep: r.keep})
+	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, approve: r.approve, json: *f.json, keep: r.keep, fresh: r.fresh})
 	if err != nil {
 		return err
 	}
 	return exitFor(snap)
 }
 
-// runRoute starts one execution of o.rev, or resumes an interrupted one of the same revision,
-// and follows it to its end.
+// runRoute follows the execution of o.rev: a new one, or the one the revision has already
+// (interrupted ones resume; one revision runs once unless --new asks for another).
 func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 	return execute(e, o,
 		func(c *api.Client) (*sluice.Execution, string, error) {
-			res, err := c.Run(e.ctx, o.rev, true)
+			res, err := c.Run(e.ctx, o.rev, !o.fresh)
 			if err != nil {
 				return nil, "", err
 			}
 			return res.Execution, headline(res.Execution, res.Resumed), nil
 		},
 		func(en *engine.Engine) (*sluice.Execution, string, error) {
+			if o.fresh {
+				ex, err := en.Run(e.ctx, o.rev)
+				if err != nil {
+					return nil, "", err
+				}
+				return ex, headline(ex, false), nil
+			}
 			ex, resumed, err := en.RunOrResume(e.ctx, o.rev)
 			if err != nil {
 				return nil, "", err
@@ -98,8 +116,11 @@ func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 }
 
 func headline(ex *sluice.Execution, resumed bool) string {
-	if resumed {
-		return fmt.Sprintf("resuming execution %s of %s at %s, which was interrupted before it ended", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
+	switch {
+	case resumed && ex.Status.Done():
+		return fmt.Sprintf("%s at %s already ran as execution %s, which ended %s; sluice run --new runs it again", ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.ID, ex.Status)
+	case resumed:
+		return fmt.Sprintf("resuming execution %s of %s at %s, which had not ended", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision))
 	}
 	return fmt.Sprintf("execution %s of %s at %s %s", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
 }
@@ -129,7 +150,7 @@ func execute(e *env, o runOptions,
 		}
 		src = remoteSource{client}
 	} else {
-		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		inst, err := startEngine(ctx, e, o.file, o.dir, serveOptions{}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -141,6 +162,21 @@ func execute(e *env, o runOptions,
 	}
 	fmt.Fprintln(o.out, head)
 	snap, err := follow(ctx, e, src, ex.ID, o)
+	for errors.Is(err, errEngineGone) {
+		// The engine this command handed the execution to has stopped (its own run ended, or it
+		// was stopped): take the execution over here, where it resumes from its stored state.
+		fmt.Fprintf(o.out, "the engine serving %s stopped; taking over execution %s here\n", o.dir, ex.ID)
+		inst, client, serr := takeOver(ctx, e, o)
+		switch {
+		case serr != nil:
+			return nil, serr
+		case client != nil: // another engine took over first
+			snap, err = follow(ctx, e, remoteSource{client}, ex.ID, o)
+		default:
+			defer inst.close()
+			snap, err = follow(ctx, e, localSource{inst}, ex.ID, o)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -157,6 +193,29 @@ func execute(e *env, o runOptions,
 		<-ctx.Done()
 	}
 	return snap, nil
+}
+
+// takeOver starts an engine on o.dir once the one that served it has let go of the state (it
+// may still be closing), or returns the client of another engine that started first.
+func takeOver(ctx context.Context, e *env, o runOptions) (*instance, *api.Client, error) {
+	deadline := time.Now().Add(time.Minute) // an engine closing waits for its actions to stop
+	for {
+		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		if err == nil {
+			return inst, nil, nil
+		}
+		if client := runningEngine(ctx, o.dir); client != nil {
+			return nil, client, nil
+		}
+		if sluice.ErrorCode(err) != sluice.ECONFLICT || time.Now().After(deadline) {
+			return nil, nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // exitFor is the exit of a command that followed an execution: 1 unless it succeeded.
@@ -181,6 +240,9 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if src.gone(ctx) {
+				return nil, errEngineGone
+			}
 			return nil, err
 		}
 		render(o.out, prev, snap, start)
@@ -198,18 +260,26 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			switch {
 			case o.approve:
 				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", sluice.ShortDigest(a.ChangeSetDigest), env.Name)
-				if err := src.decide(ctx, env.Name, true, "approved with --approve"); err != nil {
-					return nil, err
+				d := engine.Decision{Environment: env.Name, ChangeSet: a.ChangeSetDigest, Approve: true, User: identity(), Comment: "approved with --approve"}
+				if err := src.decide(ctx, d); err != nil {
+					// Refused (not an approver, expired): nobody else was asked to decide, so the
+					// execution must not be left waiting for good.
+					fmt.Fprintf(o.out, "  could not approve: %v\n", err)
+					if serr := src.stop(ctx, id); serr != nil && sluice.ErrorCode(serr) != sluice.ECONFLICT {
+						fmt.Fprintf(o.out, "  could not stop execution %s either: %v\n", id, serr)
+					} else {
+						fmt.Fprintf(o.out, "  stopped execution %s: --approve could not decide its approval\n", id)
+					}
 				}
 			case isTerminal(e.stdin):
 				if cs, err := src.changeSet(ctx, a.ChangeSetDigest); err == nil {
 					fmt.Fprint(o.out, indent(engine.FormatChangeSet(cs), "    "))
 				}
 				fmt.Fprintf(o.out, "  approve deploying this change set to %s? [y/N] ", env.Name)
-				go ask(e.stdin, env.Name, answers)
+				go ask(e.stdin, env.Name, a.ChangeSetDigest, answers)
 			default:
-				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s` or `sluice reject %s` (expires %s)\n",
-					sluice.ShortDigest(a.ChangeSetDigest), env.Name, env.Name, env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
+				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s --change-set %s` or `sluice reject %s` (expires %s)\n",
+					sluice.ShortDigest(a.ChangeSetDigest), env.Name, env.Name, sluice.ShortDigest(a.ChangeSetDigest), env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
 			}
 		}
 		select {
@@ -217,7 +287,13 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			fmt.Fprintf(o.out, "interrupted: execution %s is paused and resumes when sluice run or sluice up next starts on this state\n", id)
 			return nil, ctx.Err()
 		case a := <-answers:
-			if err := src.decide(ctx, a.env, a.yes, a.comment); err != nil {
+			if a.eof {
+				fmt.Fprintf(o.out, "\n  no answer (standard input ended): still waiting; run `sluice approve %s --change-set %s` or `sluice reject %s`\n",
+					a.env, sluice.ShortDigest(a.changeSet), a.env)
+				break
+			}
+			d := engine.Decision{Environment: a.env, ChangeSet: a.changeSet, Approve: a.yes, User: identity(), Comment: a.comment}
+			if err := src.decide(ctx, d); err != nil {
 				fmt.Fprintf(o.out, "  %v\n", err)
 			}
 		case <-tick.C:
@@ -225,21 +301,31 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 	}
 }
 
+// errEngineGone is follow's answer when the engine it followed stopped serving.
+var errEngineGone = errors.New("the engine stopped serving")
+
 type answer struct {
-	env     string
-	yes     bool
-	comment string
+	env, changeSet string
+	yes            bool
+	eof            bool // the input ended before a line: no decision
+	comment        string
 }
 
-func ask(r io.Reader, env string, out chan<- answer) {
-	line, _ := bufio.NewReader(r).ReadString('\n')
+// ask reads one line from a terminal. Only a whole line is a decision; the end of the input is
+// none.
+func ask(r io.Reader, env, changeSet string, out chan<- answer) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		out <- answer{env: env, changeSet: changeSet, eof: true}
+		return
+	}
 	line = strings.TrimSpace(strings.ToLower(line))
 	yes := line == "y" || line == "yes"
 	comment := "rejected at the prompt"
 	if yes {
 		comment = "approved at the prompt"
 	}
-	out <- answer{env: env, yes: yes, comment: comment}
+	out <- answer{env: env, changeSet: changeSet, yes: yes, comment: comment}
 }
 
 // render prints what changed between two snapshots, stage by stage.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mattn/go-isatty"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/api"
@@ -61,23 +64,35 @@ const (
 
 // runningEngine returns a client for the engine serving dir, or nil if none does.
 func runningEngine(ctx context.Context, dir string) *api.Client {
+	c, _ := runningEngineInfo(ctx, dir)
+	return c
+}
+
+// runningEngineInfo returns a client for the engine serving dir and what it wrote about itself,
+// or nil if none does. api.json may be stale (its engine was killed, and another process may
+// listen on its port now): the process it names must live, and whatever answers must prove it
+// knows the token (api.Client.Ping) before the token is sent anywhere.
+func runningEngineInfo(ctx context.Context, dir string) (*api.Client, apiInfo) {
+	var info apiInfo
 	b, err := os.ReadFile(filepath.Join(dir, apiFile))
 	if err != nil {
-		return nil
+		return nil, info
 	}
-	var info apiInfo
 	if json.Unmarshal(b, &info) != nil || info.Address == "" {
-		return nil
+		return nil, info
+	}
+	if info.PID > 0 && errors.Is(syscall.Kill(info.PID, 0), syscall.ESRCH) {
+		return nil, info
 	}
 	token, err := os.ReadFile(filepath.Join(dir, tokenFile))
 	if err != nil {
-		return nil
+		return nil, info
 	}
 	c := &api.Client{Base: "http://" + info.Address, Token: strings.TrimSpace(string(token))}
 	if !c.Ping(ctx) {
-		return nil
+		return nil, info
 	}
-	return c
+	return c, info
 }
 
 // token returns the API token of dir, creating it (mode 0600) on first use.
@@ -106,7 +121,10 @@ func lockState(dir string) (func(), error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, sluice.Errorf(sluice.ECONFLICT, "another sluice engine is using %s and does not answer on its API; wait for it to finish or stop it", dir)
+		if client, info := runningEngineInfo(context.Background(), dir); client != nil {
+			return nil, sluice.Errorf(sluice.ECONFLICT, "another sluice engine (pid %d) serves %s at %s; sluice commands use it while it runs (a sluice run ends with its execution): wait for it to finish or stop it, then start this one", info.PID, dir, client.Base)
+		}
+		return nil, sluice.Errorf(sluice.ECONFLICT, "another sluice engine is using %s and does not answer on its API yet (it may be starting); wait for it to finish or stop it", dir)
 	}
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
@@ -131,9 +149,16 @@ type instance struct {
 	unlock   func()
 }
 
+// serveOptions say how an engine serves its API. The zero value serves it, metrics included,
+// on a free loopback port.
+type serveOptions struct {
+	Listen    string // the API's address; if empty, 127.0.0.1 and a free port
+	NoMetrics bool   // answer /metrics with 404 instead of the environments' metrics
+}
+
 // startEngine opens the state, starts the engine (resuming what was running), and serves the API
-// on listen (loopback, a free port if empty).
-func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, logger *slog.Logger) (*instance, error) {
+// as opts say.
+func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveOptions, logger *slog.Logger) (*instance, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "create state directory: %w; pass --state DIR to put it elsewhere", err)
 	}
@@ -174,6 +199,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, log
 	if err != nil {
 		return nil, err
 	}
+	listen := opts.Listen
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -182,7 +208,10 @@ func startEngine(ctx context.Context, e *env, routeFile, dir, listen string, log
 		return nil, sluice.Errorf(sluice.ECONFLICT, "listen on %s: %w; pass --listen ADDR", listen, err)
 	}
 	inst.address = ln.Addr().String()
-	srv := &api.Server{Engine: inst.engine, Token: tok, Metrics: inst.provider.WriteMetrics, Environments: func() []string { return routeEnvironments(absRoute) }}
+	srv := &api.Server{Engine: inst.engine, Token: tok, Addr: inst.address, Environments: func() []string { return routeEnvironments(absRoute) }}
+	if !opts.NoMetrics {
+		srv.Metrics = inst.provider.WriteMetrics
+	}
 	inst.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.server.Serve(ln) }()
 	info, _ := json.Marshal(apiInfo{Address: inst.address, PID: os.Getpid()})
@@ -244,11 +273,9 @@ func identity() string {
 	return os.Getenv("USER")
 }
 
+// isTerminal reports whether r is a terminal a person types at: only then may Sluice prompt.
+// /dev/null, a file, a pipe or a socket is not, whatever its file mode says (nohup, CI, cron).
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && isatty.IsTerminal(f.Fd())
 }

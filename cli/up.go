@@ -27,12 +27,16 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	inst, err := startEngine(e.ctx, e, *f.file, dir, o.listen, logger)
+	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{Listen: o.listen, NoMetrics: !o.metrics}, logger)
 	if err != nil {
 		return err
 	}
 	defer inst.close()
-	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics http://%s/metrics\n", route.Name, inst.address, dir, inst.address)
+	metrics := "http://" + inst.address + "/metrics (no token; --metrics=false turns it off)"
+	if !o.metrics {
+		metrics = "off"
+	}
+	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics %s\n", route.Name, inst.address, dir, metrics)
 	for _, env := range route.Environments {
 		if addr, err := inst.engine.Endpoint(e.ctx, env.Name); err == nil {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
@@ -60,9 +64,14 @@ func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch stri
 			case err != nil:
 				log.Warn("look for new commits", "err", err)
 			case head != last:
-				if ex, err := en.Run(ctx, head); err != nil {
+				// A revision that has an execution already (a `sluice run` of the new commit got
+				// there first) is not run a second time.
+				switch ex, existing, err := en.RunOrResume(ctx, head); {
+				case err != nil:
 					log.Error("start execution for new commit", "revision", head, "err", err)
-				} else {
+				case existing:
+					log.Info("new commit has an execution already", "execution", ex.ID, "revision", head[:7])
+				default:
 					log.Info("new commit: execution started", "execution", ex.ID, "revision", head[:7])
 				}
 				last = head

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -25,22 +24,7 @@ func TestUp(t *testing.T) {
 	r := newRepo(t, fastRoute)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	up, upOut, upErr := sluiceCmd(ctx, r.dir, "up", "--listen", "127.0.0.1:0", "--no-watch", "--state", r.state)
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	t.Cleanup(func() {
-		if !stopped {
-			_ = up.Process.Kill()
-			_ = up.Wait()
-		}
-	})
-	var info struct{ Address string }
-	eventually(t, "sluice up to write api.json", func() bool {
-		b, err := os.ReadFile(filepath.Join(r.state, "api.json"))
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Address != ""
-	})
+	u := startUp(ctx, t, r)
 
 	code, s, res := r.run("--approve")
 	if code != cli.ExitOK || s.Status != sluice.StatusSucceeded {
@@ -55,7 +39,7 @@ func TestUp(t *testing.T) {
 		t.Errorf("prod answers version %q after the run, want %q", body, want)
 	}
 
-	api := "http://" + info.Address
+	api := "http://" + u.Address
 	get(t, api+"/api/v1/status", "", http.StatusUnauthorized)
 	get(t, api+"/api/v1/status", "wrong", http.StatusUnauthorized)
 	token, err := os.ReadFile(filepath.Join(r.state, "token"))
@@ -76,16 +60,16 @@ func TestUp(t *testing.T) {
 		t.Errorf("sluice logs --env prod: exit %d\n%s%s", logs.code, logs.stdout, logs.stderr)
 	}
 
-	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- up.Wait() }()
+	go func() { done <- u.cmd.Wait() }()
 	select {
 	case err := <-done:
-		stopped = true
+		u.stopped = true
 		if err != nil {
-			t.Fatalf("sluice up after SIGTERM: %v\nstdout:\n%s\nstderr:\n%s", err, upOut, upErr)
+			t.Fatalf("sluice up after SIGTERM: %v\nstdout:\n%s\nstderr:\n%s", err, u.stdout, u.stderr)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("sluice up did not stop within 30s of SIGTERM")

@@ -20,15 +20,16 @@ var (
 	errStopped    = errors.New("stopped")
 )
 
-// Run starts an execution of the route file as it is now, for rev (a branch, tag or commit;
-// empty means the head of source.branch), and returns it once it is stored. The execution goes on
-// in the background; Wait follows it.
+// Run starts a new execution of the route file as it is now, for rev (a branch, tag or commit;
+// empty means the head of source.branch), even if the revision ran before, and returns it once
+// it is stored. The execution goes on in the background; Wait follows it.
 func (e *Engine) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
 	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
-	return e.start(ctx, route, text, sha)
+	ex, _, err := e.start(ctx, route, text, sha, true)
+	return ex, err
 }
 
 // resolve reads the route file as it is now and resolves rev (empty: the head of
@@ -46,11 +47,13 @@ func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, te
 	return route, text, sha, nil
 }
 
-// start stores a new execution of route (whose file text is text) at sha and drives it.
-func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha string) (*sluice.Execution, error) {
+// start stores an execution of route (whose file text is text) at sha and drives it. Unless
+// fresh, a revision that has an execution already is not started again: start returns that
+// execution (existing is true), driving it if it has not ended and no other engine does.
+func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha string, fresh bool) (ex *sluice.Execution, existing bool, err error) {
 	subject, _ := git.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
 	p := plan.Compile(route)
-	ex := &sluice.Execution{
+	ex = &sluice.Execution{
 		ID: newID(), Pipeline: route.Name + "@" + route.Source.Branch, Revision: sha, Subject: subject,
 		Status: sluice.StatusPending, Route: string(text), RouteFile: e.cfg.RouteFile, CreatedAt: e.now().UTC(),
 	}
@@ -63,12 +66,27 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 		}
 	}
 	ev := e.event("execution.created", ex.ID, map[string]any{"execution": ex.ID, "revision": sha, "pipeline": ex.Pipeline})
-	if err := e.store.CreateExecution(ctx, ex, stages, actions, ev); err != nil {
-		return nil, fmt.Errorf("store execution: %w", err)
+	if fresh {
+		err = e.store.CreateExecution(ctx, ex, stages, actions, ev)
+	} else {
+		var found *sluice.Execution
+		if found, err = e.store.CreateFirstExecution(ctx, ex, stages, actions, ev); found != nil {
+			if !found.Status.Done() {
+				if err := e.spawn(found); err != nil {
+					e.log.Info("following an execution another engine drives", "execution", found.ID, "err", err)
+				}
+			}
+			return found, true, nil
+		}
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store execution: %w", err)
 	}
 	e.bus.publish(ev)
-	e.spawn(e.track(ex), ex.ID)
-	return ex, nil
+	if err := e.spawn(ex); err != nil {
+		return nil, false, err
+	}
+	return ex, false, nil
 }
 
 // RepoPath is the source repository of route: source.repo relative to the route file's folder,
@@ -132,28 +150,32 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		if st.Status.OK() {
 			continue
 		}
-		if st.Status != sluice.StatusInProgress {
-			if err := e.enter(ctx, r, route, stage); err != nil {
-				e.end(ctx, r, ex, err)
-				return
-			}
+		inside := st.Status == sluice.StatusInProgress
+		if err := e.enter(ctx, r, ex, route, stage, inside); err != nil {
+			e.end(ctx, r, ex, err)
+			return
+		}
+		if !inside {
 			st.Status, st.StartedAt, st.EndedAt = sluice.StatusInProgress, e.now().UTC(), time.Time{}
 			if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveStage(ctx, st, ev...) },
 				e.event("stage.started", ex.ID+"/"+stage.Name, st)) {
+				e.leave(r)
 				return
 			}
 		}
 		status, reason := e.runStage(ctx, r, ex, p, stage)
-		if e.ctx.Err() != nil {
-			return // shutting down: resume later from what is stored
+		if e.paused(ctx) {
+			return // resume later from what is stored, still inside the stage
 		}
 		if stopped(r) {
-			status, reason = sluice.StatusStopped, "stopped by request"
+			e.leave(r) // the stop recorded the stage's and the execution's end
+			return
 		}
 		st.Status, st.EndedAt = status, e.now().UTC()
-		e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveStage(ctx, st, ev...) },
+		bg := context.WithoutCancel(ctx)
+		e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveStage(bg, st, ev...) },
 			e.event("stage."+eventVerb(st.Status), ex.ID+"/"+stage.Name, st))
-		e.leave(stage.Name, r)
+		e.leave(r)
 		if !status.OK() {
 			e.finish(ctx, ex, status, reason)
 			return
@@ -165,12 +187,12 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 // end finishes an execution that could not enter a stage.
 func (e *Engine) end(ctx context.Context, r *run, ex *sluice.Execution, err error) {
 	switch {
-	case e.ctx.Err() != nil:
-		// shutting down: it resumes waiting on the next start
+	case e.paused(ctx):
+		// shutting down, or driven elsewhere now: it resumes waiting where it is driven next
+	case errors.Is(err, errStopped) || stopped(r):
+		// the stop is recorded already
 	case errors.Is(err, errSuperseded):
 		e.finish(ctx, ex, sluice.StatusSuperseded, "superseded by a newer execution while waiting to enter a stage")
-	case errors.Is(err, errStopped) || stopped(r):
-		e.finish(ctx, ex, sluice.StatusStopped, "stopped by request")
 	default:
 		e.finish(ctx, ex, sluice.StatusFailed, err.Error())
 	}
@@ -178,11 +200,12 @@ func (e *Engine) end(ctx context.Context, r *run, ex *sluice.Execution, err erro
 
 // finish records the execution's end and removes its workspace (logs stay).
 func (e *Engine) finish(ctx context.Context, ex *sluice.Execution, status sluice.Status, reason string) {
-	if e.ctx.Err() != nil {
+	if e.paused(ctx) {
 		return
 	}
-	ex.Status, ex.Error, ex.EndedAt = status, reason, e.now().UTC()
-	e.save(context.WithoutCancel(ctx), func(ev ...sluice.Event) error { return e.store.SaveExecution(context.WithoutCancel(ctx), ex, ev...) },
+	ex.Status, ex.Error, ex.Waiting, ex.EndedAt = status, reason, "", e.now().UTC()
+	bg := context.WithoutCancel(ctx)
+	e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveExecution(bg, ex, ev...) },
 		e.event("execution."+eventVerb(status), ex.ID, map[string]any{"execution": ex.ID, "status": status, "error": reason, "revision": ex.Revision}))
 	if err := os.RemoveAll(e.workspace(ex.ID)); err != nil {
 		e.log.Warn("remove workspace", "execution", ex.ID, "err", err)
@@ -203,23 +226,29 @@ func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, ev
 	return true
 }
 
-// enter waits until the execution may enter stage: nobody else is in it, it is not frozen, and
-// (queued mode) no older execution waits for it. In superseded mode a newer execution waiting for
-// the same stage replaces this one.
-func (e *Engine) enter(ctx context.Context, r *run, route *spec.Route, stage *plan.Stage) error {
+// enter waits until the execution may enter stage, and takes the stage's lease: nobody else is
+// in it, it is not frozen, and (queued mode) no older execution waits for it. In superseded mode
+// a newer execution waiting for the same stage replaces this one. An execution found inside the
+// stage (resumed) takes its lease back and is not held by a freeze. While it waits, the
+// execution records why (Execution.Waiting), for status displays.
+func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route *spec.Route, stage *plan.Stage, inside bool) error {
+	key := stageKey(r.pipeline, stage.Name)
 	e.mu.Lock()
 	e.waiting[stage.Name] = append(e.waiting[stage.Name], r)
-	if route.ExecutionMode != sluice.ModeQueued {
+	if route.ExecutionMode != sluice.ModeQueued && !inside {
 		for _, w := range e.waiting[stage.Name] {
 			if w.seq < r.seq {
 				w.supOnce.Do(func() { close(w.superseded) })
 			}
 		}
 	}
+	e.mu.Unlock()
 	defer func() {
+		e.mu.Lock()
 		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
+		e.setWaiting(ctx, ex, "")
 	}()
 	for {
 		select {
@@ -227,63 +256,125 @@ func (e *Engine) enter(ctx context.Context, r *run, route *spec.Route, stage *pl
 			return errSuperseded
 		default:
 		}
-		holder, busy := e.holders[stage.Name]
-		free := !busy || holder == r.id
-		if free && route.ExecutionMode == sluice.ModeQueued {
+		e.mu.Lock()
+		var ahead *run
+		if route.ExecutionMode == sluice.ModeQueued && !inside {
 			for _, w := range e.waiting[stage.Name] {
-				if w.seq < r.seq {
-					free = false
+				if w.seq < r.seq && (ahead == nil || w.seq < ahead.seq) {
+					ahead = w
 				}
 			}
 		}
-		frozen := false
-		if free && stage.Environment != "" {
-			e.mu.Unlock()
-			frozen = e.frozen(ctx, stage.Environment)
-			e.mu.Lock()
-			if h, b := e.holders[stage.Name]; b && h != r.id {
-				continue // taken while we looked
-			}
-		}
-		if free && !frozen {
-			e.holders[stage.Name] = r.id
-			return nil
-		}
 		changed := e.changed
 		e.mu.Unlock()
-		var poll <-chan time.Time
-		if frozen {
-			poll = time.After(500 * time.Millisecond) // another process may unfreeze
-		}
-		var err error
-		select {
-		case <-changed:
-		case <-poll:
-		case <-r.superseded:
-		case <-r.stop:
-			err = errStopped
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		e.mu.Lock()
+		why, err := e.mayEnter(ctx, r, stage, key, ahead, inside)
 		if err != nil {
 			return err
 		}
+		if why == "" {
+			return nil
+		}
+		e.setWaiting(ctx, ex, why)
+		select {
+		case <-changed:
+		case <-time.After(e.cfg.LeasePoll): // another process may leave, unfreeze or stop
+		case <-r.superseded:
+		case <-r.stop:
+			return errStopped
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
-func (e *Engine) leave(stage string, r *run) {
+// mayEnter takes the stage for r if it can, and otherwise says why not.
+func (e *Engine) mayEnter(ctx context.Context, r *run, stage *plan.Stage, key string, ahead *run, inside bool) (why string, err error) {
+	if ahead != nil {
+		return fmt.Sprintf("waiting: execution %s came first and waits for %s too (execution_mode: queued)", ahead.id, stage.Name), nil
+	}
+	if env := stage.Environment; env != "" && !inside {
+		if st, err := e.store.Environment(ctx, env); err == nil && st.Frozen {
+			reason := ""
+			if st.FrozenReason != "" {
+				reason = " (" + st.FrozenReason + ")"
+			}
+			return fmt.Sprintf("waiting: %s is frozen%s; sluice unfreeze %s lets executions in", env, reason, env), nil
+		}
+	}
+	l, err := e.take(ctx, key, r.id)
+	if err == nil {
+		r.setStage(key)
+		return "", nil
+	}
+	if sluice.ErrorCode(err) != sluice.ECONFLICT || l == nil {
+		return "", fmt.Errorf("enter %s: %w", stage.Name, err)
+	}
+	holder, herr := e.store.Execution(ctx, l.Owner)
+	if sluice.ErrorCode(herr) == sluice.ENOTFOUND || (herr == nil && holder.Status.Done()) {
+		// The holder ended without letting go (stopped while no engine ran, say).
+		if _, err := e.store.AcquireLease(ctx, key, r.id, l.Owner, e.now(), e.cfg.LeaseTTL); err == nil {
+			r.setStage(key)
+			return "", nil
+		}
+		return "waiting to enter " + stage.Name, nil
+	}
+	if herr != nil {
+		return "", fmt.Errorf("enter %s: %w", stage.Name, herr)
+	}
+	return e.holdsReason(ctx, holder, stage.Name), nil
+}
+
+// holdsReason says which execution holds a stage and what it does there, and how to release it:
+// "waiting: execution 8eba81b8 holds prod (waiting for approval since 12:03); sluice stop
+// 8eba81b8 to release it".
+func (e *Engine) holdsReason(ctx context.Context, holder *sluice.Execution, stage string) string {
+	doing := "in progress"
+	if actions, err := e.store.Actions(ctx, holder.ID); err == nil {
+	look:
+		for _, a := range actions {
+			if a.Stage != stage {
+				continue
+			}
+			switch a.Status {
+			case sluice.StatusWaiting:
+				doing = "waiting for approval since " + a.StartedAt.Local().Format("15:04")
+			case sluice.StatusInProgress:
+				doing = "running " + a.Action + " since " + a.StartedAt.Local().Format("15:04")
+			default:
+				continue
+			}
+			break look
+		}
+	}
+	return fmt.Sprintf("waiting: execution %s holds %s (%s); sluice stop %s to release it", holder.ID, stage, doing, holder.ID)
+}
+
+// setWaiting records what ex waits for, when it changed.
+func (e *Engine) setWaiting(ctx context.Context, ex *sluice.Execution, why string) {
+	if ex.Waiting == why || e.paused(ctx) {
+		return
+	}
+	ex.Waiting = why
+	var events []sluice.Event
+	if why != "" {
+		events = append(events, e.event("execution.waiting", ex.ID, map[string]any{"execution": ex.ID, "waiting": why}))
+		e.log.Info(why, "execution", ex.ID)
+	}
+	bg := context.WithoutCancel(ctx)
+	e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveExecution(bg, ex, ev...) }, events...)
+}
+
+// leave gives up the stage r is in, if any, and wakes those waiting for it.
+func (e *Engine) leave(r *run) {
+	if key := r.stageKey(); key != "" {
+		if err := e.store.ReleaseLease(context.Background(), key, r.id); err != nil {
+			e.log.Warn("leave stage", "execution", r.id, "stage", key, "err", err)
+		}
+		r.setStage("")
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.holders[stage] == r.id {
-		delete(e.holders, stage)
-	}
 	e.broadcastLocked()
-}
-
-func (e *Engine) frozen(ctx context.Context, env string) bool {
-	st, err := e.store.Environment(ctx, env)
-	return err == nil && st.Frozen
 }
 
 func stopped(r *run) bool {
@@ -311,23 +402,14 @@ func eventVerb(s sluice.Status) string {
 	return b.String()
 }
 
-// RunOrResume follows the newest unfinished execution of rev when there is one — an execution
-// interrupted by a stop of the engine resumes rather than being run a second time — and starts
-// one otherwise. resumed says which.
+// RunOrResume follows the newest execution of rev when there is one — an execution interrupted
+// by a stop of the engine resumes rather than being run a second time, and one revision of a
+// pipeline runs once unless Run asks for another — and starts one otherwise. resumed says which;
+// a resumed execution may have ended already.
 func (e *Engine) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, resumed bool, err error) {
 	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
 		return nil, false, err
 	}
-	active, err := e.store.ListExecutions(ctx, true, 0)
-	if err != nil {
-		return nil, false, fmt.Errorf("list executions: %w", err)
-	}
-	for i := range active { // newest first
-		if active[i].Revision == sha {
-			return &active[i], true, nil
-		}
-	}
-	ex, err = e.start(ctx, route, text, sha)
-	return ex, false, err
+	return e.start(ctx, route, text, sha, false)
 }

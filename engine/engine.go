@@ -55,6 +55,14 @@ type Config struct {
 	// ApprovalPoll is how often a waiting approval looks for a decision made by another process.
 	// If zero, 250ms.
 	ApprovalPoll time.Duration
+	// LeaseTTL is how long what this engine holds in the store (executions it drives, stages its
+	// executions are in, environments it deploys to) stays its own without a renewal; it renews
+	// every third of it. If zero, 30s.
+	LeaseTTL time.Duration
+	// LeasePoll is how often an execution that waits (for a stage, an environment, a freeze)
+	// looks again at the store, and how often a driven execution looks for a stop recorded by
+	// another process. If zero, 500ms.
+	LeasePoll time.Duration
 }
 
 // Engine runs executions of one route.
@@ -66,13 +74,13 @@ type Engine struct {
 	bus    *Bus
 	ctx    context.Context // canceled by Close: executions pause where they are, to resume later
 	cancel context.CancelFunc
+	// owner names this engine in the store's leases.
+	owner string
 
 	mu      sync.Mutex
 	running map[string]*run   // executions being driven, by ID
-	holders map[string]string // stage name -> execution ID inside it
 	waiting map[string][]*run // stage name -> executions waiting to enter, in arrival order
-	changed chan struct{}     // closed and replaced whenever holders, waiting or freezes change
-	envLock map[string]*sync.Mutex
+	changed chan struct{}     // closed and replaced whenever a stage is left, waiting or freezes change
 	wg      sync.WaitGroup
 	// progress of deployments in flight (environment -> deploy.Progress), for status displays.
 	progress sync.Map
@@ -87,12 +95,17 @@ type Engine struct {
 type run struct {
 	id         string
 	seq        int64
-	cancel     context.CancelFunc
+	pipeline   string
+	cancel     context.CancelCauseFunc
 	stop       chan struct{} // closed by Stop
 	superseded chan struct{} // closed when a newer execution replaces this one while it waits
 	stopOnce   sync.Once
 	supOnce    sync.Once
 	done       chan struct{}
+
+	mu      sync.Mutex
+	stage   string // the lease key of the stage it is in, if any
+	waitFor string // what it waits for, as last recorded
 }
 
 // New returns an engine. Call Start to resume executions and restore environments.
@@ -112,14 +125,24 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.ApprovalPoll == 0 {
 		cfg.ApprovalPoll = 250 * time.Millisecond
 	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = 30 * time.Second
+	}
+	if cfg.LeasePoll <= 0 {
+		cfg.LeasePoll = 500 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, store: cfg.Store, now: cfg.Now, log: cfg.Logger, bus: newBus(),
-		ctx: ctx, cancel: cancel,
-		running: map[string]*run{}, holders: map[string]string{}, waiting: map[string][]*run{},
-		changed: make(chan struct{}), envLock: map[string]*sync.Mutex{},
-	}, nil
+		ctx: ctx, cancel: cancel, owner: newOwner(),
+		running: map[string]*run{}, waiting: map[string][]*run{}, changed: make(chan struct{}),
+	}
+	liveEngines.Store(e.owner, true)
+	return e, nil
 }
+
+// Owner is the name this engine holds leases under in the store.
+func (e *Engine) Owner() string { return e.owner }
 
 // Bus returns the engine's event bus: every stored event is published on it.
 func (e *Engine) Bus() *Bus { return e.bus }
@@ -128,7 +151,8 @@ func (e *Engine) Bus() *Bus { return e.bus }
 func (e *Engine) Store() store.Store { return e.store }
 
 // Start restores every environment's live version and resumes every execution that had not
-// ended, oldest first, so stages are re-entered in the order they were held.
+// ended and that no other live engine drives, oldest first, so stages are re-entered in the
+// order they were held.
 func (e *Engine) Start(ctx context.Context) error {
 	if err := e.openLedger(); err != nil {
 		return err
@@ -140,20 +164,27 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list executions to resume: %w", err)
 	}
-	for i := len(active) - 1; i >= 0; i-- { // newest first from the store: walk backwards
-		ex := active[i]
+	// An execution inside a stage keeps it: take the stages back before anything else runs.
+	for _, ex := range active {
 		stages, err := e.store.Stages(ctx, ex.ID)
 		if err != nil {
 			return fmt.Errorf("resume execution %s: %w", ex.ID, err)
 		}
-		r := e.track(&ex)
 		for _, st := range stages {
 			if st.Status == sluice.StatusInProgress {
-				e.holders[st.Stage] = ex.ID // it was inside: it keeps the stage
+				if _, err := e.take(ctx, stageKey(ex.Pipeline, st.Stage), ex.ID); err != nil {
+					e.log.Warn("stage taken while the engine was stopped", "execution", ex.ID, "stage", st.Stage, "err", err)
+				}
 			}
 		}
+	}
+	for i := len(active) - 1; i >= 0; i-- { // newest first from the store: walk backwards
+		ex := active[i]
+		if err := e.spawn(&ex); err != nil {
+			e.log.Info("not resuming execution", "execution", ex.ID, "err", err)
+			continue
+		}
 		e.log.Info("resuming execution", "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
-		e.spawn(r, ex.ID)
 	}
 	return nil
 }
@@ -163,6 +194,7 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) Close() error {
 	e.cancel()
 	e.wg.Wait()
+	liveEngines.Delete(e.owner)
 	var errs []error
 	for _, p := range e.cfg.Providers {
 		errs = append(errs, p.Close())
@@ -188,36 +220,93 @@ func (e *Engine) Wait(ctx context.Context, id string) (*sluice.Execution, error)
 	return e.store.Execution(ctx, id)
 }
 
-func (e *Engine) track(ex *sluice.Execution) *run {
-	r := &run{id: ex.ID, seq: ex.Seq, stop: make(chan struct{}), superseded: make(chan struct{}), done: make(chan struct{})}
+// spawn takes the execution's lease and drives it in the background. It fails with ECONFLICT
+// when another live engine drives it, and does nothing when this one already does.
+func (e *Engine) spawn(ex *sluice.Execution) error {
 	e.mu.Lock()
-	e.running[ex.ID] = r
-	e.mu.Unlock()
-	return r
-}
-
-func (e *Engine) spawn(r *run, id string) {
-	ctx, cancel := context.WithCancel(e.ctx)
+	defer e.mu.Unlock()
+	if e.running[ex.ID] != nil {
+		return nil
+	}
+	if e.ctx.Err() != nil {
+		return errors.New("the engine is shutting down")
+	}
+	l, err := e.take(e.ctx, executionKey(ex.ID), e.owner)
+	if err != nil {
+		if l != nil {
+			return sluice.Errorf(sluice.ECONFLICT, "execution %s is driven by another engine (%s)", ex.ID, l.Owner)
+		}
+		return fmt.Errorf("take execution %s: %w", ex.ID, err)
+	}
+	r := &run{id: ex.ID, seq: ex.Seq, pipeline: ex.Pipeline, stop: make(chan struct{}), superseded: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancelCause(e.ctx)
 	r.cancel = cancel
+	e.running[ex.ID] = r
+	release := e.keep(executionKey(ex.ID), e.owner, func() { cancel(errNotOwner) })
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		defer cancel()
 		defer close(r.done)
 		defer e.untrack(r)
-		e.drive(ctx, r, id)
+		defer func() {
+			release()
+			cancel(nil)
+			if !errors.Is(context.Cause(ctx), errNotOwner) {
+				if err := e.store.ReleaseLease(context.Background(), executionKey(r.id), e.owner); err != nil {
+					e.log.Warn("release execution", "execution", r.id, "err", err)
+				}
+			}
+		}()
+		go e.watchStop(ctx, r)
+		e.drive(ctx, r, r.id)
 	}()
+	return nil
+}
+
+// watchStop notices a stop recorded by another process (a `sluice stop` that reached the store
+// only) and the stages the run holds, whose leases it renews, until the run ends.
+func (e *Engine) watchStop(ctx context.Context, r *run) {
+	tick := time.NewTicker(e.cfg.LeasePoll)
+	defer tick.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if ex, err := e.store.Execution(ctx, r.id); err == nil && ex.Status == sluice.StatusStopped {
+			r.stopOnce.Do(func() { close(r.stop) })
+			r.cancel(errStopped)
+			return
+		}
+		if time.Since(renewed) >= e.cfg.LeaseTTL/3 {
+			renewed = time.Now()
+			if key := r.stageKey(); key != "" {
+				if err := e.store.RenewLease(ctx, key, r.id, e.now(), e.cfg.LeaseTTL); err != nil && ctx.Err() == nil {
+					e.log.Warn("renew stage", "execution", r.id, "stage", key, "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (r *run) stageKey() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stage
+}
+
+func (r *run) setStage(key string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stage = key
 }
 
 func (e *Engine) untrack(r *run) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.running, r.id)
-	for stage, id := range e.holders {
-		if id == r.id {
-			delete(e.holders, stage)
-		}
-	}
 	for stage, ws := range e.waiting {
 		e.waiting[stage] = without(ws, r)
 	}
@@ -230,13 +319,11 @@ func (e *Engine) broadcastLocked() {
 	e.changed = make(chan struct{})
 }
 
-func (e *Engine) environmentLock(env string) *sync.Mutex {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.envLock[env] == nil {
-		e.envLock[env] = &sync.Mutex{}
-	}
-	return e.envLock[env]
+// paused reports whether the run of ctx must stop acting and writing without ending its
+// execution: the engine is shutting down (the execution resumes on the next start), or another
+// engine took the execution over.
+func (e *Engine) paused(ctx context.Context) bool {
+	return e.ctx.Err() != nil || errors.Is(context.Cause(ctx), errNotOwner)
 }
 
 func (e *Engine) workspace(id string) string { return filepath.Join(e.cfg.StateDir, "work", id) }

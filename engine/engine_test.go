@@ -262,7 +262,7 @@ func TestApprovals(t *testing.T) {
 		{
 			name: "approved", timeout: "1h", status: sluice.StatusSucceeded, deploys: 1,
 			act: func(t *testing.T, f *fixture) {
-				if _, err := f.engine.Decide(context.Background(), "dev", true, "alice", "ok"); err != nil {
+				if _, err := f.decide("dev", true, "alice", "ok"); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -270,7 +270,7 @@ func TestApprovals(t *testing.T) {
 		{
 			name: "rejected", timeout: "1h", status: sluice.StatusRejected, errText: "rejected by alice",
 			act: func(t *testing.T, f *fixture) {
-				if _, err := f.engine.Decide(context.Background(), "dev", false, "alice", "not today"); err != nil {
+				if _, err := f.decide("dev", false, "alice", "not today"); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -282,11 +282,11 @@ func TestApprovals(t *testing.T) {
 		{
 			name: "only approvers decide", timeout: "1h", status: sluice.StatusSucceeded, deploys: 1,
 			act: func(t *testing.T, f *fixture) {
-				_, err := f.engine.Decide(context.Background(), "dev", true, "bob", "")
+				_, err := f.decide("dev", true, "bob", "")
 				if sluice.ErrorCode(err) != sluice.EUNAUTHORIZED {
 					t.Errorf("bob approving: %v, want %s", err, sluice.EUNAUTHORIZED)
 				}
-				if _, err := f.engine.Decide(context.Background(), "dev", true, "alice", ""); err != nil {
+				if _, err := f.decide("dev", true, "alice", ""); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -298,7 +298,7 @@ func TestApprovals(t *testing.T) {
 				if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
 					t.Fatal(err)
 				}
-				if _, err := f.engine.Decide(context.Background(), "dev", true, "alice", ""); err != nil {
+				if _, err := f.decide("dev", true, "alice", ""); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -402,7 +402,7 @@ checks:
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	began := time.Now()
-	if err := f.engine.Stop(ctx, ex.ID); err != nil {
+	if _, err := f.engine.Stop(ctx, ex.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	// Not a speed assertion: had the check's process group survived, Stop would have waited out
@@ -470,7 +470,7 @@ func TestApprovalDecidedWhileEngineDown(t *testing.T) {
 	if err := f.engine.Close(); err != nil { // the engine stops; the execution pauses
 		t.Fatal(err)
 	}
-	if _, _, err := engine.Decide(context.Background(), f.db, "dev", true, "alice", "approved offline", time.Now()); err != nil {
+	if _, _, err := engine.Decide(context.Background(), f.db, engine.Decision{Environment: "dev", ChangeSet: f.waitingChangeSet("dev"), Approve: true, User: "alice", Comment: "approved offline"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.db.Close()
@@ -533,7 +533,7 @@ func TestBusPublishesStoredEvents(t *testing.T) {
 	defer unsubscribe()
 	ex := f.run()
 	f.waitApproval()
-	if _, err := f.engine.Decide(context.Background(), "dev", true, "alice", ""); err != nil {
+	if _, err := f.decide("dev", true, "alice", ""); err != nil {
 		t.Fatal(err)
 	}
 	f.wait(ex.ID)

@@ -92,6 +92,10 @@ func (ac *actionContext) approval(ctx context.Context) outcome {
 	if digest == "" {
 		return failed(errors.New("no change set to approve: CreateChangeSet did not record one"))
 	}
+	if cs, err := e.store.ChangeSet(ctx, digest); err == nil && cs.Empty() {
+		fmt.Fprintf(ac.log, "change set %s has no changes: %s already runs this, so there is nothing to approve or deploy\n", digest, ac.stage.Environment)
+		return outcome{status: sluice.StatusSucceeded, summary: "no changes: nothing to approve", outputs: map[string]string{outApproved: digest}}
+	}
 	a, err := ac.pendingApproval(ctx, digest)
 	if err != nil {
 		return failed(err)
@@ -101,11 +105,11 @@ func (ac *actionContext) approval(ctx context.Context) outcome {
 	fmt.Fprintf(ac.log, "waiting for approval of change set %s until %s\n", digest, a.ExpiresAt.Format(time.RFC3339))
 	for a.Status == sluice.StatusWaiting {
 		if !e.now().Before(a.ExpiresAt) {
-			a.Status, a.Expired, a.DecidedBy, a.DecidedAt = sluice.StatusRejected, true, "sluice", e.now().UTC()
-			a.Comment = "nobody decided within " + a.ExpiresAt.Sub(a.RequestedAt).String()
-			err := e.store.DecideApproval(ctx, a, e.event("approval.expired", "env/"+a.Environment, a))
+			ev, err := expire(ctx, e.store, a, e.now())
 			if sluice.ErrorCode(err) == sluice.ECONFLICT {
 				a, err = e.store.Approval(ctx, a.ID) // decided just now by someone
+			} else if err == nil {
+				e.bus.publish(ev)
 			}
 			if err != nil {
 				return failed(fmt.Errorf("record expired approval: %w", err))
@@ -174,45 +178,99 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 	return a, nil
 }
 
-// Decide records a person's decision on the approval waiting in env, with its event. It works
-// with or without a running engine: a waiting approval reads its decision from the store.
+// expire records that nobody decided a on time: a rejection.
+func expire(ctx context.Context, st interface {
+	DecideApproval(context.Context, *sluice.Approval, ...sluice.Event) error
+}, a *sluice.Approval, now time.Time) (sluice.Event, error) {
+	a.Status, a.Expired, a.DecidedBy, a.DecidedAt = sluice.StatusRejected, true, "sluice", now.UTC()
+	a.Comment = "nobody decided within " + a.ExpiresAt.Sub(a.RequestedAt).String()
+	ev := NewEvent("approval.expired", "env/"+a.Environment, a, now)
+	return ev, st.DecideApproval(ctx, a, ev)
+}
+
+// Decision is a person's decision on the approval waiting in an environment.
+type Decision struct {
+	Environment string
+	// ChangeSet is the digest (or a prefix of at least 6 hex digits) of the change set the
+	// person reviewed. Required to approve: an approval binds what was reviewed, never whatever
+	// is waiting now. Optional to reject.
+	ChangeSet string
+	Approve   bool
+	User      string
+	Comment   string
+}
+
+// Decide records a person's decision on the approval waiting in d.Environment, and returns the
+// approval with the events it stored. It works with or without a running engine: a waiting
+// approval reads its decision from the store. An approval past its expiry is recorded as expired
+// (a rejection) and the decision is refused.
 func Decide(ctx context.Context, st interface {
 	ListApprovals(context.Context, string, bool) ([]sluice.Approval, error)
 	DecideApproval(context.Context, *sluice.Approval, ...sluice.Event) error
-}, env string, approve bool, user, comment string, now time.Time) (*sluice.Approval, sluice.Event, error) {
-	var none sluice.Event
-	if user == "" {
-		return nil, none, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
+}, d Decision, now time.Time) (*sluice.Approval, []sluice.Event, error) {
+	env := d.Environment
+	if d.User == "" {
+		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
 	}
 	list, err := st.ListApprovals(ctx, env, true)
 	if err != nil {
-		return nil, none, fmt.Errorf("list approvals: %w", err)
+		return nil, nil, fmt.Errorf("list approvals: %w", err)
 	}
 	if len(list) == 0 {
-		return nil, none, sluice.Errorf(sluice.ENOTFOUND, "no approval is waiting in %s; sluice status shows what is pending", env)
+		return nil, nil, sluice.Errorf(sluice.ENOTFOUND, "no approval is waiting in %s; sluice status shows what is pending", env)
 	}
 	a := &list[0]
-	if len(a.Approvers) > 0 && !slices.Contains(a.Approvers, user) {
-		return nil, none, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", user, env, strings.Join(a.Approvers, ", "))
+	if !now.Before(a.ExpiresAt) {
+		ev, err := expire(ctx, st, a, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		return a, []sluice.Event{ev}, sluice.Errorf(sluice.ECONFLICT, "the approval of change set %s in %s expired at %s, which counts as a rejection; run the pipeline again to ask for a new approval",
+			sluice.ShortDigest(a.ChangeSetDigest), env, a.ExpiresAt.Local().Format(time.RFC3339))
 	}
-	a.Status, a.DecidedBy, a.DecidedAt, a.Comment = sluice.StatusRejected, user, now.UTC(), comment
+	if err := matchChangeSet(a, d); err != nil {
+		return nil, nil, err
+	}
+	if len(a.Approvers) > 0 && !slices.Contains(a.Approvers, d.User) {
+		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", d.User, env, strings.Join(a.Approvers, ", "))
+	}
+	a.Status, a.DecidedBy, a.DecidedAt, a.Comment = sluice.StatusRejected, d.User, now.UTC(), d.Comment
 	typ := "approval.rejected"
-	if approve {
+	if d.Approve {
 		a.Status, typ = sluice.StatusSucceeded, "approval.approved"
 	}
 	ev := NewEvent(typ, "env/"+env, a, now)
 	if err := st.DecideApproval(ctx, a, ev); err != nil {
-		return nil, none, err
+		return nil, nil, err
 	}
-	return a, ev, nil
+	return a, []sluice.Event{ev}, nil
 }
 
-// Decide records a decision and publishes its event.
-func (e *Engine) Decide(ctx context.Context, env string, approve bool, user, comment string) (*sluice.Approval, error) {
-	a, ev, err := Decide(ctx, e.store, env, approve, user, comment, e.now())
-	if err == nil {
-		e.bus.publish(ev)
+// matchChangeSet checks that the decision names the change set waiting in a.
+func matchChangeSet(a *sluice.Approval, d Decision) error {
+	named := strings.ToLower(strings.TrimSpace(d.ChangeSet))
+	if named == "" {
+		if !d.Approve {
+			return nil
+		}
+		return sluice.Errorf(sluice.EINVALID, "name the change set you reviewed: sluice approve %s --change-set %s (sluice changeset %s shows it)",
+			d.Environment, sluice.ShortDigest(a.ChangeSetDigest), d.Environment)
 	}
+	hex := strings.TrimPrefix(named, "sha256:")
+	if len(hex) < 6 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return sluice.Errorf(sluice.EINVALID, "--change-set %q is not a change-set digest or a prefix of at least 6 hex digits, such as %s", d.ChangeSet, sluice.ShortDigest(a.ChangeSetDigest))
+	}
+	if !strings.HasPrefix(strings.TrimPrefix(a.ChangeSetDigest, "sha256:"), hex) {
+		return sluice.Errorf(sluice.ECONFLICT, "the change set waiting in %s is %s, not the %s you named; nothing was decided. Review it with sluice changeset %s and decide on it by its digest",
+			d.Environment, a.ChangeSetDigest, d.ChangeSet, d.Environment)
+	}
+	return nil
+}
+
+// Decide records a decision and publishes its events.
+func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
+	a, events, err := Decide(ctx, e.store, d, e.now())
+	e.bus.publish(events...)
 	return a, err
 }
 
@@ -224,9 +282,11 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	created := ac.output("CreateChangeSet", outChangeSet)
 	approved := ac.output("Approval", outApproved)
-	lock := e.environmentLock(ac.stage.Environment)
-	lock.Lock()
-	defer lock.Unlock()
+	release, err := e.holdEnvironment(ctx, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
+	if err != nil {
+		return failed(err)
+	}
+	defer release()
 	state, err := e.environmentState(ctx, ac.stage.Environment)
 	if err != nil {
 		return failed(err)
@@ -277,13 +337,13 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 // the environment runs now. The environment's lock must be held.
 func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.EnvironmentState, to sluice.Version, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
-	if err := e.store.CreateDeployment(ctx, d, e.event("deployment.started", "env/"+env, d)); err != nil {
+	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
+	started := e.event("deployment.started", "env/"+env, d)
+	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
+		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
-	state.Deploying, state.DeploymentID, state.UpdatedAt = &to, d.ID, e.now().UTC()
-	if err := e.store.SaveEnvironment(ctx, state); err != nil {
-		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
-	}
+	e.bus.publish(started)
 	req := deploy.Request{
 		Environment: env, Listen: state.Address, From: state.Live, To: to, Secrets: e.secretMap(to.Secrets),
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
@@ -298,7 +358,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 	}
 	result, err := p.Deploy(ctx, req)
 	e.clearProgress(env)
-	if e.ctx.Err() != nil {
+	if e.paused(ctx) {
 		return deploy.Result{}, e.ctx.Err() // shutting down: the restart rolls back and records it
 	}
 	if err != nil && result.Status == "" {
@@ -306,14 +366,15 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 	}
 	bg := context.WithoutCancel(ctx)
 	d.Status, d.Reason, d.Rollback, d.EndedAt = result.Status, result.Reason, result.Rollback, e.now().UTC()
-	e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveDeployment(bg, d, ev...) }, e.event("deployment."+eventVerb(d.Status), "env/"+env, d))
 	if result.Status == sluice.StatusSucceeded {
 		state.Previous, state.Live = state.Live, &to
 	}
 	state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, e.now().UTC()
-	if err := e.store.SaveEnvironment(bg, state); err != nil {
+	ended := e.event("deployment."+eventVerb(d.Status), "env/"+env, d)
+	if err := e.store.EndDeployment(bg, d, state, ended); err != nil {
 		return result, fmt.Errorf("record what %s runs: %w", env, err)
 	}
+	e.bus.publish(ended)
 	return result, nil
 }
 

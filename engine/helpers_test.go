@@ -134,7 +134,7 @@ func (f *fixture) start() *engine.Engine {
 	}
 	f.engine, err = engine.New(engine.Config{
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond,
+		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -231,4 +231,24 @@ func (f *fixture) lines(name string) []string {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// decide decides the approval waiting in env on the change set it waits for, as a person who
+// reviewed it does.
+func (f *fixture) decide(env string, approve bool, user, comment string) (*sluice.Approval, error) {
+	f.t.Helper()
+	return f.engine.Decide(context.Background(), engine.Decision{Environment: env, ChangeSet: f.waitingChangeSet(env), Approve: approve, User: user, Comment: comment})
+}
+
+// waitingChangeSet is the digest of the change set waiting for approval in env, or "".
+func (f *fixture) waitingChangeSet(env string) string {
+	f.t.Helper()
+	list, err := f.db.ListApprovals(context.Background(), env, true)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if len(list) == 0 {
+		return ""
+	}
+	return list[0].ChangeSetDigest
 }

@@ -13,26 +13,42 @@ import (
 	"github.com/sluicehq/sluice/spec"
 )
 
-// Stop ends an execution, killing its running actions. A stopped execution can be retried.
-func (e *Engine) Stop(ctx context.Context, id string) error {
-	e.mu.Lock()
-	r := e.running[id]
-	e.mu.Unlock()
-	if r != nil {
-		r.stopOnce.Do(func() { close(r.stop) })
-		r.cancel()
-		<-r.done
-		return nil
+// Stop records that an execution is stopped, by who, and then acts on it: the engine driving
+// it kills its running actions (this one at once; another within its poll), its waiting
+// approval is rejected, and the stage it held is released. It returns the execution as stopped.
+// A stopped execution can be retried.
+func (e *Engine) Stop(ctx context.Context, id, who string) (*sluice.Execution, error) {
+	return Stop(ctx, e.store, id, who, e.now(), func(ex *sluice.Execution, ev sluice.Event) {
+		e.bus.publish(ev)
+		e.mu.Lock()
+		r := e.running[id]
+		e.mu.Unlock()
+		if r != nil {
+			r.stopOnce.Do(func() { close(r.stop) })
+			r.cancel(errStopped)
+			<-r.done
+		}
+	})
+}
+
+// Stop records that an execution is stopped, with or without a running engine (an engine that
+// drives it notices within its poll). stopped, if not nil, runs once the stop is recorded.
+func Stop(ctx context.Context, st interface {
+	StopExecution(context.Context, string, string, string, time.Time, ...sluice.Event) (*sluice.Execution, error)
+}, id, who string, now time.Time, stopped func(*sluice.Execution, sluice.Event)) (*sluice.Execution, error) {
+	if who == "" {
+		who = "someone"
 	}
-	ex, err := e.store.Execution(ctx, id)
+	reason := "stopped by " + who
+	ev := NewEvent("execution.stopped", id, map[string]any{"execution": id, "status": sluice.StatusStopped, "error": reason, "by": who}, now)
+	ex, err := st.StopExecution(ctx, id, who, reason, now.UTC(), ev)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if ex.Status.Done() {
-		return sluice.Errorf(sluice.ECONFLICT, "execution %s already ended %s", id, ex.Status)
+	if stopped != nil {
+		stopped(ex, ev)
 	}
-	e.finish(ctx, ex, sluice.StatusStopped, "stopped by request")
-	return nil
+	return ex, nil
 }
 
 // Retry re-runs the failed stage's unsuccessful actions of an execution that ended without
@@ -61,6 +77,8 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 	if err != nil {
 		return nil, err
 	}
+	var resetStages []sluice.StageExecution
+	var resetActions []sluice.ActionExecution
 	for i := range stages {
 		st := &stages[i]
 		if st.Status.OK() {
@@ -71,23 +89,24 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 				a := &actions[j]
 				if a.Stage == st.Stage && !a.Status.OK() && a.Status != sluice.StatusPending {
 					a.Status = sluice.StatusPending
-					if err := e.store.SaveAction(ctx, a); err != nil {
-						return nil, err
-					}
+					resetActions = append(resetActions, *a)
 				}
 			}
 			st.Status = sluice.StatusPending
-			if err := e.store.SaveStage(ctx, st); err != nil {
-				return nil, err
-			}
+			resetStages = append(resetStages, *st)
 		}
 		break
 	}
-	ex.Status, ex.Error, ex.EndedAt = sluice.StatusInProgress, "", time.Time{}
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveExecution(ctx, ex, ev...) }, e.event("execution.retried", ex.ID, map[string]any{"execution": ex.ID})) {
+	ex.Status, ex.Error, ex.Waiting, ex.EndedAt = sluice.StatusInProgress, "", "", time.Time{}
+	if !e.save(ctx, func(ev ...sluice.Event) error {
+		return e.store.RetryExecution(ctx, ex, resetStages, resetActions, ev...)
+	},
+		e.event("execution.retried", ex.ID, map[string]any{"execution": ex.ID})) {
 		return nil, errors.New("could not record the retry")
 	}
-	e.spawn(e.track(ex), ex.ID)
+	if err := e.spawn(ex); err != nil {
+		return nil, err
+	}
 	return ex, nil
 }
 
@@ -141,9 +160,11 @@ func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, 
 	if err != nil {
 		return nil, err
 	}
-	lock := e.environmentLock(env)
-	lock.Lock()
-	defer lock.Unlock()
+	release, err := e.holdEnvironment(ctx, env, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	state, err := e.environmentState(ctx, env)
 	if err != nil {
 		return nil, err
@@ -196,37 +217,61 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 			e.log.Warn("environment not restored", "environment", state.Name, "err", err)
 			continue
 		}
-		if state.Live != nil || state.Deploying != nil {
+		interrupted := state.Deploying != nil
+		e.repairDeployments(ctx, state)
+		if state.Live != nil || interrupted {
 			if err := p.Restore(ctx, state.Name, listenAddress(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
 				e.restoreFailed(ctx, state, err) // the other environments are restored all the same
 			}
-		}
-		if state.Deploying != nil {
-			e.recordRestartRollback(ctx, state)
 		}
 	}
 	return nil
 }
 
-func (e *Engine) recordRestartRollback(ctx context.Context, state *sluice.EnvironmentState) {
-	if state.DeploymentID != 0 {
-		list, err := e.store.ListDeployments(ctx, state.Name, 20)
-		if err == nil {
-			for i := range list {
-				d := &list[i]
-				if d.ID == state.DeploymentID && d.Status == sluice.StatusInProgress {
-					now := e.now().UTC()
-					d.Status, d.EndedAt = sluice.StatusRolledBack, now
-					d.Reason = "the engine stopped during this deployment; the last good version was restored when it started again"
-					d.Rollback = &sluice.Rollback{Cause: "restart", Detail: d.Reason, RestoredAt: now}
-					e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, e.event("deployment.rolled_back", "env/"+state.Name, d))
-				}
+// repairDeployments makes an environment's history agree with what it runs after an engine
+// stopped in the middle of a deployment (stores written by earlier versions could be left
+// between two writes): a deployment recorded Succeeded whose version was not yet recorded live
+// is made live; the deployment in flight is recorded rolled back, since the last good version is
+// what the restart restores; and a deployment the environment never heard of is recorded failed.
+func (e *Engine) repairDeployments(ctx context.Context, state *sluice.EnvironmentState) {
+	list, err := e.store.ListDeployments(ctx, state.Name, 20)
+	if err != nil {
+		e.log.Error("read deployments to repair", "environment", state.Name, "err", err)
+		return
+	}
+	now := e.now().UTC()
+	for i := range list {
+		d := &list[i]
+		current := state.Deploying != nil && d.ID == state.DeploymentID
+		switch {
+		case current && d.Status == sluice.StatusSucceeded:
+			state.Previous, state.Live = state.Live, state.Deploying
+			state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, now
+			if err := e.store.SaveEnvironment(ctx, state); err != nil {
+				e.log.Error("record repaired environment", "environment", state.Name, "err", err)
 			}
+		case current && d.Status == sluice.StatusInProgress:
+			d.Status, d.EndedAt = sluice.StatusRolledBack, now
+			d.Reason = "the engine stopped during this deployment; the last good version was restored when it started again"
+			d.Rollback = &sluice.Rollback{Cause: "restart", Detail: d.Reason, RestoredAt: now}
+			state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, now
+			ev := e.event("deployment.rolled_back", "env/"+state.Name, d)
+			if err := e.store.EndDeployment(ctx, d, state, ev); err != nil {
+				e.log.Error("record interrupted deployment", "environment", state.Name, "err", err)
+			} else {
+				e.bus.publish(ev)
+			}
+		case d.Status == sluice.StatusInProgress:
+			d.Status, d.EndedAt = sluice.StatusFailed, now
+			d.Reason = "the engine stopped before this deployment moved any traffic"
+			e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, e.event("deployment.failed", "env/"+state.Name, d))
 		}
 	}
-	state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, e.now().UTC()
-	if err := e.store.SaveEnvironment(ctx, state); err != nil {
-		e.log.Error("record restored environment", "environment", state.Name, "err", err)
+	if state.Deploying != nil { // its deployment record is gone or ended otherwise
+		state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, now
+		if err := e.store.SaveEnvironment(ctx, state); err != nil {
+			e.log.Error("record restored environment", "environment", state.Name, "err", err)
+		}
 	}
 }
 

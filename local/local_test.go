@@ -337,6 +337,9 @@ func TestNeverHealthyFails(t *testing.T) {
 			if res.Status != sluice.StatusFailed || res.Reason == "" {
 				t.Fatalf("status = %s (%q), want Failed with a reason", res.Status, res.Reason)
 			}
+			if rb := res.Rollback; rb == nil || rb.Cause != sluice.CauseHealth || rb.Detail == "" {
+				t.Fatalf("rollback = %+v, want cause health: the old version kept all traffic", rb)
+			}
 			t.Logf("reason: %s", res.Reason)
 			wantServes(t, addr, "v1")
 		})

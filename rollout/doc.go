@@ -15,7 +15,7 @@
 //	             the window holds MinRequests requests)
 //	Check        every alarm of a deployment → the first breach, if any
 //
-// A driver (the local deploy provider) loops: set the router's weights to WeightAt, Check the
-// alarms over the router's windows, roll back on a breach, otherwise wait for NextChange or for
-// the next response, whichever comes first.
+// One driver, deploy.Shift, uses these for every provider: it sets the weights to WeightAt,
+// Checks the alarms over the provider's windows, rolls back on a breach, and otherwise waits for
+// NextChange or the next measurement, whichever comes first.
 package rollout

@@ -7,14 +7,18 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/rollout"
+	"github.com/sluicehq/sluice/router/internal/http1"
 )
 
 // CookieName is the cookie that keeps a client on one version when Options.Sticky is on.
@@ -44,6 +48,35 @@ type Options struct {
 	ErrorLog *log.Logger
 	// DialTimeout bounds connecting to a version. If zero, 5s is used.
 	DialTimeout time.Duration
+	// ClientTimeout bounds each wait on a client once its request head is in: for the next
+	// bytes of its request body (then it gets a 408) and for it to take the next bytes of its
+	// response (then its connection closes). If zero, 60s is used, as nginx's
+	// client_body_timeout and send_timeout.
+	ClientTimeout time.Duration
+	// UpstreamTimeout bounds each wait on a version: for the head of its response (then the
+	// client gets a 504), for the next bytes of its response body (then the response is cut
+	// short) and for it to take the next bytes of a request body. If zero, 60s is used, as
+	// nginx's proxy_read_timeout and proxy_send_timeout. Long polls and server-sent events
+	// that stay silent for longer need a larger value, or a heartbeat.
+	UpstreamTimeout time.Duration
+	// MaxConns caps the client connections ServeFast keeps open. At the cap it closes idle
+	// keep-alive connections to make room, as nginx does, and otherwise leaves new ones
+	// waiting in the listen backlog. If zero, 4096 is used.
+	MaxConns int
+}
+
+func (rt *Router) clientTimeout() time.Duration {
+	return orDefault(rt.opts.ClientTimeout, 60*time.Second)
+}
+func (rt *Router) upstreamTimeout() time.Duration {
+	return orDefault(rt.opts.UpstreamTimeout, 60*time.Second)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // Route is one version in a split of traffic.
@@ -263,6 +296,16 @@ type attempt struct {
 	status    int
 	pinned    bool // HandlerFor: never move to another version
 	setCookie bool // tell the client, in the sticky cookie, the version that answered
+	watchdog  *watchdog
+	body      *clientBody // the request body, if any
+}
+
+// clientBodyErr is the error reading the client's request body, if that is what failed.
+func (a *attempt) clientBodyErr() error {
+	if a.body == nil {
+		return nil
+	}
+	return a.body.failed()
 }
 
 type attemptKey struct{}
@@ -271,7 +314,26 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, a *attempt) {
 	a.backend.stats.inFlight.Add(1)
 	start := rt.now()
 	defer rt.finish(a, start)
-	rt.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), attemptKey{}, a)))
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	a.watchdog = newWatchdog(rt.upstreamTimeout(), cancel)
+	defer a.watchdog.disarm()
+	ctl := http.NewResponseController(w)
+	// A version may send a few 1xx responses before its answer, as on the fast path, not an
+	// endless stream of them.
+	informational := 0
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: func(int, textproto.MIMEHeader) error {
+		if informational++; informational > http1.MaxInformational {
+			return errInformational
+		}
+		return nil
+	}})
+	r = r.WithContext(context.WithValue(ctx, attemptKey{}, a))
+	if r.Body != nil && r.Body != http.NoBody {
+		a.body = &clientBody{ReadCloser: r.Body, ctl: ctl, timeout: rt.clientTimeout(), watchdog: a.watchdog}
+		r.Body = a.body
+	}
+	rt.proxy.ServeHTTP(&timedWriter{ResponseWriter: w, ctl: ctl, timeout: rt.clientTimeout()}, r)
 }
 
 // finish accounts for a response. It is deferred so that a response cut short (ReverseProxy
@@ -297,6 +359,13 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = a.backend.url.Host
 	pr.Out.Host = pr.In.Host
 	pr.SetXForwarded()
+	for name := range pr.Out.Header {
+		if strings.IndexByte(name, '_') >= 0 {
+			// CGI-style applications read X_Forwarded_For as X-Forwarded-For; nginx drops such
+			// names too.
+			delete(pr.Out.Header, name)
+		}
+	}
 	if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
 		pr.Out.Body = &untouchedBody{ReadCloser: pr.Out.Body}
 	}
@@ -305,6 +374,10 @@ func rewrite(pr *httputil.ProxyRequest) {
 func modifyResponse(resp *http.Response) error {
 	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
 	a.status = resp.StatusCode
+	a.watchdog.disarm()
+	if resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}
+	}
 	if a.setCookie {
 		// Written from the version that answered: a retry may have moved the request.
 		resp.Header.Add("Set-Cookie", stickyCookie(a.backend.id))
@@ -318,6 +391,25 @@ const statusClientClosed = 499
 
 func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	a := r.Context().Value(attemptKey{}).(*attempt)
+	if bodyErr := a.clientBodyErr(); bodyErr != nil {
+		// The client's body was cut short, too slow or malformed: not the version's failure.
+		a.status = statusClientClosed
+		code, msg := http.StatusBadRequest, "the request body could not be read"
+		if isTimeout(bodyErr) {
+			code, msg = http.StatusRequestTimeout, "the request body stopped arriving"
+		}
+		w.Header().Set("Connection", "close")
+		http.Error(w, msg, code)
+		return
+	}
+	if context.Cause(r.Context()) == errUpstreamSlow || isTimeout(err) {
+		a.status = http.StatusGatewayTimeout
+		if rt.opts.ErrorLog != nil {
+			rt.opts.ErrorLog.Printf("router: %s %s to version %s: %v", r.Method, r.URL.Path, a.backend.id, err)
+		}
+		http.Error(w, "gateway timeout: version "+a.backend.id+" did not answer in time", http.StatusGatewayTimeout)
+		return
+	}
 	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
 		a.status = statusClientClosed
 		w.WriteHeader(statusClientClosed)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/router/internal/http1"
 )
 
 // proxyTransport is the connection pool to one version. Each version has its own, so removing
@@ -27,15 +29,17 @@ func newProxyTransport(origin string, dialTimeout time.Duration) *proxyTransport
 		origin: origin,
 		dialer: dialer,
 		transport: &http.Transport{
-			// Versions listen on loopback: never through a proxy from the environment, many
-			// warm connections (one per concurrent client at full load), HTTP/1.1 only.
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			MaxIdleConns:          0,
-			MaxIdleConnsPerHost:   fastMaxIdlePerVersion,
-			IdleConnTimeout:       fastIdleTimeout,
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     false,
+			// Versions listen on loopback: never through a proxy from the environment, HTTP/1.1
+			// only, and a connection per request. net/http's pool cannot check a connection for
+			// bytes the version sent while it sat idle (its background read races the next
+			// request), and such bytes would be read as another client's answer; the fast path's
+			// pool checks, so the requests that need speed keep their warm connections there.
+			Proxy:                  nil,
+			DialContext:            dialer.DialContext,
+			DisableKeepAlives:      true,
+			MaxResponseHeaderBytes: http1.MaxHead,
+			ExpectContinueTimeout:  time.Second,
+			ForceAttemptHTTP2:      false,
 			// A proxy passes bodies through as they are; the transport must not ask for gzip and
 			// unpack it on the client's behalf.
 			DisableCompression: true,

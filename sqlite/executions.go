@@ -73,7 +73,7 @@ func checkPlan(ex *sluice.Execution, stages []sluice.StageExecution, actions []s
 // SaveExecution overwrites the execution's status, artifact, error, and start and end times.
 func (db *DB) SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		if err := stopStands(ctx, tx, ex.ID, ex.Status); err != nil {
+		if err := stopStands(ctx, tx, ex.ID, ex.Status == sluice.StatusStopped); err != nil {
 			return err
 		}
 		return updateExecution(ctx, tx, ex)
@@ -96,10 +96,11 @@ func updateExecution(ctx context.Context, tx *sql.Tx, ex *sluice.Execution) erro
 	return mustAffect(res, func() error { return executionNotFound(ex.ID) })
 }
 
-// stopStands refuses to make anything of a stopped execution active again: a driver that has
-// not noticed a stop yet must not undo it. Only RetryExecution reopens a stopped execution.
-func stopStands(ctx context.Context, tx *sql.Tx, id string, to sluice.Status) error {
-	if to.Done() {
+// stopStands refuses a change to a stopped execution unless allowed: a driver that has not
+// noticed a stop yet must not undo it (a stopped execution stays Stopped; its stages and actions
+// may only end). Only RetryExecution reopens a stopped execution.
+func stopStands(ctx context.Context, tx *sql.Tx, id string, allowed bool) error {
+	if allowed {
 		return nil
 	}
 	stopped, err := exists(ctx, tx, `SELECT 1 FROM executions WHERE id = ? AND status = ?`, id, sluice.StatusStopped)
@@ -134,7 +135,7 @@ func (db *DB) RetryExecution(ctx context.Context, ex *sluice.Execution, stages [
 // SaveStage overwrites one stage's status and times.
 func (db *DB) SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		if err := stopStands(ctx, tx, st.ExecutionID, st.Status); err != nil {
+		if err := stopStands(ctx, tx, st.ExecutionID, st.Status.Done()); err != nil {
 			return err
 		}
 		return updateStage(ctx, tx, st)
@@ -162,7 +163,7 @@ func updateStage(ctx context.Context, tx *sql.Tx, st *sluice.StageExecution) err
 // SaveAction overwrites one action's status, attempt, times, error, summary and outputs.
 func (db *DB) SaveAction(ctx context.Context, a *sluice.ActionExecution, events ...sluice.Event) error {
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
-		if err := stopStands(ctx, tx, a.ExecutionID, a.Status); err != nil {
+		if err := stopStands(ctx, tx, a.ExecutionID, a.Status.Done()); err != nil {
 			return err
 		}
 		return updateAction(ctx, tx, a)

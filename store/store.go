@@ -27,10 +27,10 @@ type Executions interface {
 	// SaveExecution overwrites the execution's mutable fields (status, artifact, error, waiting,
 	// times).
 	//
-	// A stop stands: SaveExecution, SaveStage and SaveAction fail with ECONFLICT, and change
-	// nothing, when they would make anything of a Stopped execution active (Pending, InProgress,
-	// Waiting) again; so a driver that has not noticed a stop yet cannot undo it. Only
-	// RetryExecution reopens a stopped execution.
+	// A stop stands: SaveExecution of a Stopped execution with another status, and SaveStage or
+	// SaveAction making a stage or an action of it active (Pending, InProgress, Waiting), fail
+	// with ECONFLICT and change nothing; so a driver that has not noticed a stop yet cannot undo
+	// it. Only RetryExecution reopens a stopped execution.
 	SaveExecution(ctx context.Context, ex *sluice.Execution, events ...sluice.Event) error
 	// SaveStage overwrites one stage's status and times.
 	SaveStage(ctx context.Context, st *sluice.StageExecution, events ...sluice.Event) error

@@ -116,6 +116,9 @@ func testOwnership(t *testing.T, open opener) {
 		lateEx := *stopped
 		lateEx.Status = sluice.StatusInProgress
 		wantCode(t, "resume the execution after the stop", s.SaveExecution(t.Context(), &lateEx), sluice.ECONFLICT)
+		lateEnd := *stopped
+		lateEnd.Status = sluice.StatusFailed
+		wantCode(t, "end the execution otherwise after the stop", s.SaveExecution(t.Context(), &lateEnd), sluice.ECONFLICT)
 		ended := acts[3]
 		ended.Status, ended.Error = sluice.StatusStopped, "killed"
 		must(t, "record how a stopped action ended", s.SaveAction(t.Context(), &ended))

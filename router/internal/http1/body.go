@@ -1,0 +1,194 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+)
+
+// ErrWrite marks a copy error on the writing side, so a caller knows which peer failed.
+var ErrWrite = errors.New("write")
+
+// ErrBadChunk is a chunked body that is not well-formed.
+var ErrBadChunk = errors.New("malformed chunked body")
+
+// wait flushes dst before src would block, so what arrived so far reaches the other side at
+// once: a stream (server-sent events, a chunked upload) is passed on as it comes, never held
+// until a buffer fills.
+func wait(dst *bufio.Writer, src *bufio.Reader) error {
+	if src.Buffered() > 0 {
+		return nil
+	}
+	if err := dst.Flush(); err != nil {
+		return errors.Join(ErrWrite, err)
+	}
+	if _, err := src.Peek(1); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	return nil
+}
+
+// CopyN copies n bytes from src to dst.
+func CopyN(dst *bufio.Writer, src *bufio.Reader, n int64) error {
+	for n > 0 {
+		if err := wait(dst, src); err != nil {
+			return err
+		}
+		k := int(min(int64(src.Buffered()), n))
+		p, _ := src.Peek(k)
+		if _, err := dst.Write(p); err != nil {
+			return errors.Join(ErrWrite, err)
+		}
+		src.Discard(k)
+		n -= int64(k)
+	}
+	return nil
+}
+
+// CopyAll copies src to dst until src ends: a close-delimited body.
+func CopyAll(dst *bufio.Writer, src *bufio.Reader) error {
+	for {
+		if err := wait(dst, src); err != nil {
+			if err == io.ErrUnexpectedEOF {
+				return nil
+			}
+			return err
+		}
+		p, _ := src.Peek(src.Buffered())
+		if _, err := dst.Write(p); err != nil {
+			return errors.Join(ErrWrite, err)
+		}
+		src.Discard(len(p))
+	}
+}
+
+// CopyChunked passes a chunked body from src to dst, chunk by chunk, with its trailer section.
+// Chunk extensions are dropped and sizes rewritten, so what reaches dst is well-formed.
+func CopyChunked(dst *bufio.Writer, src *bufio.Reader) error {
+	var num [20]byte
+	for {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		size, ok := parseChunkSize(line)
+		if !ok {
+			return ErrBadChunk
+		}
+		if _, err := dst.Write(append(strconv.AppendInt(num[:0], size, 16), '\r', '\n')); err != nil {
+			return errors.Join(ErrWrite, err)
+		}
+		if size == 0 {
+			break
+		}
+		if err := CopyN(dst, src, size); err != nil {
+			return err
+		}
+		line, err = readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		if len(line) != 0 {
+			return ErrBadChunk
+		}
+		if _, err := dst.WriteString("\r\n"); err != nil {
+			return errors.Join(ErrWrite, err)
+		}
+	}
+	for total := 0; ; {
+		line, err := readLine(dst, src)
+		if err != nil {
+			return err
+		}
+		total += len(line)
+		if total > MaxHead {
+			return ErrBadChunk
+		}
+		if len(line) > 0 {
+			colon := bytes.IndexByte(line, ':')
+			if colon <= 0 {
+				return ErrBadChunk
+			}
+			for _, c := range line[:colon] {
+				if !IsTokenByte(c) {
+					return ErrBadChunk
+				}
+			}
+			for _, c := range line[colon+1:] {
+				if (c < ' ' && c != '\t') || c == 0x7f {
+					return ErrBadChunk
+				}
+			}
+			if _, err := dst.Write(line); err != nil {
+				return errors.Join(ErrWrite, err)
+			}
+		}
+		if _, err := dst.WriteString("\r\n"); err != nil {
+			return errors.Join(ErrWrite, err)
+		}
+		if len(line) == 0 {
+			return nil
+		}
+	}
+}
+
+// readLine reads one line without its line ending, flushing dst first if it has to wait for
+// it; lines longer than src's buffer are malformed.
+func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
+	if b, _ := src.Peek(src.Buffered()); bytes.IndexByte(b, '\n') < 0 {
+		if err := dst.Flush(); err != nil {
+			return nil, errors.Join(ErrWrite, err)
+		}
+	}
+	line, err := src.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, ErrBadChunk
+	}
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// parseChunkSize reads a chunk-size line: hex digits, then optional white space and chunk
+// extensions, which may not hold control characters.
+func parseChunkSize(line []byte) (int64, bool) {
+	for _, c := range line {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return 0, false
+		}
+	}
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		line = line[:i]
+	}
+	line = bytes.TrimRight(line, " \t")
+	if len(line) == 0 || len(line) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range line {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}

@@ -1,0 +1,92 @@
+package router
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// The net/http path's time limits, the same as the fast path's: each wait on the client and
+// each wait on the version is bounded, not the whole request, so a large upload or a long
+// stream goes through as long as it keeps moving.
+
+// watchdog cancels a request to a version that has been waited on for longer than its timeout.
+// It runs only while the router waits on the version: armed from the start, disarmed while the
+// client is being waited on instead and once the response head arrived, armed again for each
+// read of the response body.
+type watchdog struct {
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+func newWatchdog(timeout time.Duration, cancel context.CancelCauseFunc) *watchdog {
+	return &watchdog{timer: time.AfterFunc(timeout, func() { cancel(errUpstreamSlow) }), timeout: timeout}
+}
+
+func (w *watchdog) arm()    { w.timer.Reset(w.timeout) }
+func (w *watchdog) disarm() { w.timer.Stop() }
+
+// clientBody is a request body on the net/http path: each read may wait for the client up to
+// the client timeout, and does not count against the version.
+type clientBody struct {
+	io.ReadCloser
+	ctl      *http.ResponseController
+	timeout  time.Duration
+	watchdog *watchdog
+
+	mu  sync.Mutex // Read runs on the transport's goroutine, failed on the handler's
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	b.watchdog.disarm()
+	defer b.watchdog.arm()
+	b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) // not every server supports it: then no limit
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed returns the error that reading the body ended with, other than its end.
+func (b *clientBody) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// upstreamBody is a response body from a version: each read may wait up to the upstream timeout.
+type upstreamBody struct {
+	io.ReadCloser
+	watchdog *watchdog
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	b.watchdog.arm()
+	defer b.watchdog.disarm()
+	return b.ReadCloser.Read(p)
+}
+
+// timedWriter bounds each write to the client, and each flush, by the client timeout.
+type timedWriter struct {
+	http.ResponseWriter
+	ctl     *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *timedWriter) Write(p []byte) (int, error) {
+	w.ctl.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *timedWriter) FlushError() error {
+	w.ctl.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.ctl.Flush()
+}
+
+func (w *timedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
