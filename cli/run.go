@@ -200,7 +200,7 @@ func execute(e *env, o runOptions,
 func takeOver(ctx context.Context, e *env, o runOptions) (*instance, *api.Client, error) {
 	deadline := time.Now().Add(time.Minute) // an engine closing waits for its actions to stop
 	for {
-		inst, err := startEngine(ctx, e, o.file, o.dir, "", nil)
+		inst, err := startEngine(ctx, e, o.file, o.dir, serveOptions{}, nil)
 		if err == nil {
 			return inst, nil, nil
 		}
