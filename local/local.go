@@ -46,6 +46,8 @@ type Provider struct {
 	// restartBase is the first delay before restarting a crashed live version (see
 	// restartDelay); tests shorten it.
 	restartBase time.Duration
+	// freePort finds a port for a version: runner.FreePort, or a stand-in in tests.
+	freePort func() (int, error)
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -57,7 +59,7 @@ func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}, ctx: ctx, cancel: cancel, restartBase: DefaultRestartDelay}
+	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}, ctx: ctx, cancel: cancel, restartBase: DefaultRestartDelay, freePort: runner.FreePort}
 }
 
 // SetLedger records every version started from now on in l, so that an engine started after

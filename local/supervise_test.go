@@ -3,11 +3,15 @@ package local_test
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/local"
+	"github.com/sluicehq/sluice/runner"
 )
 
 // TestCrashedLiveVersionIsRestarted kills the live version from outside, as kill -9 would, and
@@ -81,5 +85,34 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestVersionPortTakenIsRetried: the port found free for a version is taken before the version
+// binds it (here: held by the test), so the version exits; it is started again on another port
+// rather than failing the deployment.
+func TestVersionPortTakenIsRetried(t *testing.T) {
+	f := newFixture(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	calls := 0
+	local.SetFreePort(f.provider, func() (int, error) {
+		calls++
+		if calls == 1 {
+			return taken.Addr().(*net.TCPAddr).Port, nil
+		}
+		return runner.FreePort()
+	})
+	ctx := context.Background()
+	addr := f.addr(ctx)
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != "Succeeded" {
+		t.Fatalf("deploy with its first port taken: %+v\n%s", res, f.logs)
+	}
+	wantServes(t, addr, "v1")
+	if calls != 2 || !strings.Contains(f.logs.String(), "was taken by another process") {
+		t.Errorf("%d ports asked for; log:\n%s", calls, f.logs)
 	}
 }
