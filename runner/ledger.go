@@ -32,6 +32,7 @@ type Ledger struct {
 	lock *os.File
 
 	mu     sync.Mutex
+	refs   int // OpenLedger calls not yet matched by Close
 	closed bool
 }
 
@@ -46,7 +47,32 @@ type Leftovers struct {
 // OpenLedger opens the ledger in dir (created with mode 0700), first killing whatever the
 // engines that recorded there and have since died left running. Another live engine's records
 // are left alone. Call Close when the engine stops.
+//
+// Engines of one process (tests, an engine restarted in place) share one ledger per directory:
+// the records are the process's, and each OpenLedger needs its own Close.
 func OpenLedger(dir string) (*Ledger, Leftovers, error) {
+	opened.Lock()
+	defer opened.Unlock()
+	if l := opened.ledgers[dir]; l != nil {
+		l.mu.Lock()
+		l.refs++
+		l.mu.Unlock()
+		return l, Leftovers{}, nil
+	}
+	l, found, err := openLedger(dir)
+	if err == nil {
+		opened.ledgers[dir] = l
+	}
+	return l, found, err
+}
+
+// opened holds the ledgers this process has open, by directory.
+var opened = struct {
+	sync.Mutex
+	ledgers map[string]*Ledger
+}{ledgers: map[string]*Ledger{}}
+
+func openLedger(dir string) (*Ledger, Leftovers, error) {
 	var found Leftovers
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, found, fmt.Errorf("open process ledger: %w", err)
@@ -67,7 +93,7 @@ func OpenLedger(dir string) (*Ledger, Leftovers, error) {
 		}
 	}
 	id := randomID()
-	l := &Ledger{id: id, dir: dir, own: filepath.Join(dir, id)}
+	l := &Ledger{id: id, dir: dir, own: filepath.Join(dir, id), refs: 1}
 	if err := os.MkdirAll(l.own, 0o700); err != nil {
 		return nil, found, fmt.Errorf("open process ledger: %w", err)
 	}
@@ -159,18 +185,25 @@ func (l *Ledger) recordPath(tag string) string {
 	return filepath.Join(l.own, seq)
 }
 
-// Close gives up the ledger: its records stay until the commands end (their Wait forgets
-// them), and the lock is released so a later engine cleans up what remains. Idempotent.
+// Close gives up one OpenLedger of the ledger; the last one releases it: its records stay until
+// the commands end (their Wait forgets them), and the lock is released so a later engine cleans
+// up what remains. Closing more often than opening does nothing.
 func (l *Ledger) Close() error {
 	if l == nil {
 		return nil
 	}
+	opened.Lock()
+	defer opened.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
 	}
+	if l.refs--; l.refs > 0 {
+		return nil
+	}
 	l.closed = true
+	delete(opened.ledgers, l.dir)
 	// With nothing left running, the ledger leaves no trace; otherwise the next engine finds
 	// the records and the free lock, and cleans up.
 	if os.Remove(l.own) == nil {
