@@ -18,6 +18,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/cli"
 	"github.com/sluicehq/sluice/internal/syncbuf"
+	"github.com/sluicehq/sluice/sqlite"
 )
 
 // started is a sluice command running in the background.
@@ -239,6 +240,12 @@ func TestStaleAPIFileGetsNoToken(t *testing.T) {
 	}))
 	defer impostor.Close()
 	state := t.TempDir()
+	// The state a killed engine left: its database too (commands never create one to read).
+	db, err := sqlite.Open(filepath.Join(state, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	info, _ := json.Marshal(map[string]any{"address": strings.TrimPrefix(impostor.URL, "http://")})
 	if err := os.WriteFile(filepath.Join(state, "api.json"), info, 0o600); err != nil {
 		t.Fatal(err)
