@@ -15,24 +15,12 @@ func IsTokenByte(c byte) bool {
 }
 
 // EqualFold reports whether b and s are equal ignoring ASCII case.
-func EqualFold(b []byte, s string) bool {
+func EqualFold[S ~string | ~[]byte](b []byte, s S) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := range len(b) {
 		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		if lower(a[i]) != lower(b[i]) {
 			return false
 		}
 	}
