@@ -58,6 +58,13 @@ func ParseDecimal(b []byte) (int64, bool) {
 	return n, true
 }
 
+// nextLength reads one more Content-Length value of a message whose length so far is cur (-1
+// for none): a repeated length must be the same number.
+func nextLength(value []byte, cur int64) (int64, bool) {
+	n, ok := ParseDecimal(value)
+	return n, ok && (cur < 0 || n == cur)
+}
+
 // IsHopByHop reports whether a header only concerns one connection, so a proxy must not pass it
 // on (RFC 9110, 7.6.1), or is one that frames the body, which a proxy writes itself.
 func IsHopByHop(name []byte) bool {
