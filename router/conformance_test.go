@@ -325,6 +325,8 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}, wantNet: []int{200}, lacks: []string{"\r\n b"}},
 		{name: "response with length and chunked", version: scripted(map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + stolen}),
 			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}, wantNet: []int{200}, lacks: []string{"stolen"}},
+		{name: "status beyond 599", version: scripted(map[string]string{"/": "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n"}),
+			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}},
 		{name: "response with two lengths", version: scripted(map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"}),
 			send: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", want: []int{502}},
 		{name: "unasked 101", version: scripted(map[string]string{"/": "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n" + stolen}),

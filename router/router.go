@@ -373,8 +373,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 
 func modifyResponse(resp *http.Response) error {
 	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
-	a.status = resp.StatusCode
 	a.watchdog.disarm()
+	if resp.StatusCode > 599 {
+		return fmt.Errorf("version answered with status %d, beyond 599", resp.StatusCode) // a 502, as on the fast path
+	}
+	a.status = resp.StatusCode
 	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
 		// Not a 101's: ReverseProxy needs its body whole, as the tunnel's other end.
 		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}

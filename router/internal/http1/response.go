@@ -32,7 +32,7 @@ func (r *Response) Parse(head []byte) error {
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 100 {
+	if code < 100 || code > 599 {
 		return ErrBadResponse
 	}
 	for _, c := range line[min(13, len(line)):] {
