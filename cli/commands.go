@@ -282,17 +282,24 @@ func changeSetCommand(e *env) *cobra.Command {
 	return c
 }
 
+// rollbackFlags are the flags of sluice rollback.
+type rollbackFlags struct {
+	comment string
+}
+
 func rollbackCommand(e *env) *cobra.Command {
-	c, f := newCommand("rollback ENV [--json] [--state DIR]", "Put an environment's last good version back",
-		"The rollback is recorded as a deployment with cause manual and who asked for it.",
+	c, f := newCommand("rollback ENV [--comment TEXT] [--json] [--state DIR]", "Put an environment's last good version back",
+		"The rollback is recorded as a deployment with cause manual, who asked (SLUICE_USER, else the OS\nuser) and the comment.",
 		flagFile|flagState|flagJSON)
+	var o rollbackFlags
+	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the rollback")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
 	c.RunE = e.run(func(args []string) error {
 		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
 			return err
 		}
-		return cmdRollback(e, f, args[0])
+		return cmdRollback(e, f, args[0], o)
 	})
 	return c
 }
