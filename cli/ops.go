@@ -494,7 +494,9 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 
 func cmdRollback(e *env, f *flags, envName string, o rollbackFlags) error {
 	var d sluice.Deployment
-	err := engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d) },
+	err := engineOp(e, f, func(c *api.Client) error {
+		return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d)
+	},
 		func(ctx context.Context, en *engine.Engine) error {
 			got, err := en.Rollback(ctx, envName, identity(), o.comment)
 			if got != nil {
