@@ -116,6 +116,12 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 			notes = append(notes, "problem: "+env.Problem)
 		}
 		if s := env.Serving; s != nil {
+			if s.Problem != "" {
+				fmt.Fprintln(w, "  problem: "+s.Problem)
+			}
+			if s.Restarts > 0 {
+				fmt.Fprintf(w, "  restarted %d times after a crash, last at %s\n", s.Restarts, s.LastRestart.Local().Format("2006-01-02 15:04:05"))
+			}
 			for _, v := range s.Versions {
 				notes = append(notes, fmt.Sprintf("version %-12s weight %3d%%  %d requests, %d errors in the last minute", v.ID, v.Weight, v.Requests, v.Errors))
 			}

@@ -332,8 +332,12 @@ func ask(r io.Reader, env, changeSet string, out chan<- answer) {
 	out <- answer{env: env, changeSet: changeSet, yes: yes, comment: comment}
 }
 
-// render prints what changed between two snapshots, stage by stage.
+// render prints what changed between two snapshots, stage by stage, and what the execution
+// waits for whenever that changes.
 func render(w io.Writer, dir string, prev, cur *engine.Snapshot, start time.Time) {
+	if why := cur.Execution.Waiting; why != "" && (prev == nil || prev.Execution.Waiting != why) {
+		fmt.Fprintf(w, "  %s\n", why)
+	}
 	for i, st := range cur.Stages {
 		if st.Status != sluice.StatusPending && (prev == nil || prev.Stages[i].Status == sluice.StatusPending) {
 			fmt.Fprintf(w, "%s (at %.1fs)\n", st.Stage, time.Since(start).Seconds())

@@ -73,11 +73,19 @@ type Provider interface {
 type EnvironmentStatus struct {
 	Address  string          `json:"address"`
 	Versions []VersionStatus `json:"versions"`
+	// Problem says why the live version does not serve now (it crashed and is being
+	// restarted); empty when it serves.
+	Problem string `json:"problem,omitempty"`
+	// Restarts counts the times a crashed live version was restarted since the engine started;
+	// LastRestart is when the last one was.
+	Restarts    int       `json:"restarts,omitempty"`
+	LastRestart time.Time `json:"last_restart,omitzero"`
 }
 
 // VersionStatus is one running version and its share of traffic.
 type VersionStatus struct {
 	ID        string  `json:"id"`
+	Pid       int     `json:"pid,omitempty"` // the process, where the provider runs one
 	Artifact  string  `json:"artifact"`
 	Revision  string  `json:"revision"`
 	Address   string  `json:"address"`

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -42,6 +43,12 @@ type actionContext struct {
 func (ac *actionContext) perform(ctx context.Context) outcome {
 	secrets := ac.e.secretValues(ac.plan.Route.Secrets)
 	out := ac.performUnmasked(ctx)
+	if lw, ok := ac.log.(interface{ Err() error }); ok && out.status.OK() {
+		// What the action printed is lost: it must not pass as if it had been kept.
+		if err := lw.Err(); err != nil {
+			out = failed(logError(err))
+		}
+	}
 	out.summary = runner.MaskString(out.summary, secrets)
 	if out.err != nil {
 		if msg := runner.MaskString(out.err.Error(), secrets); msg != out.err.Error() {
@@ -445,4 +452,13 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// logError says that an action's log could not be written, and what to do when the reason is
+// a full disk.
+func logError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return sluice.Errorf(sluice.EINTERNAL, "write the action's log: %w; the disk holding the state is full (ENOSPC): free some space and run again", err)
+	}
+	return fmt.Errorf("write the action's log: %w", err)
 }

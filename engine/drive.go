@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -74,6 +75,7 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 			if !found.Status.Done() {
 				if err := e.spawn(found); err != nil {
 					e.log.Info("following an execution another engine drives", "execution", found.ID, "err", err)
+					e.adopt(*found)
 				}
 			}
 			return found, true, nil
@@ -215,8 +217,15 @@ func (e *Engine) finish(ctx context.Context, ex *sluice.Execution, status sluice
 // save writes a state change with its events and publishes them. It reports false when the
 // write failed (the error is logged); the caller stops acting, since acting on state that is not
 // written down would break resumption.
+//
+// A write that fails because the disk is full (ENOSPC) is retried until there is space again
+// or the engine stops: giving up would leave the execution InProgress with nobody driving it.
 func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, events ...sluice.Event) bool {
-	if err := write(events...); err != nil {
+	err := write(events...)
+	if errors.Is(err, syscall.ENOSPC) {
+		err = e.waitForSpace(ctx, func() error { return write(events...) }, err)
+	}
+	if err != nil {
 		if e.ctx.Err() == nil {
 			e.log.Error("save state", "err", err)
 		}
@@ -248,7 +257,9 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
-		e.setWaiting(ctx, ex, "")
+		if !stopped(r) { // a stop cleared it with everything else
+			e.setWaiting(ctx, ex, "")
+		}
 	}()
 	for {
 		select {

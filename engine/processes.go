@@ -1,11 +1,22 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
+	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/runner"
 )
+
+// eventSource is a provider that has events of its own to tell: a live version that crashed
+// and was restarted.
+type eventSource interface {
+	SetEvents(func(env, typ string, data map[string]any))
+}
 
 // ledgerUser is a provider that starts processes (versions) and records them in the engine's
 // ledger, so that an engine started after this one was SIGKILLed stops them.
@@ -34,6 +45,46 @@ func (e *Engine) openLedger() error {
 		if u, ok := p.(ledgerUser); ok {
 			u.SetLedger(l)
 		}
+		if s, ok := p.(eventSource); ok {
+			s.SetEvents(e.providerEvent)
+		}
 	}
 	return nil
+}
+
+// providerEvent stores and publishes an event a provider tells of. It runs in the provider's
+// goroutine, so the write is bounded.
+func (e *Engine) providerEvent(env, typ string, data map[string]any) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
+	defer cancel()
+	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) }, e.event(typ, "env/"+env, data))
+}
+
+// Waiting for disk space: how often a write that failed with ENOSPC is tried again.
+const (
+	spaceRetryFirst = 100 * time.Millisecond
+	spaceRetryMax   = 5 * time.Second
+)
+
+// waitForSpace calls write again, with a growing pause, while it fails because the disk is
+// full, and returns its last error: nil once it succeeded, another error, or err if the engine
+// or ctx stopped first. It says once in the log what it waits for.
+func (e *Engine) waitForSpace(ctx context.Context, write func() error, err error) error {
+	e.log.Error("the disk holding the state is full (ENOSPC); waiting for free space to record the change", "err", err)
+	pause := spaceRetryFirst
+	for errors.Is(err, syscall.ENOSPC) {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-e.ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, spaceRetryMax)
+		err = write()
+	}
+	if err == nil {
+		e.log.Info("space is back; the change is recorded")
+	}
+	return err
 }

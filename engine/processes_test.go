@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/engine"
 )
 
 // TestKilledEngineLeavesNoProcesses SIGKILLs an engine while a check runs that has started a
@@ -93,4 +97,45 @@ func running(pid int) bool {
 	}
 	i := bytes.LastIndexByte(b, ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
+}
+
+// eventingProvider is a provider that tells events of its own, as the local one does when a
+// live version crashes.
+type eventingProvider struct {
+	*fakeProvider
+	tell func(env, typ string, data map[string]any)
+}
+
+func (p *eventingProvider) SetEvents(fn func(env, typ string, data map[string]any)) { p.tell = fn }
+
+func TestProviderEventsAreStored(t *testing.T) {
+	f := newFixture(t, routeHead+devOnly)
+	ep := &eventingProvider{fakeProvider: f.provider}
+	f.start()
+	// start wired the fake; wire the eventing one the same way through a second engine.
+	e, err := engine.New(engine.Config{
+		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: t.TempDir(), Store: f.db, Artifacts: f.artifacts,
+		Providers: map[string]deploy.Provider{"local": ep},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if ep.tell == nil {
+		t.Fatal("the engine did not hand the provider an event sink")
+	}
+	ep.tell("dev", "version.restarted", map[string]any{"version": "abc-2"})
+	events, err := f.db.ListEvents(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range events {
+		if ev.Type == "sluice.version.restarted" && ev.Subject == "env/dev" && strings.Contains(string(ev.Data), "abc-2") {
+			return
+		}
+	}
+	t.Fatalf("no stored sluice.version.restarted event among %d", len(events))
 }

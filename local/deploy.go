@@ -127,7 +127,9 @@ func (d *deployment) finishSwitch() {
 	_ = d.env.router.SetRoutes([]router.Route{{Version: d.new.id, URL: d.new.url, Weight: 100}})
 	d.env.mu.Lock()
 	d.env.live = d.new
+	d.env.problem = ""
 	d.env.mu.Unlock()
+	go d.p.supervise(d.env, d.new)
 	if d.old != nil {
 		d.drainAndStop(context.Background(), d.old)
 	}
@@ -177,7 +179,9 @@ func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluic
 	}
 	env.mu.Lock()
 	env.live = v
+	env.problem = ""
 	env.mu.Unlock()
+	go p.supervise(env, v)
 	current.stop()
 	return nil
 }

@@ -38,6 +38,16 @@ type Provider struct {
 	mu     sync.Mutex
 	envs   map[string]*environment
 	ledger *runner.Ledger
+	events func(env, typ string, data map[string]any)
+
+	// ctx is canceled by Close: supervisors stop restarting versions.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// restartBase is the first delay before restarting a crashed live version (see
+	// restartDelay); tests shorten it.
+	restartBase time.Duration
+	// freePort finds a port for a version: runner.FreePort, or a stand-in in tests.
+	freePort func() (int, error)
 }
 
 var _ deploy.Provider = (*Provider)(nil)
@@ -48,7 +58,8 @@ func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}, ctx: ctx, cancel: cancel, restartBase: DefaultRestartDelay, freePort: runner.FreePort}
 }
 
 // SetLedger records every version started from now on in l, so that an engine started after
@@ -72,10 +83,15 @@ type environment struct {
 	serve    func()
 	listener net.Listener
 
-	deploying sync.Mutex // one deployment at a time
+	deploying sync.Mutex // one deployment (or restart of a crashed version) at a time
 	mu        sync.Mutex
 	live      *version
 	seq       int
+	// problem says why the live version does not serve (it crashed and is being restarted);
+	// restarts counts the restarts of crashed live versions.
+	problem     string
+	restarts    int
+	lastRestart time.Time
 }
 
 // Address starts the environment's router on listen (host:port; empty or a port of 0 picks a
@@ -160,6 +176,7 @@ func (p *Provider) Status(name string) *deploy.EnvironmentStatus {
 	st := &deploy.EnvironmentStatus{Address: env.addr}
 	env.mu.Lock()
 	live := env.live
+	st.Problem, st.Restarts, st.LastRestart = env.problem, env.restarts, env.lastRestart
 	env.mu.Unlock()
 	seen := map[string]bool{}
 	for _, r := range rt.Routes() {
@@ -167,7 +184,7 @@ func (p *Provider) Status(name string) *deploy.EnvironmentStatus {
 		w := rt.Window(r.Version, time.Minute)
 		vs := deploy.VersionStatus{ID: r.Version, Address: r.URL, Weight: r.Weight, Requests: w.Requests, Errors: w.Errors, InFlight: rt.InFlight(r.Version), ErrorRate: w.ErrorRate()}
 		if live != nil && live.id == r.Version {
-			vs.Artifact, vs.Revision = live.spec.Artifact, live.spec.Revision
+			vs.Artifact, vs.Revision, vs.Pid = live.spec.Artifact, live.spec.Revision, live.proc.Pid()
 		}
 		st.Versions = append(st.Versions, vs)
 	}
@@ -184,19 +201,25 @@ func (p *Provider) WriteMetrics(w io.Writer) error {
 	}
 	p.mu.Unlock()
 	sort.Strings(names)
+	envs := make([]router.Environment, 0, len(names))
 	for _, name := range names {
 		p.mu.Lock()
 		env := p.envs[name]
 		p.mu.Unlock()
-		if err := env.router.WriteMetrics(w, name); err != nil {
-			return err
+		if env != nil {
+			envs = append(envs, router.Environment{Name: name, Router: env.router})
 		}
 	}
-	return nil
+	// One exposition for all: each metric family may have only one HELP and TYPE line.
+	if err := router.WriteMetrics(w, envs); err != nil {
+		return err
+	}
+	return p.writeSupervisionMetrics(w, names)
 }
 
 // Close stops every version (letting in-flight requests finish) and every router.
 func (p *Provider) Close() error {
+	p.cancel() // no more restarts
 	p.mu.Lock()
 	envs := p.envs
 	p.envs = map[string]*environment{}

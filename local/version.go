@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +28,13 @@ type version struct {
 	proc    *runner.Process
 	logFile *os.File
 	grace   time.Duration
+	// secrets are kept in memory only, to restart the version with them after a crash.
+	secrets map[string]string
+	started time.Time
+	// crashes counts the quick crashes that led to this version (see supervise.go).
+	crashes int
+	// stopping is set before Sluice stops the version, so its exit is not taken for a crash.
+	stopping atomic.Bool
 }
 
 // startVersion unpacks the verified artifact, starts the service on a free port and waits until
@@ -47,10 +56,42 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	if err := p.artifacts.Unpack(spec.Artifact, dir); err != nil {
 		return nil, fmt.Errorf("unpack artifact for %s: %w", env.name, err)
 	}
-	port, err := runner.FreePort()
-	if err != nil {
-		return nil, fmt.Errorf("find a free port: %w", err)
+	// The service binds its port itself, so between finding the port free and the service
+	// binding it another process can take it. The service then exits; that is retried on a new
+	// port, a few times.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		port, err := p.freePort()
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		v, err := p.launch(ctx, env, id, dir, spec, secrets, port, logf)
+		if err == nil {
+			return v, nil
+		}
+		if !errors.Is(err, errExitedEarly) || !portTaken(port) || attempt == attempts {
+			return nil, err
+		}
+		logf("port %d was taken by another process before version %s could listen on it; starting it again on another port", port, id)
 	}
+}
+
+// errExitedEarly marks a version that exited before it became healthy.
+var errExitedEarly = errors.New("exited before it became healthy")
+
+// portTaken reports whether another process listens on the loopback port now.
+func portTaken(port int) bool {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil {
+		return errors.Is(err, syscall.EADDRINUSE)
+	}
+	ln.Close()
+	return false
+}
+
+// launch starts the unpacked version in dir on port and waits until it is healthy. On any
+// failure nothing is left running.
+func (p *Provider) launch(ctx context.Context, env *environment, id, dir string, spec sluice.Version, secrets map[string]string, port int, logf func(string, ...any)) (*version, error) {
 	logPath := filepath.Join(env.dir, "versions", id+".log")
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -68,7 +109,8 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	for _, v := range secrets {
 		secretValues = append(secretValues, v)
 	}
-	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second}
+	v := &version{id: id, spec: spec, url: "http://127.0.0.1:" + strconv.Itoa(port), logPath: logPath, logFile: logFile, grace: 10 * time.Second,
+		secrets: secrets, started: time.Now()}
 	p.mu.Lock()
 	ledger := p.ledger
 	p.mu.Unlock()
@@ -138,7 +180,7 @@ func (v *version) waitHealthy(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-v.proc.Done():
-			return fmt.Errorf("version %s exited with code %d before it became healthy; see its log %s%s", v.id, v.proc.ExitCode(), v.logPath, lastLines(v.logPath))
+			return fmt.Errorf("version %s %w (exit code %d); see its log %s%s", v.id, errExitedEarly, v.proc.ExitCode(), v.logPath, lastLines(v.logPath))
 		case <-probe.C:
 		}
 		resp, err := client.Get(v.url + v.spec.HealthPath)
@@ -166,6 +208,7 @@ func (v *version) stop() {
 	if v == nil {
 		return
 	}
+	v.stopping.Store(true)
 	_ = v.proc.Stop(v.grace)
 	_ = v.logFile.Close()
 }

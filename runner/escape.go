@@ -20,18 +20,27 @@ var (
 	tagSeq       atomic.Int64
 )
 
-// instance names this process among the ones that recorded processes in a Ledger.
+// instance names this process in the tags of commands started without a Ledger.
 func instance() string {
-	instanceOnce.Do(func() {
-		b := make([]byte, 8)
-		_, _ = rand.Read(b) // never fails on supported systems
-		instanceID = hex.EncodeToString(b)
-	})
+	instanceOnce.Do(func() { instanceID = randomID() })
 	return instanceID
 }
 
-// nextTag returns a new tag for a command.
-func nextTag() string { return fmt.Sprintf("%s/%d", instance(), tagSeq.Add(1)) }
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails on supported systems
+	return hex.EncodeToString(b)
+}
+
+// nextTag returns a new tag for a command recorded in l (nil: none). The tags of a ledger's
+// commands start with its id, so the next engine can find them all.
+func nextTag(l *Ledger) string {
+	id := instance()
+	if l != nil {
+		id = l.id
+	}
+	return fmt.Sprintf("%s/%d", id, tagSeq.Add(1))
+}
 
 // startMu orders starting commands against reaping orphans: a command that has just been
 // forked must be known as ours before the reaper may look at it, or the reaper could take the

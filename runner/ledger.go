@@ -17,8 +17,8 @@ import (
 // group it recorded, and every descendant carrying one of its tags, even those that left the
 // group.
 //
-// The directory holds, per engine process, a lock file held while it lives and one record
-// per running command:
+// The directory holds, per open Ledger (one per engine), a lock file held while it is open and
+// one record per running command:
 //
 //	dir/<instance>.lock
 //	dir/<instance>/<seq>    "<pid> <start time>\n"
@@ -26,8 +26,9 @@ import (
 // A Ledger is safe for concurrent use. The zero Ledger is not usable; use OpenLedger. A nil
 // *Ledger records nothing.
 type Ledger struct {
+	id   string // random: the instance of the records and tags
 	dir  string
-	own  string // dir/<instance>
+	own  string // dir/<id>
 	lock *os.File
 
 	mu     sync.Mutex
@@ -37,7 +38,7 @@ type Ledger struct {
 
 // Leftovers is what OpenLedger found of engines that died.
 type Leftovers struct {
-	// Instances counts the dead engines whose records were found.
+	// Instances counts the dead engines whose records of running commands were found.
 	Instances int
 	// Killed counts the processes that were still running and were killed.
 	Killed int
@@ -82,16 +83,17 @@ func openLedger(dir string) (*Ledger, Leftovers, error) {
 	}
 	for _, e := range entries {
 		name, ok := strings.CutSuffix(e.Name(), ".lock")
-		if !ok || name == instance() {
+		if !ok {
 			continue
 		}
 		n, dead := cleanInstance(dir, name)
-		if dead {
+		if dead && n >= 0 {
 			found.Instances++
 			found.Killed += n
 		}
 	}
-	l := &Ledger{dir: dir, own: filepath.Join(dir, instance()), refs: 1}
+	id := randomID()
+	l := &Ledger{id: id, dir: dir, own: filepath.Join(dir, id), refs: 1}
 	if err := os.MkdirAll(l.own, 0o700); err != nil {
 		return nil, found, fmt.Errorf("open process ledger: %w", err)
 	}
@@ -108,7 +110,8 @@ func openLedger(dir string) (*Ledger, Leftovers, error) {
 }
 
 // cleanInstance kills what the instance recorded if it is dead (its lock is free), and
-// removes its records. It reports how many processes it killed and whether it was dead.
+// removes its records. It reports how many processes it killed (-1 if it had no records) and
+// whether it was dead.
 func cleanInstance(dir, name string) (int, bool) {
 	lockPath := filepath.Join(dir, name+".lock")
 	f, err := os.OpenFile(lockPath, os.O_RDWR, 0)
@@ -122,6 +125,9 @@ func cleanInstance(dir, name string) (int, bool) {
 	killed := 0
 	records := filepath.Join(dir, name)
 	entries, _ := os.ReadDir(records)
+	if len(entries) == 0 {
+		killed = -1 // closed cleanly, or died with nothing running; the tags are checked anyway
+	}
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(records, e.Name()))
 		if err != nil {
@@ -141,7 +147,9 @@ func cleanInstance(dir, name string) (int, bool) {
 			}
 		}
 	}
-	killed += killTagged(name+"/", true)
+	if n := killTagged(name+"/", true); n > 0 {
+		killed = max(killed, 0) + n
+	}
 	_ = os.RemoveAll(records)
 	_ = os.Remove(lockPath)
 	return killed, true
@@ -196,5 +204,10 @@ func (l *Ledger) Close() error {
 	}
 	l.closed = true
 	delete(opened.ledgers, l.dir)
+	// With nothing left running, the ledger leaves no trace; otherwise the next engine finds
+	// the records and the free lock, and cleans up.
+	if os.Remove(l.own) == nil {
+		_ = os.Remove(l.own + ".lock")
+	}
 	return l.lock.Close()
 }

@@ -67,6 +67,13 @@ func (m *MaskWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Err returns the first error of the underlying writer so far, without writing what is held.
+func (m *MaskWriter) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
 // Close writes what is held, masked, and returns the first error of the underlying writer. It
 // does not close the underlying writer; the MaskWriter stays usable.
 func (m *MaskWriter) Close() error {

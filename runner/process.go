@@ -92,7 +92,7 @@ func (p *Process) wait() {
 	}
 	if p.out != nil {
 		if err := p.out.Close(); err != nil && p.err == nil {
-			p.err = fmt.Errorf("write output of %s: %w", p.name, err)
+			p.err = outputError(p.name, err)
 		}
 	}
 	close(p.done)
@@ -162,4 +162,13 @@ func (p *Process) signal(sig syscall.Signal) error {
 		return fmt.Errorf("stop %s: send %v: %w", p.name, sig, err)
 	}
 	return nil
+}
+
+// outputError says that the output of the command named name could not be written, and what
+// to do when the reason is a full disk.
+func outputError(name string, err error) error {
+	if errors.Is(err, syscall.ENOSPC) {
+		return sluice.Errorf(sluice.EINTERNAL, "write output of %s: %w; the disk is full (ENOSPC): free some space and run again", name, err)
+	}
+	return fmt.Errorf("write output of %s: %w", name, err)
 }

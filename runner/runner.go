@@ -206,7 +206,7 @@ func (c Command) command() (*exec.Cmd, *MaskWriter, string, error) {
 	}
 	// The tag marks every descendant, so it can be found once it has left the group. A tag
 	// inherited from an engine that started this one is replaced, not kept beside ours.
-	tag := nextTag()
+	tag := nextTag(c.Ledger)
 	env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, TagVariable+"=") }),
 		TagVariable+"="+tag)
 	args := c.Args

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -381,5 +382,22 @@ func BenchmarkRun(b *testing.B) {
 		if _, err := runner.Run(context.Background(), runner.Command{Shell: "echo hi", Output: &out}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// fullDisk is a log writer on a disk with no space left.
+type fullDisk struct{}
+
+func (fullDisk) Write([]byte) (int, error) {
+	return 0, &os.PathError{Op: "write", Path: "check.log", Err: syscall.ENOSPC}
+}
+
+func TestOutputOnFullDisk(t *testing.T) {
+	res, err := run(t, context.Background(), runner.Command{Name: "check \"unit\"", Shell: "echo hello", Output: fullDisk{}})
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "disk is full (ENOSPC)") {
+		t.Fatalf("err = %v, want one that says the disk is full (ENOSPC)", err)
+	}
+	if res.ExitCode != 0 {
+		t.Errorf("ExitCode = %d: the command itself succeeded", res.ExitCode)
 	}
 }

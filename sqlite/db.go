@@ -12,6 +12,7 @@
 //	changesets.go  change sets by digest
 //	deployments.go deployments and environment state
 //	events.go      the event history
+//	leases.go      who owns an execution, a stage or an environment, until when
 //
 // Durability: the file is in WAL mode with synchronous=NORMAL. A committed transaction survives
 // the process being killed at any moment (SIGKILL, a panic, an OOM kill); a power loss or an
@@ -33,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -171,7 +173,8 @@ func (db *DB) openError(err error) error {
 // update runs fn and stores events in one write transaction. Only once it has committed does it
 // give the events their Seq (and any defaults it filled in) and run done, so a failed change
 // leaves the caller's values as they were.
-func (db *DB) update(ctx context.Context, events []sluice.Event, fn func(tx *sql.Tx) error, done func()) error {
+func (db *DB) update(ctx context.Context, events []sluice.Event, fn func(tx *sql.Tx) error, done func()) (err error) {
+	defer func() { err = markDiskFull(err) }()
 	stored, err := prepareEvents(events)
 	if err != nil {
 		return err
@@ -254,4 +257,25 @@ func wrap(err error, doing string, args ...any) error {
 		return err
 	}
 	return fmt.Errorf("%s: %w", fmt.Sprintf(doing, args...), err)
+}
+
+// diskFullError is a write that failed because the disk is full. It matches syscall.ENOSPC
+// with errors.Is, so the engine can wait for space instead of giving up on the change, whatever
+// store it uses.
+type diskFullError struct{ err error }
+
+func (e *diskFullError) Error() string {
+	return e.err.Error() + " (ENOSPC: the disk holding the state database is full)"
+}
+func (e *diskFullError) Unwrap() error        { return e.err }
+func (e *diskFullError) Is(target error) bool { return target == syscall.ENOSPC }
+
+// markDiskFull marks err as a disk-full error when SQLite says so (SQLITE_FULL, or an I/O error
+// from ENOSPC).
+func markDiskFull(err error) error {
+	var lite *sqlitedriver.Error
+	if err == nil || errors.Is(err, syscall.ENOSPC) || !errors.As(err, &lite) || lite.Code()&0xff != sqlite3.SQLITE_FULL {
+		return err
+	}
+	return &diskFullError{err: err}
 }
