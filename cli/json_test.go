@@ -233,10 +233,10 @@ func checkGolden(t *testing.T, command string, s shape) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v; run go test ./cli -run JSON -update to write it", err)
+		t.Fatalf("%v; run go test ./cli -run JSONOutputs -args -update to write it", err)
 	}
 	if string(want) != text {
-		t.Errorf("sluice %s --json changed shape (go test ./cli -run JSON -update accepts it; then update docs/json.md):\n%s",
+		t.Errorf("sluice %s --json changed shape (go test ./cli -run JSONOutputs -args -update accepts it; then update docs/json.md):\n%s",
 			command, lineDiff(strings.Split(strings.TrimSpace(string(want)), "\n"), s.lines()))
 	}
 }
@@ -269,6 +269,9 @@ var documentedOnly = map[string]string{
 	"history deployments[].rollback.value":                  "only when an alarm, not a hook, rolled back",
 	"history deployments[].rollback.threshold":              "only when an alarm, not a hook, rolled back",
 	"history approvals[].expired":                           "only when nobody decided in time",
+	"status environments[].serving.versions[].problem":      "only while a crashed live version is being restarted",
+	"status environments[].serving.versions[].restarts":     "only once a crashed live version was restarted",
+	"status environments[].serving.versions[].last_restart": "only once a crashed live version was restarted",
 	"status executions[].waiting":                           "only while an execution waits for a lock or a freeze",
 	"changeset from":                                        "absent only when the environment runs nothing yet",
 	"changeset to.secrets":                                  "only when the route declares secrets",
