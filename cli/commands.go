@@ -106,6 +106,31 @@ func completeEnvironments(f *flags) cobra.CompletionFunc {
 	}
 }
 
+// completeExecutions completes an EXECUTION argument with the newest executions of the state,
+// without creating a state where there is none.
+func completeExecutions(e *env, f *flags) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		dir, err := existingState(f)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		db, err := openStore(dir)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		exs, _ := db.ListExecutions(e.ctx, false, 20)
+		out := make([]string, 0, len(exs))
+		for _, ex := range exs {
+			out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	}
+}
+
 func validateCommand(e *env) *cobra.Command {
 	c, f := newCommand("validate [-f FILE] [--json]", "Check a sluice.yaml and report every problem",
 		"Every problem is reported at once as FILE:LINE:COL: error: PATH: message. Warnings do not fail it.\nExit 0 when the file is valid, 1 when it has errors.",
@@ -227,6 +252,7 @@ until interrupted). Name the route file with --file FILE.`,
 	c.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
 	c.Flags().StringVar(&o.env, "env", "", "show what `ENV`'s newest version printed, instead of an execution's actions")
 	c.Args = args(0, 2, "name an EXECUTION (sluice status lists them), or --env ENV")
+	c.ValidArgsFunction = completeExecutions(e, f)
 	c.RunE = e.run(func(args []string) error {
 		switch {
 		case o.env != "" && len(args) > 0:
@@ -310,6 +336,7 @@ func retryCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	approve := c.Flags().Bool("approve", false, "approve every approval gate without asking")
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
+	c.ValidArgsFunction = completeExecutions(e, f)
 	c.RunE = e.run(func(args []string) error {
 		id, err := resolveExecution(e.ctx, f, args[0])
 		if err != nil {
@@ -326,6 +353,7 @@ func stopCommand(e *env) *cobra.Command {
 			"without a running engine: a waiting approval is rejected, the stage it held is released, and\n"+
 			"the engine driving it kills its running actions.", flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
+	c.ValidArgsFunction = completeExecutions(e, f)
 	c.RunE = e.run(func(args []string) error {
 		id, err := resolveExecution(e.ctx, f, args[0])
 		if err != nil {
