@@ -96,6 +96,33 @@ func args(minArgs, maxArgs int, missing string) cobra.PositionalArgs {
 	}
 }
 
+// takesEnvironment makes ENV the one argument of c: completed from the route file, and refused
+// when the route has no such environment, before body runs.
+func takesEnvironment(e *env, c *cobra.Command, f *flags, body func(envName string) error) {
+	c.Args = args(1, 1, "name the environment (ENV)")
+	c.ValidArgsFunction = completeEnvironments(f)
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return body(args[0])
+	})
+}
+
+// takesExecution makes EXECUTION the one argument of c: completed from the state, and resolved
+// from a prefix to an execution ID before body runs.
+func takesExecution(e *env, c *cobra.Command, f *flags, body func(id string) error) {
+	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
+	c.ValidArgsFunction = completeExecutions(e, f)
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return body(id)
+	})
+}
+
 // completeEnvironments completes an ENV argument with the environments of the route file.
 func completeEnvironments(f *flags) cobra.CompletionFunc {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -219,14 +246,7 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	var o decideFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "a `TEXT` kept with the decision")
 	c.Flags().StringVar(&o.changeSet, "change-set", "", "the `DIGEST` (or a prefix of it) of the change set you reviewed")
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdDecide(e, f, approve, args[0], o)
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdDecide(e, f, approve, envName, o) })
 	return c
 }
 
@@ -282,14 +302,7 @@ until interrupted). Name the route file with --file FILE.`,
 func historyCommand(e *env) *cobra.Command {
 	c, f := newCommand("history ENV [--json] [--state DIR]", "List an environment's deployments and approval decisions",
 		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdHistory(e, f, args[0])
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdHistory(e, f, envName) })
 	return c
 }
 
@@ -297,14 +310,7 @@ func changeSetCommand(e *env) *cobra.Command {
 	c, f := newCommand("changeset ENV [--json] [--state DIR]", "Show the change set waiting for approval in an environment",
 		"The change set is the reviewed difference between what the environment runs and what it will run.",
 		flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdChangeSet(e, f, args[0])
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdChangeSet(e, f, envName) })
 	return c
 }
 
@@ -319,14 +325,7 @@ func rollbackCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	var o rollbackFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the rollback")
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdRollback(e, f, args[0], o)
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdRollback(e, f, envName, o) })
 	return c
 }
 
@@ -335,15 +334,7 @@ func retryCommand(e *env) *cobra.Command {
 		"EXECUTION is an execution ID or a unique prefix of one. The execution is followed to its end,\nas sluice run does.",
 		flagFile|flagState|flagJSON)
 	approve := c.Flags().Bool("approve", false, "approve every approval gate without asking")
-	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.ValidArgsFunction = completeExecutions(e, f)
-	c.RunE = e.run(func(args []string) error {
-		id, err := resolveExecution(e.ctx, f, args[0])
-		if err != nil {
-			return err
-		}
-		return cmdRetry(e, f, id, *approve)
-	})
+	takesExecution(e, c, f, func(id string) error { return cmdRetry(e, f, id, *approve) })
 	return c
 }
 
@@ -352,15 +343,7 @@ func stopCommand(e *env) *cobra.Command {
 		"EXECUTION is an execution ID or a unique prefix of one. The stop is recorded first, with or\n"+
 			"without a running engine: a waiting approval is rejected, the stage it held is released, and\n"+
 			"the engine driving it kills its running actions.", flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.ValidArgsFunction = completeExecutions(e, f)
-	c.RunE = e.run(func(args []string) error {
-		id, err := resolveExecution(e.ctx, f, args[0])
-		if err != nil {
-			return err
-		}
-		return cmdStop(e, f, id)
-	})
+	takesExecution(e, c, f, func(id string) error { return cmdStop(e, f, id) })
 	return c
 }
 
@@ -377,14 +360,7 @@ func freezeCommand(e *env, frozen bool) *cobra.Command {
 	c, f := newCommand(name+" ENV [--comment TEXT] [--state DIR]", short, long, flagFile|flagState)
 	var o freezeFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the freeze")
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdFreeze(e, f, frozen, args[0], o)
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdFreeze(e, f, frozen, envName, o) })
 	return c
 }
 

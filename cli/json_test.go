@@ -132,7 +132,8 @@ func TestJSONOutputsMatchTheDocs(t *testing.T) {
 	}
 	got.add(t, "run", res)
 
-	// A release that breaks prod, rolled back by its alarm; then a person's rollback.
+	// A release that breaks prod, rolled back (with no traffic, by its post_traffic hook); then a
+	// release that mends it, and a person's rollback.
 	r.edit("breakprod.go", func(src string) string {
 		return replaceOnce(src, "deliberatelyBreakProd = false", "deliberatelyBreakProd = true")
 	})
