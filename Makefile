@@ -26,8 +26,10 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./spec
 	$(GO) test -run '^$$' -fuzz '^FuzzBlobReader$$' -fuzztime $(FUZZTIME) ./artifact
-	$(GO) test -run '^$$' -fuzz '^FuzzParseRequest$$' -fuzztime $(FUZZTIME) ./router
-	$(GO) test -run '^$$' -fuzz '^FuzzCopyChunked$$' -fuzztime $(FUZZTIME) ./router
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestFraming$$' -fuzztime $(FUZZTIME) ./router/internal/http1
+	$(GO) test -run '^$$' -fuzz '^FuzzResponseFraming$$' -fuzztime $(FUZZTIME) ./router/internal/http1
+	$(GO) test -run '^$$' -fuzz '^FuzzCopyChunked$$' -fuzztime $(FUZZTIME) ./router/internal/http1
+	$(GO) test -run '^$$' -fuzz '^FuzzPoolLies$$' -fuzztime $(FUZZTIME) ./router
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -10,6 +10,8 @@ require (
 	// Whether standard input is a terminal a person types at (an ioctl, not the file mode:
 	// /dev/null is a character device too). Already in the build through the SQLite driver.
 	github.com/mattn/go-isatty v0.0.24
+	// Tests only: parses the router's /metrics with the Prometheus text parser.
+	github.com/prometheus/common v0.73.1
 	// Tests only: checks every valid route against schema/sluice.schema.json.
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
@@ -23,10 +25,14 @@ require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
+	github.com/pandatix/go-abnf v0.5.3 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
-	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.14.0 // indirect
+	golang.org/x/sys v0.49.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 	modernc.org/libc v1.77.1 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect

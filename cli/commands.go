@@ -196,7 +196,12 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	c.Flags().StringVar(&o.changeSet, "change-set", "", "the `DIGEST` (or a prefix of it) of the change set you reviewed")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdDecide(e, f, approve, args[0], o) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdDecide(e, f, approve, args[0], o)
+	})
 	return c
 }
 
@@ -229,10 +234,19 @@ until interrupted). Name the route file with --file FILE.`,
 		case o.env == "" && len(args) == 0:
 			return usagef("missing argument: name an EXECUTION (sluice status lists them), or --env ENV")
 		case len(args) > 0:
-			o.id = args[0]
+			id, err := resolveExecution(e.ctx, f, args[0])
+			if err != nil {
+				return err
+			}
+			o.id = id
 		}
 		if len(args) == 2 {
 			o.action = args[1]
+		}
+		if o.env != "" {
+			if err := knownEnvironment(e.ctx, f, o.env); err != nil {
+				return err
+			}
 		}
 		return cmdLogs(e, f, o)
 	})
@@ -244,7 +258,12 @@ func historyCommand(e *env) *cobra.Command {
 		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdHistory(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdHistory(e, f, args[0])
+	})
 	return c
 }
 
@@ -254,7 +273,12 @@ func changeSetCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdChangeSet(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdChangeSet(e, f, args[0])
+	})
 	return c
 }
 
@@ -264,7 +288,12 @@ func rollbackCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdRollback(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdRollback(e, f, args[0])
+	})
 	return c
 }
 
@@ -274,7 +303,13 @@ func retryCommand(e *env) *cobra.Command {
 		flagFile|flagState|flagJSON)
 	approve := c.Flags().Bool("approve", false, "approve every approval gate without asking")
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error { return cmdRetry(e, f, args[0], *approve) })
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return cmdRetry(e, f, id, *approve)
+	})
 	return c
 }
 
@@ -284,7 +319,13 @@ func stopCommand(e *env) *cobra.Command {
 			"without a running engine: a waiting approval is rejected, the stage it held is released, and\n"+
 			"the engine driving it kills its running actions.", flagFile|flagState|flagJSON)
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error { return cmdStop(e, f, args[0]) })
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return cmdStop(e, f, id)
+	})
 	return c
 }
 
@@ -303,7 +344,12 @@ func freezeCommand(e *env, frozen bool) *cobra.Command {
 	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the freeze")
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error { return cmdFreeze(e, f, frozen, args[0], o) })
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return cmdFreeze(e, f, frozen, args[0], o)
+	})
 	return c
 }
 

@@ -17,33 +17,17 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/internal/syncbuf"
+	"github.com/sluicehq/sluice/sqlite"
 )
 
 // started is a sluice command running in the background.
 type started struct {
-	cmd            *exec.Cmd
-	stdout, stderr *bytes.Buffer
-	live           *lockedBuffer // stderr, readable while the command runs
-	once           sync.Once
-	res            result
-}
-
-// lockedBuffer is a buffer a command writes to while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	cmd    *exec.Cmd
+	stdout *bytes.Buffer
+	stderr *syncbuf.Buffer // readable while the command runs
+	once   sync.Once
+	res    result
 }
 
 // startSluice starts sluice args in r.dir with standard input on /dev/null (exec's default: no
@@ -53,17 +37,17 @@ func (r *repo) startSluice(env []string, args ...string) *started {
 	ctx, cancel := context.WithTimeout(r.t.Context(), 3*time.Minute)
 	cmd, stdout, stderr := sluiceCmd(ctx, r.dir, args...)
 	cmd.Env = append(cmd.Env, env...)
-	live := &lockedBuffer{}
+	live := &syncbuf.Buffer{}
 	cmd.Stderr = live
 	if err := cmd.Start(); err != nil {
 		cancel()
 		r.t.Fatal(err)
 	}
 	_ = stderr
-	s := &started{cmd: cmd, stdout: stdout, stderr: &live.buf, live: live}
+	s := &started{cmd: cmd, stdout: stdout, stderr: live}
 	r.t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		s.wait(r.t)
+		s.once.Do(func() { _ = cmd.Wait() })
 		cancel()
 	})
 	return s
@@ -71,7 +55,10 @@ func (r *repo) startSluice(env []string, args ...string) *started {
 
 func (s *started) wait(t *testing.T) result {
 	t.Helper()
-	s.once.Do(func() { s.res = wait(t, s.cmd, s.stdout, s.stderr, s.cmd.Wait()) })
+	s.once.Do(func() {
+		err := s.cmd.Wait()
+		s.res = wait(t, s.cmd, s.stdout, bytes.NewBufferString(s.stderr.String()), err)
+	})
 	return s.res
 }
 
@@ -135,7 +122,7 @@ func TestStopWithoutEngine(t *testing.T) {
 	if err := run.cmd.Process.Kill(); err != nil { // SIGKILL: no engine is left
 		t.Fatal(err)
 	}
-	run.once.Do(func() { _ = run.cmd.Wait() })
+	run.once.Do(func() { _ = run.cmd.Wait() }) // killed: no result to read
 	res := sluiceRun(t, r.dir, "stop", pending.ExecutionID, "--state", r.state)
 	if res.code != 0 {
 		t.Fatalf("stop: exit %d\n%s", res.code, res.stderr)
@@ -186,48 +173,56 @@ func TestApproveRefusedStopsTheRun(t *testing.T) {
 }
 
 // TestRunTakesOverFromAnotherEngine: a run following an execution driven by another run's
-// engine takes it over when that engine stops; an up beside a live run says who serves.
+// engine takes it over when that engine stops, cleanly or killed; an up beside a live run says
+// who serves.
 func TestRunTakesOverFromAnotherEngine(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
-	r := newRepo(t, fastRoute)
-	first := r.startSluice(nil, "run", "--json", "--state", r.state)
-	pending := r.waitPending("prod")
-	second := r.startSluice(nil, "run", "--json", "--state", r.state)
-	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(syncString(second), "handing the execution") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second run did not hand over to the first one's engine:\n%s", syncString(second))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	up := sluiceRun(t, r.dir, "up", "--listen", "127.0.0.1:0", "--state", r.state)
-	if up.code != cli.ExitFailed || !strings.Contains(up.stderr, "serves") || strings.Contains(up.stderr, "does not answer") {
-		t.Errorf("up beside a live run: exit %d %q, want 1 saying which engine serves", up.code, up.stderr)
-	}
-	if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	first.wait(t)
-	for !strings.Contains(syncString(second), "taking over execution "+pending.ExecutionID) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the second run did not take the execution over:\n%s", syncString(second))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	a := r.waitPending("prod")
-	if res := sluiceRun(t, r.dir, "approve", "prod", "--change-set", a.ChangeSetDigest, "--state", r.state); res.code != 0 {
-		t.Fatalf("approve: exit %d\n%s", res.code, res.stderr)
-	}
-	res := second.wait(t)
-	s := decodeSummary(t, res)
-	if res.code != cli.ExitOK || s.Status != sluice.StatusSucceeded || s.Execution != pending.ExecutionID {
-		t.Fatalf("the second run: exit %d, execution %s\n%s", res.code, s.Execution, explain(s, res))
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			r := newRepo(t, fastRoute)
+			first := r.startSluice(nil, "run", "--json", "--state", r.state)
+			pending := r.waitPending("prod")
+			second := r.startSluice(nil, "run", "--json", "--state", r.state)
+			deadline := time.Now().Add(time.Minute)
+			for !strings.Contains(syncString(second), "handing the execution") {
+				if time.Now().After(deadline) {
+					t.Fatalf("the second run did not hand over to the first one's engine:\n%s", syncString(second))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if sig == syscall.SIGTERM {
+				up := sluiceRun(t, r.dir, "up", "--listen", "127.0.0.1:0", "--state", r.state)
+				if up.code != cli.ExitFailed || !strings.Contains(up.stderr, "serves") || strings.Contains(up.stderr, "does not answer") {
+					t.Errorf("up beside a live run: exit %d %q, want 1 saying which engine serves", up.code, up.stderr)
+				}
+			}
+			if err := first.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			first.once.Do(func() { _ = first.cmd.Wait() })
+			for !strings.Contains(syncString(second), "taking over execution "+pending.ExecutionID) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the second run did not take the execution over:\n%s", syncString(second))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			a := r.waitPending("prod")
+			if res := sluiceRun(t, r.dir, "approve", "prod", "--change-set", a.ChangeSetDigest, "--state", r.state); res.code != 0 {
+				t.Fatalf("approve: exit %d\n%s", res.code, res.stderr)
+			}
+			res := second.wait(t)
+			s := decodeSummary(t, res)
+			if res.code != cli.ExitOK || s.Status != sluice.StatusSucceeded || s.Execution != pending.ExecutionID {
+				t.Fatalf("the second run: exit %d, execution %s\n%s", res.code, s.Execution, explain(s, res))
+			}
+		})
 	}
 }
 
 // syncString is what a running command wrote to stderr so far.
-func syncString(s *started) string { return s.live.String() }
+func syncString(s *started) string { return s.stderr.String() }
 
 // TestStaleAPIFileGetsNoToken: api.json left by a killed engine may name a port another process
 // listens on now; the CLI must not send that process the token.
@@ -245,6 +240,12 @@ func TestStaleAPIFileGetsNoToken(t *testing.T) {
 	}))
 	defer impostor.Close()
 	state := t.TempDir()
+	// The state a killed engine left: its database too (commands never create one to read).
+	db, err := sqlite.Open(filepath.Join(state, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	info, _ := json.Marshal(map[string]any{"address": strings.TrimPrefix(impostor.URL, "http://")})
 	if err := os.WriteFile(filepath.Join(state, "api.json"), info, 0o600); err != nil {
 		t.Fatal(err)
@@ -262,5 +263,43 @@ func TestStaleAPIFileGetsNoToken(t *testing.T) {
 		if strings.Contains(s, token) {
 			t.Errorf("the CLI sent the token to the process at api.json's address: %s", s)
 		}
+	}
+}
+
+// TestUpWatcherDoesNotDuplicate: with sluice up watching the branch, a sluice run of the new
+// commit and the watcher do not both start an execution of it. The poll is slow enough that the
+// run usually gets there first, the order that used to start a second execution.
+func TestUpWatcherDoesNotDuplicate(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	r := newRepo(t, func(y string) string {
+		return replaceOnce(fastRoute(y), "    approval:\n      required: true\n", "")
+	})
+	up := r.startSluice(nil, "up", "--listen", "127.0.0.1:0", "--poll", "2s", "--state", r.state)
+	eventually(t, "the watcher's first execution to end", func() bool {
+		st, ok := r.status()
+		return ok && len(st.Executions) == 1 && st.Executions[0].Status.Done()
+	})
+	r.edit("README.md", func(s string) string { return s + "\nA second commit.\n" })
+	r.commit("second")
+	code, s, res := r.run()
+	if code != cli.ExitOK {
+		t.Fatalf("run of the new commit: exit %d\n%s", code, explain(s, res))
+	}
+	eventually(t, "the watcher to see the new commit", func() bool {
+		return strings.Contains(syncString(up), "revision="+s.Revision[:7])
+	})
+	st, ok := r.status()
+	if !ok {
+		t.Fatal("status failed")
+	}
+	n := 0
+	for _, ex := range st.Executions {
+		if ex.Revision == s.Revision {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d executions of the new commit, want 1:\n%s", n, syncString(up))
 	}
 }

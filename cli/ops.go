@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -19,14 +21,11 @@ import (
 // withState resolves the state directory and returns a running engine's client (nil if none)
 // and the database (always opened; reads are safe alongside a running engine).
 func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sqlite.DB) error) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
 	client := runningEngine(e.ctx, dir)
-	if _, err := os.Stat(filepath.Join(dir, "state.db")); err != nil && client == nil {
-		return sluice.Errorf(sluice.ENOTFOUND, "no Sluice state in %s; run sluice run first, or pass --state DIR", dir)
-	}
 	db, err := openStore(dir)
 	if err != nil {
 		return err
@@ -96,7 +95,7 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 	if serving {
 		fmt.Fprintln(w, "an engine is serving this state")
 	}
-	fmt.Fprintln(w, "ENVIRONMENT  ENDPOINT                   LIVE      LAST DEPLOYMENT")
+	envs := table{header: []string{"ENVIRONMENT", "ENDPOINT", "LIVE", "LAST DEPLOYMENT"}}
 	for _, env := range st.Environments {
 		last := "-"
 		if d := env.LastDeployment; d != nil {
@@ -106,15 +105,15 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 		if !serving && endpoint != "" {
 			endpoint += " (stopped)"
 		}
-		fmt.Fprintf(w, "%-12s %-26s %-9s %s\n", env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
+		var notes []string
 		if env.Pending != nil {
-			fmt.Fprintf(w, "  approval waiting for change set %s (sluice approve %s --change-set %s)\n", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest))
+			notes = append(notes, fmt.Sprintf("approval waiting for change set %s (sluice approve %s --change-set %s)", sluice.ShortDigest(env.Pending.ChangeSetDigest), env.Name, sluice.ShortDigest(env.Pending.ChangeSetDigest)))
 		}
 		if env.Frozen {
-			fmt.Fprintln(w, "  frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
+			notes = append(notes, "frozen: executions wait before this environment (sluice unfreeze "+env.Name+")")
 		}
 		if env.Problem != "" {
-			fmt.Fprintln(w, "  problem: "+env.Problem)
+			notes = append(notes, "problem: "+env.Problem)
 		}
 		if s := env.Serving; s != nil {
 			if s.Problem != "" {
@@ -124,15 +123,53 @@ func printStatus(w io.Writer, st *api.Status, serving bool) {
 				fmt.Fprintf(w, "  restarted %d times after a crash, last at %s\n", s.Restarts, s.LastRestart.Local().Format("2006-01-02 15:04:05"))
 			}
 			for _, v := range s.Versions {
-				fmt.Fprintf(w, "  version %-12s weight %3d%%  %d requests, %d errors in the last minute\n", v.ID, v.Weight, v.Requests, v.Errors)
+				notes = append(notes, fmt.Sprintf("version %-12s weight %3d%%  %d requests, %d errors in the last minute", v.ID, v.Weight, v.Requests, v.Errors))
 			}
 		}
+		envs.add(notes, env.Name, orDash(endpoint), orDash(sluice.ShortRevision(env.LiveRevision)), last)
 	}
-	fmt.Fprintln(w, "\nEXECUTION     STATUS      REVISION  STARTED")
+	envs.print(w)
+	fmt.Fprintln(w)
+	exs := table{header: []string{"EXECUTION", "STATUS", "REVISION", "STARTED", "SUBJECT"}}
 	for _, ex := range st.Executions {
-		fmt.Fprintf(w, "%-13s %-11s %-9s %s  %s\n", ex.ID, ex.Status, sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+		var notes []string
 		if ex.Waiting != "" && !ex.Status.Done() {
-			fmt.Fprintf(w, "  %s\n", ex.Waiting)
+			notes = append(notes, ex.Waiting)
+		}
+		exs.add(notes, ex.ID, string(ex.Status), sluice.ShortRevision(ex.Revision), ex.CreatedAt.Local().Format("2006-01-02 15:04:05"), ex.Subject)
+	}
+	exs.print(w)
+}
+
+// table prints rows in aligned columns, each row followed by its notes (indented, outside the
+// columns, so a long note does not widen them).
+type table struct {
+	header []string
+	rows   [][]string
+	notes  [][]string
+}
+
+func (t *table) add(notes []string, cells ...string) {
+	for i, c := range cells {
+		cells[i] = strings.ReplaceAll(c, "\t", " ")
+	}
+	t.rows = append(t.rows, cells)
+	t.notes = append(t.notes, notes)
+}
+
+func (t *table) print(w io.Writer) {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+	for _, row := range append([][]string{t.header}, t.rows...) {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
+	}
+	_ = tw.Flush()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	fmt.Fprintln(w, strings.TrimRight(lines[0], " "))
+	for i, line := range lines[1:] {
+		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		for _, note := range t.notes[i] {
+			fmt.Fprintln(w, "  "+note)
 		}
 	}
 }
@@ -336,7 +373,7 @@ func versionLogs(e *env, dir string, a *logsArgs) error {
 
 // engineOp runs an operation on the engine serving the state, or on one started for it.
 func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(context.Context, *engine.Engine) error) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
@@ -403,7 +440,7 @@ func activity(ctx context.Context, db *sqlite.DB, id string) string {
 }
 
 func cmdRetry(e *env, f *flags, id string, approve bool) error {
-	dir, err := stateDir(f)
+	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
@@ -448,7 +485,11 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "%s %sd\n", envName, op)
+	if frozen {
+		fmt.Fprintf(e.stdout, "%s frozen: executions wait before it until sluice unfreeze %s\n", envName, envName)
+	} else {
+		fmt.Fprintf(e.stdout, "%s unfrozen: executions may enter it again\n", envName)
+	}
 	return nil
 }
 

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/internal/logtail"
 )
 
 // source is where a followed execution is read, decided and stopped: the engine in this
@@ -77,6 +80,7 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
+	warnUncommitted(e.ctx, e.stderr, *f.file)
 	dir, err := stateDir(f)
 	if err != nil {
 		return err
@@ -245,7 +249,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			}
 			return nil, err
 		}
-		render(o.out, prev, snap, start)
+		render(o.out, o.dir, prev, snap, start)
 		prev = snap
 		if snap.Execution.Status.Done() {
 			renderEnd(o.out, snap, time.Since(start))
@@ -328,8 +332,12 @@ func ask(r io.Reader, env, changeSet string, out chan<- answer) {
 	out <- answer{env: env, changeSet: changeSet, yes: yes, comment: comment}
 }
 
-// render prints what changed between two snapshots, stage by stage.
-func render(w io.Writer, prev, cur *engine.Snapshot, start time.Time) {
+// render prints what changed between two snapshots, stage by stage, and what the execution
+// waits for whenever that changes.
+func render(w io.Writer, dir string, prev, cur *engine.Snapshot, start time.Time) {
+	if why := cur.Execution.Waiting; why != "" && (prev == nil || prev.Execution.Waiting != why) {
+		fmt.Fprintf(w, "  %s\n", why)
+	}
 	for i, st := range cur.Stages {
 		if st.Status != sluice.StatusPending && (prev == nil || prev.Stages[i].Status == sluice.StatusPending) {
 			fmt.Fprintf(w, "%s (at %.1fs)\n", st.Stage, time.Since(start).Seconds())
@@ -344,6 +352,9 @@ func render(w io.Writer, prev, cur *engine.Snapshot, start time.Time) {
 			}
 			if a.Status != was && a.Status != sluice.StatusPending {
 				renderAction(w, a)
+				if a.Status == sluice.StatusFailed {
+					renderFailedOutput(w, dir, a)
+				}
 			}
 		}
 	}
@@ -375,6 +386,35 @@ func renderAction(w io.Writer, a sluice.ActionExecution) {
 		}
 		fmt.Fprintf(w, "  ✗ %-18s %s: %s (%s)\n", a.Action, a.Status, why, took(a))
 	}
+}
+
+// renderFailedOutput shows the last lines an action printed before it failed, and the command
+// that shows all of it.
+func renderFailedOutput(w io.Writer, dir string, a sluice.ActionExecution) {
+	if a.Kind == sluice.KindApproval || a.Kind == sluice.KindSource {
+		return
+	}
+	tail := logtail.Last(filepath.Join(engine.LogDir(dir, a.ExecutionID), engine.LogName(a.Stage, a.Action)), 10, "      | ")
+	if tail == "" {
+		return
+	}
+	fmt.Fprintf(w, "    it printed last:\n%s\n", tail)
+	if !strings.Contains(a.Error, "sluice logs") {
+		fmt.Fprintf(w, "    all of it: sluice logs %s %s.%s%s\n", a.ExecutionID, a.Stage, a.Action, stateFlag(dir))
+	}
+}
+
+// stateFlag is " --state DIR" when commands need it to find the state in dir.
+func stateFlag(dir string) string {
+	if env := os.Getenv("SLUICE_STATE"); env != "" {
+		if abs, err := filepath.Abs(env); err == nil && abs == dir {
+			return ""
+		}
+	}
+	if cwd, err := os.Getwd(); err == nil && filepath.Join(cwd, ".sluice") == dir {
+		return ""
+	}
+	return " --state " + dir
 }
 
 func renderEnd(w io.Writer, snap *engine.Snapshot, elapsed time.Duration) {

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,9 +32,9 @@ import (
 	"github.com/sluicehq/sluice/sqlite"
 )
 
-// stateDir is where a route's state lives: --state, else $SLUICE_STATE, else .sluice beside the
+// statePath is where a route's state lives: --state, else $SLUICE_STATE, else .sluice beside the
 // route file.
-func stateDir(f *flags) (string, error) {
+func statePath(f *flags) (string, error) {
 	dir := *f.state
 	if dir == "" {
 		dir = os.Getenv("SLUICE_STATE")
@@ -44,10 +46,88 @@ func stateDir(f *flags) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("state directory %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return "", sluice.Errorf(sluice.EINVALID, "create state directory: %w; pass --state DIR to put it elsewhere", err)
-	}
 	return abs, nil
+}
+
+// stateDir is the state directory of a command that keeps state (run, up, freeze): created
+// (mode 0700) where none exists, and made private where it does.
+func stateDir(f *flags) (string, error) {
+	dir, err := statePath(f)
+	if err != nil {
+		return "", err
+	}
+	return dir, privateStateDir(dir)
+}
+
+// existingState is the state directory of a command that reads or acts on what earlier runs
+// recorded (status, logs, history, approve...). It never creates one.
+func existingState(f *flags) (string, error) {
+	dir, err := statePath(f)
+	if err != nil {
+		return "", err
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", sluice.Errorf(sluice.ENOTFOUND, "no state here: %s does not exist; run sluice run first, or pass --state DIR", dir)
+	case err != nil:
+		return "", fmt.Errorf("state directory: %w", err)
+	case !st.IsDir():
+		return "", sluice.Errorf(sluice.EINVALID, "state directory %s is not a directory; pass --state DIR", dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err != nil {
+		return "", sluice.Errorf(sluice.ENOTFOUND, "no state here: %s holds no Sluice state; run sluice run first, or pass --state DIR", dir)
+	}
+	return dir, privateStateDir(dir)
+}
+
+// stateEntries are the names Sluice keeps in a state directory.
+var stateEntries = map[string]bool{stateFile: true, stateFile + "-wal": true, stateFile + "-shm": true,
+	tokenFile: true, apiFile: true, lockFile: true, "artifacts": true, "environments": true, "logs": true, "work": true}
+
+// privateStateDir creates dir with mode 0700, or makes an existing one private: the state holds
+// the API token, the artifact key and every action's output. A directory that others can read is
+// tightened to 0700 when it holds Sluice's state (or nothing), and refused otherwise (--state /tmp must
+// not change /tmp). A token file that others can read is refused, as the artifact key is.
+func privateStateDir(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return sluice.Errorf(sluice.EINVALID, "create state directory: %w; pass --state DIR to put it elsewhere", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	if !st.IsDir() {
+		return sluice.Errorf(sluice.EINVALID, "state directory %s is not a directory; pass --state DIR", dir)
+	}
+	if mode := st.Mode().Perm(); mode&0o077 != 0 {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		_, err = os.Stat(filepath.Join(dir, stateFile))
+		for _, entry := range entries {
+			if err != nil && !stateEntries[entry.Name()] {
+				return sluice.Errorf(sluice.EINVALID, "state directory %s has mode %04o, so other users can read it, and holds %s, which is not Sluice's; pass --state with a directory of its own", dir, mode, entry.Name())
+			}
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return sluice.Errorf(sluice.EINVALID, "state directory %s has mode %04o, so other users can read it: %w; run: chmod 700 %s", dir, mode, err, dir)
+		}
+	}
+	path := filepath.Join(dir, tokenFile)
+	if st, err := os.Lstat(path); err == nil {
+		if !st.Mode().IsRegular() {
+			return sluice.Errorf(sluice.EINVALID, "the API token %s is not a regular file; delete it and a new one is made", path)
+		}
+		if mode := st.Mode().Perm(); mode&0o077 != 0 {
+			return sluice.Errorf(sluice.EINVALID, "the API token %s has mode %04o, so other users can read it; run: chmod 600 %s (or delete it and a new one is made)", path, mode, path)
+		}
+	}
+	return nil
 }
 
 // apiInfo is written by a running engine so other commands can find it.
@@ -57,6 +137,7 @@ type apiInfo struct {
 }
 
 const (
+	stateFile = "state.db"
 	apiFile   = "api.json"
 	tokenFile = "token"
 	lockFile  = "engine.lock"
@@ -131,7 +212,7 @@ func lockState(dir string) (func(), error) {
 
 // openStore opens the state's database for commands that only read or record decisions.
 func openStore(dir string) (*sqlite.DB, error) {
-	db, err := sqlite.Open(filepath.Join(dir, "state.db"))
+	db, err := sqlite.Open(filepath.Join(dir, stateFile))
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
 	}
@@ -159,8 +240,8 @@ type serveOptions struct {
 // startEngine opens the state, starts the engine (resuming what was running), and serves the API
 // as opts say.
 func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveOptions, logger *slog.Logger) (*instance, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "create state directory: %w; pass --state DIR to put it elsewhere", err)
+	if err := privateStateDir(dir); err != nil {
+		return nil, err
 	}
 	unlock, err := lockState(dir)
 	if err != nil {
@@ -246,7 +327,42 @@ func (inst *instance) close() {
 	}
 }
 
+// knownEnvironment refuses an environment that is not in the route, so that no command records
+// anything about, or reads files of, a name such as ../../x. When the route file cannot be read,
+// the environments recorded in the state are the ones known.
+func knownEnvironment(ctx context.Context, f *flags, name string) error {
+	known := routeEnvironments(*f.file)
+	hint := ""
+	if known == nil {
+		hint = fmt.Sprintf(" (%s could not be read; pass -f FILE)", *f.file)
+		if dir, err := statePath(f); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
+				if db, err := openStore(dir); err == nil {
+					states, _ := db.ListEnvironments(ctx)
+					db.Close()
+					for _, st := range states {
+						known = append(known, st.Name)
+					}
+				}
+			}
+		}
+	}
+	if slices.Contains(known, name) {
+		return nil
+	}
+	list := strings.Join(known, ", ")
+	if list == "" {
+		list = "none"
+	}
+	return sluice.Errorf(sluice.ENOTFOUND, "no such environment %q; known: %s%s", name, list, hint)
+}
+
+// routeEnvironments are the names of the environments of the route in file, or nil when it
+// cannot be read or is invalid.
 func routeEnvironments(file string) []string {
+	if checkRegularFile(file) != nil {
+		return nil
+	}
 	text, err := os.ReadFile(file)
 	if err != nil {
 		return nil

@@ -19,6 +19,7 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
+	warnUncommitted(e.ctx, e.stderr, *f.file)
 	if o.poll <= 0 {
 		return usagef("--poll must be positive, such as 5s")
 	}

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/spec"
 )
@@ -15,6 +18,9 @@ import (
 // load parses the route file and prints its diagnostics (warnings too) to stderr. It returns an
 // EINVALID error when the file has errors, so the command exits 2.
 func load(file string) (*spec.Route, spec.Diagnostics, error) {
+	if err := checkRegularFile(file); err != nil {
+		return nil, nil, err
+	}
 	route, diags, err := spec.ParseFile(file)
 	if err != nil {
 		return nil, nil, sluice.Errorf(sluice.EINVALID, "%w", err)
@@ -23,6 +29,35 @@ func load(file string) (*spec.Route, spec.Diagnostics, error) {
 		diags = append(diags, route.UnsetSecrets(os.LookupEnv)...)
 	}
 	return route, diags, nil
+}
+
+// checkRegularFile refuses a route file that is not a regular file before anything opens it:
+// opening a named pipe blocks until a writer comes, and a device such as /dev/zero never ends.
+func checkRegularFile(file string) error {
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().IsRegular() {
+		return nil // a missing or unreadable file is reported by the reader, with its own advice
+	}
+	kind := "not a regular file"
+	switch {
+	case st.IsDir():
+		kind = "a directory"
+	case st.Mode()&fs.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case st.Mode()&fs.ModeDevice != 0:
+		kind = "a device"
+	case st.Mode()&fs.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return sluice.Errorf(sluice.EINVALID, "%s is %s, not a route file; pass the path of a sluice.yaml with -f FILE", file, kind)
+}
+
+// warnUncommitted warns when the route file has changes its commit does not hold: the run uses
+// the file as it is here, while the code comes from the commit.
+func warnUncommitted(ctx context.Context, w io.Writer, file string) {
+	if changed, err := git.Uncommitted(ctx, file); err == nil && changed {
+		fmt.Fprintf(w, "warning: %s has changes that are not committed; Sluice uses the file as it is here with the code of the commit it runs; commit the change (or git stash it) so they agree\n", file)
+	}
 }
 
 func printDiagnostics(w io.Writer, diags spec.Diagnostics) {

@@ -75,6 +75,7 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 			if !found.Status.Done() {
 				if err := e.spawn(found); err != nil {
 					e.log.Info("following an execution another engine drives", "execution", found.ID, "err", err)
+					e.adopt(*found)
 				}
 			}
 			return found, true, nil
@@ -256,7 +257,9 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
-		e.setWaiting(ctx, ex, "")
+		if !stopped(r) { // a stop cleared it with everything else
+			e.setWaiting(ctx, ex, "")
+		}
 	}()
 	for {
 		select {

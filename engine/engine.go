@@ -5,6 +5,11 @@
 // had finished is never run again; an action that was running is run again (actions must be
 // idempotent); nothing stays InProgress once the engine runs.
 //
+// Ownership is in the store, as leases (see ownership.go): an engine drives only the executions
+// it holds, an execution enters a stage by taking the stage, and a deployment holds its
+// environment; so engines sharing a store never drive one execution twice, and one that dies
+// hands its executions to the others.
+//
 // Executions follow CodePipeline's rules: stages in order, one execution per stage at a time,
 // actions of a stage by run order (equal orders in parallel), a failed action fails its stage and
 // ends the execution. In superseded mode an execution waiting to enter a busy stage is replaced by
@@ -184,12 +189,41 @@ func (e *Engine) Start(ctx context.Context) error {
 	for i := len(active) - 1; i >= 0; i-- { // newest first from the store: walk backwards
 		ex := active[i]
 		if err := e.spawn(&ex); err != nil {
-			e.log.Info("not resuming execution", "execution", ex.ID, "err", err)
+			e.log.Info("not resuming execution now", "execution", ex.ID, "err", err)
+			e.adopt(ex)
 			continue
 		}
 		e.log.Info("resuming execution", "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
 	}
 	return nil
+}
+
+// adopt drives ex once the engine that holds it lets it go, stops renewing its lease or is
+// known gone, unless ex ends first: an engine that dies hands its executions to the others.
+func (e *Engine) adopt(ex sluice.Execution) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			select {
+			case <-e.ctx.Done():
+				return
+			case <-time.After(e.cfg.LeasePoll):
+			}
+			l, err := e.store.Lease(e.ctx, executionKey(ex.ID))
+			if err == nil && !l.Expired(e.now()) && !ownerGone(l.Owner) {
+				continue // still driven
+			}
+			cur, err := e.store.Execution(e.ctx, ex.ID)
+			if err != nil || cur.Status.Done() {
+				return
+			}
+			if err := e.spawn(cur); err == nil {
+				e.log.Info("took over execution", "execution", ex.ID)
+				return
+			}
+		}
+	}()
 }
 
 // Close pauses every execution where it is (its state stays as stored, to be resumed by the

@@ -359,7 +359,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 	result, err := p.Deploy(ctx, req)
 	e.clearProgress(env)
 	if e.paused(ctx) {
-		return deploy.Result{}, e.ctx.Err() // shutting down: the restart rolls back and records it
+		return deploy.Result{}, context.Cause(ctx) // shutting down: the restart rolls back and records it
 	}
 	if err != nil && result.Status == "" {
 		result = deploy.Result{Status: sluice.StatusFailed, Reason: err.Error()}

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,15 +12,17 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/internal/syncbuf"
 )
 
-// another starts a second engine on the fixture's store, as a second process sharing the state
-// would; it is closed when the test ends.
-func (f *fixture) another() *engine.Engine {
+// another starts a second engine on the fixture's store, as a second engine sharing the store
+// would (with workspaces, logs and processes of its own); it is closed when the test ends.
+func (f *fixture) another(logger *slog.Logger) *engine.Engine {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
-		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
+		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.t.TempDir(), Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
+		Logger: logger,
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -51,7 +55,7 @@ checks:
 	f.start()
 	ex := f.run()
 	eventually(t, "the check to start", func() bool { return len(f.lines("trace")) > 0 })
-	second := f.another()
+	second := f.another(nil)
 	got, resumed, err := second.RunOrResume(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -351,5 +355,67 @@ func TestRestartRepairsInterruptedDeployments(t *testing.T) {
 				t.Errorf("the orphaned deployment is %s %q, want Failed with a reason", d.Status, d.Reason)
 			}
 		}
+	}
+}
+
+// TestStopLogsNoError: stopping an execution at its approval, as under sluice up, writes
+// nothing with a canceled context (it used to log "begin transaction: context canceled" and lose
+// the stop).
+func TestStopLogsNoError(t *testing.T) {
+	f := newFixture(t, approvalRoute("1h"))
+	f.start()
+	if err := f.engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	e := f.another(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	ex, err := e.Run(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitApproval()
+	if _, err := e.Stop(context.Background(), ex.ID, "erin"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.execution(ex.ID); got.Status != sluice.StatusStopped {
+		t.Errorf("execution %s, want Stopped", got.Status)
+	}
+	if out := logs.String(); strings.Contains(out, "level=ERROR") || strings.Contains(out, "context canceled") {
+		t.Errorf("the engine logged an error around the stop:\n%s", out)
+	}
+}
+
+// TestTakesOverWhenTheDriverStops: an engine that found an execution driven by another takes
+// it over when that one stops, and the execution ends there.
+func TestTakesOverWhenTheDriverStops(t *testing.T) {
+	f := newFixture(t, routeHead+`
+checks:
+  - name: gate
+    run: "echo run >> @OUT@/trace; test -e @OUT@/go || sleep 30"
+`+devOnly)
+	first := f.start()
+	ex := f.run()
+	eventually(t, "the check to start", func() bool { return len(f.lines("trace")) > 0 })
+	second := f.another(nil)
+	if err := os.WriteFile(filepath.Join(f.out, "go"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil { // pauses the execution and lets it go
+		t.Fatal(err)
+	}
+	eventually(t, "the second engine to finish the execution", func() bool {
+		return f.execution(ex.ID).Status.Done()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	end, err := second.Wait(ctx, ex.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if end.Status != sluice.StatusSucceeded {
+		t.Fatalf("execution %s: %s", end.Status, end.Error)
 	}
 }

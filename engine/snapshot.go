@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
@@ -111,7 +112,8 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			v.LastDeployment = &ds[0]
 		}
 		for i := range waiting {
-			if waiting[i].Environment == name {
+			// An approval past its expiry is a rejection, even before anyone records it.
+			if waiting[i].Environment == name && time.Now().Before(waiting[i].ExpiresAt) {
 				v.Pending = &waiting[i]
 				break
 			}

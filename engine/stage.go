@@ -102,8 +102,8 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 	ac := &actionContext{e: e, r: r, ex: ex, plan: p, stage: stage, action: a, rec: rec, records: records, log: logw, resuming: resuming}
 	out := ac.perform(ctx)
 	closeLog()
-	if e.ctx.Err() != nil {
-		return sluice.StatusStopped, "the engine is shutting down" // resumes on the next start
+	if e.paused(ctx) {
+		return sluice.StatusStopped, "the engine is shutting down" // resumes where it is driven next
 	}
 	if stopped(r) && !out.status.OK() {
 		out.status, out.err = sluice.StatusStopped, fmt.Errorf("stopped by request")

@@ -201,13 +201,18 @@ func (p *Provider) WriteMetrics(w io.Writer) error {
 	}
 	p.mu.Unlock()
 	sort.Strings(names)
+	envs := make([]router.Environment, 0, len(names))
 	for _, name := range names {
 		p.mu.Lock()
 		env := p.envs[name]
 		p.mu.Unlock()
-		if err := env.router.WriteMetrics(w, name); err != nil {
-			return err
+		if env != nil {
+			envs = append(envs, router.Environment{Name: name, Router: env.router})
 		}
+	}
+	// One exposition for all: each metric family may have only one HELP and TYPE line.
+	if err := router.WriteMetrics(w, envs); err != nil {
+		return err
 	}
 	return p.writeSupervisionMetrics(w, names)
 }

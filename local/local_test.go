@@ -316,11 +316,15 @@ func TestAlarmRollsBack(t *testing.T) {
 func TestNeverHealthyFails(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		env  []string
+		name    string
+		env     []string
+		portEnv string
+		reason  []string // what the reason must say
 	}{
-		{"health check 404", []string{"UNHEALTHY", "1"}},
-		{"exits at once", []string{"EXIT", "1"}},
+		{"health check 404", []string{"UNHEALTHY", "1"}, "", []string{"404"}},
+		{"exits at once", []string{"EXIT", "1"}, "", []string{"exited before it became healthy (exit code 3)", "it printed last:\n    | starting\n    | cannot open the database: DATABASE_URL is not set"}},
+		// The service reads PORT, but the route gives its port in APP_PORT: nothing listens there.
+		{"listens on another port", nil, "APP_PORT", []string{"must listen on the port Sluice gives it in $APP_PORT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,9 +337,17 @@ func TestNeverHealthyFails(t *testing.T) {
 			}
 			bad := f.version("v2", allAtOnce, tt.env...)
 			bad.StartTimeout = sluice.Duration(time.Second)
+			if tt.portEnv != "" {
+				bad.PortEnv = tt.portEnv
+			}
 			res := f.deploy(ctx, bad)
 			if res.Status != sluice.StatusFailed || res.Reason == "" {
 				t.Fatalf("status = %s (%q), want Failed with a reason", res.Status, res.Reason)
+			}
+			for _, want := range tt.reason {
+				if !strings.Contains(res.Reason, want) {
+					t.Errorf("reason %q does not say %q", res.Reason, want)
+				}
 			}
 			if rb := res.Rollback; rb == nil || rb.Cause != sluice.CauseHealth || rb.Detail == "" {
 				t.Fatalf("rollback = %+v, want cause health: the old version kept all traffic", rb)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/internal/logtail"
 	"github.com/sluicehq/sluice/runner"
 )
 
@@ -179,7 +180,7 @@ func (v *version) waitHealthy(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-v.proc.Done():
-			return fmt.Errorf("version %s %w (exit code %d); see its log %s", v.id, errExitedEarly, v.proc.ExitCode(), v.logPath)
+			return fmt.Errorf("version %s %w (exit code %d); see its log %s%s", v.id, errExitedEarly, v.proc.ExitCode(), v.logPath, lastLines(v.logPath))
 		case <-probe.C:
 		}
 		resp, err := client.Get(v.url + v.spec.HealthPath)
@@ -191,9 +192,12 @@ func (v *version) waitHealthy(ctx context.Context) error {
 			last = "health check answered " + resp.Status
 		} else {
 			last = err.Error()
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				last = fmt.Sprintf("nothing listens on %s: the service must listen on the port Sluice gives it in $%s", v.url, v.spec.PortEnv)
+			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("version %s did not become healthy within %s (%s); see its log %s", v.id, limit, last, v.logPath)
+			return fmt.Errorf("version %s did not become healthy within %s (%s); see its log %s%s", v.id, limit, last, v.logPath, lastLines(v.logPath))
 		}
 		probe.Reset(interval)
 	}
@@ -207,6 +211,14 @@ func (v *version) stop() {
 	v.stopping.Store(true)
 	_ = v.proc.Stop(v.grace)
 	_ = v.logFile.Close()
+}
+
+// lastLines is what a version printed last, for an error that says why it never became healthy.
+func lastLines(logPath string) string {
+	if tail := logtail.Last(logPath, 10, "    | "); tail != "" {
+		return "; it printed last:\n" + tail
+	}
+	return ""
 }
 
 func exists(path string) bool {

@@ -3,26 +3,31 @@ package plan_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/aws"
+	"github.com/sluicehq/sluice/internal/golden"
 	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/spec"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden plans in testdata")
+func TestMain(m *testing.M) {
+	spec.RegisterTarget(aws.TargetKind)
+	os.Exit(m.Run())
+}
 
-// TestGolden compiles every valid route of the spec package's test data and compares the plan,
-// as JSON and as text, with testdata/<name>.json and .txt.
+// TestGolden compiles every valid route of the spec package's test data, and the aws target's
+// route, and compares the plan, as JSON and as text, with testdata/<name>.json and .txt.
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("../spec/testdata/valid/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no valid routes found: %v", err)
 	}
+	files = append(files, "../aws/testdata/aws.yaml")
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		t.Run(name, func(t *testing.T) {
@@ -33,8 +38,8 @@ func TestGolden(t *testing.T) {
 			if err := enc.Encode(p); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("testdata", name+".json"), js.Bytes())
-			golden(t, filepath.Join("testdata", name+".txt"), []byte(p.Text()))
+			golden.Check(t, filepath.Join("testdata", name+".json"), js.Bytes())
+			golden.Check(t, filepath.Join("testdata", name+".txt"), []byte(p.Text()))
 		})
 	}
 }
@@ -50,23 +55,6 @@ func compile(t *testing.T, file string) *plan.Plan {
 		t.Fatalf("%s is not valid:\n%s", file, diags.Error())
 	}
 	return plan.Compile(route)
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./plan -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test ./plan -update if the change is intended)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // TestShape checks the contract every plan keeps, whatever the route: stage order, the action

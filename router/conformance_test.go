@@ -339,6 +339,7 @@ func TestConformance(t *testing.T) {
 		{name: "client stops reading", options: short, run: clientStopsReading},
 		{name: "chunked response is streamed", run: streamedResponse},
 		{name: "chunked upload is streamed", run: streamedUpload},
+		{name: "WebSocket upgrade", run: webSocketUpgrade},
 		{name: "connection cap closes idle connections", options: Options{MaxConns: 2}, run: connectionCap},
 	}
 	for _, f := range conformanceFronts {
@@ -687,5 +688,43 @@ func connectionCap(t *testing.T, addr string, _ *scriptVersion, f conformanceFro
 	case <-closed:
 	case <-time.After(30 * time.Second):
 		t.Error("no idle connection was closed to make room")
+	}
+}
+
+// webSocketUpgrade: an upgrade goes through, and then bytes flow both ways on the tunnel.
+func webSocketUpgrade(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		r, err := http.ReadRequest(br)
+		if err != nil || r.Header.Get("Upgrade") != "websocket" {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		io.Copy(c, br) // echo
+	})
+	rt := New(Options{})
+	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
+	addr := serveFront(t, rt, f)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %v: %v", resp, err)
+	}
+	if strings.Contains(strings.ToLower(resp.Header.Get("Connection")), "close") {
+		t.Errorf("the 101 says Connection: %s", resp.Header.Get("Connection"))
+	}
+	for _, msg := range []string{"ping", "pong"} {
+		io.WriteString(c, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != msg {
+			t.Fatalf("tunnel echoed %q, %v; want %q", got, err, msg)
+		}
 	}
 }

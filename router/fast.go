@@ -153,7 +153,7 @@ func (fs *fastServer) waitForRoom() {
 	for fs.open >= fs.maxConns && !fs.closing.Load() {
 		for fc := range fs.conns {
 			if fc.idle.Load() {
-				fc.c.setReadDeadline(time.Now()) // it wakes, sees the past deadline and closes
+				fc.c.Conn.SetReadDeadline(time.Now()) // it wakes, sees the past deadline and closes
 				break
 			}
 		}
@@ -212,7 +212,7 @@ func (fs *fastServer) shutdown() {
 	for fc := range fs.conns {
 		if fc.idle.Load() {
 			// Wakes the goroutine blocked reading the next request; it sees closing and leaves.
-			fc.c.setReadDeadline(time.Now())
+			fc.c.Conn.SetReadDeadline(time.Now())
 		}
 	}
 	fs.mu.Unlock()

@@ -22,28 +22,27 @@ var codeClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
 //	sluice_route_weight{environment,version}                 gauge; 0 for a version not routed
 //
 // Versions no longer routed are written until they are forgotten (the 8 most recently removed
-// are kept). Versions come in ID order so that the output is stable.
+// are kept). Versions come in ID order so that the output is stable. To write the routers of
+// several environments into one exposition, use the function WriteMetrics: the format allows
+// one HELP and TYPE line per metric family, so two calls of this method cannot be joined.
 func (rt *Router) WriteMetrics(w io.Writer, env string) error {
-	type version struct {
-		id     string
-		labels string // environment and version, escaped once
-		stats  *versionStats
-		weight int
-	}
-	envLabel := `environment="` + escapeLabel(env) + `",version="`
-	rt.mu.Lock()
-	t := rt.table.Load() // under the lock, so weights and stats come from the same SetRoutes
-	versions := make([]version, 0, len(rt.stats))
-	for id, s := range rt.stats {
-		v := version{id: id, labels: envLabel + escapeLabel(id) + `"`, stats: s}
-		if b := t.find(id); b != nil {
-			v.weight = b.weight
-		}
-		versions = append(versions, v)
-	}
-	rt.mu.Unlock()
-	slices.SortFunc(versions, func(a, b version) int { return strings.Compare(a.id, b.id) })
+	return WriteMetrics(w, []Environment{{Name: env, Router: rt}})
+}
 
+// Environment names the router of one environment, for WriteMetrics.
+type Environment struct {
+	Name   string
+	Router *Router
+}
+
+// WriteMetrics writes the metrics of every environment's router (see Router.WriteMetrics) as one
+// valid exposition: each metric family once, with the series of every environment, in the
+// order given, under it.
+func WriteMetrics(w io.Writer, envs []Environment) error {
+	var versions []metricsVersion
+	for _, env := range envs {
+		versions = append(versions, env.Router.metricsVersions(env.Name)...)
+	}
 	var buf bytes.Buffer
 
 	buf.WriteString("# HELP sluice_requests_total Responses given by each version, by status class.\n")
@@ -93,6 +92,32 @@ func (rt *Router) WriteMetrics(w io.Writer, env string) error {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	return nil
+}
+
+// metricsVersion is one version's series as WriteMetrics writes them.
+type metricsVersion struct {
+	id     string
+	labels string // environment and version, escaped once
+	stats  *versionStats
+	weight int
+}
+
+// metricsVersions returns the router's versions in ID order, labelled with environment env.
+func (rt *Router) metricsVersions(env string) []metricsVersion {
+	envLabel := `environment="` + escapeLabel(env) + `",version="`
+	rt.mu.Lock()
+	t := rt.table.Load() // under the lock, so weights and stats come from the same SetRoutes
+	versions := make([]metricsVersion, 0, len(rt.stats))
+	for id, s := range rt.stats {
+		v := metricsVersion{id: id, labels: envLabel + escapeLabel(id) + `"`, stats: s}
+		if b := t.find(id); b != nil {
+			v.weight = b.weight
+		}
+		versions = append(versions, v)
+	}
+	rt.mu.Unlock()
+	slices.SortFunc(versions, func(a, b metricsVersion) int { return strings.Compare(a.id, b.id) })
+	return versions
 }
 
 // labelEscaper escapes a label value as the text format requires: backslash, quote, newline.

@@ -8,6 +8,9 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/rollout"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // TestWindowWithFrozenClock drives the router's clock by hand: the upstream advances it by the
@@ -168,5 +171,64 @@ func TestRemovedVersionsAreForgottenBeyondTheLimit(t *testing.T) {
 	rt.mu.Unlock()
 	if n != retainRemoved+1 {
 		t.Errorf("router keeps metrics of %d versions, want %d (the routed one and %d removed)", n, retainRemoved+1, retainRemoved)
+	}
+}
+
+// TestMetricsOfSeveralEnvironmentsParse reads the metrics of three environments, written as one
+// exposition, with the Prometheus text parser: each family appears once, with every
+// environment's series.
+func TestMetricsOfSeveralEnvironmentsParse(t *testing.T) {
+	var envs []Environment
+	for _, name := range []string{"dev", "staging", "prod"} {
+		rt := New(Options{})
+		setRoutes(t, rt,
+			Route{Version: "v1", URL: upstream(t, "v1", nil).URL, Weight: 50},
+			Route{Version: "v2", URL: upstream(t, "v2", nil).URL, Weight: 50})
+		url, client := front(t, rt)
+		for range 4 {
+			get(t, client, url, nil)
+		}
+		envs = append(envs, Environment{Name: name, Router: rt})
+	}
+	var b strings.Builder
+	if err := WriteMetrics(&b, envs); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("metrics of three environments are not valid Prometheus text: %v\n%s", err, b.String())
+	}
+	for name, want := range map[string]int{
+		"sluice_requests_total":           3 * 2 * 2, // 2xx and 5xx of two versions in each
+		"sluice_request_duration_seconds": 3 * 2,
+		"sluice_in_flight":                3 * 2,
+		"sluice_route_weight":             3 * 2,
+	} {
+		f := families[name]
+		if f == nil {
+			t.Errorf("no family %s", name)
+			continue
+		}
+		if got := len(f.GetMetric()); got != want {
+			t.Errorf("%s has %d series, want %d", name, got, want)
+		}
+		seen := map[string]bool{}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "environment" {
+					seen[l.GetValue()] = true
+				}
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("%s has series of environments %v, want dev, staging and prod", name, seen)
+		}
+	}
+	// The method on one router writes a valid exposition too.
+	b.Reset()
+	envs[0].Router.WriteMetrics(&b, "dev")
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(b.String())); err != nil {
+		t.Errorf("one router's metrics: %v", err)
 	}
 }

@@ -375,7 +375,8 @@ func modifyResponse(resp *http.Response) error {
 	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
 	a.status = resp.StatusCode
 	a.watchdog.disarm()
-	if resp.Body != nil && resp.Body != http.NoBody {
+	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
+		// Not a 101's: ReverseProxy needs its body whole, as the tunnel's other end.
 		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}
 	}
 	if a.setCookie {

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -15,11 +16,11 @@ const (
 	// MaxFileSize is the largest sluice.yaml Parse reads, in bytes (1 MiB).
 	MaxFileSize = 1 << 20
 	// MaxLines bounds the lines that hold YAML (blank lines and comment lines do not count).
-	MaxLines = 5000
+	MaxLines = 2000
 	// MaxDepth bounds nesting: indentation levels, '- ' entries and '[' '{' together.
 	MaxDepth = 64
 	// MaxFlowItems bounds the entries of every [ ] and { } in the file together.
-	MaxFlowItems = 20000
+	MaxFlowItems = 5000
 	// maxBadUTF8 bounds how many invalid UTF-8 sequences are reported one by one.
 	maxBadUTF8 = 20
 )
@@ -38,6 +39,7 @@ type scan struct {
 	at      position
 	bad     []badByte
 	badMore bool // more invalid sequences than bad holds
+	depth   int  // the deepest nesting seen
 }
 
 // scanner reads the text once, byte by byte, keeping only counters. It knows just enough YAML
@@ -168,8 +170,12 @@ func (s *scanner) push(col int) {
 	s.checkDepth()
 }
 
-func (s *scanner) checkDepth() {
-	if len(s.indents)+s.flow > MaxDepth {
+func (s *scanner) checkDepth() { s.depth(len(s.indents) + s.flow) }
+
+// depth records a nesting depth d and reports it when it is too deep.
+func (s *scanner) depth(d int) {
+	s.out.depth = max(s.out.depth, d)
+	if d > MaxDepth {
 		s.exceeded("nested more than %d levels deep; a sluice.yaml needs about ten: flatten the lists and mappings", MaxDepth)
 	}
 }
@@ -239,9 +245,9 @@ func (s *scanner) top() int {
 	return s.indents[len(s.indents)-1]
 }
 
-// word skips an anchor or tag up to the next blank.
+// word skips an anchor or tag, which ends at a blank or a flow indicator.
 func (s *scanner) word() {
-	for !s.done() && !isBlankOrEnd(s.peek(0)) {
+	for !s.done() && !isBlankOrEnd(s.peek(0)) && !strings.ContainsRune(",[]{}", rune(s.peek(0))) {
 		s.advance()
 	}
 }
@@ -309,7 +315,14 @@ func (s *scanner) quoted(q byte) {
 }
 
 // flowText reads inside [ ] and { }, which may span lines, until the outermost one closes.
+//
+// A quote starts a quoted scalar only where a node starts (after '[', '{', ',', ':' or an
+// anchor or tag); elsewhere it is part of a plain scalar, as in [it's]. Reading that quote as
+// the start of a string would hide the brackets after it, and then the rest of the file.
+// A '- ' has no place in a flow collection, but the parser may still read one as a nested
+// list, so each counts as an entry.
 func (s *scanner) flowText() {
+	nodeStart := true
 	for !s.done() {
 		c := s.peek(0)
 		switch {
@@ -317,6 +330,9 @@ func (s *scanner) flowText() {
 			s.flow++
 			s.flowItem()
 			s.checkDepthFlow()
+			s.advance()
+			nodeStart = true
+			continue
 		case c == ']' || c == '}':
 			s.advance()
 			s.flow--
@@ -324,11 +340,23 @@ func (s *scanner) flowText() {
 				s.flow = 0
 				return
 			}
+			nodeStart = false
 			continue
-		case c == ',':
+		case c == ',' || c == ':' || c == '?':
+			if c == ',' {
+				s.flowItem()
+			}
+			s.advance()
+			nodeStart = c != '?' || isBlankOrEnd(s.peek(0))
+			continue
+		case c == '-' && isBlankOrEnd(s.peek(1)):
 			s.flowItem()
-		case c == '"' || c == '\'':
+		case (c == '"' || c == '\'') && nodeStart:
 			s.quoted(c)
+			nodeStart = false
+			continue
+		case (c == '&' || c == '!') && nodeStart:
+			s.word()
 			continue
 		case c == '#' && s.i > 0 && isBlankOrEnd(s.data[s.i-1]):
 			for !s.done() && s.peek(0) != '\n' {
@@ -341,7 +369,11 @@ func (s *scanner) flowText() {
 				s.countLine()
 			}
 			continue
+		case c == ' ' || c == '\t' || c == '\r':
+			s.advance()
+			continue
 		}
+		nodeStart = false
 		if !s.done() {
 			s.advance()
 		}
@@ -355,11 +387,7 @@ func (s *scanner) flowItem() {
 	}
 }
 
-func (s *scanner) checkDepthFlow() {
-	if s.flowBase+s.flow > MaxDepth {
-		s.exceeded("nested more than %d levels deep; a sluice.yaml needs about ten: flatten the lists and mappings", MaxDepth)
-	}
-}
+func (s *scanner) checkDepthFlow() { s.depth(s.flowBase + s.flow) }
 
 func (s *scanner) blankLineAhead() bool {
 	for j := s.i; j < len(s.data); j++ {

@@ -42,8 +42,12 @@ func hostile() []struct{ name, data, want string } {
 		{"flow mapping 100000 deep", "a: " + strings.Repeat("{a: ", 100000) + "1" + strings.Repeat("}", 100000) + "\n", "nested more than 64 levels"},
 		{"sequence entries 100000 deep", "a:\n  " + strings.Repeat("- ", 100000) + "x\n", "nested more than 64 levels"},
 		{"indentation 200 deep", indented.String(), "nested more than 64 levels"},
-		{"60000 keys in one mapping", keys.String(), "more than 5000 lines of YAML"},
-		{"a list of 500000 entries", "a: [" + strings.Repeat("1,", 500000) + "1]\n", "more than 20000 entries in [ ] and { }"},
+		{"brackets after a quote inside a plain scalar", "a: [it's, " + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + " ']\n", "nested more than 64 levels"},
+		{"entries after a quoted bracket", "a: ['[', \"{\", &x [y]]\nb:\n  " + strings.Repeat("- ", 100000) + "x\n", "nested more than 64 levels"},
+		{"entries after an anchored list", "a: [&x]\nb:\n  " + strings.Repeat("- ", 100000) + "x\n", "nested more than 64 levels"},
+		{"entries inside a list", "a: [\n" + strings.Repeat("- ", 100000) + "x]\n", "more than 5000 entries"},
+		{"60000 keys in one mapping", keys.String(), "more than 2000 lines of YAML"},
+		{"a list of 500000 entries", "a: [" + strings.Repeat("1,", 500000) + "1]\n", "more than 5000 entries in [ ] and { }"},
 		{"more than 1 MiB", "a: \"" + strings.Repeat("x", MaxFileSize) + "\"\n", "larger than 1048576 bytes"},
 		{"merge keys that merge merge keys", laughs.String(), "expand to more than 200000 values"},
 		{"one large mapping named many times", wide.String(), "expand to more than 200000 values"},
@@ -183,5 +187,34 @@ func TestParseInvalidUTF8(t *testing.T) {
 		if !strings.HasPrefix(d.String(), want[i]) {
 			t.Errorf("diagnostic %d:\n got %s\nwant %s...", i, d, want[i])
 		}
+	}
+}
+
+// BenchmarkParseAtTheBounds parses the costliest files the bounds let through, one per bound:
+// each must stay far below a second.
+func BenchmarkParseAtTheBounds(b *testing.B) {
+	var chain, keys, longKeys strings.Builder
+	for i := range MaxLines - 5 {
+		fmt.Fprintf(&chain, "x-%d: &a%d {<<: *a%d}\n", i, i, max(i-1, 0))
+		fmt.Fprintf(&keys, "k%d: v\n", i)
+		fmt.Fprintf(&longKeys, "k%d%s: v\n", i, strings.Repeat("x", MaxFileSize/MaxLines-20))
+	}
+	cases := []struct{ name, data string }{
+		{"keys in one mapping", keys.String()},
+		{"long unknown keys", longKeys.String()},
+		{"merge chain", chain.String()},
+		{"entries deep on every line", "x:\n" + strings.Repeat("  "+strings.Repeat("- ", MaxDepth-4)+"x\n", MaxLines-5)},
+		{"aliases in a list", "x-a: &a 1\nx-b: [" + strings.Repeat("*a, ", MaxFlowItems-10) + "*a]\n"},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			data := []byte(c.data)
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, diags := Parse("b.yaml", data); len(diags) == 0 || strings.Contains(diags[0].Message, "more than") {
+					b.Fatalf("not parsed to the end: %v", diags)
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,9 @@ package spec
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 )
 
 // FuzzParse holds Parse to its contract on any input: it never panics, a result without errors
@@ -46,4 +49,68 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzPrescanCountsNesting holds the pre-scan to what the YAML parser makes of the same text:
+// whatever the scan lets through, the parser's tree is no deeper than a small multiple of the
+// depth the scan measured (a mapping level is two or three nodes of the tree). A scan that
+// could be fooled into counting less than the parser nests would let a file through whose
+// nesting has no bound.
+func FuzzPrescanCountsNesting(f *testing.F) {
+	for _, h := range hostile() {
+		f.Add([]byte(h.data))
+	}
+	for _, seed := range []string{"a: [it's, [[x]]]\n", "a: ['[', [b]]\n- - - x\n", "a: |\n  - - [\nb: [&x [y]]\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc := prescan(data)
+		if sc.tooMuch != "" {
+			return
+		}
+		file, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+		if err != nil {
+			return
+		}
+		for _, doc := range file.Docs {
+			if d := treeDepth(doc, 0); d > 4*sc.depth+8 {
+				t.Fatalf("the parser nests %d deep, the scan counted %d", d, sc.depth)
+			}
+		}
+	})
+}
+
+// treeDepth is how deep the tree under n goes, counting the nodes that nest.
+func treeDepth(n ast.Node, depth int) int {
+	if depth > 4*MaxDepth+16 {
+		return depth
+	}
+	deepest := depth
+	visit := func(child ast.Node) {
+		if child != nil {
+			deepest = max(deepest, treeDepth(child, depth+1))
+		}
+	}
+	switch v := n.(type) {
+	case *ast.DocumentNode:
+		visit(v.Body)
+	case *ast.MappingNode:
+		for _, mv := range v.Values {
+			visit(mv)
+		}
+	case *ast.MappingValueNode:
+		visit(v.Key)
+		visit(v.Value)
+	case *ast.MappingKeyNode:
+		visit(v.Value)
+	case *ast.SequenceNode:
+		for _, item := range v.Values {
+			visit(item)
+		}
+	case *ast.AnchorNode:
+		visit(v.Value)
+	case *ast.TagNode:
+		visit(v.Value)
+	}
+	return deepest
 }

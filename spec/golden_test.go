@@ -3,14 +3,13 @@ package spec
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/sluicehq/sluice/internal/golden"
+)
 
 // TestGoldenValid parses every testdata/valid file: none may have errors, its warnings must
 // match NAME.diag and the parsed, defaulted Route must match NAME.json.
@@ -28,12 +27,12 @@ func TestGoldenValid(t *testing.T) {
 			if route == nil {
 				t.Fatal("no errors but a nil Route")
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".diag", diagText(diags))
+			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".diag", diagText(diags))
 			js, err := json.MarshalIndent(route, "", "  ")
 			if err != nil {
 				t.Fatalf("marshal route: %v", err)
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".json", append(js, '\n'))
+			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".json", append(js, '\n'))
 		})
 	}
 }
@@ -50,7 +49,7 @@ func TestGoldenInvalid(t *testing.T) {
 			if route != nil {
 				t.Error("errors but a non-nil Route")
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".diag", diagText(diags))
+			golden.Check(t, strings.TrimSuffix(file, ".yaml")+".diag", diagText(diags))
 		})
 	}
 }
@@ -83,22 +82,4 @@ func diagText(diags Diagnostics) []byte {
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
-}
-
-// golden compares got with the file at path, or rewrites the file under -update.
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v; run go test ./spec -update to create it", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test ./spec -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }

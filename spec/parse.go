@@ -24,11 +24,18 @@ const DefaultFile = "sluice.yaml"
 // Parse reports every problem it finds, sorted by position. The Route is non-nil and fully
 // defaulted whenever the diagnostics hold no errors (warnings allowed); when they hold errors the
 // Route may be nil or partial and must not be used.
+//
+// Environments may name the local target and the kinds registered with RegisterTarget.
 func Parse(filename string, data []byte) (*Route, Diagnostics) {
+	return parseWith(defaultTargets, filename, data)
+}
+
+func parseWith(targets *Targets, filename string, data []byte) (*Route, Diagnostics) {
 	if filename == "" {
 		filename = DefaultFile
 	}
 	r := newReader(filename)
+	r.targets = targets
 	route := r.parse(data)
 	diags := r.diags.sorted()
 	if diags.HasErrors() {

@@ -20,16 +20,13 @@ var (
 	gateKeys        = []string{"name", "run", "run_order", "timeout", "env"}
 	serviceKeys     = []string{"command", "port_env", "health", "env"}
 	healthKeys      = []string{"path", "interval", "timeout", "start_timeout"}
-	environmentKeys = []string{"name", "target", "listen", "env", "deploy", "tests", "approval", "account", "region"}
+	environmentKeys = []string{"name", "target", "listen", "env", "deploy", "tests", "approval"}
 	approvalKeys    = []string{"required", "approvers", "timeout"}
 	deployKeys      = []string{"strategy", "hooks", "alarms", "sticky", "drain_timeout"}
 	strategyKeys    = []string{"type", "percent", "interval"}
 	hooksKeys       = []string{"pre_traffic", "post_traffic"}
 	alarmKeys       = []string{"name", "metric", "threshold", "window", "min_requests"}
 )
-
-// Targets are the values of environments[].target.
-var Targets = []string{TargetLocal, TargetAWS}
 
 // ExecutionModes are the values of execution_mode.
 var ExecutionModes = []sluice.ExecutionMode{sluice.ModeSuperseded, sluice.ModeQueued}
@@ -327,7 +324,8 @@ func (r *reader) readEnvironments(f field) []Environment {
 	seen := newNames("environment")
 	listens := make(map[string]string)
 	for _, it := range items {
-		fs, ok := r.fields(field{path: it.path, keyPos: r.keyAt[it.path], value: it.value}, environmentKeys)
+		known := append(slices.Clone(environmentKeys), r.targets.legacyKeys()...)
+		fs, ok := r.fields(field{path: it.path, keyPos: r.keyAt[it.path], value: it.value}, known)
 		if !ok {
 			continue
 		}
@@ -365,14 +363,8 @@ func (r *reader) readEnvironment(path string, fs map[string]field) Environment {
 	} else {
 		r.missing(joinPath(path, "name"), "give the environment a name, e.g. name: dev")
 	}
-	if f, ok := fs["target"]; ok {
-		if s, ok := r.str(f); ok {
-			if slices.Contains(Targets, s) {
-				env.Target = s
-			} else {
-				r.errorf(f.pos(), f.path, "unknown target %q%s", s, didYouMean(s, Targets))
-			}
-		}
+	if kind, config := r.readTarget(path, env.Name, fs["target"], fs); kind != "" {
+		env.Target, env.TargetConfig = kind, config
 	}
 	if f, ok := fs["listen"]; ok {
 		if s, ok := r.str(f); ok {
@@ -394,32 +386,6 @@ func (r *reader) readEnvironment(path string, fs map[string]field) Environment {
 	}
 	if f, ok := fs["approval"]; ok {
 		r.readApproval(f, &env.Approval)
-	}
-	if f, ok := fs["account"]; ok {
-		if s, ok := r.str(f); ok {
-			if !validAccount(s) {
-				r.errorf(f.pos(), f.path, "invalid AWS account %q; write its 12 digits in quotes, e.g. \"123456789012\"", s)
-			} else {
-				env.Account = s
-			}
-		}
-	}
-	if f, ok := fs["region"]; ok {
-		if s, ok := r.str(f); ok {
-			if !validRegion(s) {
-				r.errorf(f.pos(), f.path, "invalid AWS region %q; write a region code such as eu-west-1", s)
-			} else {
-				env.Region = s
-			}
-		}
-	}
-	if env.Target == TargetAWS {
-		if _, ok := fs["account"]; !ok {
-			r.missing(joinPath(path, "account"), "target aws needs the environment's AWS account, e.g. account: \"123456789012\"")
-		}
-		if _, ok := fs["region"]; !ok {
-			r.missing(joinPath(path, "region"), "target aws needs the environment's AWS region, e.g. region: eu-west-1")
-		}
 	}
 	return env
 }

@@ -4,6 +4,12 @@
 // a file is reported at once, each with its line, column and path (environments[1].deploy.strategy),
 // and so that keys with more than one form (health, strategy) read naturally. Defaults are filled
 // in by Parse: a Route that comes back without errors needs no further checks by its consumers.
+//
+// The files, in the order data goes through them: bounds.go measures the text before the YAML
+// parser sees it (size, lines, nesting, UTF-8); parse.go parses; walk.go holds the typed
+// accessors over the syntax tree; read.go maps each key onto Route; target.go holds the registry
+// of targets, whose providers decode their own block of environments[].target; validate.go
+// checks across keys; diagnostics.go and suggest.go say what is wrong and what would be right.
 package spec
 
 import (
@@ -77,16 +83,18 @@ type Health struct {
 
 // Environment is an isolated target, in promotion order.
 type Environment struct {
-	Name     string            `json:"name"`
-	Target   string            `json:"target"` // "local" (default) or "aws"
+	Name string `json:"name"`
+	// Target is the kind of target: "local" (the default) or a kind registered with
+	// RegisterTarget, such as "aws".
+	Target   string            `json:"target"`
 	Listen   string            `json:"listen,omitempty"`
 	Env      map[string]string `json:"env,omitempty"`
 	Deploy   Deploy            `json:"deploy"`
 	Tests    []Gate            `json:"tests,omitempty"`
 	Approval Approval          `json:"approval"`
-	// Account and Region place a target: aws environment. Unused by target: local.
-	Account string `json:"account,omitempty"`
-	Region  string `json:"region,omitempty"`
+	// TargetConfig is the target's block as its kind's Decode read it (for aws, the provider's
+	// own type); nil for local. It is not a key of the file, so it has no JSON form here.
+	TargetConfig any `json:"-"`
 }
 
 // Approval is a human decision between creating and executing a change set.
@@ -126,7 +134,6 @@ const (
 	DefaultApprovalWait  = 168 * time.Hour
 	DefaultDrainTimeout  = 30 * time.Second
 	TargetLocal          = "local"
-	TargetAWS            = "aws"
 )
 
 // Environment returns the environment named name, or nil.

@@ -302,7 +302,6 @@ func TestSchemaEnums(t *testing.T) {
 		{"strategy names", stringBranch(def("strategy")), sluice.StrategyNames()},
 		{"strategy types", prop(def("strategy"), "type"), strategyTypes},
 		{"metrics", prop(def("alarm"), "metric"), strings(sluice.Metrics)},
-		{"targets", prop(def("environment"), "target"), Targets},
 		{"execution modes", prop(s.root, "execution_mode"), modes},
 		{"reserved environment names", prop(def("environment"), "name")["not"].(map[string]any), reservedEnvironmentNames},
 	}
@@ -319,6 +318,33 @@ func TestSchemaEnums(t *testing.T) {
 				t.Errorf("schema enum %v, Go %v", got, want)
 			}
 		})
+	}
+}
+
+// TestSchemaTargets: the schema offers every target kind Parse knows, as a name and as a block.
+// (Kinds registered by providers are checked by their own packages' tests.)
+func TestSchemaTargets(t *testing.T) {
+	s := loadSchemaDoc(t)
+	env := s.deref(t, s.defs["environment"].(map[string]any))
+	target := env["properties"].(map[string]any)["target"].(map[string]any)
+	var names []string
+	var blocks map[string]any
+	for _, b := range s.branches(t, target) {
+		enum, _ := b["enum"].([]any)
+		for _, v := range enum {
+			names = append(names, v.(string))
+		}
+		if p, ok := b["properties"].(map[string]any); ok {
+			blocks = p
+		}
+	}
+	for _, kind := range TargetNames() {
+		if !slices.Contains(names, kind) {
+			t.Errorf("schema: target %q is not among the names %v", kind, names)
+		}
+		if _, ok := blocks[kind]; !ok {
+			t.Errorf("schema: target %q has no block", kind)
+		}
 	}
 }
 

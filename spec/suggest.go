@@ -13,10 +13,16 @@ func Suggest(word string, candidates []string) string {
 	if norm == "" {
 		return ""
 	}
-	limit := min(max(len([]rune(norm))/3, 1), 3)
+	length := len([]rune(norm))
+	limit := min(max(length/3, 1), 3)
 	best, bestDistance, bestPrefix := "", limit+1, 0
 	for _, c := range candidates {
 		cn := normalizeWord(c)
+		// Lengths further apart than the limit are that many edits apart at least; skipping
+		// them keeps a long unknown key from costing its length times each candidate's.
+		if diff := length - len([]rune(cn)); diff > limit || -diff > limit {
+			continue
+		}
 		d := editDistance(norm, cn)
 		// Between equally close candidates, the one sharing the longest start is the likelier
 		// intent: "Linear10PercentEvery1Minutes" meant ...Every1Minute, not ...Every10Minutes.
@@ -34,6 +40,9 @@ func normalizeWord(s string) string {
 
 // didYouMean returns "; did you mean X?" for a close candidate, else "; known: a, b, c".
 func didYouMean(word string, candidates []string) string {
+	if len(candidates) == 0 {
+		return "; it takes no keys"
+	}
 	if s := Suggest(word, candidates); s != "" {
 		return fmt.Sprintf("; did you mean %q?", s)
 	}

@@ -25,8 +25,6 @@ var (
 	projectNameRe = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
 	gateNameRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	varNameRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	accountRe     = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe      = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
 )
 
 // reservedEnvironmentNames name the stages every route has before its environments; an
@@ -49,10 +47,6 @@ func validGateName(s string) bool {
 }
 
 func validVarName(s string) bool { return varNameRe.MatchString(s) }
-
-func validAccount(s string) bool { return accountRe.MatchString(s) }
-
-func validRegion(s string) bool { return len(s) <= 32 && regionRe.MatchString(s) }
 
 // nameHint suggests a valid name close to s, as "; e.g. \"hello-api\"", or "" when none is obvious.
 func nameHint(s string, maxLen int) string {
@@ -179,19 +173,11 @@ func (n *names) check(r *reader, name string, f field) {
 // checkEnvironment runs the checks of one environment that look at several of its keys.
 func (r *reader) checkEnvironment(path string, env *Environment, fs map[string]field) {
 	if env.Target == TargetLocal {
-		for _, key := range []string{"account", "region"} {
-			if f, ok := fs[key]; ok {
-				r.warnf(f.keyPos, f.path, "ignored: %s is only used by target aws", key)
-			}
-		}
 		if f, ok := fs["listen"]; ok && env.Listen != "" && !isLoopback(env.Listen) {
 			r.warnf(f.pos(), f.path, "%s can be reached from other machines; use 127.0.0.1:PORT unless that is what you want", env.Listen)
 		}
-	}
-	if env.Target == TargetAWS {
-		if f, ok := fs["listen"]; ok {
-			r.warnf(f.keyPos, f.path, "ignored: listen is only used by target local")
-		}
+	} else if f, ok := fs["listen"]; ok && !r.failed(joinPath(path, "target")) {
+		r.warnf(f.keyPos, f.path, "ignored: listen is only used by target local")
 	}
 	// A value already reported as wrong leaves its default behind; warning about that default
 	// would only add noise.

@@ -65,6 +65,8 @@ type reader struct {
 	// work counts the values the walk has visited, aliases expanded; see spend.
 	work       int
 	overworked bool
+	// targets are the kinds of target environments may name.
+	targets *Targets
 }
 
 type anchorDef struct {
@@ -81,6 +83,7 @@ func newReader(file string) *reader {
 		root:    position{1, 1},
 
 		badReported: make(map[position]bool),
+		targets:     defaultTargets,
 	}
 }
 

@@ -12,6 +12,7 @@
 //	changesets.go  change sets by digest
 //	deployments.go deployments and environment state
 //	events.go      the event history
+//	leases.go      who owns an execution, a stage or an environment, until when
 //
 // Durability: the file is in WAL mode with synchronous=NORMAL. A committed transaction survives
 // the process being killed at any moment (SIGKILL, a panic, an OOM kill); a power loss or an

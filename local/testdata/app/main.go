@@ -14,6 +14,8 @@ import (
 
 func main() {
 	if os.Getenv("EXIT") == "1" {
+		fmt.Fprintln(os.Stderr, "starting")
+		fmt.Fprintln(os.Stderr, "cannot open the database: DATABASE_URL is not set")
 		os.Exit(3) // a version that dies before it is ever healthy
 	}
 	version, fail := os.Getenv("VERSION"), os.Getenv("FAIL") == "1"

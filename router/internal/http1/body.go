@@ -137,7 +137,7 @@ func CopyChunked(dst *bufio.Writer, src *bufio.Reader) error {
 	}
 }
 
-// readLine reads one line without its line ending, flushing dst first if it has to wait for
+// readLine reads one CRLF-terminated line without its line ending, flushing dst first if it has to wait for
 // it; lines longer than src's buffer are malformed.
 func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 	if b, _ := src.Peek(src.Buffered()); bytes.IndexByte(b, '\n') < 0 {
@@ -155,11 +155,12 @@ func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 		}
 		return nil, err
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
+	// Chunked framing lines end in CRLF: a bare LF is read differently by different parsers
+	// (net/http refuses it), which is how bodies are smuggled.
+	if n := len(line); n < 2 || line[n-2] != '\r' {
+		return nil, ErrBadChunk
 	}
-	return line, nil
+	return line[:len(line)-2], nil
 }
 
 // parseChunkSize reads a chunk-size line: hex digits, then optional white space and chunk
