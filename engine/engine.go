@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -94,6 +95,8 @@ type Engine struct {
 	// problems holds, by environment, why it does not serve its live version (a restore that
 	// failed at start, a live version that keeps crashing), until a deployment fixes it.
 	problems sync.Map
+	// diskFull counts the state writes waiting for free space (see waitForSpace).
+	diskFull atomic.Int32
 }
 
 // run is an execution being driven.
@@ -237,21 +240,35 @@ func (e *Engine) Close() error {
 	return errors.Join(errs...)
 }
 
-// Wait blocks until the execution has ended (or ctx ends) and returns it as stored.
+// Wait blocks until the execution has ended (or ctx ends) and returns it as stored. It follows
+// an execution this engine drives, and one another engine drives (or this one will take over),
+// through the store.
 func (e *Engine) Wait(ctx context.Context, id string) (*sluice.Execution, error) {
-	e.mu.Lock()
-	r := e.running[id]
-	e.mu.Unlock()
-	if r != nil {
+	for {
+		e.mu.Lock()
+		r := e.running[id]
+		e.mu.Unlock()
+		var poll <-chan time.Time
+		if r == nil {
+			poll = time.After(e.cfg.LeasePoll)
+		}
+		ex, err := e.store.Execution(ctx, id)
+		if err != nil || ex.Status.Done() {
+			return ex, err
+		}
+		var done <-chan struct{}
+		if r != nil {
+			done = r.done
+		}
 		select {
-		case <-r.done:
+		case <-done:
+		case <-poll:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-e.ctx.Done():
 			return nil, errors.New("the engine is shutting down; the execution will resume when it starts again")
 		}
 	}
-	return e.store.Execution(ctx, id)
 }
 
 // spawn takes the execution's lease and drives it in the background. It fails with ECONFLICT

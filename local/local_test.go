@@ -322,7 +322,7 @@ func TestNeverHealthyFails(t *testing.T) {
 		reason  []string // what the reason must say
 	}{
 		{"health check 404", []string{"UNHEALTHY", "1"}, "", []string{"404"}},
-		{"exits at once", []string{"EXIT", "1"}, "", []string{"exit code 3", "it printed last:\n    | starting\n    | cannot open the database: DATABASE_URL is not set"}},
+		{"exits at once", []string{"EXIT", "1"}, "", []string{"exited before it became healthy (exit code 3)", "it printed last:\n    | starting\n    | cannot open the database: DATABASE_URL is not set"}},
 		// The service reads PORT, but the route gives its port in APP_PORT: nothing listens there.
 		{"listens on another port", nil, "APP_PORT", []string{"must listen on the port Sluice gives it in $APP_PORT"}},
 	}
