@@ -66,6 +66,9 @@ func TestHelpPerCommand(t *testing.T) {
 			t.Errorf("sluice %s prints another command's usage:\n%s", strings.Join(c.args, " "), res.stdout)
 		}
 	}
+	if res := sluiceRun(t, dir, "help", "stauts"); res.code != 2 || !strings.Contains(res.stderr, `no command "stauts" (did you mean status?)`) {
+		t.Errorf("help of a command that does not exist: exit %d %q", res.code, res.stderr)
+	}
 	version := sluiceRun(t, dir, "--version")
 	if version.code != 0 || !strings.HasPrefix(version.stdout, "sluice ") || !strings.Contains(version.stdout, "commit") {
 		t.Errorf("sluice --version: exit %d %q", version.code, version.stdout)
