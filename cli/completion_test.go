@@ -80,3 +80,22 @@ func TestHelpPerCommand(t *testing.T) {
 		}
 	}
 }
+
+// sluice --version prints what the build was stamped with (make build stamps the commit).
+func TestVersionFromBuild(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir() + "/sluice"
+	build := exec.Command("go", "build", "-o", bin,
+		"-ldflags", "-X github.com/sluicehq/sluice/cli.Version=1.2.3 -X github.com/sluicehq/sluice/cli.Commit=0123456789abcdef0123",
+		"../cmd/sluice")
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || string(out) != "sluice 1.2.3 (commit 0123456789ab)\n" {
+			t.Errorf("sluice %s = %q, %v; want sluice 1.2.3 (commit 0123456789ab)", args[0], out, err)
+		}
+	}
+}
