@@ -36,7 +36,6 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate("sluice {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
-	root.CompletionOptions.HiddenDefaultCmd = false
 	root.SetHelpCommand(helpCommand(e, root))
 	root.AddCommand(
 		validateCommand(e), planCommand(e), runCommand(e), upCommand(e),
