@@ -88,6 +88,7 @@ type Rollback struct {
 	Value      float64       `json:"value,omitempty"`
 	Threshold  float64       `json:"threshold,omitempty"`
 	Detail     string        `json:"detail,omitempty"`
+	By         string        `json:"by,omitempty"` // who asked, when Cause is "manual"
 	BreachedAt time.Time     `json:"breached_at,omitzero"`
 	RestoredAt time.Time     `json:"restored_at,omitzero"` // all traffic back on the old version
 }

@@ -43,7 +43,7 @@ type Engine interface {
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
 	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
 	Freeze(ctx context.Context, env string, frozen bool, reason string) error
-	Rollback(ctx context.Context, env string) (*sluice.Deployment, error)
+	Rollback(ctx context.Context, env, user, comment string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
 }
 
@@ -160,7 +160,7 @@ func (s *Server) Handler() http.Handler {
 		case "approve", "reject":
 			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
-			return s.Engine.Rollback(r.Context(), env)
+			return s.Engine.Rollback(r.Context(), env, body.User, body.Comment)
 		case "freeze", "unfreeze":
 			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), env, op == "freeze", body.Comment)
 		}

@@ -208,7 +208,12 @@ func cmdHistory(e *env, f *flags, envName string) error {
 		var lines []line
 		for _, d := range ds {
 			text := fmt.Sprintf("deployment %d  %-10s %s -> %s  %s", d.ID, d.Status, orDash(sluice.ShortDigest(d.From)), sluice.ShortDigest(d.To), d.Strategy)
-			if d.Rollback != nil {
+			if d.Rollback != nil && d.Rollback.Cause == sluice.CauseManual {
+				text += "\n    manual rollback by " + orDash(d.Rollback.By)
+				if d.Rollback.Detail != "" {
+					text += fmt.Sprintf(": %q", d.Rollback.Detail)
+				}
+			} else if d.Rollback != nil {
 				text += fmt.Sprintf("\n    rolled back (%s): %s", d.Rollback.Cause, d.Rollback.Detail)
 				if d.Rollback.Cause == "alarm" {
 					text += fmt.Sprintf("; traffic restored %s after the breach", d.Rollback.Reaction().Round(time.Microsecond))
@@ -493,11 +498,13 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 	return nil
 }
 
-func cmdRollback(e *env, f *flags, envName string) error {
+func cmdRollback(e *env, f *flags, envName string, o rollbackFlags) error {
 	var d sluice.Deployment
-	err := engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), "", &d) },
+	err := engineOp(e, f, func(c *api.Client) error {
+		return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d)
+	},
 		func(ctx context.Context, en *engine.Engine) error {
-			got, err := en.Rollback(ctx, envName)
+			got, err := en.Rollback(ctx, envName, identity(), o.comment)
 			if got != nil {
 				d = *got
 			}

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -94,6 +95,8 @@ type Engine struct {
 	// problems holds, by environment, why it does not serve its live version (a restore that
 	// failed at start, a live version that keeps crashing), until a deployment fixes it.
 	problems sync.Map
+	// diskFull counts the state writes waiting for free space (see waitForSpace).
+	diskFull atomic.Int32
 }
 
 // run is an execution being driven.

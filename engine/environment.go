@@ -365,7 +365,12 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		result = deploy.Result{Status: sluice.StatusFailed, Reason: err.Error()}
 	}
 	bg := context.WithoutCancel(ctx)
+	requested := d.Rollback // a manual rollback: who asked and why, kept once it succeeds
 	d.Status, d.Reason, d.Rollback, d.EndedAt = result.Status, result.Reason, result.Rollback, e.now().UTC()
+	if requested != nil && result.Status == sluice.StatusSucceeded {
+		requested.RestoredAt = d.EndedAt
+		d.Rollback, d.Reason = requested, "rolled back by "+orSomeone(requested.By)
+	}
 	if result.Status == sluice.StatusSucceeded {
 		state.Previous, state.Live = state.Live, &to
 	}

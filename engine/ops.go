@@ -147,7 +147,9 @@ func (e *Engine) Freeze(ctx context.Context, env string, frozen bool, reason str
 }
 
 // Rollback puts the environment's previous good version back, all at once.
-func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, error) {
+//
+// user is who asked and comment why; both are recorded with the deployment (cause manual).
+func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*sluice.Deployment, error) {
 	route, err := e.currentRoute()
 	if err != nil {
 		return nil, err
@@ -178,7 +180,8 @@ func (e *Engine) Rollback(ctx context.Context, env string) (*sluice.Deployment, 
 	to := *state.Previous
 	to.Strategy = sluice.PredefinedStrategies["AllAtOnce"]
 	d := &sluice.Deployment{Environment: env, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
-		Status: sluice.StatusInProgress, StartedAt: e.now().UTC(), Reason: "rollback requested"}
+		Status: sluice.StatusInProgress, StartedAt: e.now().UTC(), Reason: "rollback requested by " + orSomeone(user),
+		Rollback: &sluice.Rollback{Cause: sluice.CauseManual, By: user, Detail: comment}}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
@@ -320,4 +323,11 @@ func (e *Engine) Endpoint(ctx context.Context, env string) (string, error) {
 		return "", err
 	}
 	return e.endpoint(ctx, route, env)
+}
+
+func orSomeone(user string) string {
+	if user == "" {
+		return "someone unnamed"
+	}
+	return user
 }

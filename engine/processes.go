@@ -71,6 +71,8 @@ const (
 // or ctx stopped first. It says once in the log what it waits for.
 func (e *Engine) waitForSpace(ctx context.Context, write func() error, err error) error {
 	e.log.Error("the disk holding the state is full (ENOSPC); waiting for free space to record the change", "err", err)
+	e.diskFull.Add(1)
+	defer e.diskFull.Add(-1)
 	pause := spaceRetryFirst
 	for errors.Is(err, syscall.ENOSPC) {
 		select {
@@ -87,4 +89,12 @@ func (e *Engine) waitForSpace(ctx context.Context, write func() error, err error
 		e.log.Info("space is back; the change is recorded")
 	}
 	return err
+}
+
+// stalled says why executions cannot go on now, for status displays, or "".
+func (e *Engine) stalled() string {
+	if e.diskFull.Load() > 0 {
+		return "waiting for free space: the disk holding the state directory is full (ENOSPC); free some space and the execution goes on"
+	}
+	return ""
 }

@@ -42,6 +42,8 @@ type Snapshots struct {
 	Progress func(env string) (deploy.Progress, bool)
 	Serving  func(env string) *deploy.EnvironmentStatus
 	Problem  func(env string) string
+	// Stalled says why the engine cannot record anything now (the disk is full), or "".
+	Stalled func() string
 }
 
 // Execution returns the snapshot of one execution, with the environments of its route: the
@@ -52,6 +54,11 @@ func (s Snapshots) Execution(ctx context.Context, id string) (*Snapshot, error) 
 		return nil, err
 	}
 	snap := &Snapshot{Execution: ex}
+	if s.Stalled != nil && !ex.Status.Done() {
+		if why := s.Stalled(); why != "" {
+			ex.Waiting = why // known only in memory: the state cannot be written
+		}
+	}
 	if snap.Stages, err = s.Store.Stages(ctx, id); err != nil {
 		return nil, err
 	}
@@ -129,7 +136,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 
 // Snapshots returns the engine's view, with traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Serving: func(env string) *deploy.EnvironmentStatus {
+	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled, Serving: func(env string) *deploy.EnvironmentStatus {
 		for _, p := range e.cfg.Providers {
 			if st := p.Status(env); st != nil {
 				return st

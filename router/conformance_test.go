@@ -237,6 +237,21 @@ type conformanceCase struct {
 }
 
 func TestConformance(t *testing.T) {
+	cases := conformanceCases(t)
+	for _, f := range conformanceFronts {
+		t.Run(f.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+					t.Parallel()
+					runConformance(t, f, tc)
+				})
+			}
+		})
+	}
+}
+
+// conformanceCases is the table. Its cases may use t's cleanup.
+func conformanceCases(t *testing.T) []conformanceCase {
 	bigHead := "GET / HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\nX-Pad: " + strings.Repeat("a", 70<<10) + "\r\n\r\n0\r\n\r\n"
 	smuggled := "GET /smuggled HTTP/1.1\r\nHost: app.test\r\n\r\n"
 	tooManyLines := "GET / HTTP/1.1\r\nHost: app.test\r\n" + strings.Repeat("a:\r\n", 16000) + "\r\n"
@@ -342,16 +357,7 @@ func TestConformance(t *testing.T) {
 		{name: "WebSocket upgrade", run: webSocketUpgrade},
 		{name: "connection cap closes idle connections", options: Options{MaxConns: 2}, run: connectionCap},
 	}
-	for _, f := range conformanceFronts {
-		t.Run(f.name, func(t *testing.T) {
-			for _, tc := range cases {
-				t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-					t.Parallel()
-					runConformance(t, f, tc)
-				})
-			}
-		})
-	}
+	return cases
 }
 
 func runConformance(t *testing.T, f conformanceFront, tc conformanceCase) {

@@ -50,6 +50,11 @@ func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
+		if uc.c.readBy.Before(time.Now()) {
+			// Its last read's deadline passed while it sat idle; the probe would see only that.
+			uc.c.Conn.SetReadDeadline(time.Time{})
+			uc.c.readBy = time.Time{}
+		}
 		if uc.probe == nil || uc.probe() == probeQuiet {
 			return uc
 		}
@@ -110,9 +115,10 @@ func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
 	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: newProbe(c)}, nil
 }
 
-// timedConn is a connection whose reads and writes each fail once they have waited a timeout
-// without progress. The deadline moves only when less than half the timeout is left, so a
-// stream of small reads or writes costs a clock read each and a timer update now and then.
+// timedConn is a connection whose reads and writes each fail once they have waited at least a
+// timeout, and at most half as long again, without progress. The deadline is set one and a
+// half timeouts ahead and moves only when less than a timeout is left, so a stream of reads or
+// writes costs a clock read each and a timer update every half timeout.
 type timedConn struct {
 	net.Conn
 	readTimeout, writeTimeout time.Duration // 0: the caller manages the deadline
@@ -121,8 +127,8 @@ type timedConn struct {
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	if c.readTimeout > 0 {
-		if now := time.Now(); c.readBy.Sub(now) < c.readTimeout/2 {
-			c.readBy = now.Add(c.readTimeout)
+		if now := time.Now(); c.readBy.Sub(now) < c.readTimeout {
+			c.readBy = now.Add(c.readTimeout + c.readTimeout/2)
 			c.Conn.SetReadDeadline(c.readBy)
 		}
 	}
@@ -131,8 +137,8 @@ func (c *timedConn) Read(p []byte) (int, error) {
 
 func (c *timedConn) Write(p []byte) (int, error) {
 	if c.writeTimeout > 0 {
-		if now := time.Now(); c.writeBy.Sub(now) < c.writeTimeout/2 {
-			c.writeBy = now.Add(c.writeTimeout)
+		if now := time.Now(); c.writeBy.Sub(now) < c.writeTimeout {
+			c.writeBy = now.Add(c.writeTimeout + c.writeTimeout/2)
 			c.Conn.SetWriteDeadline(c.writeBy)
 		}
 	}
@@ -145,5 +151,5 @@ func (c *timedConn) setReadDeadline(t time.Time) {
 	c.Conn.SetReadDeadline(t)
 }
 
-// fullReadTimeout makes the next read wait the whole read timeout.
+// fullReadTimeout makes the next read arm a deadline of its own.
 func (c *timedConn) fullReadTimeout() { c.readBy = time.Time{} }

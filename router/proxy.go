@@ -250,7 +250,6 @@ func (fc *fastConn) readResponseHead(uc *upstreamConn) (informational bool, err 
 		if n > http1.MaxInformational {
 			return true, errInformational
 		}
-		uc.c.fullReadTimeout()
 		if _, err := uc.br.Peek(1); err != nil {
 			if isTimeout(err) {
 				return informational, errors.Join(errUpstreamSlow, err)

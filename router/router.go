@@ -51,7 +51,8 @@ type Options struct {
 	// ClientTimeout bounds each wait on a client once its request head is in: for the next
 	// bytes of its request body (then it gets a 408) and for it to take the next bytes of its
 	// response (then its connection closes). If zero, 60s is used, as nginx's
-	// client_body_timeout and send_timeout.
+	// client_body_timeout and send_timeout. The fast path enforces this and UpstreamTimeout
+	// after one to one and a half times their value.
 	ClientTimeout time.Duration
 	// UpstreamTimeout bounds each wait on a version: for the head of its response (then the
 	// client gets a 504), for the next bytes of its response body (then the response is cut

@@ -189,6 +189,8 @@ func TestParseRequestRefusals(t *testing.T) {
 		{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: x\r\n\r\n", ErrVersion},
 		{"CONNECT", "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", ErrMethod},
 		{"odd target", "GET a/b HTTP/1.1\r\nHost: x\r\n\r\n", ErrMalformed},
+		{"asterisk for OPTIONS", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", nil},
+		{"asterisk for GET", "GET * HTTP/1.1\r\nHost: x\r\n\r\n", ErrMalformed},
 		{"too many fields", "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Repeat("a: b\r\n", MaxFields) + "\r\n", ErrTooManyFields},
 		{"too many Connection tokens", "GET / HTTP/1.1\r\nHost: x\r\nConnection: " + strings.Repeat("a,", MaxConnectionTokens+1) + "\r\n\r\n", ErrTooManyTokens},
 		{"empty Connection tokens are free", "GET / HTTP/1.1\r\nHost: x\r\nConnection: " + strings.Repeat(",", 1000) + "close\r\n\r\n", nil},

@@ -65,8 +65,11 @@ func (r *Request) Parse(head []byte) error {
 	if string(r.Method.Of(head)) == "CONNECT" {
 		return ErrMethod
 	}
-	if t := r.Target.Of(head); t[0] != '/' && !(len(t) == 1 && t[0] == '*') && !absoluteForm(t) {
-		return ErrMalformed
+	switch t := r.Target.Of(head); {
+	case t[0] == '/', absoluteForm(t):
+	case len(t) == 1 && t[0] == '*' && string(r.Method.Of(head)) == "OPTIONS":
+	default:
+		return ErrMalformed // including the authority form, which only CONNECT uses
 	}
 
 	var transferCodings, contentLengths int
