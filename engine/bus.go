@@ -3,9 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -48,25 +46,6 @@ func (b *Bus) publish(events ...sluice.Event) {
 			}
 		}
 	}
-}
-
-// NewEvent builds a CloudEvents event of type "sluice."+typ about subject, at now. Commands that
-// change state without an engine (approve, freeze) use it too, so every event has one shape.
-func NewEvent(typ, subject string, data any, now time.Time) sluice.Event {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		raw = nil
-	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	return sluice.Event{
-		SpecVersion: "1.0", ID: hex.EncodeToString(id[:]), Source: "sluice", Type: "sluice." + typ,
-		Subject: subject, Time: now.UTC(), DataContentType: "application/json", Data: raw,
-	}
-}
-
-func (e *Engine) event(typ, subject string, data any) sluice.Event {
-	return NewEvent(typ, subject, data, e.now())
 }
 
 func newID() string {
