@@ -220,7 +220,11 @@ type VersionEvent struct {
 
 // newEvent is the one place an Event is put together.
 func newEvent(t EventType, subject string, data any, now time.Time) Event {
-	raw, err := json.Marshal(data)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // sentences such as "error_rate 1 > 0.05" read as written
+	err := enc.Encode(data)
+	raw := json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	if err != nil {
 		// Payloads are plain structs of this package; this cannot fail. Keep the event rather
 		// than lose it, with the reason as its data.
