@@ -218,6 +218,34 @@ type VersionEvent struct {
 	Error       string    `json:"error,omitempty"`     // restart_failed: why
 }
 
+// The type of each end a thing can have, by the status it ended with.
+var (
+	executionEnds = map[Status]EventType{
+		StatusSucceeded: EventExecutionSucceeded, StatusFailed: EventExecutionFailed, StatusRejected: EventExecutionRejected,
+		StatusRolledBack: EventExecutionRolledBack, StatusSuperseded: EventExecutionSuperseded,
+	}
+	stageEnds = map[Status]EventType{
+		StatusSucceeded: EventStageSucceeded, StatusFailed: EventStageFailed, StatusRejected: EventStageRejected,
+		StatusRolledBack: EventStageRolledBack,
+	}
+	actionEnds = map[Status]EventType{
+		StatusSucceeded: EventActionSucceeded, StatusFailed: EventActionFailed, StatusRejected: EventActionRejected,
+		StatusRolledBack: EventActionRolledBack, StatusStopped: EventActionStopped,
+	}
+	deploymentEnds = map[Status]EventType{
+		StatusSucceeded: EventDeploymentSucceeded, StatusFailed: EventDeploymentFailed, StatusRolledBack: EventDeploymentRolledBack,
+	}
+)
+
+// endType is the type of the end with status s in ends; a status that is no end there counts
+// as failed, so that an end is never left untold.
+func endType(ends map[Status]EventType, s Status, failed EventType) EventType {
+	if t, ok := ends[s]; ok {
+		return t
+	}
+	return failed
+}
+
 // newEvent is the one place an Event is put together.
 func newEvent(t EventType, subject string, data any, now time.Time) Event {
 	var buf bytes.Buffer
@@ -272,18 +300,7 @@ func ExecutionStopped(id, who, reason string, now time.Time) Event {
 // ExecutionEnded is the event of ex's end, by ex.Status: sluice.execution.succeeded, .failed,
 // .rejected, .rolled_back or .superseded. A status that is no end counts as failed.
 func ExecutionEnded(ex *Execution, now time.Time) Event {
-	t := EventExecutionFailed
-	switch ex.Status {
-	case StatusSucceeded:
-		t = EventExecutionSucceeded
-	case StatusRejected:
-		t = EventExecutionRejected
-	case StatusRolledBack:
-		t = EventExecutionRolledBack
-	case StatusSuperseded:
-		t = EventExecutionSuperseded
-	}
-	return executionEvent(t, ex, ExecutionEvent{Pipeline: ex.Pipeline, Revision: ex.Revision, Status: ex.Status, Error: ex.Error}, now)
+	return executionEvent(endType(executionEnds, ex.Status, EventExecutionFailed), ex, ExecutionEvent{Pipeline: ex.Pipeline, Revision: ex.Revision, Status: ex.Status, Error: ex.Error}, now)
 }
 
 // StageStarted is sluice.stage.started, about "<execution>/<stage>".
@@ -295,16 +312,7 @@ func StageStarted(st *StageExecution, now time.Time) Event {
 // .rejected or .rolled_back. A stage that is stopped or superseded has no event of its own (the
 // execution's says it); any status that is no end counts as failed.
 func StageEnded(st *StageExecution, now time.Time) Event {
-	t := EventStageFailed
-	switch st.Status {
-	case StatusSucceeded:
-		t = EventStageSucceeded
-	case StatusRejected:
-		t = EventStageRejected
-	case StatusRolledBack:
-		t = EventStageRolledBack
-	}
-	return newEvent(t, st.ExecutionID+"/"+st.Stage, st, now)
+	return newEvent(endType(stageEnds, st.Status, EventStageFailed), st.ExecutionID+"/"+st.Stage, st, now)
 }
 
 func actionSubject(a *ActionExecution) string { return a.ExecutionID + "/" + a.Stage + "/" + a.Action }
@@ -317,18 +325,7 @@ func ActionStarted(a *ActionExecution, now time.Time) Event {
 // ActionEnded is the event of an action's end, by a.Status: sluice.action.succeeded, .failed,
 // .rejected, .rolled_back or .stopped. Any status that is no end counts as failed.
 func ActionEnded(a *ActionExecution, now time.Time) Event {
-	t := EventActionFailed
-	switch a.Status {
-	case StatusSucceeded:
-		t = EventActionSucceeded
-	case StatusRejected:
-		t = EventActionRejected
-	case StatusRolledBack:
-		t = EventActionRolledBack
-	case StatusStopped:
-		t = EventActionStopped
-	}
-	return newEvent(t, actionSubject(a), a, now)
+	return newEvent(endType(actionEnds, a.Status, EventActionFailed), actionSubject(a), a, now)
 }
 
 // ArtifactCreated is sluice.artifact.created: execution built b.
@@ -369,14 +366,7 @@ func DeploymentStarted(d *Deployment, now time.Time) Event {
 // DeploymentEnded is the event of d's end, by d.Status: sluice.deployment.succeeded,
 // .rolled_back (d.Rollback says why) or .failed. Any other status counts as failed.
 func DeploymentEnded(d *Deployment, now time.Time) Event {
-	t := EventDeploymentFailed
-	switch d.Status {
-	case StatusSucceeded:
-		t = EventDeploymentSucceeded
-	case StatusRolledBack:
-		t = EventDeploymentRolledBack
-	}
-	return newEvent(t, envSubject(d.Environment), d, now)
+	return newEvent(endType(deploymentEnds, d.Status, EventDeploymentFailed), envSubject(d.Environment), d, now)
 }
 
 // DeploymentProgressed is sluice.deployment.progress (published, never stored).
