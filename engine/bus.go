@@ -8,10 +8,12 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// Bus publishes events, after they are stored, to in-process subscribers (the API's stream,
-// notifications). Traffic progress of a deployment (sluice.deployment.progress) is published
-// without being stored: it changes many times a second and the deployment records the outcome. A slow subscriber loses events rather than slowing the engine: the store keeps
-// the full history for anyone who must not miss one.
+// Bus publishes events, after they are stored, to in-process subscribers that want them at
+// once (a live view). Traffic progress of a deployment (sluice.EventDeploymentProgress) is
+// published without being stored: it changes many times a second and the deployment records
+// the outcome. A slow subscriber loses events rather than slowing the engine, so a consumer
+// that must not miss one (a notifier) tails the store instead, with a cursor of its own
+// (store.Events.ListEvents, store.EventCursors).
 type Bus struct {
 	mu   sync.Mutex
 	subs map[chan sluice.Event]struct{}
