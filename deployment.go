@@ -81,6 +81,11 @@ const (
 	CauseManual   RollbackCause = "manual"   // a person ran sluice rollback
 )
 
+// RollbackCauses returns every cause a rollback can have (docs/events.md lists each).
+func RollbackCauses() []RollbackCause {
+	return []RollbackCause{CauseAlarm, CauseHook, CauseHealth, CauseTraffic, CauseCanceled, CauseRestart, CauseManual}
+}
+
 // Rollback says why and how fast a deployment was rolled back.
 type Rollback struct {
 	Cause      RollbackCause `json:"cause"`

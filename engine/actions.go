@@ -165,7 +165,7 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 	}
 	b := &sluice.Build{Pipeline: ac.ex.Pipeline, Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveBuild(ctx, b, ev...) },
-		e.event("artifact.created", ac.ex.ID, b)) {
+		sluice.ArtifactCreated(ac.ex.ID, b, e.now())) {
 		return failed(errors.New("could not record the build"))
 	}
 	fmt.Fprintf(ac.log, "artifact %s (%d bytes, %d files)\n", art.Digest, art.Size, art.Files)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -83,7 +82,7 @@ func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Ro
 			actions = append(actions, sluice.ActionExecution{ExecutionID: ex.ID, Stage: st.Name, Action: a.Name, Kind: a.Kind, RunOrder: a.RunOrder, Status: sluice.StatusPending})
 		}
 	}
-	ev := e.event("execution.created", ex.ID, map[string]any{"execution": ex.ID, "revision": sha, "pipeline": ex.Pipeline})
+	ev := sluice.ExecutionCreated(ex, e.now())
 	if fresh {
 		err = e.store.CreateExecution(ctx, ex, stages, actions, ev)
 	} else {
@@ -155,7 +154,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 	if ex.Status == sluice.StatusPending {
 		ex.Status, ex.StartedAt = sluice.StatusInProgress, e.now().UTC()
 		if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveExecution(ctx, ex, ev...) },
-			e.event("execution.started", ex.ID, map[string]any{"execution": ex.ID, "revision": ex.Revision})) {
+			sluice.ExecutionStarted(ex, e.now())) {
 			return
 		}
 	}
@@ -177,7 +176,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		if !inside {
 			st.Status, st.StartedAt, st.EndedAt = sluice.StatusInProgress, e.now().UTC(), time.Time{}
 			if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveStage(ctx, st, ev...) },
-				e.event("stage.started", ex.ID+"/"+stage.Name, st)) {
+				sluice.StageStarted(st, e.now())) {
 				e.leave(r)
 				return
 			}
@@ -193,7 +192,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		st.Status, st.EndedAt = status, e.now().UTC()
 		bg := context.WithoutCancel(ctx)
 		e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveStage(bg, st, ev...) },
-			e.event("stage."+eventVerb(st.Status), ex.ID+"/"+stage.Name, st))
+			sluice.StageEnded(st, e.now()))
 		e.leave(r)
 		if !status.OK() {
 			e.finish(ctx, ex, status, reason)
@@ -225,7 +224,7 @@ func (e *Engine) finish(ctx context.Context, ex *sluice.Execution, status sluice
 	ex.Status, ex.Error, ex.Waiting, ex.EndedAt = status, reason, "", e.now().UTC()
 	bg := context.WithoutCancel(ctx)
 	e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveExecution(bg, ex, ev...) },
-		e.event("execution."+eventVerb(status), ex.ID, map[string]any{"execution": ex.ID, "status": status, "error": reason, "revision": ex.Revision}))
+		sluice.ExecutionEnded(ex, e.now()))
 	if err := os.RemoveAll(e.workspace(ex.ID)); err != nil {
 		e.log.Warn("remove workspace", "execution", ex.ID, "err", err)
 	}
@@ -385,7 +384,7 @@ func (e *Engine) setWaiting(ctx context.Context, ex *sluice.Execution, why strin
 	ex.Waiting = why
 	var events []sluice.Event
 	if why != "" {
-		events = append(events, e.event("execution.waiting", ex.ID, map[string]any{"execution": ex.ID, "waiting": why}))
+		events = append(events, sluice.ExecutionWaiting(ex, e.now()))
 		e.log.Info(why, "execution", ex.ID)
 	}
 	bg := context.WithoutCancel(ctx)
@@ -412,22 +411,6 @@ func stopped(r *run) bool {
 	default:
 		return false
 	}
-}
-
-// eventVerb turns a status into the verb of an event type: Succeeded -> succeeded,
-// RolledBack -> rolled_back.
-func eventVerb(s sluice.Status) string {
-	var b strings.Builder
-	for i, c := range string(s) {
-		if c >= 'A' && c <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			c += 'a' - 'A'
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // RunOrResume follows the newest execution of rev when there is one — an execution interrupted

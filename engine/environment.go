@@ -37,7 +37,7 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 	}
 	cs := deploy.Diff(ac.stage.Environment, state.Live, ac.desired())
 	if !ac.e.save(ctx, func(ev ...sluice.Event) error { return ac.e.store.SaveChangeSet(ctx, &cs, ev...) },
-		ac.e.event("changeset.created", ac.ex.ID+"/"+ac.stage.Name, map[string]any{"environment": cs.Environment, "digest": cs.Digest, "changes": len(cs.Changes)})) {
+		sluice.ChangeSetCreated(ac.ex.ID, ac.stage.Name, &cs, ac.e.now())) {
 		return failed(errors.New("could not record the change set"))
 	}
 	fmt.Fprint(ac.log, FormatChangeSet(&cs))
@@ -172,7 +172,7 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
-		e.event("approval.requested", "env/"+a.Environment, a)) {
+		sluice.ApprovalRequested(a, e.now())) {
 		return nil, errors.New("could not record the approval request")
 	}
 	return a, nil
@@ -184,7 +184,7 @@ func expire(ctx context.Context, st interface {
 }, a *sluice.Approval, now time.Time) (sluice.Event, error) {
 	a.Status, a.Expired, a.DecidedBy, a.DecidedAt = sluice.StatusRejected, true, "sluice", now.UTC()
 	a.Comment = "nobody decided within " + a.ExpiresAt.Sub(a.RequestedAt).String()
-	ev := NewEvent("approval.expired", "env/"+a.Environment, a, now)
+	ev := sluice.ApprovalDecided(a, now)
 	return ev, st.DecideApproval(ctx, a, ev)
 }
 
@@ -241,11 +241,10 @@ func Decide(ctx context.Context, st interface {
 		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", d.User, env, strings.Join(a.Approvers, ", "))
 	}
 	a.Status, a.DecidedBy, a.DecidedAt, a.Comment = sluice.StatusRejected, d.User, now.UTC(), d.Comment
-	typ := "approval.rejected"
 	if d.Approve {
-		a.Status, typ = sluice.StatusSucceeded, "approval.approved"
+		a.Status = sluice.StatusSucceeded
 	}
-	ev := NewEvent(typ, "env/"+env, a, now)
+	ev := sluice.ApprovalDecided(a, now)
 	if err := st.DecideApproval(ctx, a, ev); err != nil {
 		return nil, nil, err
 	}
@@ -348,7 +347,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, to sluice.Version, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
-	started := e.event("deployment.started", "env/"+env, d)
+	started := sluice.DeploymentStarted(d, e.now())
 	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
 		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
@@ -360,7 +359,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
 		Progress: func(pr deploy.Progress) {
 			e.setProgress(instance, pr)
-			ev := e.event("deployment.progress", "env/"+env, map[string]any{"deployment": d.ID, "phase": pr.Phase, "weight": pr.Weight})
+			ev := sluice.DeploymentProgressed(sluice.DeploymentProgress{Deployment: d.ID, Environment: env, Phase: pr.Phase, Weight: pr.Weight}, e.now())
 			e.bus.publish(ev)
 		},
 		Log: func(format string, args ...any) {
@@ -386,7 +385,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.
 		state.Previous, state.Live = state.Live, &to
 	}
 	state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, e.now().UTC()
-	ended := e.event("deployment."+eventVerb(d.Status), "env/"+env, d)
+	ended := sluice.DeploymentEnded(d, e.now())
 	if err := e.store.EndDeployment(bg, d, state, ended); err != nil {
 		return result, fmt.Errorf("record what %s runs: %w", env, err)
 	}
@@ -441,7 +440,7 @@ func (e *Engine) restoreFailed(ctx context.Context, route *spec.Route, state *sl
 	e.problems.Store(instanceName(route, state.Pipeline, state.Name), problem)
 	e.log.Error("environment not restored; the others serve", "environment", state.Name, "err", err)
 	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) },
-		e.event("environment.restore_failed", "env/"+state.Name, map[string]any{"environment": state.Name, "error": err.Error()}))
+		sluice.EnvironmentRestoreFailed(state.Name, err, e.now()))
 }
 
 // Problem says why the environment known to providers as instance (see instanceName; an

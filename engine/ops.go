@@ -40,7 +40,7 @@ func Stop(ctx context.Context, st interface {
 		who = "someone"
 	}
 	reason := "stopped by " + who
-	ev := NewEvent("execution.stopped", id, map[string]any{"execution": id, "status": sluice.StatusStopped, "error": reason, "by": who}, now)
+	ev := sluice.ExecutionStopped(id, who, reason, now)
 	ex, err := st.StopExecution(ctx, id, who, reason, now.UTC(), ev)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 	if !e.save(ctx, func(ev ...sluice.Event) error {
 		return e.store.RetryExecution(ctx, ex, resetStages, resetActions, ev...)
 	},
-		e.event("execution.retried", ex.ID, map[string]any{"execution": ex.ID})) {
+		sluice.ExecutionRetried(ex, e.now())) {
 		return nil, errors.New("could not record the retry")
 	}
 	if err := e.spawn(ex); err != nil {
@@ -117,11 +117,7 @@ func Freeze(ctx context.Context, st interface {
 	Environment(context.Context, string, string) (*sluice.EnvironmentState, error)
 	SaveEnvironment(context.Context, *sluice.EnvironmentState, ...sluice.Event) error
 }, pipeline, env string, frozen bool, reason string, now time.Time) (sluice.Event, error) {
-	typ := "environment.frozen"
-	if !frozen {
-		typ = "environment.unfrozen"
-	}
-	ev := NewEvent(typ, "env/"+env, map[string]any{"environment": env, "reason": reason}, now)
+	ev := sluice.EnvironmentFrozen(env, frozen, reason, now)
 	state, err := st.Environment(ctx, pipeline, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
 		state, err = &sluice.EnvironmentState{Pipeline: pipeline, Name: env}, nil
@@ -279,9 +275,9 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 		case current && d.Status == sluice.StatusInProgress:
 			d.Status, d.EndedAt = sluice.StatusRolledBack, now
 			d.Reason = "the engine stopped during this deployment; the last good version was restored when it started again"
-			d.Rollback = &sluice.Rollback{Cause: "restart", Detail: d.Reason, RestoredAt: now}
+			d.Rollback = &sluice.Rollback{Cause: sluice.CauseRestart, Detail: d.Reason, RestoredAt: now}
 			state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, now
-			ev := e.event("deployment.rolled_back", "env/"+state.Name, d)
+			ev := sluice.DeploymentEnded(d, e.now())
 			if err := e.store.EndDeployment(ctx, d, state, ev); err != nil {
 				e.log.Error("record interrupted deployment", "environment", state.Name, "err", err)
 			} else {
@@ -290,7 +286,7 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 		case d.Status == sluice.StatusInProgress:
 			d.Status, d.EndedAt = sluice.StatusFailed, now
 			d.Reason = "the engine stopped before this deployment moved any traffic"
-			e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, e.event("deployment.failed", "env/"+state.Name, d))
+			e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, sluice.DeploymentEnded(d, e.now()))
 		}
 	}
 	if state.Deploying != nil { // its deployment record is gone or ended otherwise

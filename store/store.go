@@ -135,8 +135,26 @@ type Pipelines interface {
 type Events interface {
 	// AppendEvents stores events that go with no other change.
 	AppendEvents(ctx context.Context, events ...sluice.Event) error
-	// ListEvents returns events with Seq > after, oldest first, at most limit (<= 0: all).
+	// ListEvents returns events with Seq > after, oldest first, at most limit (<= 0: all). It is
+	// how consumers tail the events: read a page after the cursor, handle it, save the Seq of
+	// the last event handled (EventCursors), repeat. A store must never let an event with a
+	// smaller Seq become visible after one with a larger Seq was listed, or a tailing consumer
+	// would skip it.
 	ListEvents(ctx context.Context, after int64, limit int) ([]sluice.Event, error)
+}
+
+// EventCursors keeps, for each consumer of the events (a notifier, a UI), the Seq of the last
+// event it handled, so that a consumer that restarts goes on after it: nothing is lost when no
+// one listens, and nothing is handled twice.
+type EventCursors interface {
+	// EventCursor returns the Seq of the last event consumer handled; 0 (read from the start)
+	// if it never saved one. consumer names the consumer, such as "notify/slack".
+	EventCursor(ctx context.Context, consumer string) (int64, error)
+	// SaveEventCursor records that consumer handled every event up to seq. Saving the same seq
+	// again does nothing; saving a seq below the saved one fails with ECONFLICT (two copies of
+	// one consumer run, and the older one would make the other repeat events). Safe to call
+	// concurrently for different consumers.
+	SaveEventCursor(ctx context.Context, consumer string, seq int64) error
 }
 
 // Leases gives things to one owner at a time, for a while: an execution to the engine that
@@ -168,6 +186,7 @@ type Store interface {
 	ChangeSets
 	Deployments
 	Events
+	EventCursors
 	Leases
 	Close() error
 }

@@ -97,7 +97,7 @@ func newVersion(n int) *sluice.Version {
 }
 
 // newEvent returns an event with every field set.
-func newEvent(typ, subject string, n int) sluice.Event {
+func newEvent(typ sluice.EventType, subject string, n int) sluice.Event {
 	data := json.RawMessage(fmt.Sprintf(`{"n": %d, "subject": %q, "list": [true, null, 1.5]}`, n, subject))
 	return sluice.Event{
 		SpecVersion:     "1.0",
