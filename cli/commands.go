@@ -36,16 +36,46 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate("sluice {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
-	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetHelpCommand(helpCommand(e, root))
 	root.AddCommand(
 		validateCommand(e), planCommand(e), runCommand(e), upCommand(e),
 		decideCommand(e, true), decideCommand(e, false),
 		statusCommand(e), logsCommand(e), historyCommand(e), changeSetCommand(e),
 		rollbackCommand(e), retryCommand(e), stopCommand(e),
 		freezeCommand(e, true), freezeCommand(e, false),
-		demoCommand(e), versionCommand(e),
+		pipelinesCommand(e), demoCommand(e), versionCommand(e),
 	)
 	return root
+}
+
+// helpCommand is `sluice help [COMMAND]`: a command's usage, description and flags; a command
+// that does not exist is bad usage (exit 2), not the general help.
+func helpCommand(e *env, root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:                   "help [COMMAND]",
+		Short:                 "Show a command's usage, description and flags",
+		DisableFlagsInUseLine: true,
+		RunE: e.run(func(args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				typed := strings.Join(args, " ")
+				return usagef("no command %q%s", typed, suggestion(root, typed))
+			}
+			return target.Help()
+		}),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, c := range root.Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, c.Name()+"\t"+c.Short)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
 }
 
 // suggestion is " (did you mean X?)" for a mistyped command, or "".
@@ -96,6 +126,33 @@ func args(minArgs, maxArgs int, missing string) cobra.PositionalArgs {
 	}
 }
 
+// takesEnvironment makes ENV the one argument of c: completed from the route file, and refused
+// when the route has no such environment, before body runs.
+func takesEnvironment(e *env, c *cobra.Command, f *flags, body func(envName string) error) {
+	c.Args = args(1, 1, "name the environment (ENV)")
+	c.ValidArgsFunction = completeEnvironments(f)
+	c.RunE = e.run(func(args []string) error {
+		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+			return err
+		}
+		return body(args[0])
+	})
+}
+
+// takesExecution makes EXECUTION the one argument of c: completed from the state, and resolved
+// from a prefix to an execution ID before body runs.
+func takesExecution(e *env, c *cobra.Command, f *flags, body func(id string) error) {
+	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
+	c.ValidArgsFunction = completeExecutions(e, f)
+	c.RunE = e.run(func(args []string) error {
+		id, err := resolveExecution(e.ctx, f, args[0])
+		if err != nil {
+			return err
+		}
+		return body(id)
+	})
+}
+
 // completeEnvironments completes an ENV argument with the environments of the route file.
 func completeEnvironments(f *flags) cobra.CompletionFunc {
 	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
@@ -103,6 +160,31 @@ func completeEnvironments(f *flags) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		return routeEnvironments(*f.file), cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+// completeExecutions completes an EXECUTION argument with the newest executions of the state,
+// without creating a state where there is none.
+func completeExecutions(e *env, f *flags) cobra.CompletionFunc {
+	return func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		dir, err := existingState(f)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		db, err := openStore(dir)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer db.Close()
+		exs, _ := db.ListExecutions(e.ctx, "", false, 20)
+		out := make([]string, 0, len(exs))
+		for _, ex := range exs {
+			out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	}
 }
 
@@ -194,14 +276,7 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	var o decideFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "a `TEXT` kept with the decision")
 	c.Flags().StringVar(&o.changeSet, "change-set", "", "the `DIGEST` (or a prefix of it) of the change set you reviewed")
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdDecide(e, f, approve, args[0], o)
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdDecide(e, f, approve, envName, o) })
 	return c
 }
 
@@ -227,6 +302,7 @@ until interrupted). Name the route file with --file FILE.`,
 	c.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
 	c.Flags().StringVar(&o.env, "env", "", "show what `ENV`'s newest version printed, instead of an execution's actions")
 	c.Args = args(0, 2, "name an EXECUTION (sluice status lists them), or --env ENV")
+	c.ValidArgsFunction = completeExecutions(e, f)
 	c.RunE = e.run(func(args []string) error {
 		switch {
 		case o.env != "" && len(args) > 0:
@@ -256,14 +332,7 @@ until interrupted). Name the route file with --file FILE.`,
 func historyCommand(e *env) *cobra.Command {
 	c, f := newCommand("history ENV [--json] [--state DIR]", "List an environment's deployments and approval decisions",
 		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdHistory(e, f, args[0])
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdHistory(e, f, envName) })
 	return c
 }
 
@@ -271,29 +340,22 @@ func changeSetCommand(e *env) *cobra.Command {
 	c, f := newCommand("changeset ENV [--json] [--state DIR]", "Show the change set waiting for approval in an environment",
 		"The change set is the reviewed difference between what the environment runs and what it will run.",
 		flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdChangeSet(e, f, args[0])
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdChangeSet(e, f, envName) })
 	return c
 }
 
+// rollbackFlags are the flags of sluice rollback.
+type rollbackFlags struct {
+	comment string
+}
+
 func rollbackCommand(e *env) *cobra.Command {
-	c, f := newCommand("rollback ENV [--json] [--state DIR]", "Put an environment's last good version back",
-		"The rollback is recorded as a deployment with cause manual and who asked for it.",
+	c, f := newCommand("rollback ENV [--comment TEXT] [--json] [--state DIR]", "Put an environment's last good version back",
+		"The rollback is recorded as a deployment with cause manual, who asked (SLUICE_USER, else the OS\nuser) and the comment.",
 		flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdRollback(e, f, args[0])
-	})
+	var o rollbackFlags
+	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the rollback")
+	takesEnvironment(e, c, f, func(envName string) error { return cmdRollback(e, f, envName, o) })
 	return c
 }
 
@@ -302,14 +364,7 @@ func retryCommand(e *env) *cobra.Command {
 		"EXECUTION is an execution ID or a unique prefix of one. The execution is followed to its end,\nas sluice run does.",
 		flagFile|flagState|flagJSON)
 	approve := c.Flags().Bool("approve", false, "approve every approval gate without asking")
-	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error {
-		id, err := resolveExecution(e.ctx, f, args[0])
-		if err != nil {
-			return err
-		}
-		return cmdRetry(e, f, id, *approve)
-	})
+	takesExecution(e, c, f, func(id string) error { return cmdRetry(e, f, id, *approve) })
 	return c
 }
 
@@ -318,14 +373,7 @@ func stopCommand(e *env) *cobra.Command {
 		"EXECUTION is an execution ID or a unique prefix of one. The stop is recorded first, with or\n"+
 			"without a running engine: a waiting approval is rejected, the stage it held is released, and\n"+
 			"the engine driving it kills its running actions.", flagFile|flagState|flagJSON)
-	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
-	c.RunE = e.run(func(args []string) error {
-		id, err := resolveExecution(e.ctx, f, args[0])
-		if err != nil {
-			return err
-		}
-		return cmdStop(e, f, id)
-	})
+	takesExecution(e, c, f, func(id string) error { return cmdStop(e, f, id) })
 	return c
 }
 
@@ -342,14 +390,7 @@ func freezeCommand(e *env, frozen bool) *cobra.Command {
 	c, f := newCommand(name+" ENV [--comment TEXT] [--state DIR]", short, long, flagFile|flagState)
 	var o freezeFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "why, kept with the freeze")
-	c.Args = args(1, 1, "name the environment (ENV)")
-	c.ValidArgsFunction = completeEnvironments(f)
-	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
-			return err
-		}
-		return cmdFreeze(e, f, frozen, args[0], o)
-	})
+	takesEnvironment(e, c, f, func(envName string) error { return cmdFreeze(e, f, frozen, envName, o) })
 	return c
 }
 

@@ -43,6 +43,9 @@ func TestFailedBuildShowsItsLastLines(t *testing.T) {
 	if logs.code != 0 || !strings.Contains(logs.stdout, "compiling part 1\n") || !strings.Contains(logs.stdout, "undefined: handler") {
 		t.Fatalf("logs by a 4-character prefix: exit %d\nstdout:\n%s\nstderr:\n%s", logs.code, logs.stdout, logs.stderr)
 	}
+	if c := sluiceRun(t, r.dir, "__complete", "logs", "--state", r.state, ""); !strings.Contains(c.stdout, sum.Execution+"\tFailed") {
+		t.Errorf("completion of logs does not offer the execution %s:\n%s%s", sum.Execution, c.stdout, c.stderr)
+	}
 	missing := sluiceRun(t, r.dir, "logs", "zzzz", "--state", r.state)
 	if missing.code != cli.ExitFailed || !regexp.MustCompile(`no execution "zzzz"; sluice status lists them`).MatchString(missing.stderr) {
 		t.Errorf("logs of an unknown prefix: exit %d %q", missing.code, missing.stderr)

@@ -42,6 +42,7 @@ func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) er
 		if client != nil {
 			a, err = client.Decide(e.ctx, d)
 		} else {
+			d.Pipeline = mainPipeline(e.ctx, f, db)
 			a, _, err = engine.Decide(e.ctx, db, d, time.Now())
 		}
 		if err != nil {
@@ -69,11 +70,11 @@ func cmdStatus(e *env, f *flags) error {
 				return err
 			}
 		} else {
-			exs, err := db.ListExecutions(e.ctx, false, 20)
+			exs, err := db.ListExecutions(e.ctx, "", false, 20)
 			if err != nil {
 				return err
 			}
-			envs, err := engine.Snapshots{Store: db}.Environments(e.ctx, routeEnvironments(*f.file))
+			envs, err := engine.Snapshots{Store: db, Pipeline: mainPipeline(e.ctx, f, db)}.Environments(e.ctx, routeEnvironments(*f.file))
 			if err != nil {
 				return err
 			}
@@ -183,11 +184,12 @@ func orDash(s string) string {
 
 func cmdHistory(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		ds, err := db.ListDeployments(e.ctx, envName, 0)
+		pipeline := mainPipeline(e.ctx, f, db)
+		ds, err := db.ListDeployments(e.ctx, pipeline, envName, 0)
 		if err != nil {
 			return err
 		}
-		as, err := db.ListApprovals(e.ctx, envName, false)
+		as, err := db.ListApprovals(e.ctx, pipeline, envName, false)
 		if err != nil {
 			return err
 		}
@@ -208,7 +210,12 @@ func cmdHistory(e *env, f *flags, envName string) error {
 		var lines []line
 		for _, d := range ds {
 			text := fmt.Sprintf("deployment %d  %-10s %s -> %s  %s", d.ID, d.Status, orDash(sluice.ShortDigest(d.From)), sluice.ShortDigest(d.To), d.Strategy)
-			if d.Rollback != nil {
+			if d.Rollback != nil && d.Rollback.Cause == sluice.CauseManual {
+				text += "\n    manual rollback by " + orDash(d.Rollback.By)
+				if d.Rollback.Detail != "" {
+					text += fmt.Sprintf(": %q", d.Rollback.Detail)
+				}
+			} else if d.Rollback != nil {
 				text += fmt.Sprintf("\n    rolled back (%s): %s", d.Rollback.Cause, d.Rollback.Detail)
 				if d.Rollback.Cause == "alarm" {
 					text += fmt.Sprintf("; traffic restored %s after the breach", d.Rollback.Reaction().Round(time.Microsecond))
@@ -253,7 +260,7 @@ func decision(a sluice.Approval) string {
 
 func cmdChangeSet(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		as, err := db.ListApprovals(e.ctx, envName, true)
+		as, err := db.ListApprovals(e.ctx, mainPipeline(e.ctx, f, db), envName, true)
 		if err != nil {
 			return err
 		}
@@ -481,7 +488,7 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 			return err
 		}
 		defer db.Close()
-		if _, err := engine.Freeze(e.ctx, db, envName, frozen, o.comment, time.Now()); err != nil {
+		if _, err := engine.Freeze(e.ctx, db, mainPipeline(e.ctx, f, db), envName, frozen, o.comment, time.Now()); err != nil {
 			return err
 		}
 	}
@@ -493,11 +500,13 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 	return nil
 }
 
-func cmdRollback(e *env, f *flags, envName string) error {
+func cmdRollback(e *env, f *flags, envName string, o rollbackFlags) error {
 	var d sluice.Deployment
-	err := engineOp(e, f, func(c *api.Client) error { return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), "", &d) },
+	err := engineOp(e, f, func(c *api.Client) error {
+		return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d)
+	},
 		func(ctx context.Context, en *engine.Engine) error {
-			got, err := en.Rollback(ctx, envName)
+			got, err := en.Rollback(ctx, "", envName, identity(), o.comment)
 			if got != nil {
 				d = *got
 			}

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -106,10 +106,26 @@ func cmdPlan(e *env, f *flags) error {
 	return nil
 }
 
+// writeJSON prints v as the stable JSON of a --json output: indented, and an object always
+// begins with "format_version" (docs/json.md), so scripts can tell formats apart.
 func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		fmt.Fprintf(os.Stderr, "write JSON: %v\n", errors.Unwrap(err))
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "write JSON: %v\n", err)
+		return
 	}
+	if len(b) > 1 && b[0] == '{' && !bytes.HasPrefix(b, []byte(`{"format_version":`)) {
+		rest := b[1:]
+		if string(rest) != "}" {
+			rest = append([]byte{','}, rest...)
+		}
+		b = append([]byte(`{"format_version":1`), rest...)
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		fmt.Fprintf(os.Stderr, "write JSON: %v\n", err)
+		return
+	}
+	out.WriteByte('\n')
+	_, _ = w.Write(out.Bytes())
 }

@@ -36,8 +36,8 @@ type Request struct {
 
 // Progress is a step of a deployment, for people watching it.
 type Progress struct {
-	Phase  string // "starting", "healthy", "shifting", "baking", "rolling_back", "done"
-	Weight int    // percent of traffic on the new version
+	Phase  string `json:"phase"`  // "starting", "healthy", "shifting", "baking", "rolling_back", "done"
+	Weight int    `json:"weight"` // percent of traffic on the new version
 }
 
 // Result is how a deployment ended.

@@ -115,6 +115,10 @@ environments:
 	if got := f.endsWithin(ex.ID, 2*time.Second); got != nil {
 		t.Fatalf("the execution ended (%s, %q) while the disk was full; it should wait for space", got.Status, got.Error)
 	}
+	eventually(t, "status to say the execution waits for space", func() bool {
+		snap, err := f.engine.Snapshots().Execution(context.Background(), ex.ID)
+		return err == nil && strings.Contains(snap.Execution.Waiting, "ENOSPC")
+	})
 	if err := os.Remove(fill); err != nil {
 		t.Fatal(err)
 	}

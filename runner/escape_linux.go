@@ -4,17 +4,24 @@ package runner
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
 const prSetChildSubreaper = 36 // PR_SET_CHILD_SUBREAPER from <linux/prctl.h>
 
-var subreaperOnce sync.Once
+var (
+	subreaperOnce sync.Once
+	// subreaper is set once this process is the child subreaper.
+	subreaper atomic.Bool
+)
 
 // becomeSubreaper makes this process the subreaper of everything it starts (once): a
 // descendant whose parent exits — a daemon that forked and let its parent go, a setsid'd
@@ -25,6 +32,7 @@ func becomeSubreaper() {
 		if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
 			return // without it, orphans go to init as before; killing by tag still works
 		}
+		subreaper.Store(true)
 		ch := make(chan os.Signal, 16)
 		signal.Notify(ch, syscall.SIGCHLD)
 		go func() {
@@ -99,12 +107,23 @@ func tagged(pid int, value string, prefix bool) bool {
 // starts with it), wherever it has gone: its own group, a new session, reparented to us or to
 // init. A few passes catch what forked while the previous pass ran. It returns how many
 // processes it signaled.
+//
+// While this process is the subreaper, every descendant of a command is in its subtree (a
+// descendant whose parent died is reparented here), so only the subtree is searched; a prefix
+// search (the leftovers of a dead engine, reparented to init) looks at every process.
 func killTagged(value string, prefix bool) int {
 	self := os.Getpid()
 	killed := 0
 	for pass := 0; pass < 3; pass++ {
+		candidates, ok := []int(nil), false
+		if !prefix && subreaper.Load() {
+			candidates, ok = descendants(self)
+		}
+		if !ok {
+			candidates = processes()
+		}
 		n := 0
-		for _, pid := range processes() {
+		for _, pid := range candidates {
 			if pid == self || !tagged(pid, value, prefix) {
 				continue
 			}
@@ -120,8 +139,64 @@ func killTagged(value string, prefix bool) int {
 			break
 		}
 	}
-	reapOrphans()
+	if killed > 0 {
+		reapOrphans()
+	}
 	return killed
+}
+
+// children lists the children of pid from /proc/PID/task/*/children, and reports false where
+// the kernel does not offer those files.
+func children(pid int) ([]int, bool) {
+	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	if err != nil {
+		return nil, false
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name(), "children"))
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, serr := os.Stat(filepath.Join("/proc", strconv.Itoa(pid), "task", t.Name())); serr == nil {
+				return nil, false // the task is there but has no children file: not supported
+			}
+			continue // the thread ended meanwhile
+		}
+		if err != nil {
+			continue
+		}
+		for _, f := range bytes.Fields(b) {
+			if c, err := strconv.Atoi(string(f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out, true
+}
+
+// descendants lists every process below pid, or reports false where that cannot be read.
+func descendants(pid int) ([]int, bool) {
+	var out []int
+	queue := []int{pid}
+	seen := map[int]bool{pid: true}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		kids, ok := children(next)
+		if !ok {
+			if next == pid {
+				return nil, false
+			}
+			continue // it exited while we looked
+		}
+		for _, c := range kids {
+			if !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+				queue = append(queue, c)
+			}
+		}
+	}
+	return out, true
 }
 
 // reapOrphans reaps the exited processes that were reparented to us: children of ours that
@@ -132,9 +207,16 @@ func reapOrphans() {
 	startMu.Lock()
 	defer startMu.Unlock()
 	self, group := os.Getpid(), syscall.Getpgrp()
-	for _, pid := range processes() {
+	kids, ok := children(self)
+	if !ok {
+		kids = processes()
+	}
+	for _, pid := range kids {
+		if ours[pid] {
+			continue
+		}
 		p, ok := readProc(pid)
-		if !ok || p.ppid != self || p.state != 'Z' || p.pgid == group || ours[pid] {
+		if !ok || p.ppid != self || p.state != 'Z' || p.pgid == group {
 			continue
 		}
 		var ws syscall.WaitStatus
