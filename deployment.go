@@ -52,6 +52,7 @@ func (c *ChangeSet) Empty() bool { return len(c.Changes) == 0 }
 // Deployment is applying a change set to an environment with a strategy.
 type Deployment struct {
 	ID              int64     `json:"id"`
+	Pipeline        string    `json:"pipeline"`
 	Environment     string    `json:"environment"`
 	ExecutionID     string    `json:"execution_id,omitempty"` // empty for `sluice rollback`
 	ChangeSetDigest string    `json:"change_set_digest,omitempty"`
@@ -108,6 +109,7 @@ func (r *Rollback) Reaction() time.Duration {
 
 // EnvironmentState is what the store keeps about an environment between runs and restarts.
 type EnvironmentState struct {
+	Pipeline string   `json:"pipeline"`
 	Name     string   `json:"name"`
 	Address  string   `json:"address,omitempty"` // the router's address, kept so it stays stable
 	Live     *Version `json:"live,omitempty"`

@@ -43,8 +43,8 @@ type Engine interface {
 	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
 	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
-	Freeze(ctx context.Context, env string, frozen bool, reason string) error
-	Rollback(ctx context.Context, env, user, comment string) (*sluice.Deployment, error)
+	Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error
+	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
 }
 
@@ -155,7 +155,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
 		snaps := s.Engine.Snapshots()
-		exs, err := snaps.Store.ListExecutions(r.Context(), false, 20)
+		exs, err := snaps.Store.ListExecutions(r.Context(), "", false, 20)
 		if err != nil {
 			return nil, err
 		}
@@ -214,9 +214,9 @@ func (s *Server) Handler() http.Handler {
 		case "approve", "reject":
 			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
-			return s.Engine.Rollback(r.Context(), env, body.User, body.Comment)
+			return s.Engine.Rollback(r.Context(), "", env, body.User, body.Comment)
 		case "freeze", "unfreeze":
-			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), env, op == "freeze", body.Comment)
+			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), "", env, op == "freeze", body.Comment)
 		}
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))

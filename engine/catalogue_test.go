@@ -106,12 +106,12 @@ func TestEventCatalogue(t *testing.T) {
 	stopLoad()
 	c.setBreak(false)
 
-	must(t, c.engine.Freeze(c.ctx, "prod", true, "release freeze"))
+	must(t, c.engine.Freeze(c.ctx, "", "prod", true, "release freeze"))
 	older := c.release("5", "true", "1h")
 	c.waitFor("execution "+older.ID+" waits before the frozen prod", func() bool { return c.execution(older.ID).Waiting != "" })
 	newer := c.release("6", "true", "1h")
 	c.wantEnd(older, sluice.StatusSuperseded)
-	must(t, c.engine.Freeze(c.ctx, "prod", false, "freeze over"))
+	must(t, c.engine.Freeze(c.ctx, "", "prod", false, "freeze over"))
 	c.pending(newer)
 	if _, err := c.engine.Stop(c.ctx, newer.ID, "ann"); err != nil {
 		t.Fatal(err)
@@ -475,7 +475,7 @@ func (c *catalogueRun) pending(ex *sluice.Execution) sluice.Approval {
 	c.t.Helper()
 	var found sluice.Approval
 	c.waitFor("prod's approval of "+ex.ID+" waits", func() bool {
-		list, err := c.db.ListApprovals(c.ctx, "prod", true)
+		list, err := c.db.ListApprovals(c.ctx, ex.Pipeline, "prod", true)
 		must(c.t, err)
 		for _, a := range list {
 			if a.ExecutionID == ex.ID {
@@ -515,7 +515,7 @@ func (c *catalogueRun) wantEnd(ex *sluice.Execution, want sluice.Status) {
 // an alarm judges the answers of real traffic.
 func (c *catalogueRun) load(env string) func() {
 	c.t.Helper()
-	state, err := c.db.Environment(c.ctx, env)
+	state, err := c.db.Environment(c.ctx, "hello-api@main", env)
 	must(c.t, err)
 	url := state.Address
 	if !strings.Contains(url, "://") {

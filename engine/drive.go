@@ -41,20 +41,37 @@ func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, te
 	if rev == "" {
 		rev = route.Source.Branch
 	}
-	if sha, err = git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev); err != nil {
-		return nil, nil, "", fmt.Errorf("resolve revision %q: %w", rev, err)
+	if sha, err = e.resolveRev(ctx, route, rev); err != nil {
+		return nil, nil, "", err
 	}
 	return route, text, sha, nil
+}
+
+// resolveRev resolves rev to a commit of route's source repository.
+func (e *Engine) resolveRev(ctx context.Context, route *spec.Route, rev string) (string, error) {
+	sha, err := git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
+	if err != nil {
+		return "", fmt.Errorf("resolve revision %q: %w", rev, err)
+	}
+	return sha, nil
 }
 
 // start stores an execution of route (whose file text is text) at sha and drives it. Unless
 // fresh, a revision that has an execution already is not started again: start returns that
 // execution (existing is true), driving it if it has not ended and no other engine does.
 func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha string, fresh bool) (ex *sluice.Execution, existing bool, err error) {
+	return e.startIn(ctx, MainPipeline(route), route, text, sha, fresh)
+}
+
+// startIn is start in pipeline pl, which it records first if the store does not have it.
+func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Route, text []byte, sha string, fresh bool) (ex *sluice.Execution, existing bool, err error) {
+	if err := e.ensurePipeline(ctx, pl); err != nil {
+		return nil, false, err
+	}
 	subject, _ := git.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
 	p := plan.Compile(route)
 	ex = &sluice.Execution{
-		ID: newID(), Pipeline: route.Name + "@" + route.Source.Branch, Revision: sha, Subject: subject,
+		ID: newID(), Pipeline: pl.ID, Revision: sha, Subject: subject,
 		Status: sluice.StatusPending, Route: string(text), RouteFile: e.cfg.RouteFile, CreatedAt: e.now().UTC(),
 	}
 	var stages []sluice.StageExecution
@@ -242,9 +259,9 @@ func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, ev
 func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route *spec.Route, stage *plan.Stage, inside bool) error {
 	key := stageKey(r.pipeline, stage.Name)
 	e.mu.Lock()
-	e.waiting[stage.Name] = append(e.waiting[stage.Name], r)
+	e.waiting[key] = append(e.waiting[key], r)
 	if route.ExecutionMode != sluice.ModeQueued && !inside {
-		for _, w := range e.waiting[stage.Name] {
+		for _, w := range e.waiting[key] {
 			if w.seq < r.seq {
 				w.supOnce.Do(func() { close(w.superseded) })
 			}
@@ -253,7 +270,7 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
-		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
+		e.waiting[key] = without(e.waiting[key], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
 		if !stopped(r) { // a stop cleared it with everything else
@@ -269,7 +286,7 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		e.mu.Lock()
 		var ahead *run
 		if route.ExecutionMode == sluice.ModeQueued && !inside {
-			for _, w := range e.waiting[stage.Name] {
+			for _, w := range e.waiting[key] {
 				if w.seq < r.seq && (ahead == nil || w.seq < ahead.seq) {
 					ahead = w
 				}
@@ -303,7 +320,7 @@ func (e *Engine) mayEnter(ctx context.Context, r *run, stage *plan.Stage, key st
 		return fmt.Sprintf("waiting: execution %s came first and waits for %s too (execution_mode: queued)", ahead.id, stage.Name), nil
 	}
 	if env := stage.Environment; env != "" && !inside {
-		if st, err := e.store.Environment(ctx, env); err == nil && st.Frozen {
+		if st, err := e.store.Environment(ctx, r.pipeline, env); err == nil && st.Frozen {
 			reason := ""
 			if st.FrozenReason != "" {
 				reason = " (" + st.FrozenReason + ")"

@@ -31,7 +31,7 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 	if _, err := ac.endpoint(ctx); err != nil {
 		return failed(err)
 	}
-	state, err := ac.e.environmentState(ctx, ac.stage.Environment)
+	state, err := ac.e.environmentState(ctx, ac.ex.Pipeline, ac.stage.Environment)
 	if err != nil {
 		return failed(err)
 	}
@@ -151,7 +151,7 @@ func (ac *actionContext) approval(ctx context.Context) outcome {
 // down; a first run or a retry asks anew.
 func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*sluice.Approval, error) {
 	e := ac.e
-	list, err := e.store.ListApprovals(ctx, ac.stage.Environment, false)
+	list, err := e.store.ListApprovals(ctx, ac.ex.Pipeline, ac.stage.Environment, false)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -168,7 +168,7 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 	gate := ac.action.Approval
 	now := e.now().UTC()
 	a := &sluice.Approval{
-		ExecutionID: ac.ex.ID, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
+		ExecutionID: ac.ex.ID, Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
@@ -190,6 +190,9 @@ func expire(ctx context.Context, st interface {
 
 // Decision is a person's decision on the approval waiting in an environment.
 type Decision struct {
+	// Pipeline is the ID of the environment's pipeline. Engine.Decide takes "" as the main
+	// pipeline; the package-level Decide needs it.
+	Pipeline    string
 	Environment string
 	// ChangeSet is the digest (or a prefix of at least 6 hex digits) of the change set the
 	// person reviewed. Required to approve: an approval binds what was reviewed, never whatever
@@ -205,14 +208,17 @@ type Decision struct {
 // approval reads its decision from the store. An approval past its expiry is recorded as expired
 // (a rejection) and the decision is refused.
 func Decide(ctx context.Context, st interface {
-	ListApprovals(context.Context, string, bool) ([]sluice.Approval, error)
+	ListApprovals(context.Context, string, string, bool) ([]sluice.Approval, error)
 	DecideApproval(context.Context, *sluice.Approval, ...sluice.Event) error
 }, d Decision, now time.Time) (*sluice.Approval, []sluice.Event, error) {
 	env := d.Environment
 	if d.User == "" {
 		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
 	}
-	list, err := st.ListApprovals(ctx, env, true)
+	if d.Pipeline == "" {
+		return nil, nil, sluice.Errorf(sluice.EINVALID, "a decision on %s needs the environment's pipeline (sluice pipelines lists them)", env)
+	}
+	list, err := st.ListApprovals(ctx, d.Pipeline, env, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -268,6 +274,10 @@ func matchChangeSet(a *sluice.Approval, d Decision) error {
 
 // Decide records a decision and publishes its events.
 func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
+	var err error
+	if d.Pipeline, err = e.orMain(d.Pipeline); err != nil {
+		return nil, err
+	}
 	a, events, err := Decide(ctx, e.store, d, e.now())
 	e.bus.publish(events...)
 	return a, err
@@ -281,12 +291,12 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	created := ac.output("CreateChangeSet", outChangeSet)
 	approved := ac.output("Approval", outApproved)
-	release, err := e.holdEnvironment(ctx, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
+	release, err := e.holdEnvironment(ctx, ac.ex.Pipeline, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
 	if err != nil {
 		return failed(err)
 	}
 	defer release()
-	state, err := e.environmentState(ctx, ac.stage.Environment)
+	state, err := e.environmentState(ctx, ac.ex.Pipeline, ac.stage.Environment)
 	if err != nil {
 		return failed(err)
 	}
@@ -312,19 +322,19 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		return succeeded("recorded the new strategy; the running version is unchanged")
 	}
 	d := &sluice.Deployment{
-		Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: to.Artifact,
+		Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: to.Artifact,
 		Revision: to.Revision, Strategy: to.Strategy.String(), Status: sluice.StatusInProgress, StartedAt: e.now().UTC(),
 	}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, provider, state, to, d, ac.environment(), ac.hookRunner(), ac.log)
+	result, err := e.deploy(ctx, provider, ac.plan.Route, state, to, d, ac.environment(), ac.hookRunner(), ac.log)
 	if err != nil {
 		return failed(err)
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
-		e.problems.Delete(ac.stage.Environment)
+		e.problems.Delete(instanceName(ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment))
 		return succeeded(fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(to.Revision), to.Strategy))
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
@@ -334,7 +344,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 
 // deploy records a deployment, runs it through the provider and records how it ended and what
 // the environment runs now. The environment's lock must be held.
-func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.EnvironmentState, to sluice.Version, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
+func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, to sluice.Version, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
 	started := sluice.DeploymentStarted(d, e.now())
@@ -343,11 +353,12 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
 	e.bus.publish(started)
+	instance := instanceName(routeSpec, d.Pipeline, env)
 	req := deploy.Request{
-		Environment: env, Listen: state.Address, From: state.Live, To: to, Secrets: e.secretMap(to.Secrets),
+		Environment: instance, Listen: state.Address, From: state.Live, To: to, Secrets: e.secretMap(to.Secrets),
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
 		Progress: func(pr deploy.Progress) {
-			e.setProgress(env, pr)
+			e.setProgress(instance, pr)
 			ev := sluice.DeploymentProgressed(sluice.DeploymentProgress{Deployment: d.ID, Environment: env, Phase: pr.Phase, Weight: pr.Weight}, e.now())
 			e.bus.publish(ev)
 		},
@@ -356,7 +367,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		},
 	}
 	result, err := p.Deploy(ctx, req)
-	e.clearProgress(env)
+	e.clearProgress(instance)
 	if e.paused(ctx) {
 		return deploy.Result{}, context.Cause(ctx) // shutting down: the restart rolls back and records it
 	}
@@ -420,19 +431,21 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 
 // restoreFailed reports an environment whose live version could not be restored at start: in
 // the log, as an event, and in status until a deployment or rollback succeeds.
-func (e *Engine) restoreFailed(ctx context.Context, state *sluice.EnvironmentState, err error) {
+func (e *Engine) restoreFailed(ctx context.Context, route *spec.Route, state *sluice.EnvironmentState, err error) {
 	what := "its live version"
 	if state.Live != nil {
 		what = "live version " + sluice.ShortRevision(state.Live.Revision)
 	}
 	problem := fmt.Sprintf("could not restore %s at start: %v; deploy it again with sluice run or sluice rollback %s", what, err, state.Name)
-	e.problems.Store(state.Name, problem)
+	e.problems.Store(instanceName(route, state.Pipeline, state.Name), problem)
 	e.log.Error("environment not restored; the others serve", "environment", state.Name, "err", err)
 	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) },
 		sluice.EnvironmentRestoreFailed(state.Name, err, e.now()))
 }
 
-// Problem says why env does not serve as recorded, or "" if nothing is known to be wrong.
+// Problem says why the environment known to providers as instance (see instanceName; an
+// environment's name in the main pipeline) does not serve as recorded, or "" if nothing is
+// known to be wrong.
 func (e *Engine) Problem(env string) string {
 	if v, ok := e.problems.Load(env); ok {
 		return v.(string)

@@ -28,6 +28,7 @@ import (
 // Run runs the contract suite: one subtest per interface, each case against a store of its own.
 // open returns a new, empty store and closes it when the test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Pipelines", func(t *testing.T) { testPipelines(t, open) })
 	t.Run("Executions", func(t *testing.T) { testExecutions(t, open) })
 	t.Run("Builds", func(t *testing.T) { testBuilds(t, open) })
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open) })
