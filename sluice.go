@@ -18,7 +18,10 @@
 //	cli/       the command line
 package sluice
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // ActionKind names what an action does. The set is closed: plan compiles only these.
 type ActionKind string
@@ -74,6 +77,17 @@ func ShortRevision(rev string) string {
 		return rev[:7]
 	}
 	return rev
+}
+
+// RemoteRepo reports whether repo (a source.repo) is a URL rather than a local path, by git's
+// own rule: a scheme, or a colon before the first slash (the scp-like user@host:path).
+func RemoteRepo(repo string) bool {
+	if strings.Contains(repo, "://") {
+		return true
+	}
+	colon := strings.IndexByte(repo, ':')
+	slash := strings.IndexByte(repo, '/')
+	return colon > 0 && (slash < 0 || colon < slash)
 }
 
 // ShortDigest is "sha256:" and the first 12 hex digits of an artifact or change-set digest.

@@ -17,6 +17,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/sqlite"
 )
@@ -56,6 +57,7 @@ func newServer(t *testing.T, configure func(*api.Server)) (*httptest.Server, str
 		t.Fatal(err)
 	}
 	en, err := engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: filepath.Join(repo, "sluice.yaml"), StateDir: state, Store: db, Artifacts: arts,
 		Providers: map[string]deploy.Provider{"local": local.New(filepath.Join(state, "environments"), arts, nil)},
 	})

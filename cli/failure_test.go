@@ -1,6 +1,8 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,15 +54,37 @@ func TestFailedBuildShowsItsLastLines(t *testing.T) {
 	}
 }
 
-// A route file edited but not committed is used with the code of the commit: say so.
+// A route file edited but not committed does not run: the execution reads the route its
+// revision holds (a build that fails), not the edit (a build that passes), and says so. A route
+// file the commit does not hold runs as it is here, with a warning of its own.
 func TestUncommittedRouteFileIsWarnedAbout(t *testing.T) {
 	t.Parallel()
 	r := newRepo(t, func(yaml string) string {
 		return replaceOnce(yaml, "    - go build -o dist/app .\n", "    - exit 3\n")
 	})
-	r.edit("sluice.yaml", func(yaml string) string { return yaml + "# an edit not yet committed\n" })
-	_, _, res := r.run()
-	if !strings.Contains(res.stderr, "warning: sluice.yaml has changes that are not committed") {
+	r.edit("sluice.yaml", func(yaml string) string { return replaceOnce(yaml, "    - exit 3\n", "    - echo fixed here\n") })
+	code, sum, res := r.run()
+	if !strings.Contains(res.stderr, "warning: sluice.yaml has changes that are not committed; Sluice runs the route as the revision holds it") {
 		t.Errorf("run of an edited, uncommitted route gave no warning:\n%s", res.stderr)
+	}
+	if code != cli.ExitFailed || sum.Status != sluice.StatusFailed {
+		t.Fatalf("exit %d status %s, want the committed route's failing build\n%s", code, sum.Status, res.stderr)
+	}
+
+	r.git("checkout", "sluice.yaml")
+	committed, err := os.ReadFile(filepath.Join(r.dir, "sluice.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := replaceOnce(string(committed), "    - exit 3\n", "    - echo from-the-file-here; exit 7\n")
+	if err := os.WriteFile(filepath.Join(r.dir, "other.yaml"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, sum, res = r.run("-f", "other.yaml", "--new")
+	if !strings.Contains(res.stderr, "warning: other.yaml is not committed; Sluice runs it as it is here") {
+		t.Errorf("run of a route file that is not committed gave no warning:\n%s", res.stderr)
+	}
+	if code != cli.ExitFailed || !strings.Contains(res.stderr, "from-the-file-here") {
+		t.Errorf("exit %d status %s, want the file's own failing build\n%s", code, sum.Status, res.stderr)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/sqlite"
@@ -270,6 +271,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 		return nil, err
 	}
 	inst.engine, err = engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: absRoute, StateDir: dir, Store: inst.db, Artifacts: artifacts,
 		Providers: map[string]deploy.Provider{"local": inst.provider}, Logger: logger,
 	})

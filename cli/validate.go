@@ -52,12 +52,19 @@ func checkRegularFile(file string) error {
 	return sluice.Errorf(sluice.EINVALID, "%s is %s, not a route file; pass the path of a sluice.yaml with -f FILE", file, kind)
 }
 
-// warnUncommitted warns when the route file has changes its commit does not hold: the run uses
-// the file as it is here, while the code comes from the commit.
+// warnUncommitted warns when the route file here is not what a run of its commit reads: an
+// execution reads the route as its revision holds it, so edits that are not committed do not
+// run, and a file the commit does not hold at all runs as it is here, unreviewed.
 func warnUncommitted(ctx context.Context, w io.Writer, file string) {
-	if changed, err := git.Uncommitted(ctx, file); err == nil && changed {
-		fmt.Fprintf(w, "warning: %s has changes that are not committed; Sluice uses the file as it is here with the code of the commit it runs; commit the change (or git stash it) so they agree\n", file)
+	changed, err := git.Uncommitted(ctx, file)
+	if err != nil || !changed {
+		return
 	}
+	if tracked, err := git.Tracked(ctx, file); err == nil && tracked {
+		fmt.Fprintf(w, "warning: %s has changes that are not committed; Sluice runs the route as the revision holds it, without them; commit the change to run it\n", file)
+		return
+	}
+	fmt.Fprintf(w, "warning: %s is not committed; Sluice runs it as it is here with the code of the commit; commit it so the route is reviewed and versioned with the code\n", file)
 }
 
 func printDiagnostics(w io.Writer, diags spec.Diagnostics) {

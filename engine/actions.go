@@ -17,7 +17,6 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
-	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/runner"
 	"github.com/sluicehq/sluice/spec"
@@ -106,7 +105,7 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", fmt.Errorf("create workspace: %w", err)
 	}
-	if err := git.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Route), ac.ex.Revision, tmp); err != nil {
+	if err := ac.e.cfg.Source.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Route), ac.ex.Revision, tmp); err != nil {
 		return "", fmt.Errorf("check out %s: %w", sluice.ShortRevision(ac.ex.Revision), err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, checkoutMarker), []byte(ac.ex.Revision+"\n"), 0o600); err != nil {

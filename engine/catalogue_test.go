@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/cli/demo"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/sqlite"
 )
@@ -400,6 +401,7 @@ func (c *catalogueRun) start() {
 	must(c.t, err)
 	c.provider = local.New(filepath.Join(c.state, "environments"), c.artifacts, nil)
 	c.engine, err = engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: filepath.Join(c.repo, "sluice.yaml"), StateDir: c.state, Store: c.db, Artifacts: c.artifacts,
 		Providers: map[string]deploy.Provider{"local": c.provider}, Environ: os.Environ(),
 		ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/spec"
 )
@@ -20,9 +18,10 @@ var (
 	errStopped    = errors.New("stopped")
 )
 
-// Run starts a new execution of the route file as it is now, for rev (a branch, tag or commit;
-// empty means the head of source.branch), even if the revision ran before, and returns it once
-// it is stored. The execution goes on in the background; Wait follows it.
+// Run starts a new execution for rev (a branch, tag or commit; empty means the head of
+// source.branch), even if the revision ran before, and returns it once it is stored. The route
+// is the route file as the revision holds it (see routeAt). The execution goes on in the
+// background; Wait follows it.
 func (e *Engine) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
 	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
@@ -32,16 +31,21 @@ func (e *Engine) Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	return ex, err
 }
 
-// resolve reads the route file as it is now and resolves rev (empty: the head of
-// source.branch) to a commit of its source repository.
+// resolve resolves rev (empty: the head of source.branch) to a commit of the source repository
+// that the route file names as it is now, and reads the route at that commit.
 func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, text []byte, sha string, err error) {
-	if route, text, err = e.loadRoute(); err != nil {
+	here, _, err := e.loadRoute()
+	if err != nil {
 		return nil, nil, "", err
 	}
 	if rev == "" {
-		rev = route.Source.Branch
+		rev = here.Source.Branch
 	}
-	if sha, err = e.resolveRev(ctx, route, rev); err != nil {
+	if sha, err = e.resolveRev(ctx, here, rev); err != nil {
+		return nil, nil, "", err
+	}
+	route, text, err = e.routeAt(ctx, here, sha)
+	if err != nil {
 		return nil, nil, "", err
 	}
 	return route, text, sha, nil
@@ -49,7 +53,7 @@ func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, te
 
 // resolveRev resolves rev to a commit of route's source repository.
 func (e *Engine) resolveRev(ctx context.Context, route *spec.Route, rev string) (string, error) {
-	sha, err := git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
+	sha, err := e.cfg.Source.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
 	if err != nil {
 		return "", fmt.Errorf("resolve revision %q: %w", rev, err)
 	}
@@ -68,7 +72,7 @@ func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Ro
 	if err := e.ensurePipeline(ctx, pl); err != nil {
 		return nil, false, err
 	}
-	subject, _ := git.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
+	subject, _ := e.cfg.Source.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
 	p := plan.Compile(route)
 	ex = &sluice.Execution{
 		ID: newID(), Pipeline: pl.ID, Revision: sha, Subject: subject,
@@ -105,16 +109,6 @@ func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Ro
 		return nil, false, err
 	}
 	return ex, false, nil
-}
-
-// RepoPath is the source repository of route: source.repo relative to the route file's folder,
-// unless it is absolute or a URL (scp-like user@host:path included, as git reads it).
-func RepoPath(routeFile string, route *spec.Route) string {
-	repo := route.Source.Repo
-	if git.IsRemote(repo) || filepath.IsAbs(repo) {
-		return repo
-	}
-	return filepath.Join(filepath.Dir(routeFile), repo)
 }
 
 func parseRoute(file string, text []byte) (*spec.Route, error) {

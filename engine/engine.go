@@ -52,6 +52,8 @@ type Config struct {
 	StateDir  string
 	Store     store.Store
 	Artifacts Artifacts
+	// Source reads revisions, route files at a revision, and checkouts. Required.
+	Source Source
 	// Providers by target name ("local", "aws").
 	Providers map[string]deploy.Provider
 	// Environ is where secrets are read from. If nil, os.Environ().
@@ -120,8 +122,8 @@ type run struct {
 
 // New returns an engine. Call Start to resume executions and restore environments.
 func New(cfg Config) (*Engine, error) {
-	if cfg.RouteFile == "" || cfg.StateDir == "" || cfg.Store == nil || cfg.Artifacts == nil {
-		return nil, errors.New("new engine: RouteFile, StateDir, Store and Artifacts are required")
+	if cfg.RouteFile == "" || cfg.StateDir == "" || cfg.Store == nil || cfg.Artifacts == nil || cfg.Source == nil {
+		return nil, errors.New("new engine: RouteFile, StateDir, Store, Artifacts and Source are required")
 	}
 	if cfg.Environ == nil {
 		cfg.Environ = os.Environ()

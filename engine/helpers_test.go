@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -135,6 +136,7 @@ func (f *fixture) start() *engine.Engine {
 		environ = os.Environ()
 	}
 	f.engine, err = engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
 	})

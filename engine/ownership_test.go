@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/internal/syncbuf"
 )
 
@@ -20,6 +21,7 @@ import (
 func (f *fixture) another(logger *slog.Logger) *engine.Engine {
 	f.t.Helper()
 	e, err := engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.t.TempDir(), Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": f.provider}, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
 		Logger: logger,

@@ -88,19 +88,22 @@ func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {
 // head of branch), like Run. An empty branch, or source.branch, is the main pipeline; another
 // branch gets a pipeline of its own on its first run, with environments of its own.
 func (e *Engine) RunBranch(ctx context.Context, branch, rev string) (*sluice.Execution, error) {
-	route, text, err := e.loadRoute()
+	here, _, err := e.loadRoute()
 	if err != nil {
 		return nil, err
 	}
-	p := pipelineFor(route, branch)
 	if rev == "" {
-		rev = p.Branch
+		rev = pipelineFor(here, branch).Branch
 	}
-	sha, err := e.resolveRev(ctx, route, rev)
+	sha, err := e.resolveRev(ctx, here, rev)
 	if err != nil {
 		return nil, err
 	}
-	ex, _, err := e.startIn(ctx, p, route, text, sha, true)
+	route, text, err := e.routeAt(ctx, here, sha)
+	if err != nil {
+		return nil, err
+	}
+	ex, _, err := e.startIn(ctx, pipelineFor(route, branch), route, text, sha, true)
 	return ex, err
 }
 

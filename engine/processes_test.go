@@ -15,6 +15,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 )
 
 // TestKilledEngineLeavesNoProcesses SIGKILLs an engine while a check runs that has started a
@@ -115,6 +116,7 @@ func TestProviderEventsAreStored(t *testing.T) {
 	f.start()
 	// start wired the fake; wire the eventing one the same way through a second engine.
 	e, err := engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: t.TempDir(), Store: f.db, Artifacts: f.artifacts,
 		Providers: map[string]deploy.Provider{"local": ep},
 	})

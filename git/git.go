@@ -158,16 +158,8 @@ func tidy(s string) string {
 	return out
 }
 
-// IsRemote reports whether repo is a URL rather than a local path, by git's own rule: a scheme,
-// or a colon before the first slash (user@host:path).
-func IsRemote(repo string) bool {
-	if strings.Contains(repo, "://") {
-		return true
-	}
-	colon := strings.IndexByte(repo, ':')
-	slash := strings.IndexByte(repo, '/')
-	return colon > 0 && (slash < 0 || colon < slash)
-}
+// IsRemote reports whether repo is a URL rather than a local path (see sluice.RemoteRepo).
+func IsRemote(repo string) bool { return sluice.RemoteRepo(repo) }
 
 // isFullSHA reports whether s is a whole object name: 40 hex digits (SHA-1) or 64 (SHA-256).
 func isFullSHA(s string) bool {

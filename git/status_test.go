@@ -26,12 +26,21 @@ func TestUncommitted(t *testing.T) {
 			t.Errorf("%s: Uncommitted = %v, %v; want %v", name, got, err, want)
 		}
 	}
+	tracked := func(name, path string, want bool) {
+		t.Helper()
+		got, err := git.Tracked(t.Context(), path)
+		if err != nil || got != want {
+			t.Errorf("%s: Tracked = %v, %v; want %v", name, got, err, want)
+		}
+	}
 	check("committed", route, false)
 	writeFiles(t, repo, map[string]string{"other.txt": "changed"})
 	check("another file changed", route, false)
 	check("outside a repository", outside, false)
+	tracked("outside a repository", outside, false)
 	writeFiles(t, repo, map[string]string{"sluice.yaml": "version: 1\nname: edited\n"})
 	check("edited", route, true)
+	tracked("edited", route, true)
 	gitT(t, repo, "add", "sluice.yaml")
 	check("staged", route, true)
 	gitT(t, repo, "commit", "-q", "-m", "second")
@@ -41,4 +50,7 @@ func TestUncommitted(t *testing.T) {
 	}
 	writeFiles(t, repo, map[string]string{"sub/sluice.yaml": "version: 1\n"})
 	check("never added", filepath.Join(repo, "sub", "sluice.yaml"), true)
+	tracked("never added", filepath.Join(repo, "sub", "sluice.yaml"), false)
+	gitT(t, repo, "add", "sub/sluice.yaml")
+	tracked("staged, not committed", filepath.Join(repo, "sub", "sluice.yaml"), false)
 }

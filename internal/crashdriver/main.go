@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/git"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -46,6 +47,7 @@ func run(routeFile, state, trace string) error {
 		return err
 	}
 	e, err := engine.New(engine.Config{
+		Source:    git.Source{},
 		RouteFile: routeFile, StateDir: state, Store: db, Artifacts: artifacts,
 		Providers: map[string]deploy.Provider{"local": &provider{trace: trace}}, ApprovalPoll: 20 * time.Millisecond,
 	})
