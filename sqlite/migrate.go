@@ -152,7 +152,7 @@ func (db *DB) tooNew(current, latest int) error {
 // finishers complete, by version, a migration that needs more than SQL; each runs in its
 // migration's transaction, after its SQL.
 var finishers = map[int]func(ctx context.Context, tx *sql.Tx) error{
-	4: canonicalPipelineIDs,
+	3: canonicalPipelineIDs,
 }
 
 // canonicalPipelineIDs renames the pipelines that executions named "<route>@<branch>" before
