@@ -43,7 +43,7 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 		statusCommand(e), logsCommand(e), historyCommand(e), changeSetCommand(e),
 		rollbackCommand(e), retryCommand(e), stopCommand(e),
 		freezeCommand(e, true), freezeCommand(e, false),
-		demoCommand(e), versionCommand(e),
+		pipelinesCommand(e), demoCommand(e), versionCommand(e),
 	)
 	return root
 }
@@ -179,7 +179,7 @@ func completeExecutions(e *env, f *flags) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer db.Close()
-		exs, _ := db.ListExecutions(e.ctx, false, 20)
+		exs, _ := db.ListExecutions(e.ctx, "", false, 20)
 		out := make([]string, 0, len(exs))
 		for _, ex := range exs {
 			out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))

@@ -130,7 +130,7 @@ func (ac *actionContext) source(ctx context.Context) outcome {
 
 func (ac *actionContext) build(ctx context.Context) outcome {
 	e := ac.e
-	if b, err := e.store.Build(ctx, ac.ex.Revision); err == nil {
+	if b, err := e.store.Build(ctx, ac.ex.Pipeline, ac.ex.Revision); err == nil {
 		if err := e.cfg.Artifacts.Verify(b.Digest); err != nil {
 			return failed(fmt.Errorf("the artifact built earlier for %s cannot be used: %w", sluice.ShortRevision(ac.ex.Revision), err))
 		}
@@ -163,9 +163,9 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 	if err != nil {
 		return failed(fmt.Errorf("pack artifact: %w", err))
 	}
-	b := &sluice.Build{Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
+	b := &sluice.Build{Pipeline: ac.ex.Pipeline, Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveBuild(ctx, b, ev...) },
-		e.event("artifact.created", ac.ex.ID, b)) {
+		sluice.ArtifactCreated(ac.ex.ID, b, e.now())) {
 		return failed(errors.New("could not record the build"))
 	}
 	fmt.Fprintf(ac.log, "artifact %s (%d bytes, %d files)\n", art.Digest, art.Size, art.Files)
@@ -367,9 +367,10 @@ func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 }
 
 // listenAddress is where env's entry point listens: its listen key, else the address it was
-// given before, so it stays the same across restarts.
-func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string {
-	if env.Listen != "" {
+// given before, so it stays the same across restarts. The listen key belongs to the main
+// pipeline: another pipeline's environment listens where its provider chooses.
+func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.EnvironmentState) string {
+	if env.Listen != "" && instanceName(route, state.Pipeline, env.Name) == env.Name {
 		return env.Listen
 	}
 	return state.Address
@@ -378,10 +379,10 @@ func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string
 // endpoint returns the environment's address, starting its entry point if needed, and keeps it
 // in the store so it stays the same across restarts.
 func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
-	return ac.e.endpoint(ctx, ac.plan.Route, ac.stage.Environment)
+	return ac.e.endpoint(ctx, ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment)
 }
 
-func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string) (string, error) {
+func (e *Engine) endpoint(ctx context.Context, route *spec.Route, pipeline, envName string) (string, error) {
 	env := route.Environment(envName)
 	if env == nil {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in the route", envName)
@@ -390,11 +391,11 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	if err != nil {
 		return "", err
 	}
-	state, err := e.environmentState(ctx, envName)
+	state, err := e.environmentState(ctx, pipeline, envName)
 	if err != nil {
 		return "", err
 	}
-	addr, err := p.Address(ctx, envName, listenAddress(env, state))
+	addr, err := p.Address(ctx, instanceName(route, pipeline, envName), listenAddress(route, env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}
@@ -408,11 +409,11 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	return "http://" + addr, nil
 }
 
-// environmentState returns the stored state of env, or a new one.
-func (e *Engine) environmentState(ctx context.Context, env string) (*sluice.EnvironmentState, error) {
-	st, err := e.store.Environment(ctx, env)
+// environmentState returns the stored state of pipeline's env, or a new one.
+func (e *Engine) environmentState(ctx context.Context, pipeline, env string) (*sluice.EnvironmentState, error) {
+	st, err := e.store.Environment(ctx, pipeline, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-		return &sluice.EnvironmentState{Name: env}, nil
+		return &sluice.EnvironmentState{Pipeline: pipeline, Name: env}, nil
 	}
 	return st, err
 }

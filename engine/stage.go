@@ -86,12 +86,11 @@ type doneAction struct {
 
 // runAction runs one action, recording its start before and its end after.
 func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage, a plan.Action, rec *sluice.ActionExecution, records []sluice.ActionExecution) (sluice.Status, string) {
-	subject := ex.ID + "/" + stage.Name + "/" + a.Name
 	// An action found running or waiting was interrupted by a stop of the engine: this run
 	// resumes it (an approval picks up the request it made, and any decision taken meanwhile).
 	resuming := rec.Status == sluice.StatusInProgress || rec.Status == sluice.StatusWaiting
 	rec.Status, rec.Attempt, rec.StartedAt, rec.EndedAt, rec.Error, rec.Summary = sluice.StatusInProgress, rec.Attempt+1, e.now().UTC(), time.Time{}, "", ""
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, e.event("action.started", subject, rec)) {
+	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, sluice.ActionStarted(rec, e.now())) {
 		return sluice.StatusFailed, "could not record the action's start"
 	}
 	logw, closeLog, err := e.openLog(ex.ID, stage.Name, a.Name, p)
@@ -113,7 +112,7 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 		rec.Error = out.err.Error()
 	}
 	e.save(context.WithoutCancel(ctx), func(ev ...sluice.Event) error { return e.store.SaveAction(context.WithoutCancel(ctx), rec, ev...) },
-		e.event("action."+eventVerb(rec.Status), subject, rec))
+		sluice.ActionEnded(rec, e.now()))
 	why := rec.Error
 	if why == "" {
 		why = rec.Summary
