@@ -74,4 +74,3 @@ func TestBranches(t *testing.T) {
 		t.Errorf("Branches of a missing repository: %v, want ENOTFOUND", err)
 	}
 }
-
