@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/git"
+	"github.com/sluicehq/sluice/trigger"
 )
 
 func cmdUp(e *env, f *flags, o upFlags) error {
@@ -49,44 +48,20 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 		}
 	}
 	if !o.noWatch {
-		go watch(e.ctx, inst.engine, logger, route.Source.Branch, o.poll)
+		poller := &trigger.Poller{Runner: inst.engine, Every: o.poll, Last: latestRevision(e.ctx, inst.engine), Log: logger}
+		go poller.Run(e.ctx)
 	}
 	<-e.ctx.Done()
 	fmt.Fprintln(e.stdout, "sluice up: stopping; executions pause here and resume on the next start")
 	return nil
 }
 
-// watch runs an execution for each new commit at the head of branch.
-func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch string, every time.Duration) {
-	last := ""
+// latestRevision is the revision of the newest execution, which a poller does not run again.
+func latestRevision(ctx context.Context, en *engine.Engine) string {
 	if exs, err := en.Store().ListExecutions(ctx, "", false, 1); err == nil && len(exs) > 0 {
-		last = exs[0].Revision
+		return exs[0].Revision
 	}
-	for {
-		repo, err := en.Repo()
-		if err == nil {
-			head, err := git.Head(ctx, repo, branch)
-			switch {
-			case err != nil:
-				log.Warn("look for new commits", "err", err)
-			case head != last:
-				// A revision that has an execution already (a `sluice run` of the new commit got
-				// there first) is not run a second time.
-				switch ex, existing, err := en.RunOrResume(ctx, head); {
-				case err != nil:
-					log.Error("start execution for new commit", "revision", head, "err", err)
-				case existing:
-					log.Info("new commit has an execution already", "execution", ex.ID, "revision", head[:7])
-				default:
-					log.Info("new commit: execution started", "execution", ex.ID, "revision", head[:7])
-				}
-				last = head
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(every):
-		}
-	}
+	return ""
 }
+
+var _ trigger.Runner = (*engine.Engine)(nil)

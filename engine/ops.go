@@ -327,15 +327,6 @@ func (w logWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Repo returns the source repository of the route file as it is now.
-func (e *Engine) Repo() (string, error) {
-	route, err := e.currentRoute()
-	if err != nil {
-		return "", err
-	}
-	return RepoPath(e.cfg.RouteFile, route), nil
-}
-
 // Endpoint returns the address of pipeline's environment (the main pipeline if ""), starting
 // its entry point if needed.
 func (e *Engine) Endpoint(ctx context.Context, pipeline, env string) (string, error) {

@@ -64,3 +64,22 @@ func (e *Engine) routeAt(ctx context.Context, here *spec.Route, sha string) (*sp
 	}
 	return route, text, nil
 }
+
+// Head returns the commit at the head of the main pipeline's branch (source.branch of the route
+// file as it is now), for triggers that poll.
+func (e *Engine) Head(ctx context.Context) (string, error) {
+	route, _, err := e.loadRoute()
+	if err != nil {
+		return "", err
+	}
+	repo := RepoPath(e.cfg.RouteFile, route)
+	branches, err := e.cfg.Source.Branches(ctx, repo)
+	if err != nil {
+		return "", fmt.Errorf("list branches: %w", err)
+	}
+	head, ok := branches[route.Source.Branch]
+	if !ok {
+		return "", sluice.Errorf(sluice.ENOTFOUND, "branch %q not found in %s; check source.branch", route.Source.Branch, repo)
+	}
+	return head, nil
+}

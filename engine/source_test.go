@@ -82,3 +82,23 @@ func TestBrokenCommittedRoute(t *testing.T) {
 		t.Fatalf("Run = %v; want an invalid-route error naming sluice.yaml@%s", err, sha)
 	}
 }
+
+func TestHead(t *testing.T) {
+	f := newFixture(t, routeWithCheck("x"))
+	f.git("branch", "other")
+	f.commit("second")
+	f.start()
+	head, err := f.engine.Head(context.Background())
+	if want := f.git("rev-parse", "main"); err != nil || head != want {
+		t.Errorf("Head = %q, %v; want main's head %s", head, err, want)
+	}
+	f.writeRoute(strings.Replace(routeWithCheck("x"), "branch: main", "branch: other", 1))
+	head, err = f.engine.Head(context.Background())
+	if want := f.git("rev-parse", "other"); err != nil || head != want {
+		t.Errorf("Head = %q, %v; want other's head %s once source.branch names it", head, err, want)
+	}
+	f.writeRoute(strings.Replace(routeWithCheck("x"), "branch: main", "branch: nope", 1))
+	if _, err := f.engine.Head(context.Background()); sluice.ErrorCode(err) != sluice.ENOTFOUND || !strings.Contains(err.Error(), `branch "nope" not found`) {
+		t.Errorf("Head of a missing branch: %v, want ENOTFOUND naming it", err)
+	}
+}
