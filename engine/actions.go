@@ -366,8 +366,8 @@ func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 	return p, nil
 }
 
-// listenAddress is where env's entry point listens: its listen key, else the address it was
-// given before, so it stays the same across restarts.
+// listenAddress is where env's entry point listens: its listen key, else the URL it was given
+// before, so it stays the same across restarts.
 func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string {
 	if env.Listen != "" {
 		return env.Listen
@@ -375,8 +375,8 @@ func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string
 	return state.Address
 }
 
-// endpoint returns the environment's address, starting its entry point if needed, and keeps it
-// in the store so it stays the same across restarts.
+// endpoint returns the environment's URL as its provider gives it, starting its entry point if
+// needed, and keeps it in the store so it stays the same across restarts.
 func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
 	return ac.e.endpoint(ctx, ac.plan.Route, ac.stage.Environment)
 }
@@ -394,18 +394,18 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	if err != nil {
 		return "", err
 	}
-	addr, err := p.Address(ctx, envName, listenAddress(env, state))
+	url, err := p.Address(ctx, envName, listenAddress(env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}
-	if addr != state.Address {
-		state.Address = addr
+	if url != state.Address {
+		state.Address = url
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
 			return "", fmt.Errorf("record address of %s: %w", envName, err)
 		}
 	}
-	return "http://" + addr, nil
+	return url, nil
 }
 
 // environmentState returns the stored state of env, or a new one.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,27 +19,65 @@ import (
 )
 
 // fakeProvider stands in for a deploy target: the local provider has its own tests, and these
-// ones are about the engine's semantics.
+// ones are about the engine's semantics. Each Fn field, when set, replaces the default: Prepare
+// computes deploy.Diff, Apply succeeds, Discard and Restore do nothing.
 type fakeProvider struct {
 	mu        sync.Mutex
 	deploys   []deploy.Request
-	DeployFn  func(context.Context, deploy.Request) (deploy.Result, error)
+	trail     []string // "prepare ENV DIGEST", "apply ENV DIGEST", "discard ENV DIGEST", in call order
+	proposals []deploy.Proposal
+	PrepareFn func(context.Context, deploy.Proposal) (*sluice.ChangeSet, error)
+	ApplyFn   func(context.Context, deploy.Request) (deploy.Result, error)
+	DiscardFn func(context.Context, *sluice.ChangeSet) error
 	RestoreFn func(env string) error
 }
 
+var _ deploy.Provider = (*fakeProvider)(nil)
+
 func (p *fakeProvider) Address(context.Context, string, string) (string, error) {
-	return "127.0.0.1:1", nil
+	return "http://127.0.0.1:1", nil
 }
 
-func (p *fakeProvider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (p *fakeProvider) Prepare(ctx context.Context, pr deploy.Proposal) (*sluice.ChangeSet, error) {
+	p.mu.Lock()
+	fn := p.PrepareFn
+	p.proposals = append(p.proposals, pr)
+	p.mu.Unlock()
+	var cs *sluice.ChangeSet
+	var err error
+	if fn != nil {
+		cs, err = fn(ctx, pr)
+	} else {
+		diff := deploy.Diff(pr.Environment, pr.Live, pr.To)
+		cs = &diff
+	}
+	if cs != nil {
+		p.note("prepare", cs)
+	}
+	return cs, err
+}
+
+func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	p.mu.Lock()
 	p.deploys = append(p.deploys, req)
-	fn := p.DeployFn
+	fn := p.ApplyFn
 	p.mu.Unlock()
+	p.note("apply", req.ChangeSet)
 	if fn != nil {
 		return fn(ctx, req)
 	}
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
+}
+
+func (p *fakeProvider) Discard(ctx context.Context, cs *sluice.ChangeSet) error {
+	p.mu.Lock()
+	fn := p.DiscardFn
+	p.mu.Unlock()
+	p.note("discard", cs)
+	if fn != nil {
+		return fn(ctx, cs)
+	}
+	return nil
 }
 
 func (p *fakeProvider) Restore(_ context.Context, env, _ string, _ *sluice.Version, _ map[string]string) error {
@@ -50,13 +89,40 @@ func (p *fakeProvider) Restore(_ context.Context, env, _ string, _ *sluice.Versi
 	}
 	return nil
 }
-func (p *fakeProvider) Status(string) *deploy.EnvironmentStatus { return nil }
-func (p *fakeProvider) Close() error                            { return nil }
+
+func (p *fakeProvider) Status(context.Context, string) (*deploy.EnvironmentStatus, error) {
+	return nil, nil
+}
+func (p *fakeProvider) Close() error { return nil }
+
+func (p *fakeProvider) note(call string, cs *sluice.ChangeSet) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trail = append(p.trail, call+" "+cs.Environment+" "+cs.Digest)
+}
 
 func (p *fakeProvider) calls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.deploys)
+}
+
+// calledWith returns the provider's calls so far, with digests shortened to D1, D2... in the
+// order they first appear, so tests can say "the same change set" without knowing its digest.
+func (p *fakeProvider) calledWith() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names := map[string]string{}
+	out := make([]string, len(p.trail))
+	for i, c := range p.trail {
+		fields := strings.Fields(c)
+		d := fields[len(fields)-1]
+		if names[d] == "" {
+			names[d] = fmt.Sprintf("D%d", len(names)+1)
+		}
+		out[i] = strings.Join(fields[:len(fields)-1], " ") + " " + names[d]
+	}
+	return out
 }
 
 // fixture is a git repository with a route, and an engine serving it with real state.

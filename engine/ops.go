@@ -87,7 +87,10 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 		if st.Status != sluice.StatusPending {
 			for j := range actions {
 				a := &actions[j]
-				if a.Stage == st.Stage && !a.Status.OK() && a.Status != sluice.StatusPending {
+				// A change set the failed stage prepared was applied or discarded when the stage
+				// ended: the retry prepares it again (the same content gets the same digest).
+				prepared := a.Outputs[outChangeSet] != ""
+				if a.Stage == st.Stage && ((!a.Status.OK() && a.Status != sluice.StatusPending) || prepared) {
 					a.Status = sluice.StatusPending
 					resetActions = append(resetActions, *a)
 				}
@@ -179,13 +182,23 @@ func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*slui
 	}
 	to := *state.Previous
 	to.Strategy = sluice.PredefinedStrategies["AllAtOnce"]
-	d := &sluice.Deployment{Environment: env, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
+	// A rollback is a change set like any other, prepared by the provider, recorded so that the
+	// deployment's digest can be looked up, and applied at once: asking for it is the approval.
+	cs, err := e.prepare(ctx, p, envSpec, state.Live, to)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.SaveChangeSet(ctx, cs); err != nil {
+		e.discard(ctx, p, cs)
+		return nil, fmt.Errorf("record the rollback's change set: %w", err)
+	}
+	d := &sluice.Deployment{Environment: env, ChangeSetDigest: cs.Digest, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
 		Status: sluice.StatusInProgress, StartedAt: e.now().UTC(), Reason: "rollback requested by " + orSomeone(user),
 		Rollback: &sluice.Rollback{Cause: sluice.CauseManual, By: user, Detail: comment}}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, p, state, to, d, envSpec, nil, logWriter{e.log, env})
+	result, err := e.deploy(ctx, p, state, cs, d, envSpec, nil, logWriter{e.log, env})
 	if err != nil {
 		return d, err
 	}

@@ -40,7 +40,7 @@ type EnvironmentView struct {
 type Snapshots struct {
 	Store    store.Store
 	Progress func(env string) (deploy.Progress, bool)
-	Serving  func(env string) *deploy.EnvironmentStatus
+	Serving  func(ctx context.Context, env string) *deploy.EnvironmentStatus
 	Problem  func(env string) string
 	// Stalled says why the engine cannot record anything now (the disk is full), or "".
 	Stalled func() string
@@ -100,9 +100,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 	for _, name := range names {
 		v := EnvironmentView{Name: name}
 		if st, ok := byName[name]; ok {
-			if st.Address != "" {
-				v.Endpoint = "http://" + st.Address
-			}
+			v.Endpoint = st.URL()
 			if st.Live != nil {
 				v.Live, v.LiveRevision = st.Live.Artifact, st.Live.Revision
 			}
@@ -124,7 +122,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			}
 		}
 		if s.Serving != nil {
-			v.Serving = s.Serving(name)
+			v.Serving = s.Serving(ctx, name)
 		}
 		if s.Problem != nil {
 			v.Problem = s.Problem(name)
@@ -136,12 +134,21 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 
 // Snapshots returns the engine's view, with traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled, Serving: func(env string) *deploy.EnvironmentStatus {
-		for _, p := range e.cfg.Providers {
-			if st := p.Status(env); st != nil {
-				return st
-			}
+	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled, Serving: e.serving}
+}
+
+// serving asks the providers what serves in env. A provider that cannot tell is logged and
+// skipped: status shows what the store knows all the same.
+func (e *Engine) serving(ctx context.Context, env string) *deploy.EnvironmentStatus {
+	for name, p := range e.cfg.Providers {
+		st, err := p.Status(ctx, env)
+		if err != nil {
+			e.log.Warn("ask what serves", "environment", env, "target", name, "err", err)
+			continue
 		}
-		return nil
-	}}
+		if st != nil {
+			return st
+		}
+	}
+	return nil
 }

@@ -86,10 +86,17 @@ type provider struct {
 }
 
 func (p *provider) Address(context.Context, string, string) (string, error) {
-	return "127.0.0.1:1", nil
+	return "http://127.0.0.1:1", nil
 }
 
-func (p *provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (p *provider) Prepare(_ context.Context, pr deploy.Proposal) (*sluice.ChangeSet, error) {
+	cs := deploy.Diff(pr.Environment, pr.Live, pr.To)
+	return &cs, nil
+}
+
+func (p *provider) Discard(context.Context, *sluice.ChangeSet) error { return nil }
+
+func (p *provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f, err := os.OpenFile(p.trace, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -114,5 +121,7 @@ func (p *provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Resul
 func (p *provider) Restore(context.Context, string, string, *sluice.Version, map[string]string) error {
 	return nil
 }
-func (p *provider) Status(string) *deploy.EnvironmentStatus { return nil }
-func (p *provider) Close() error                            { return nil }
+func (p *provider) Status(context.Context, string) (*deploy.EnvironmentStatus, error) {
+	return nil, nil
+}
+func (p *provider) Close() error { return nil }
