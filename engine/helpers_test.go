@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -134,6 +135,7 @@ type fixture struct {
 	db        *sqlite.DB
 	artifacts *artifact.Store
 	provider  *fakeProvider
+	target    string // the target name the provider is registered under; "local" if empty
 	engine    *engine.Engine
 	environ   []string
 }
@@ -200,7 +202,7 @@ func (f *fixture) start() *engine.Engine {
 	}
 	f.engine, err = engine.New(engine.Config{
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
+		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
 	})
 	if err != nil {
 		f.t.Fatal(err)
