@@ -141,29 +141,11 @@ func execute(e *env, o runOptions,
 	if o.json {
 		o.out = e.stderr
 	}
-	var (
-		src  source
-		ex   *sluice.Execution
-		head string
-		err  error
-	)
-	if client := runningEngine(ctx, o.dir); client != nil {
-		fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
-		if ex, head, err = remote(client); err != nil {
-			return nil, err
-		}
-		src = remoteSource{client}
-	} else {
-		inst, err := startEngine(ctx, e, o.file, o.dir, serveOptions{}, nil)
-		if err != nil {
-			return nil, err
-		}
-		defer inst.close()
-		if ex, head, err = local(inst.engine); err != nil {
-			return nil, err
-		}
-		src = localSource{inst}
+	src, ex, head, closeEngine, err := begin(ctx, e, o, remote, local)
+	if err != nil {
+		return nil, err
 	}
+	defer closeEngine()
 	fmt.Fprintln(o.out, head)
 	snap, err := follow(ctx, e, src, ex.ID, o)
 	for errors.Is(err, errEngineGone) {
@@ -197,6 +179,49 @@ func execute(e *env, o runOptions,
 		<-ctx.Done()
 	}
 	return snap, nil
+}
+
+// begin hands the execution to the engine serving o.dir, or begins it with an engine started
+// here; the caller calls closeEngine when it is done. An engine that stops while it is being
+// handed the execution (it was closing) is no failure: the execution begins with whichever
+// engine serves the state next, or here.
+func begin(ctx context.Context, e *env, o runOptions,
+	remote func(*api.Client) (*sluice.Execution, string, error),
+	local func(*engine.Engine) (*sluice.Execution, string, error),
+) (src source, ex *sluice.Execution, head string, closeEngine func(), err error) {
+	here := func(inst *instance) (source, *sluice.Execution, string, func(), error) {
+		ex, head, err := local(inst.engine)
+		if err != nil {
+			inst.close()
+			return nil, nil, "", nil, err
+		}
+		return localSource{inst}, ex, head, inst.close, nil
+	}
+	client := runningEngine(ctx, o.dir)
+	if client == nil {
+		inst, err := startEngine(ctx, e, o.file, o.dir, serveOptions{}, nil)
+		if err != nil {
+			return nil, nil, "", nil, err
+		}
+		return here(inst)
+	}
+	fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
+	if ex, head, err = remote(client); err == nil {
+		return remoteSource{client}, ex, head, func() {}, nil
+	}
+	if ctx.Err() != nil || !(remoteSource{client}).gone(ctx) {
+		return nil, nil, "", nil, err
+	}
+	fmt.Fprintf(o.out, "the engine serving %s stopped before it took the execution; beginning it here\n", o.dir)
+	inst, other, err := takeOver(ctx, e, o)
+	switch {
+	case err != nil:
+		return nil, nil, "", nil, err
+	case other != nil:
+		ex, head, err = remote(other)
+		return remoteSource{other}, ex, head, func() {}, err
+	}
+	return here(inst)
 }
 
 // takeOver starts an engine on o.dir once the one that served it has let go of the state (it
