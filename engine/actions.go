@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -361,7 +362,8 @@ func (ac *actionContext) provider() (deploy.Provider, error) { return ac.e.provi
 func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 	p := e.cfg.Providers[env.Target]
 	if p == nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
+		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use one of: %s",
+			env.Name, env.Target, strings.Join(slices.Sorted(maps.Keys(e.cfg.Providers)), ", "))
 	}
 	return p, nil
 }

@@ -64,6 +64,12 @@ func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
 	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}, ctx: ctx, cancel: cancel, restartBase: DefaultRestartDelay, freePort: runner.FreePort}
 }
 
+// Open opens the local provider for an engine, keeping versions under the state directory's
+// environments folder; it is the provider registered for target local in cmd wiring.
+func Open(h deploy.Host) (deploy.Provider, error) {
+	return New(filepath.Join(h.StateDir, "environments"), h.Artifacts, h.Log), nil
+}
+
 // SetLedger records every version started from now on in l, so that an engine started after
 // this one died kills the versions it left running. If never called, nothing is recorded.
 func (p *Provider) SetLedger(l *runner.Ledger) {
