@@ -74,9 +74,14 @@ type Result struct {
 
 // Provider prepares, applies and discards change sets in environments of one target.
 //
-// Implementations are safe for concurrent use across environments. The engine holds an
-// environment's lock around Apply and Restore, so those never run twice at once for one
-// environment; Prepare, Discard, Address and Status may run beside them.
+// Implementations are safe for concurrent use across environments. Within one environment the
+// engine calls Restore only at start, before anything else, and Apply only while it holds the
+// environment's lock, so neither overlaps another Apply of that environment; Prepare, Discard,
+// Address and Status may run beside an Apply (sluice rollback applies while an execution
+// prepares).
+//
+// Adding a target is a package with a Provider, a spec.TargetKind for its block, and two
+// lines of cmd wiring: spec.RegisterTarget and Register. The engine names no provider.
 type Provider interface {
 	// Address returns the URL where the environment serves (such as http://127.0.0.1:8081),
 	// creating its entry point if needed (a local router starts listening). listen is where it
