@@ -18,26 +18,22 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// Proposal is what the engine asks a provider to prepare a change set for.
-type Proposal struct {
-	Environment string
+// Environment names an environment to its provider, with the provider's own configuration of
+// it. Every call about an environment carries it, so a provider needs no other source (an AWS
+// provider finds the account, region and role of the environment here).
+type Environment struct {
+	Name string
 	// Config is the environment's target block as its kind's decoder read it
 	// (spec.Environment.TargetConfig); nil for a kind without configuration, such as local.
-	Config any
-	// Live is what the environment runs now, as the engine recorded it; nil when it runs nothing.
-	Live *sluice.Version
-	// To is what it should run.
-	To sluice.Version
-}
-
-// Request is one application of a prepared change set to an environment.
-type Request struct {
-	Environment string
-	// Config is the environment's target block as its kind's decoder read it, as in Proposal.
 	Config any
 	// Listen is where the environment was told to serve: the listen key of sluice.yaml, else
 	// the URL Address returned before; empty means the provider chooses.
 	Listen string
+}
+
+// Request is one application of a prepared change set to an environment.
+type Request struct {
+	Environment Environment
 	// ChangeSet is the change set Prepare returned (as the engine stored it), which the engine
 	// has shown and, where the route asks for it, had approved. Apply deploys ChangeSet.To.
 	ChangeSet *sluice.ChangeSet
@@ -84,18 +80,19 @@ type Result struct {
 // lines of cmd wiring: spec.RegisterTarget and Register. The engine names no provider.
 type Provider interface {
 	// Address returns the URL where the environment serves (such as http://127.0.0.1:8081),
-	// creating its entry point if needed (a local router starts listening). listen is where it
-	// was told to serve (see Request.Listen). Idempotent: later calls return the same URL.
+	// creating its entry point if needed (a local router starts listening) where env.Listen
+	// says. Idempotent: later calls return the same URL.
 	// Safe after a partial failure (an entry point half created is taken up or made anew).
-	Address(ctx context.Context, env, listen string) (string, error)
-	// Prepare computes the change set that takes p.Environment from p.Live to p.To, with its
+	Address(ctx context.Context, env Environment) (string, error)
+	// Prepare computes the change set that takes env from live (nil: it runs nothing) to `to`,
+	// as the engine recorded and planned them, with its
 	// digest set (see Seal): the sha256 of everything that would change, so that an approval of
 	// it authorises nothing else. It changes nothing that serves. A provider that holds something
 	// for a prepared change set (an AWS change set) creates it here, named after the digest so
 	// that Apply and Discard find it again after a restart. Idempotent: the same proposal gives
 	// the same digest, and preparing it again reuses what the first call made. Safe after a
 	// partial failure. An empty change set (no Changes) is never applied, only discarded.
-	Prepare(ctx context.Context, p Proposal) (*sluice.ChangeSet, error)
+	Prepare(ctx context.Context, env Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error)
 	// Apply deploys exactly req.ChangeSet: it starts ChangeSet.To, shifts traffic from what
 	// serves by ChangeSet.To.Strategy while watching alarms, and ends with all traffic on the
 	// new version (Succeeded) or on the old one (RolledBack, Failed). It blocks until done. It
@@ -108,13 +105,13 @@ type Provider interface {
 	// stopped, or with nothing to apply). It changes nothing that serves. Idempotent: discarding
 	// a change set already discarded, applied or never held is not an error. Safe after a
 	// partial failure.
-	Discard(ctx context.Context, cs *sluice.ChangeSet) error
+	Discard(ctx context.Context, env Environment, cs *sluice.ChangeSet) error
 	// Restore makes the environment serve live again after a restart, discarding anything half
 	// deployed. Idempotent, and safe after a partial failure (that is what it is for).
-	Restore(ctx context.Context, env, listen string, live *sluice.Version, secrets map[string]string) error
+	Restore(ctx context.Context, env Environment, live *sluice.Version, secrets map[string]string) error
 	// Status describes what serves now, for status displays and metrics; nil and no error for
 	// an environment the provider does not serve. Read only; safe to call at any time.
-	Status(ctx context.Context, env string) (*EnvironmentStatus, error)
+	Status(ctx context.Context, env Environment) (*EnvironmentStatus, error)
 	// Close stops every environment's versions and entry points. Call it once, last.
 	Close() error
 }

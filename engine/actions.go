@@ -368,6 +368,16 @@ func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 	return p, nil
 }
 
+// target is env as its provider sees it: name, the provider's configuration, and where to
+// serve. state may be nil when where to serve does not matter.
+func target(env *spec.Environment, state *sluice.EnvironmentState) deploy.Environment {
+	t := deploy.Environment{Name: env.Name, Config: env.TargetConfig, Listen: env.Listen}
+	if state != nil {
+		t.Listen = listenAddress(env, state)
+	}
+	return t
+}
+
 // listenAddress is where env's entry point listens: its listen key, else the URL it was given
 // before, so it stays the same across restarts.
 func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string {
@@ -396,7 +406,7 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	if err != nil {
 		return "", err
 	}
-	url, err := p.Address(ctx, envName, listenAddress(env, state))
+	url, err := p.Address(ctx, target(env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}

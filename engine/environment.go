@@ -41,22 +41,22 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	cs, err := ac.e.prepare(ctx, provider, ac.environment(), state.Live, ac.desired())
+	cs, err := ac.e.prepare(ctx, provider, ac.environment(), state, ac.desired())
 	if err != nil {
 		return failed(err)
 	}
 	if !ac.e.save(ctx, func(ev ...sluice.Event) error { return ac.e.store.SaveChangeSet(ctx, cs, ev...) },
 		ac.e.event("changeset.created", ac.ex.ID+"/"+ac.stage.Name, map[string]any{"environment": cs.Environment, "digest": cs.Digest, "changes": len(cs.Changes)})) {
-		ac.e.discard(ctx, provider, cs)
+		ac.e.discard(ctx, provider, ac.environment(), cs)
 		return failed(errors.New("could not record the change set"))
 	}
 	fmt.Fprint(ac.log, FormatChangeSet(cs))
 	return outcome{status: sluice.StatusSucceeded, summary: changeSummary(cs), outputs: map[string]string{outChangeSet: cs.Digest}}
 }
 
-// prepare asks env's provider for the change set that takes it from live to `to`.
-func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env *spec.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
-	cs, err := p.Prepare(ctx, deploy.Proposal{Environment: env.Name, Config: env.TargetConfig, Live: live, To: to})
+// prepare asks env's provider for the change set that takes it from what it runs to `to`.
+func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env *spec.Environment, state *sluice.EnvironmentState, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs, err := p.Prepare(ctx, target(env, state), state.Live, to)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the change set of %s: %w", env.Name, err)
 	}
@@ -68,8 +68,8 @@ func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env *spec.Envir
 
 // discard tells the provider that cs will not be applied. A failure leaves at worst something
 // the provider holds for nothing (an AWS change set), so it is logged and the execution goes on.
-func (e *Engine) discard(ctx context.Context, p deploy.Provider, cs *sluice.ChangeSet) {
-	if err := p.Discard(context.WithoutCancel(ctx), cs); err != nil {
+func (e *Engine) discard(ctx context.Context, p deploy.Provider, env *spec.Environment, cs *sluice.ChangeSet) {
+	if err := p.Discard(context.WithoutCancel(ctx), target(env, nil), cs); err != nil {
 		e.log.Warn("discard change set", "environment", cs.Environment, "digest", cs.Digest, "err", err)
 	}
 }
@@ -338,7 +338,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	to := ac.desired()
 	if !sameVersion(cs.From, state.Live) || !sameVersion(&cs.To, &to) {
-		e.discard(ctx, provider, cs)
+		e.discard(ctx, provider, ac.environment(), cs)
 		what := "created"
 		if approved != "" {
 			what = "approved"
@@ -348,10 +348,10 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	switch {
 	case cs.Empty():
-		e.discard(ctx, provider, cs)
+		e.discard(ctx, provider, ac.environment(), cs)
 		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: "no changes; " + ac.stage.Environment + " already runs this"}
 	case !deploy.NeedsNewVersion(cs):
-		e.discard(ctx, provider, cs)
+		e.discard(ctx, provider, ac.environment(), cs)
 		state.Live.Strategy = cs.To.Strategy
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
@@ -403,7 +403,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 	}
 	e.bus.publish(started)
 	req := deploy.Request{
-		Environment: env, Config: route.TargetConfig, Listen: state.Address, ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
+		Environment: target(route, state), ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
 		Progress: func(pr deploy.Progress) {
 			e.setProgress(env, pr)

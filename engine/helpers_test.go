@@ -23,33 +23,35 @@ import (
 // ones are about the engine's semantics. Each Fn field, when set, replaces the default: Prepare
 // computes deploy.Diff, Apply succeeds, Discard and Restore do nothing.
 type fakeProvider struct {
-	mu        sync.Mutex
-	deploys   []deploy.Request
-	trail     []string // "prepare ENV DIGEST", "apply ENV DIGEST", "discard ENV DIGEST", in call order
-	proposals []deploy.Proposal
-	PrepareFn func(context.Context, deploy.Proposal) (*sluice.ChangeSet, error)
+	mu      sync.Mutex
+	deploys []deploy.Request
+	trail   []string // "prepare ENV DIGEST", "apply ENV DIGEST", "discard ENV DIGEST", in call order
+	// targets are the environments as each call named them, in call order.
+	targets   []deploy.Environment
+	PrepareFn func(ctx context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error)
 	ApplyFn   func(context.Context, deploy.Request) (deploy.Result, error)
-	DiscardFn func(context.Context, *sluice.ChangeSet) error
+	DiscardFn func(context.Context, deploy.Environment, *sluice.ChangeSet) error
 	RestoreFn func(env string) error
 }
 
 var _ deploy.Provider = (*fakeProvider)(nil)
 
-func (p *fakeProvider) Address(context.Context, string, string) (string, error) {
+func (p *fakeProvider) Address(_ context.Context, env deploy.Environment) (string, error) {
+	p.named(env)
 	return "http://127.0.0.1:1", nil
 }
 
-func (p *fakeProvider) Prepare(ctx context.Context, pr deploy.Proposal) (*sluice.ChangeSet, error) {
+func (p *fakeProvider) Prepare(ctx context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	p.named(env)
 	p.mu.Lock()
 	fn := p.PrepareFn
-	p.proposals = append(p.proposals, pr)
 	p.mu.Unlock()
 	var cs *sluice.ChangeSet
 	var err error
 	if fn != nil {
-		cs, err = fn(ctx, pr)
+		cs, err = fn(ctx, env, live, to)
 	} else {
-		diff := deploy.Diff(pr.Environment, pr.Live, pr.To)
+		diff := deploy.Diff(env.Name, live, to)
 		cs = &diff
 	}
 	if cs != nil {
@@ -59,6 +61,7 @@ func (p *fakeProvider) Prepare(ctx context.Context, pr deploy.Proposal) (*sluice
 }
 
 func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+	p.named(req.Environment)
 	p.mu.Lock()
 	p.deploys = append(p.deploys, req)
 	fn := p.ApplyFn
@@ -70,29 +73,38 @@ func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Re
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
-func (p *fakeProvider) Discard(ctx context.Context, cs *sluice.ChangeSet) error {
+func (p *fakeProvider) Discard(ctx context.Context, env deploy.Environment, cs *sluice.ChangeSet) error {
+	p.named(env)
 	p.mu.Lock()
 	fn := p.DiscardFn
 	p.mu.Unlock()
 	p.note("discard", cs)
 	if fn != nil {
-		return fn(ctx, cs)
+		return fn(ctx, env, cs)
 	}
 	return nil
 }
 
-func (p *fakeProvider) Restore(_ context.Context, env, _ string, _ *sluice.Version, _ map[string]string) error {
+func (p *fakeProvider) Restore(_ context.Context, env deploy.Environment, _ *sluice.Version, _ map[string]string) error {
+	p.named(env)
 	p.mu.Lock()
 	fn := p.RestoreFn
 	p.mu.Unlock()
 	if fn != nil {
-		return fn(env)
+		return fn(env.Name)
 	}
 	return nil
 }
 
-func (p *fakeProvider) Status(context.Context, string) (*deploy.EnvironmentStatus, error) {
+func (p *fakeProvider) Status(_ context.Context, env deploy.Environment) (*deploy.EnvironmentStatus, error) {
+	p.named(env)
 	return nil, nil
+}
+
+func (p *fakeProvider) named(env deploy.Environment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.targets = append(p.targets, env)
 }
 func (p *fakeProvider) Close() error { return nil }
 

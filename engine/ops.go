@@ -184,12 +184,12 @@ func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*slui
 	to.Strategy = sluice.PredefinedStrategies["AllAtOnce"]
 	// A rollback is a change set like any other, prepared by the provider, recorded so that the
 	// deployment's digest can be looked up, and applied at once: asking for it is the approval.
-	cs, err := e.prepare(ctx, p, envSpec, state.Live, to)
+	cs, err := e.prepare(ctx, p, envSpec, state, to)
 	if err != nil {
 		return nil, err
 	}
 	if err := e.store.SaveChangeSet(ctx, cs); err != nil {
-		e.discard(ctx, p, cs)
+		e.discard(ctx, p, envSpec, cs)
 		return nil, fmt.Errorf("record the rollback's change set: %w", err)
 	}
 	d := &sluice.Deployment{Environment: env, ChangeSetDigest: cs.Digest, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
@@ -236,7 +236,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 		interrupted := state.Deploying != nil
 		e.repairDeployments(ctx, state)
 		if state.Live != nil || interrupted {
-			if err := p.Restore(ctx, state.Name, listenAddress(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
+			if err := p.Restore(ctx, target(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
 				e.restoreFailed(ctx, state, err) // the other environments are restored all the same
 			}
 		}

@@ -43,10 +43,10 @@ func newZoned(t *testing.T) *fixture {
 	t.Helper()
 	f := newFixture(t, zonedRoute)
 	f.target = "zoned"
-	f.provider.PrepareFn = func(_ context.Context, pr deploy.Proposal) (*sluice.ChangeSet, error) {
-		cs := &sluice.ChangeSet{Environment: pr.Environment, From: pr.Live, To: pr.To, Strategy: pr.To.Strategy}
-		if pr.Live == nil || pr.Live.Revision != pr.To.Revision {
-			cs.Changes = []sluice.Change{{Field: "resource.Function", From: "", To: "Modify " + pr.To.Revision, Replaces: true}}
+	f.provider.PrepareFn = func(_ context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+		cs := &sluice.ChangeSet{Environment: env.Name, From: live, To: to, Strategy: to.Strategy}
+		if live == nil || live.Revision != to.Revision {
+			cs.Changes = []sluice.Change{{Field: "resource.Function", From: "", To: "Modify " + to.Revision, Replaces: true}}
 		}
 		deploy.Seal(cs)
 		return cs, nil
@@ -81,13 +81,19 @@ func TestProviderPreparesTheChangeSetThatIsApprovedAndApplied(t *testing.T) {
 		t.Fatalf("calls = %v, want prepare then apply of the same change set", got)
 	}
 	f.provider.mu.Lock()
-	req, proposal := f.provider.deploys[0], f.provider.proposals[0]
+	req, targets := f.provider.deploys[0], slices.Clone(f.provider.targets)
 	f.provider.mu.Unlock()
 	if req.ChangeSet.Digest != waiting || req.ChangeSet.Changes[0].Field != "resource.Function" {
 		t.Errorf("applied %+v, want the approved change set %s", req.ChangeSet, waiting)
 	}
-	if req.Config != (zoneTarget{Zone: "z1"}) || proposal.Config != (zoneTarget{Zone: "z1"}) {
-		t.Errorf("config given = %#v and %#v, want the decoded target block", proposal.Config, req.Config)
+	// Every call (address, prepare, apply) names the environment with its decoded target block.
+	for _, env := range targets {
+		if env.Name != "dev" || env.Config != (zoneTarget{Zone: "z1"}) {
+			t.Errorf("a call named %#v, want dev with the decoded target block", env)
+		}
+	}
+	if len(targets) < 3 {
+		t.Errorf("%d calls named the environment, want at least address, prepare and apply", len(targets))
 	}
 
 	// The same revision again: the provider finds nothing to change, so there is nothing to

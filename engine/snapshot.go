@@ -2,11 +2,13 @@ package engine
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -134,21 +136,31 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 
 // Snapshots returns the engine's view, with traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled, Serving: e.serving}
+	// One snapshot reads the route once, however many environments it shows.
+	route := sync.OnceValues(e.currentRoute)
+	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled,
+		Serving: func(ctx context.Context, env string) *deploy.EnvironmentStatus { return e.serving(ctx, route, env) }}
 }
 
-// serving asks the providers what serves in env. A provider that cannot tell is logged and
+// serving asks env's provider what serves there. A provider that cannot tell is logged and
 // skipped: status shows what the store knows all the same.
-func (e *Engine) serving(ctx context.Context, env string) *deploy.EnvironmentStatus {
-	for name, p := range e.cfg.Providers {
-		st, err := p.Status(ctx, env)
-		if err != nil {
-			e.log.Warn("ask what serves", "environment", env, "target", name, "err", err)
-			continue
-		}
-		if st != nil {
-			return st
-		}
+func (e *Engine) serving(ctx context.Context, currentRoute func() (*spec.Route, error), env string) *deploy.EnvironmentStatus {
+	route, err := currentRoute()
+	if err != nil {
+		return nil
 	}
-	return nil
+	envSpec := route.Environment(env)
+	if envSpec == nil {
+		return nil
+	}
+	p, err := e.provider(envSpec)
+	if err != nil {
+		return nil
+	}
+	st, err := p.Status(ctx, target(envSpec, nil))
+	if err != nil {
+		e.log.Warn("ask what serves", "environment", env, "target", envSpec.Target, "err", err)
+		return nil
+	}
+	return st
 }

@@ -111,7 +111,7 @@ func (e *Engine) discardUnsettled(ctx context.Context, p *plan.Plan, stage *plan
 		e.log.Warn("read the change set to discard", "environment", stage.Environment, "digest", created, "err", err)
 		return
 	}
-	e.discard(bg, provider, cs)
+	e.discard(bg, provider, env, cs)
 }
 
 // doneAction is an action's record after it ran, and where it goes in the stage's records.

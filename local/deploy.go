@@ -14,13 +14,15 @@ import (
 // Prepare returns the difference between what the environment runs and what it should run
 // (deploy.Diff). A local change set holds nothing outside itself: it is the whole description
 // of what Apply will start, so it survives a restart of the engine in the store alone.
-func (p *Provider) Prepare(_ context.Context, pr deploy.Proposal) (*sluice.ChangeSet, error) {
-	cs := deploy.Diff(pr.Environment, pr.Live, pr.To)
+func (p *Provider) Prepare(_ context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs := deploy.Diff(env.Name, live, to)
 	return &cs, nil
 }
 
 // Discard has nothing to let go of: a local change set holds nothing until it is applied.
-func (p *Provider) Discard(context.Context, *sluice.ChangeSet) error { return nil }
+func (p *Provider) Discard(context.Context, deploy.Environment, *sluice.ChangeSet) error {
+	return nil
+}
 
 // Apply starts the change set's new version, runs the pre-traffic hook against it alone, shifts
 // traffic by its strategy while judging alarms on every response, runs the post-traffic hook,
@@ -31,7 +33,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 	if err := checkSealed(req.ChangeSet); err != nil {
 		return deploy.Result{}, err
 	}
-	env, err := p.environment(ctx, req.Environment, req.Listen)
+	env, err := p.environment(ctx, req.Environment.Name, req.Environment.Listen)
 	if err != nil {
 		return deploy.Result{}, err
 	}
@@ -178,8 +180,9 @@ func (d *deployment) drainAndStop(ctx context.Context, v *version) {
 
 // Restore makes the environment serve live: it starts live if it is not already what serves,
 // and stops anything else.
-func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluice.Version, secrets map[string]string) error {
-	env, err := p.environment(ctx, name, listen)
+func (p *Provider) Restore(ctx context.Context, target deploy.Environment, live *sluice.Version, secrets map[string]string) error {
+	name := target.Name
+	env, err := p.environment(ctx, name, target.Listen)
 	if err != nil {
 		return err
 	}

@@ -102,11 +102,11 @@ type environment struct {
 	lastRestart time.Time
 }
 
-// Address starts the environment's router on listen (host:port, or a URL Address returned
+// Address starts the environment's router on target.Listen (host:port, or a URL Address returned
 // before; empty or a port of 0 picks a free one) and returns its URL, http://host:port.
 // Idempotent: later calls return the URL it has.
-func (p *Provider) Address(ctx context.Context, name, listen string) (string, error) {
-	env, err := p.environment(ctx, name, listen)
+func (p *Provider) Address(ctx context.Context, target deploy.Environment) (string, error) {
+	env, err := p.environment(ctx, target.Name, target.Listen)
 	if err != nil {
 		return "", err
 	}
@@ -195,9 +195,9 @@ func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
 
 // Status reports the environment's router and versions; nil if it has not started. It reads
 // memory only and never fails.
-func (p *Provider) Status(_ context.Context, name string) (*deploy.EnvironmentStatus, error) {
+func (p *Provider) Status(_ context.Context, target deploy.Environment) (*deploy.EnvironmentStatus, error) {
 	p.mu.Lock()
-	env := p.envs[name]
+	env := p.envs[target.Name]
 	p.mu.Unlock()
 	if env == nil {
 		return nil, nil

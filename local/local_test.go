@@ -101,7 +101,7 @@ func (f *fixture) version(name string, strategy sluice.Strategy, env ...string) 
 func (f *fixture) deploy(ctx context.Context, to sluice.Version, alarms ...sluice.Alarm) deploy.Result {
 	f.t.Helper()
 	res, err := f.provider.Apply(ctx, deploy.Request{
-		Environment: "prod", ChangeSet: f.prepare(ctx, to), Alarms: alarms, DrainTimeout: 5 * time.Second, Log: f.logs.logf,
+		Environment: prod, ChangeSet: f.prepare(ctx, to), Alarms: alarms, DrainTimeout: 5 * time.Second, Log: f.logs.logf,
 	})
 	if err != nil {
 		f.t.Fatalf("deploy %s: %v\nlog:\n%s", to.Revision, err, f.logs)
@@ -115,7 +115,7 @@ func (f *fixture) deploy(ctx context.Context, to sluice.Version, alarms ...sluic
 // prepare asks the provider for the change set from what prod runs now to `to`.
 func (f *fixture) prepare(ctx context.Context, to sluice.Version) *sluice.ChangeSet {
 	f.t.Helper()
-	cs, err := f.provider.Prepare(ctx, deploy.Proposal{Environment: "prod", Live: f.live, To: to})
+	cs, err := f.provider.Prepare(ctx, prod, f.live, to)
 	if err != nil {
 		f.t.Fatalf("prepare %s: %v", to.Revision, err)
 	}
@@ -125,7 +125,7 @@ func (f *fixture) prepare(ctx context.Context, to sluice.Version) *sluice.Change
 // addr is prod's router as host:port; Address returns it as a URL.
 func (f *fixture) addr(ctx context.Context) string {
 	f.t.Helper()
-	u, err := f.provider.Address(ctx, "prod", "")
+	u, err := f.provider.Address(ctx, prod)
 	if err != nil {
 		f.t.Fatalf("address: %v", err)
 	}
@@ -137,6 +137,9 @@ func (f *fixture) addr(ctx context.Context) string {
 }
 
 var allAtOnce = sluice.Strategy{Type: sluice.AllAtOnce}
+
+// prod is the environment the tests deploy to, serving where the provider chooses.
+var prod = deploy.Environment{Name: "prod"}
 
 type logBuffer struct {
 	mu    sync.Mutex
@@ -185,7 +188,7 @@ func wantServes(t *testing.T, addr, version string) {
 // status is what the provider reports about prod.
 func status(t *testing.T, p *local.Provider) *deploy.EnvironmentStatus {
 	t.Helper()
-	st, err := p.Status(t.Context(), "prod")
+	st, err := p.Status(t.Context(), prod)
 	if err != nil {
 		t.Fatalf("status: %v", err)
 	}
@@ -397,7 +400,7 @@ func TestPreTrafficHookFailureRollsBack(t *testing.T) {
 	}
 	var hookSaw []string
 	res, err := f.provider.Apply(ctx, deploy.Request{
-		Environment: "prod", ChangeSet: f.prepare(ctx, f.version("v2", allAtOnce)), DrainTimeout: 5 * time.Second,
+		Environment: prod, ChangeSet: f.prepare(ctx, f.version("v2", allAtOnce)), DrainTimeout: 5 * time.Second,
 		Hook: func(ctx context.Context, phase, endpoint string) error {
 			for range 5 {
 				_, body := get(t, endpoint+"/")
@@ -471,7 +474,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	// A client that arrives while the live version is still starting waits for it: it is never
 	// answered 503 by a router with nothing routed yet.
 	restored := make(chan error, 1)
-	go func() { restored <- again.Restore(ctx, "prod", addr, &v1, nil) }()
+	go func() { restored <- again.Restore(ctx, deploy.Environment{Name: "prod", Listen: addr}, &v1, nil) }()
 	early := make(chan string, 1)
 	go func() {
 		deadline := time.Now().Add(10 * time.Second)
@@ -502,7 +505,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	wantServes(t, addr, "v1")
 	// Restoring what already serves changes nothing.
 	before := liveAddress(t, again)
-	if err := again.Restore(ctx, "prod", addr, &v1, nil); err != nil {
+	if err := again.Restore(ctx, deploy.Environment{Name: "prod", Listen: addr}, &v1, nil); err != nil {
 		t.Fatalf("restore again: %v", err)
 	}
 	if after := liveAddress(t, again); after != before {
@@ -542,7 +545,7 @@ func TestListenBusy(t *testing.T) {
 	}
 	defer ln.Close()
 	f := newFixture(t)
-	_, err = f.provider.Address(t.Context(), "prod", ln.Addr().String())
+	_, err = f.provider.Address(t.Context(), deploy.Environment{Name: "prod", Listen: ln.Addr().String()})
 	if sluice.ErrorCode(err) != sluice.ECONFLICT {
 		t.Fatalf("Address on a busy port = %v, want a conflict", err)
 	}
@@ -552,7 +555,7 @@ func TestAddressIsAURLAndListenTakesItBack(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	f := newFixture(t)
-	u, err := f.provider.Address(ctx, "prod", "")
+	u, err := f.provider.Address(ctx, prod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +574,7 @@ func TestAddressIsAURLAndListenTakesItBack(t *testing.T) {
 	}
 	again := local.New(filepath.Join(f.dir, "envs2"), f.store, nil)
 	t.Cleanup(func() { _ = again.Close() })
-	got, err := again.Address(ctx, "prod", u)
+	got, err := again.Address(ctx, deploy.Environment{Name: "prod", Listen: u})
 	if err != nil {
 		t.Fatalf("Address with listen %q: %v", u, err)
 	}
@@ -579,7 +582,7 @@ func TestAddressIsAURLAndListenTakesItBack(t *testing.T) {
 		t.Errorf("Address after restart = %q, want the same %q", got, u)
 	}
 	for _, bad := range []string{"https://127.0.0.1:1", "http://127.0.0.1:1/path", "http://"} {
-		_, err := again.Address(ctx, "other-"+strings.NewReplacer(":", "", "/", "").Replace(bad), bad)
+		_, err := again.Address(ctx, deploy.Environment{Name: "other-" + strings.NewReplacer(":", "", "/", "").Replace(bad), Listen: bad})
 		if sluice.ErrorCode(err) != sluice.EINVALID || !strings.Contains(err.Error(), "listen: HOST:PORT") {
 			t.Errorf("Address with listen %q: err = %v, want EINVALID naming the fix", bad, err)
 		}
@@ -600,14 +603,14 @@ func TestApplyRefusesAChangeSetThatDoesNotMatchItsDigest(t *testing.T) {
 	}
 	tampered := *cs
 	tampered.To.Env = map[string]string{"VERSION": "v1", "EXTRA": "not reviewed"}
-	res, err := f.provider.Apply(ctx, deploy.Request{Environment: "prod", ChangeSet: &tampered})
+	res, err := f.provider.Apply(ctx, deploy.Request{Environment: prod, ChangeSet: &tampered})
 	if sluice.ErrorCode(err) != sluice.ECONFLICT || res.Status != "" {
 		t.Fatalf("Apply of a tampered change set = %+v, %v; want ECONFLICT and no deployment", res, err)
 	}
 	if st := status(t, f.provider); st != nil && len(st.Versions) > 0 {
 		t.Fatalf("something serves after a refused change set: %+v", st)
 	}
-	if err := f.provider.Discard(ctx, cs); err != nil {
+	if err := f.provider.Discard(ctx, prod, cs); err != nil {
 		t.Fatalf("Discard: %v", err)
 	}
 	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
