@@ -55,6 +55,7 @@ func (c *ChangeSet) Empty() bool { return len(c.Changes) == 0 }
 // Deployment is applying a change set to an environment with a strategy.
 type Deployment struct {
 	ID              int64     `json:"id"`
+	Pipeline        string    `json:"pipeline"`
 	Environment     string    `json:"environment"`
 	ExecutionID     string    `json:"execution_id,omitempty"` // empty for `sluice rollback`
 	ChangeSetDigest string    `json:"change_set_digest,omitempty"`
@@ -83,6 +84,11 @@ const (
 	CauseManual   RollbackCause = "manual"   // a person ran sluice rollback
 )
 
+// RollbackCauses returns every cause a rollback can have (docs/events.md lists each).
+func RollbackCauses() []RollbackCause {
+	return []RollbackCause{CauseAlarm, CauseHook, CauseHealth, CauseTraffic, CauseCanceled, CauseRestart, CauseManual}
+}
+
 // Rollback says why and how fast a deployment was rolled back.
 type Rollback struct {
 	Cause      RollbackCause `json:"cause"`
@@ -106,7 +112,8 @@ func (r *Rollback) Reaction() time.Duration {
 
 // EnvironmentState is what the store keeps about an environment between runs and restarts.
 type EnvironmentState struct {
-	Name string `json:"name"`
+	Pipeline string `json:"pipeline"`
+	Name     string `json:"name"`
 	// Address is the URL where the environment serves, as its provider returned it, kept so it
 	// stays stable across restarts. Older states hold host:port; read it with URL.
 	Address  string   `json:"address,omitempty"`

@@ -6,7 +6,7 @@ import "time"
 type Execution struct {
 	ID       string `json:"id"`
 	Seq      int64  `json:"seq"`      // assigned by the store; orders executions of a pipeline
-	Pipeline string `json:"pipeline"` // route name + "@" + branch, e.g. "hello-api@main"
+	Pipeline string `json:"pipeline"` // the pipeline's ID, e.g. "hello-api@main" (see PipelineID)
 	Revision string `json:"revision"` // full commit sha
 	Subject  string `json:"subject,omitempty"`
 	Status   Status `json:"status"`
@@ -57,6 +57,7 @@ type ActionExecution struct {
 type Approval struct {
 	ID              int64     `json:"id"`
 	ExecutionID     string    `json:"execution_id"`
+	Pipeline        string    `json:"pipeline"`
 	Environment     string    `json:"environment"`
 	ChangeSetDigest string    `json:"change_set_digest"`
 	Approvers       []string  `json:"approvers,omitempty"`
@@ -71,6 +72,7 @@ type Approval struct {
 
 // Build records that a revision was built into an artifact, so it is built only once.
 type Build struct {
+	Pipeline  string    `json:"pipeline"`
 	Revision  string    `json:"revision"`
 	Digest    string    `json:"digest"`
 	Size      int64     `json:"size"`

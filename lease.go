@@ -7,7 +7,7 @@ import "time"
 // renews it while it works; once ExpiresAt has passed without a renewal, anyone may take it
 // (the owner is presumed gone).
 //
-// Keys are "execution/<id>", "stage/<pipeline>/<stage>" and "environment/<name>"; owners are an
+// Keys are "execution/<id>", "stage/<pipeline>/<stage>" and "environment/<pipeline>/<name>"; owners are an
 // engine's ID (see the engine package) or, for stages, an execution's ID.
 type Lease struct {
 	Key        string    `json:"key"`

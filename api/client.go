@@ -134,6 +134,17 @@ func (c *Client) Decide(ctx context.Context, d engine.Decision) (*sluice.Approva
 	return &a, nil
 }
 
+// Events returns the stored events after Seq after, oldest first, at most limit (0: the
+// server's default page), and the Seq to ask after next.
+func (c *Client) Events(ctx context.Context, after int64, limit int) (*EventPage, error) {
+	path := fmt.Sprintf("/api/v1/events?after=%d", after)
+	if limit > 0 {
+		path += fmt.Sprintf("&limit=%d", limit)
+	}
+	var page EventPage
+	return &page, c.do(ctx, http.MethodGet, path, nil, &page)
+}
+
 // ChangeSet returns a change set by digest.
 func (c *Client) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
 	var cs sluice.ChangeSet

@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/sluicehq/sluice"
@@ -42,8 +43,8 @@ type Engine interface {
 	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
 	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
-	Freeze(ctx context.Context, env string, frozen bool, reason string) error
-	Rollback(ctx context.Context, env, user, comment string) (*sluice.Deployment, error)
+	Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error
+	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
 }
 
@@ -80,6 +81,58 @@ type Status struct {
 	Environments []engine.EnvironmentView `json:"environments"`
 }
 
+// StoredEvent is a stored event as GET /api/v1/events answers it: the CloudEvents attributes
+// with the store's sequence number as the extension attribute "seq".
+type StoredEvent struct {
+	Seq int64 `json:"seq"`
+	sluice.Event
+}
+
+// EventPage is the answer of GET /api/v1/events: the events after the asked Seq, oldest first,
+// and Next, the Seq to ask after next time (the last event's, or the one asked when there is
+// none yet).
+type EventPage struct {
+	Events []StoredEvent `json:"events"`
+	Next   int64         `json:"next"`
+}
+
+// Event pages: how many events one answer holds unless ?limit= says fewer.
+const (
+	defaultEventPage = 100
+	maxEventPage     = 1000
+)
+
+// events answers GET /api/v1/events?after=N&limit=M.
+func (s *Server) events(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	after, err := queryInt(q.Get("after"), 0)
+	if err != nil || after < 0 {
+		return nil, sluice.Errorf(sluice.EINVALID, "after=%q is not a Seq; send the next of your last page, or 0 to read from the start", q.Get("after"))
+	}
+	limit, err := queryInt(q.Get("limit"), defaultEventPage)
+	if err != nil || limit < 1 || limit > maxEventPage {
+		return nil, sluice.Errorf(sluice.EINVALID, "limit=%q is not a page size; send 1 to %d (default %d)", q.Get("limit"), maxEventPage, defaultEventPage)
+	}
+	list, err := s.Engine.Snapshots().Store.ListEvents(r.Context(), after, int(limit))
+	if err != nil {
+		return nil, err
+	}
+	page := EventPage{Events: make([]StoredEvent, 0, len(list)), Next: after}
+	for _, ev := range list {
+		page.Events = append(page.Events, StoredEvent{Seq: ev.Seq, Event: ev})
+		page.Next = ev.Seq
+	}
+	return page, nil
+}
+
+// queryInt reads a query parameter as an integer; empty is def.
+func queryInt(v string, def int64) (int64, error) {
+	if v == "" {
+		return def, nil
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
 // Handler returns the API's routes, behind the check of the Host header.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -102,7 +155,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
 		snaps := s.Engine.Snapshots()
-		exs, err := snaps.Store.ListExecutions(r.Context(), false, 20)
+		exs, err := snaps.Store.ListExecutions(r.Context(), "", false, 20)
 		if err != nil {
 			return nil, err
 		}
@@ -127,6 +180,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"))
 	}))
+	mux.HandleFunc("GET /api/v1/events", s.auth(s.events))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.Snapshots().Store.ChangeSet(r.Context(), r.PathValue("digest"))
 	}))
@@ -160,9 +214,9 @@ func (s *Server) Handler() http.Handler {
 		case "approve", "reject":
 			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
-			return s.Engine.Rollback(r.Context(), env, body.User, body.Comment)
+			return s.Engine.Rollback(r.Context(), "", env, body.User, body.Comment)
 		case "freeze", "unfreeze":
-			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), env, op == "freeze", body.Comment)
+			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), "", env, op == "freeze", body.Comment)
 		}
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))

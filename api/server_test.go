@@ -103,6 +103,11 @@ func TestInputIsValidated(t *testing.T) {
 		{"nothing to roll back to", "POST", "/api/v1/environments/dev/rollback", "", token, 409, "no earlier good version"},
 		{"unknown environment", "POST", "/api/v1/environments/qa/rollback", "", token, 404, "not in"},
 		{"metrics need no token", "GET", "/metrics", "", "", 200, ""},
+		{"events", "GET", "/api/v1/events?after=0&limit=5", "", token, 200, `"next":0`},
+		{"events after no number", "GET", "/api/v1/events?after=last", "", token, 400, "not a Seq"},
+		{"events after a negative", "GET", "/api/v1/events?after=-1", "", token, 400, "not a Seq"},
+		{"events page too large", "GET", "/api/v1/events?limit=5000", "", token, 400, "1 to 1000"},
+		{"events page of none", "GET", "/api/v1/events?limit=0", "", token, 400, "1 to 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

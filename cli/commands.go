@@ -36,16 +36,46 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 	root.SuggestionsMinimumDistance = 2
 	root.SetVersionTemplate("sluice {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
-	root.CompletionOptions.HiddenDefaultCmd = false
+	root.SetHelpCommand(helpCommand(e, root))
 	root.AddCommand(
 		validateCommand(e), planCommand(e), runCommand(e), upCommand(e),
 		decideCommand(e, true), decideCommand(e, false),
 		statusCommand(e), logsCommand(e), historyCommand(e), changeSetCommand(e),
 		rollbackCommand(e), retryCommand(e), stopCommand(e),
 		freezeCommand(e, true), freezeCommand(e, false),
-		demoCommand(e), versionCommand(e),
+		pipelinesCommand(e), demoCommand(e), versionCommand(e),
 	)
 	return root
+}
+
+// helpCommand is `sluice help [COMMAND]`: a command's usage, description and flags; a command
+// that does not exist is bad usage (exit 2), not the general help.
+func helpCommand(e *env, root *cobra.Command) *cobra.Command {
+	return &cobra.Command{
+		Use:                   "help [COMMAND]",
+		Short:                 "Show a command's usage, description and flags",
+		DisableFlagsInUseLine: true,
+		RunE: e.run(func(args []string) error {
+			target, rest, err := root.Find(args)
+			if err != nil || len(rest) > 0 {
+				typed := strings.Join(args, " ")
+				return usagef("no command %q%s", typed, suggestion(root, typed))
+			}
+			return target.Help()
+		}),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			for _, c := range root.Commands() {
+				if c.IsAvailableCommand() {
+					names = append(names, c.Name()+"\t"+c.Short)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+	}
 }
 
 // suggestion is " (did you mean X?)" for a mistyped command, or "".
@@ -149,7 +179,7 @@ func completeExecutions(e *env, f *flags) cobra.CompletionFunc {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		defer db.Close()
-		exs, _ := db.ListExecutions(e.ctx, false, 20)
+		exs, _ := db.ListExecutions(e.ctx, "", false, 20)
 		out := make([]string, 0, len(exs))
 		for _, ex := range exs {
 			out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))

@@ -66,6 +66,9 @@ func TestHelpPerCommand(t *testing.T) {
 			t.Errorf("sluice %s prints another command's usage:\n%s", strings.Join(c.args, " "), res.stdout)
 		}
 	}
+	if res := sluiceRun(t, dir, "help", "stauts"); res.code != 2 || !strings.Contains(res.stderr, `no command "stauts" (did you mean status?)`) {
+		t.Errorf("help of a command that does not exist: exit %d %q", res.code, res.stderr)
+	}
 	version := sluiceRun(t, dir, "--version")
 	if version.code != 0 || !strings.HasPrefix(version.stdout, "sluice ") || !strings.Contains(version.stdout, "commit") {
 		t.Errorf("sluice --version: exit %d %q", version.code, version.stdout)
@@ -74,6 +77,25 @@ func TestHelpPerCommand(t *testing.T) {
 		res := sluiceRun(t, dir, args...)
 		if res.code != 2 || !strings.Contains(res.stderr, "unknown flag: --json") {
 			t.Errorf("sluice %s: exit %d %q; want --json refused", strings.Join(args, " "), res.code, res.stderr)
+		}
+	}
+}
+
+// sluice --version prints what the build was stamped with (make build stamps the commit).
+func TestVersionFromBuild(t *testing.T) {
+	t.Parallel()
+	bin := t.TempDir() + "/sluice"
+	build := exec.Command("go", "build", "-o", bin,
+		"-ldflags", "-X github.com/sluicehq/sluice/cli.Version=1.2.3 -X github.com/sluicehq/sluice/cli.Commit=0123456789abcdef0123",
+		"../cmd/sluice")
+	build.Env = append(build.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || string(out) != "sluice 1.2.3 (commit 0123456789ab)\n" {
+			t.Errorf("sluice %s = %q, %v; want sluice 1.2.3 (commit 0123456789ab)", args[0], out, err)
 		}
 	}
 }

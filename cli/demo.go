@@ -173,6 +173,7 @@ func (c *trafficCount) report(w io.Writer) {
 // sendLoad sends about 50 requests a second to env once it serves a version.
 func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCount) {
 	client := &http.Client{Timeout: 2 * time.Second}
+	pipeline := inst.engine.Snapshots().Pipeline
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -181,7 +182,7 @@ func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCou
 			return
 		case <-tick.C:
 		}
-		st, err := inst.db.Environment(ctx, env)
+		st, err := inst.db.Environment(ctx, pipeline, env)
 		if err != nil || st.Address == "" || st.Live == nil {
 			continue
 		}

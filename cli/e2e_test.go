@@ -373,9 +373,9 @@ func TestApprovalInvalidatedByChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := db.Environment(t.Context(), "prod")
+	st, err := db.Environment(t.Context(), "hello-api@main", "prod")
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-		st, err = &sluice.EnvironmentState{Name: "prod"}, nil
+		st, err = &sluice.EnvironmentState{Pipeline: "hello-api@main", Name: "prod"}, nil
 	}
 	if err != nil {
 		t.Fatal(err)

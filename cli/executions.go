@@ -27,7 +27,7 @@ func resolveExecution(ctx context.Context, f *flags, typed string) (string, erro
 	if _, err := db.Execution(ctx, typed); err == nil {
 		return typed, nil
 	}
-	all, err := db.ListExecutions(ctx, false, 0)
+	all, err := db.ListExecutions(ctx, "", false, 0)
 	if err != nil {
 		return "", err
 	}

@@ -131,6 +131,18 @@ func TestJSONOutputsMatchTheDocs(t *testing.T) {
 		t.Fatalf("the first run: exit %d\n%s", res.code, res.stderr)
 	}
 	got.add(t, "run", res)
+	pipelines := sluiceRun(t, r.dir, "pipelines", "--json", "--state", r.state)
+	got.add(t, "pipelines", pipelines)
+	var pl struct {
+		Pipelines []sluice.Pipeline `json:"pipelines"`
+	}
+	if err := json.Unmarshal([]byte(pipelines.stdout), &pl); err != nil || len(pl.Pipelines) != 1 || pl.Pipelines[0].ID != "hello-api@main" ||
+		pl.Pipelines[0].Kind != sluice.KindMain || pl.Pipelines[0].Branch != "main" || pl.Pipelines[0].State != sluice.PipelineActive {
+		t.Errorf("sluice pipelines --json = %s, want the main pipeline, active", pipelines.stdout)
+	}
+	if text := sluiceRun(t, r.dir, "pipelines", "--state", r.state); !regexp.MustCompile(`(?m)^hello-api@main +main +branch main +active `).MatchString(text.stdout) {
+		t.Errorf("sluice pipelines does not list the main pipeline:\n%s", text.stdout)
+	}
 
 	// A release that breaks prod, rolled back (with no traffic, by its post_traffic hook); then a
 	// release that mends it, and a person's rollback.
@@ -287,6 +299,8 @@ var documentedOnly = map[string]string{
 	"status environments[].problem":                         "only when an environment cannot be restored",
 	"status executions[].error":                             "only for an execution that did not succeed",
 	"status environments[].frozen":                          "only while the environment is frozen",
+	"pipelines pipelines[].pull_request":                    "only for a pull request's pipeline",
+	"pipelines pipelines[].removed_at":                      "only once a pipeline's branch or pull request is gone",
 }
 
 // documentedOnlyKey reports whether path, or an object or array it is in, is in documentedOnly.

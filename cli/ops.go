@@ -42,6 +42,7 @@ func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) er
 		if client != nil {
 			a, err = client.Decide(e.ctx, d)
 		} else {
+			d.Pipeline = mainPipeline(e.ctx, f, db)
 			a, _, err = engine.Decide(e.ctx, db, d, time.Now())
 		}
 		if err != nil {
@@ -69,11 +70,11 @@ func cmdStatus(e *env, f *flags) error {
 				return err
 			}
 		} else {
-			exs, err := db.ListExecutions(e.ctx, false, 20)
+			exs, err := db.ListExecutions(e.ctx, "", false, 20)
 			if err != nil {
 				return err
 			}
-			envs, err := engine.Snapshots{Store: db}.Environments(e.ctx, routeEnvironments(*f.file))
+			envs, err := engine.Snapshots{Store: db, Pipeline: mainPipeline(e.ctx, f, db)}.Environments(e.ctx, routeEnvironments(*f.file))
 			if err != nil {
 				return err
 			}
@@ -183,11 +184,12 @@ func orDash(s string) string {
 
 func cmdHistory(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		ds, err := db.ListDeployments(e.ctx, envName, 0)
+		pipeline := mainPipeline(e.ctx, f, db)
+		ds, err := db.ListDeployments(e.ctx, pipeline, envName, 0)
 		if err != nil {
 			return err
 		}
-		as, err := db.ListApprovals(e.ctx, envName, false)
+		as, err := db.ListApprovals(e.ctx, pipeline, envName, false)
 		if err != nil {
 			return err
 		}
@@ -258,7 +260,7 @@ func decision(a sluice.Approval) string {
 
 func cmdChangeSet(e *env, f *flags, envName string) error {
 	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		as, err := db.ListApprovals(e.ctx, envName, true)
+		as, err := db.ListApprovals(e.ctx, mainPipeline(e.ctx, f, db), envName, true)
 		if err != nil {
 			return err
 		}
@@ -486,7 +488,7 @@ func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) err
 			return err
 		}
 		defer db.Close()
-		if _, err := engine.Freeze(e.ctx, db, envName, frozen, o.comment, time.Now()); err != nil {
+		if _, err := engine.Freeze(e.ctx, db, mainPipeline(e.ctx, f, db), envName, frozen, o.comment, time.Now()); err != nil {
 			return err
 		}
 	}
@@ -504,7 +506,7 @@ func cmdRollback(e *env, f *flags, envName string, o rollbackFlags) error {
 		return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d)
 	},
 		func(ctx context.Context, en *engine.Engine) error {
-			got, err := en.Rollback(ctx, envName, identity(), o.comment)
+			got, err := en.Rollback(ctx, "", envName, identity(), o.comment)
 			if got != nil {
 				d = *got
 			}

@@ -356,7 +356,7 @@ func knownEnvironment(ctx context.Context, f *flags, name string) error {
 		if dir, err := statePath(f); err == nil {
 			if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
 				if db, err := openStore(dir); err == nil {
-					states, _ := db.ListEnvironments(ctx)
+					states, _ := db.ListEnvironments(ctx, mainPipeline(ctx, f, db))
 					db.Close()
 					for _, st := range states {
 						known = append(known, st.Name)

@@ -135,7 +135,7 @@ func TestEnvironmentsOutsideTheRouteAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	states, err := db.ListEnvironments(t.Context())
+	states, err := db.ListEnvironments(t.Context(), "hello-api@main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 	}
 	fmt.Fprintf(e.stdout, "sluice up: %s\n  API     http://%s (token in %s/token)\n  metrics %s\n", route.Name, inst.address, dir, metrics)
 	for _, env := range route.Environments {
-		if addr, err := inst.engine.Endpoint(e.ctx, env.Name); err == nil {
+		if addr, err := inst.engine.Endpoint(e.ctx, "", env.Name); err == nil {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
 		}
 	}
@@ -54,7 +54,7 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 // watch runs an execution for each new commit at the head of branch.
 func watch(ctx context.Context, en *engine.Engine, log *slog.Logger, branch string, every time.Duration) {
 	last := ""
-	if exs, err := en.Store().ListExecutions(ctx, false, 1); err == nil && len(exs) > 0 {
+	if exs, err := en.Store().ListExecutions(ctx, "", false, 1); err == nil && len(exs) > 0 {
 		last = exs[0].Revision
 	}
 	for {

@@ -131,7 +131,7 @@ func (ac *actionContext) source(ctx context.Context) outcome {
 
 func (ac *actionContext) build(ctx context.Context) outcome {
 	e := ac.e
-	if b, err := e.store.Build(ctx, ac.ex.Revision); err == nil {
+	if b, err := e.store.Build(ctx, ac.ex.Pipeline, ac.ex.Revision); err == nil {
 		if err := e.cfg.Artifacts.Verify(b.Digest); err != nil {
 			return failed(fmt.Errorf("the artifact built earlier for %s cannot be used: %w", sluice.ShortRevision(ac.ex.Revision), err))
 		}
@@ -164,9 +164,9 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 	if err != nil {
 		return failed(fmt.Errorf("pack artifact: %w", err))
 	}
-	b := &sluice.Build{Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
+	b := &sluice.Build{Pipeline: ac.ex.Pipeline, Revision: ac.ex.Revision, Digest: art.Digest, Size: art.Size, CreatedAt: e.now().UTC()}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveBuild(ctx, b, ev...) },
-		e.event("artifact.created", ac.ex.ID, b)) {
+		sluice.ArtifactCreated(ac.ex.ID, b, e.now())) {
 		return failed(errors.New("could not record the build"))
 	}
 	fmt.Fprintf(ac.log, "artifact %s (%d bytes, %d files)\n", art.Digest, art.Size, art.Files)
@@ -368,20 +368,22 @@ func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 	return p, nil
 }
 
-// target is env as its provider sees it: name, the provider's configuration, and where to
-// serve. state may be nil when where to serve does not matter.
-func target(env *spec.Environment, state *sluice.EnvironmentState) deploy.Environment {
-	t := deploy.Environment{Name: env.Name, Config: env.TargetConfig, Listen: env.Listen}
+// target is pipeline's env as its provider sees it: the name the provider knows it by (see
+// instanceName), the provider's own configuration, and where to serve. state may be nil when
+// where to serve does not matter.
+func target(route *spec.Route, pipeline string, env *spec.Environment, state *sluice.EnvironmentState) deploy.Environment {
+	t := deploy.Environment{Name: instanceName(route, pipeline, env.Name), Config: env.TargetConfig}
 	if state != nil {
-		t.Listen = listenAddress(env, state)
+		t.Listen = listenAddress(route, env, state)
 	}
 	return t
 }
 
-// listenAddress is where env's entry point listens: its listen key, else the URL it was given
-// before, so it stays the same across restarts.
-func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string {
-	if env.Listen != "" {
+// listenAddress is where env's entry point listens: its listen key, else the URL it was
+// given before, so it stays the same across restarts. The listen key belongs to the main
+// pipeline: another pipeline's environment listens where its provider chooses.
+func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.EnvironmentState) string {
+	if env.Listen != "" && instanceName(route, state.Pipeline, env.Name) == env.Name {
 		return env.Listen
 	}
 	return state.Address
@@ -390,10 +392,10 @@ func listenAddress(env *spec.Environment, state *sluice.EnvironmentState) string
 // endpoint returns the environment's URL as its provider gives it, starting its entry point if
 // needed, and keeps it in the store so it stays the same across restarts.
 func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
-	return ac.e.endpoint(ctx, ac.plan.Route, ac.stage.Environment)
+	return ac.e.endpoint(ctx, ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment)
 }
 
-func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string) (string, error) {
+func (e *Engine) endpoint(ctx context.Context, route *spec.Route, pipeline, envName string) (string, error) {
 	env := route.Environment(envName)
 	if env == nil {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in the route", envName)
@@ -402,11 +404,11 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	if err != nil {
 		return "", err
 	}
-	state, err := e.environmentState(ctx, envName)
+	state, err := e.environmentState(ctx, pipeline, envName)
 	if err != nil {
 		return "", err
 	}
-	url, err := p.Address(ctx, target(env, state))
+	url, err := p.Address(ctx, target(route, pipeline, env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}
@@ -420,11 +422,11 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, envName string
 	return url, nil
 }
 
-// environmentState returns the stored state of env, or a new one.
-func (e *Engine) environmentState(ctx context.Context, env string) (*sluice.EnvironmentState, error) {
-	st, err := e.store.Environment(ctx, env)
+// environmentState returns the stored state of pipeline's env, or a new one.
+func (e *Engine) environmentState(ctx context.Context, pipeline, env string) (*sluice.EnvironmentState, error) {
+	st, err := e.store.Environment(ctx, pipeline, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-		return &sluice.EnvironmentState{Name: env}, nil
+		return &sluice.EnvironmentState{Pipeline: pipeline, Name: env}, nil
 	}
 	return st, err
 }

@@ -3,17 +3,17 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
 
-// Bus publishes events, after they are stored, to in-process subscribers (the API's stream,
-// notifications). Traffic progress of a deployment (sluice.deployment.progress) is published
-// without being stored: it changes many times a second and the deployment records the outcome. A slow subscriber loses events rather than slowing the engine: the store keeps
-// the full history for anyone who must not miss one.
+// Bus publishes events, after they are stored, to in-process subscribers that want them at
+// once (a live view). Traffic progress of a deployment (sluice.EventDeploymentProgress) is
+// published without being stored: it changes many times a second and the deployment records
+// the outcome. A slow subscriber loses events rather than slowing the engine, so a consumer
+// that must not miss one (a notifier) tails the store instead, with a cursor of its own
+// (store.Events.ListEvents, store.EventCursors).
 type Bus struct {
 	mu   sync.Mutex
 	subs map[chan sluice.Event]struct{}
@@ -48,25 +48,6 @@ func (b *Bus) publish(events ...sluice.Event) {
 			}
 		}
 	}
-}
-
-// NewEvent builds a CloudEvents event of type "sluice."+typ about subject, at now. Commands that
-// change state without an engine (approve, freeze) use it too, so every event has one shape.
-func NewEvent(typ, subject string, data any, now time.Time) sluice.Event {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		raw = nil
-	}
-	var id [16]byte
-	_, _ = rand.Read(id[:])
-	return sluice.Event{
-		SpecVersion: "1.0", ID: hex.EncodeToString(id[:]), Source: "sluice", Type: "sluice." + typ,
-		Subject: subject, Time: now.UTC(), DataContentType: "application/json", Data: raw,
-	}
-}
-
-func (e *Engine) event(typ, subject string, data any) sluice.Event {
-	return NewEvent(typ, subject, data, e.now())
 }
 
 func newID() string {

@@ -136,7 +136,7 @@ func TestCrashResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	list, err := db.ListExecutions(context.Background(), false, 0)
+	list, err := db.ListExecutions(context.Background(), "", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func storedActions(t *testing.T, state string) []sluice.ActionExecution {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	list, err := db.ListExecutions(context.Background(), false, 0)
+	list, err := db.ListExecutions(context.Background(), "", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

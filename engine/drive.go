@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -42,20 +41,37 @@ func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, te
 	if rev == "" {
 		rev = route.Source.Branch
 	}
-	if sha, err = git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev); err != nil {
-		return nil, nil, "", fmt.Errorf("resolve revision %q: %w", rev, err)
+	if sha, err = e.resolveRev(ctx, route, rev); err != nil {
+		return nil, nil, "", err
 	}
 	return route, text, sha, nil
+}
+
+// resolveRev resolves rev to a commit of route's source repository.
+func (e *Engine) resolveRev(ctx context.Context, route *spec.Route, rev string) (string, error) {
+	sha, err := git.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
+	if err != nil {
+		return "", fmt.Errorf("resolve revision %q: %w", rev, err)
+	}
+	return sha, nil
 }
 
 // start stores an execution of route (whose file text is text) at sha and drives it. Unless
 // fresh, a revision that has an execution already is not started again: start returns that
 // execution (existing is true), driving it if it has not ended and no other engine does.
 func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha string, fresh bool) (ex *sluice.Execution, existing bool, err error) {
+	return e.startIn(ctx, MainPipeline(route), route, text, sha, fresh)
+}
+
+// startIn is start in pipeline pl, which it records first if the store does not have it.
+func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Route, text []byte, sha string, fresh bool) (ex *sluice.Execution, existing bool, err error) {
+	if err := e.ensurePipeline(ctx, pl); err != nil {
+		return nil, false, err
+	}
 	subject, _ := git.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
 	p := plan.Compile(route)
 	ex = &sluice.Execution{
-		ID: newID(), Pipeline: route.Name + "@" + route.Source.Branch, Revision: sha, Subject: subject,
+		ID: newID(), Pipeline: pl.ID, Revision: sha, Subject: subject,
 		Status: sluice.StatusPending, Route: string(text), RouteFile: e.cfg.RouteFile, CreatedAt: e.now().UTC(),
 	}
 	var stages []sluice.StageExecution
@@ -66,7 +82,7 @@ func (e *Engine) start(ctx context.Context, route *spec.Route, text []byte, sha 
 			actions = append(actions, sluice.ActionExecution{ExecutionID: ex.ID, Stage: st.Name, Action: a.Name, Kind: a.Kind, RunOrder: a.RunOrder, Status: sluice.StatusPending})
 		}
 	}
-	ev := e.event("execution.created", ex.ID, map[string]any{"execution": ex.ID, "revision": sha, "pipeline": ex.Pipeline})
+	ev := sluice.ExecutionCreated(ex, e.now())
 	if fresh {
 		err = e.store.CreateExecution(ctx, ex, stages, actions, ev)
 	} else {
@@ -138,7 +154,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 	if ex.Status == sluice.StatusPending {
 		ex.Status, ex.StartedAt = sluice.StatusInProgress, e.now().UTC()
 		if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveExecution(ctx, ex, ev...) },
-			e.event("execution.started", ex.ID, map[string]any{"execution": ex.ID, "revision": ex.Revision})) {
+			sluice.ExecutionStarted(ex, e.now())) {
 			return
 		}
 	}
@@ -160,7 +176,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		if !inside {
 			st.Status, st.StartedAt, st.EndedAt = sluice.StatusInProgress, e.now().UTC(), time.Time{}
 			if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveStage(ctx, st, ev...) },
-				e.event("stage.started", ex.ID+"/"+stage.Name, st)) {
+				sluice.StageStarted(st, e.now())) {
 				e.leave(r)
 				return
 			}
@@ -176,7 +192,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		st.Status, st.EndedAt = status, e.now().UTC()
 		bg := context.WithoutCancel(ctx)
 		e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveStage(bg, st, ev...) },
-			e.event("stage."+eventVerb(st.Status), ex.ID+"/"+stage.Name, st))
+			sluice.StageEnded(st, e.now()))
 		e.leave(r)
 		if !status.OK() {
 			e.finish(ctx, ex, status, reason)
@@ -208,7 +224,7 @@ func (e *Engine) finish(ctx context.Context, ex *sluice.Execution, status sluice
 	ex.Status, ex.Error, ex.Waiting, ex.EndedAt = status, reason, "", e.now().UTC()
 	bg := context.WithoutCancel(ctx)
 	e.save(bg, func(ev ...sluice.Event) error { return e.store.SaveExecution(bg, ex, ev...) },
-		e.event("execution."+eventVerb(status), ex.ID, map[string]any{"execution": ex.ID, "status": status, "error": reason, "revision": ex.Revision}))
+		sluice.ExecutionEnded(ex, e.now()))
 	if err := os.RemoveAll(e.workspace(ex.ID)); err != nil {
 		e.log.Warn("remove workspace", "execution", ex.ID, "err", err)
 	}
@@ -243,9 +259,9 @@ func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, ev
 func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route *spec.Route, stage *plan.Stage, inside bool) error {
 	key := stageKey(r.pipeline, stage.Name)
 	e.mu.Lock()
-	e.waiting[stage.Name] = append(e.waiting[stage.Name], r)
+	e.waiting[key] = append(e.waiting[key], r)
 	if route.ExecutionMode != sluice.ModeQueued && !inside {
-		for _, w := range e.waiting[stage.Name] {
+		for _, w := range e.waiting[key] {
 			if w.seq < r.seq {
 				w.supOnce.Do(func() { close(w.superseded) })
 			}
@@ -254,7 +270,7 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
-		e.waiting[stage.Name] = without(e.waiting[stage.Name], r)
+		e.waiting[key] = without(e.waiting[key], r)
 		e.broadcastLocked()
 		e.mu.Unlock()
 		if !stopped(r) { // a stop cleared it with everything else
@@ -270,7 +286,7 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		e.mu.Lock()
 		var ahead *run
 		if route.ExecutionMode == sluice.ModeQueued && !inside {
-			for _, w := range e.waiting[stage.Name] {
+			for _, w := range e.waiting[key] {
 				if w.seq < r.seq && (ahead == nil || w.seq < ahead.seq) {
 					ahead = w
 				}
@@ -304,7 +320,7 @@ func (e *Engine) mayEnter(ctx context.Context, r *run, stage *plan.Stage, key st
 		return fmt.Sprintf("waiting: execution %s came first and waits for %s too (execution_mode: queued)", ahead.id, stage.Name), nil
 	}
 	if env := stage.Environment; env != "" && !inside {
-		if st, err := e.store.Environment(ctx, env); err == nil && st.Frozen {
+		if st, err := e.store.Environment(ctx, r.pipeline, env); err == nil && st.Frozen {
 			reason := ""
 			if st.FrozenReason != "" {
 				reason = " (" + st.FrozenReason + ")"
@@ -368,7 +384,7 @@ func (e *Engine) setWaiting(ctx context.Context, ex *sluice.Execution, why strin
 	ex.Waiting = why
 	var events []sluice.Event
 	if why != "" {
-		events = append(events, e.event("execution.waiting", ex.ID, map[string]any{"execution": ex.ID, "waiting": why}))
+		events = append(events, sluice.ExecutionWaiting(ex, e.now()))
 		e.log.Info(why, "execution", ex.ID)
 	}
 	bg := context.WithoutCancel(ctx)
@@ -395,22 +411,6 @@ func stopped(r *run) bool {
 	default:
 		return false
 	}
-}
-
-// eventVerb turns a status into the verb of an event type: Succeeded -> succeeded,
-// RolledBack -> rolled_back.
-func eventVerb(s sluice.Status) string {
-	var b strings.Builder
-	for i, c := range string(s) {
-		if c >= 'A' && c <= 'Z' {
-			if i > 0 {
-				b.WriteByte('_')
-			}
-			c += 'a' - 'A'
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }
 
 // RunOrResume follows the newest execution of rev when there is one — an execution interrupted

@@ -1,4 +1,6 @@
-// Package engine runs compiled plans. One Engine serves one route file and its state directory.
+// Package engine runs compiled plans. One Engine serves one route file and its state directory,
+// for every pipeline of the route (its main branch and copies for other branches; see
+// pipelines.go).
 //
 // The engine writes every state change to the store before acting on it, so it can be killed at
 // any moment and started again: Start resumes every execution that had not ended. An action that
@@ -85,14 +87,14 @@ type Engine struct {
 
 	mu      sync.Mutex
 	running map[string]*run   // executions being driven, by ID
-	waiting map[string][]*run // stage name -> executions waiting to enter, in arrival order
+	waiting map[string][]*run // stage lease key -> executions waiting to enter, in arrival order
 	changed chan struct{}     // closed and replaced whenever a stage is left, waiting or freezes change
 	wg      sync.WaitGroup
-	// progress of deployments in flight (environment -> deploy.Progress), for status displays.
+	// progress of deployments in flight (instance name -> deploy.Progress), for status displays.
 	progress sync.Map
 	// ledger records the processes of actions and versions (see processes.go); set by Start.
 	ledger *runner.Ledger
-	// problems holds, by environment, why it does not serve its live version (a restore that
+	// problems holds, by instance name (see instanceName), why it does not serve its live version (a restore that
 	// failed at start, a live version that keeps crashing), until a deployment fixes it.
 	problems sync.Map
 	// diskFull counts the state writes waiting for free space (see waitForSpace).
@@ -168,7 +170,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.restoreEnvironments(ctx); err != nil {
 		return err
 	}
-	active, err := e.store.ListExecutions(ctx, true, 0)
+	active, err := e.store.ListExecutions(ctx, "", true, 0)
 	if err != nil {
 		return fmt.Errorf("list executions to resume: %w", err)
 	}

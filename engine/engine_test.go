@@ -245,7 +245,7 @@ environments:
 func (f *fixture) waitApproval() {
 	f.t.Helper()
 	eventually(f.t, "a waiting approval", func() bool {
-		list, err := f.db.ListApprovals(context.Background(), "dev", true)
+		list, err := f.db.ListApprovals(context.Background(), "t@main", "dev", true)
 		return err == nil && len(list) > 0
 	})
 }
@@ -294,7 +294,7 @@ func TestApprovals(t *testing.T) {
 		{
 			name: "environment changed after the change set", timeout: "1h", status: sluice.StatusFailed, errText: "changed after change set",
 			act: func(t *testing.T, f *fixture) {
-				state := &sluice.EnvironmentState{Name: "dev", Address: "127.0.0.1:1", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("ab", 32), Revision: "other"}, UpdatedAt: time.Now().UTC()}
+				state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Address: "127.0.0.1:1", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("ab", 32), Revision: "other"}, UpdatedAt: time.Now().UTC()}
 				if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
 					t.Fatal(err)
 				}
@@ -470,7 +470,7 @@ func TestApprovalDecidedWhileEngineDown(t *testing.T) {
 	if err := f.engine.Close(); err != nil { // the engine stops; the execution pauses
 		t.Fatal(err)
 	}
-	if _, _, err := engine.Decide(context.Background(), f.db, engine.Decision{Environment: "dev", ChangeSet: f.waitingChangeSet("dev"), Approve: true, User: "alice", Comment: "approved offline"}, time.Now()); err != nil {
+	if _, _, err := engine.Decide(context.Background(), f.db, engine.Decision{Pipeline: "t@main", Environment: "dev", ChangeSet: f.waitingChangeSet("dev"), Approve: true, User: "alice", Comment: "approved offline"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	f.db.Close()
@@ -478,7 +478,7 @@ func TestApprovalDecidedWhileEngineDown(t *testing.T) {
 	if got := f.wait(ex.ID); got.Status != sluice.StatusSucceeded {
 		t.Fatalf("execution %s: %s", got.Status, got.Error)
 	}
-	list, err := f.db.ListApprovals(context.Background(), "dev", false)
+	list, err := f.db.ListApprovals(context.Background(), "t@main", "dev", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +500,7 @@ environments:
 `)
 	f.start()
 	ctx := context.Background()
-	if err := f.engine.Freeze(ctx, "prod", true, "change freeze"); err != nil {
+	if err := f.engine.Freeze(ctx, "", "prod", true, "change freeze"); err != nil {
 		t.Fatal(err)
 	}
 	ex := f.run()
@@ -513,7 +513,7 @@ environments:
 		t.Fatalf("deploys = %d while prod is frozen, want 1 (dev only)", f.provider.calls())
 	}
 	// As `sluice unfreeze` does when no engine serves the state: a write to the store only.
-	if _, err := engine.Freeze(ctx, f.db, "prod", false, "", time.Now()); err != nil {
+	if _, err := engine.Freeze(ctx, f.db, "t@main", "prod", false, "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.wait(ex.ID); got.Status != sluice.StatusSucceeded {

@@ -37,40 +37,45 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 	if _, err := ac.endpoint(ctx); err != nil {
 		return failed(err)
 	}
-	state, err := ac.e.environmentState(ctx, ac.stage.Environment)
+	state, err := ac.e.environmentState(ctx, ac.ex.Pipeline, ac.stage.Environment)
 	if err != nil {
 		return failed(err)
 	}
-	cs, err := ac.e.prepare(ctx, provider, ac.environment(), state, ac.desired())
+	cs, err := ac.e.prepare(ctx, provider, ac.target(state), state.Live, ac.desired())
 	if err != nil {
 		return failed(err)
 	}
 	if !ac.e.save(ctx, func(ev ...sluice.Event) error { return ac.e.store.SaveChangeSet(ctx, cs, ev...) },
-		ac.e.event("changeset.created", ac.ex.ID+"/"+ac.stage.Name, map[string]any{"environment": cs.Environment, "digest": cs.Digest, "changes": len(cs.Changes)})) {
-		ac.e.discard(ctx, provider, ac.environment(), cs)
+		sluice.ChangeSetCreated(ac.ex.ID, ac.stage.Name, cs, ac.e.now())) {
+		ac.e.discard(ctx, provider, ac.target(nil), cs)
 		return failed(errors.New("could not record the change set"))
 	}
 	fmt.Fprint(ac.log, FormatChangeSet(cs))
 	return outcome{status: sluice.StatusSucceeded, summary: changeSummary(cs), outputs: map[string]string{outChangeSet: cs.Digest}}
 }
 
-// prepare asks env's provider for the change set that takes it from what it runs to `to`.
-func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env *spec.Environment, state *sluice.EnvironmentState, to sluice.Version) (*sluice.ChangeSet, error) {
-	cs, err := p.Prepare(ctx, target(env, state), state.Live, to)
+// target is the action's environment as its provider sees it (see target).
+func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
+	return target(ac.plan.Route, ac.ex.Pipeline, ac.environment(), state)
+}
+
+// prepare asks the provider for the change set that takes env from live to `to`.
+func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs, err := p.Prepare(ctx, env, live, to)
 	if err != nil {
 		return nil, fmt.Errorf("prepare the change set of %s: %w", env.Name, err)
 	}
 	if cs == nil || cs.Digest == "" || cs.Environment != env.Name {
-		return nil, sluice.Errorf(sluice.EINTERNAL, "the %s provider prepared no sealed change set for %s; this is a bug in the provider", env.Target, env.Name)
+		return nil, sluice.Errorf(sluice.EINTERNAL, "the provider of %s prepared no sealed change set for it; this is a bug in the provider", env.Name)
 	}
 	return cs, nil
 }
 
 // discard tells the provider that cs will not be applied. A failure leaves at worst something
 // the provider holds for nothing (an AWS change set), so it is logged and the execution goes on.
-func (e *Engine) discard(ctx context.Context, p deploy.Provider, env *spec.Environment, cs *sluice.ChangeSet) {
-	if err := p.Discard(context.WithoutCancel(ctx), target(env, nil), cs); err != nil {
-		e.log.Warn("discard change set", "environment", cs.Environment, "digest", cs.Digest, "err", err)
+func (e *Engine) discard(ctx context.Context, p deploy.Provider, env deploy.Environment, cs *sluice.ChangeSet) {
+	if err := p.Discard(context.WithoutCancel(ctx), env, cs); err != nil {
+		e.log.Warn("discard change set", "environment", env.Name, "digest", cs.Digest, "err", err)
 	}
 }
 
@@ -181,7 +186,7 @@ func (ac *actionContext) approval(ctx context.Context) outcome {
 // down; a first run or a retry asks anew.
 func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*sluice.Approval, error) {
 	e := ac.e
-	list, err := e.store.ListApprovals(ctx, ac.stage.Environment, false)
+	list, err := e.store.ListApprovals(ctx, ac.ex.Pipeline, ac.stage.Environment, false)
 	if err != nil {
 		return nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -198,11 +203,11 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 	gate := ac.action.Approval
 	now := e.now().UTC()
 	a := &sluice.Approval{
-		ExecutionID: ac.ex.ID, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
+		ExecutionID: ac.ex.ID, Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
 	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
-		e.event("approval.requested", "env/"+a.Environment, a)) {
+		sluice.ApprovalRequested(a, e.now())) {
 		return nil, errors.New("could not record the approval request")
 	}
 	return a, nil
@@ -214,12 +219,15 @@ func expire(ctx context.Context, st interface {
 }, a *sluice.Approval, now time.Time) (sluice.Event, error) {
 	a.Status, a.Expired, a.DecidedBy, a.DecidedAt = sluice.StatusRejected, true, "sluice", now.UTC()
 	a.Comment = "nobody decided within " + a.ExpiresAt.Sub(a.RequestedAt).String()
-	ev := NewEvent("approval.expired", "env/"+a.Environment, a, now)
+	ev := sluice.ApprovalDecided(a, now)
 	return ev, st.DecideApproval(ctx, a, ev)
 }
 
 // Decision is a person's decision on the approval waiting in an environment.
 type Decision struct {
+	// Pipeline is the ID of the environment's pipeline. Engine.Decide takes "" as the main
+	// pipeline; the package-level Decide needs it.
+	Pipeline    string
 	Environment string
 	// ChangeSet is the digest (or a prefix of at least 6 hex digits) of the change set the
 	// person reviewed. Required to approve: an approval binds what was reviewed, never whatever
@@ -235,14 +243,17 @@ type Decision struct {
 // approval reads its decision from the store. An approval past its expiry is recorded as expired
 // (a rejection) and the decision is refused.
 func Decide(ctx context.Context, st interface {
-	ListApprovals(context.Context, string, bool) ([]sluice.Approval, error)
+	ListApprovals(context.Context, string, string, bool) ([]sluice.Approval, error)
 	DecideApproval(context.Context, *sluice.Approval, ...sluice.Event) error
 }, d Decision, now time.Time) (*sluice.Approval, []sluice.Event, error) {
 	env := d.Environment
 	if d.User == "" {
 		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "cannot tell who you are; set SLUICE_USER")
 	}
-	list, err := st.ListApprovals(ctx, env, true)
+	if d.Pipeline == "" {
+		return nil, nil, sluice.Errorf(sluice.EINVALID, "a decision on %s needs the environment's pipeline (sluice pipelines lists them)", env)
+	}
+	list, err := st.ListApprovals(ctx, d.Pipeline, env, true)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list approvals: %w", err)
 	}
@@ -265,11 +276,10 @@ func Decide(ctx context.Context, st interface {
 		return nil, nil, sluice.Errorf(sluice.EUNAUTHORIZED, "%s may not decide approvals in %s; approvers: %s (identity comes from SLUICE_USER, else your OS user)", d.User, env, strings.Join(a.Approvers, ", "))
 	}
 	a.Status, a.DecidedBy, a.DecidedAt, a.Comment = sluice.StatusRejected, d.User, now.UTC(), d.Comment
-	typ := "approval.rejected"
 	if d.Approve {
-		a.Status, typ = sluice.StatusSucceeded, "approval.approved"
+		a.Status = sluice.StatusSucceeded
 	}
-	ev := NewEvent(typ, "env/"+env, a, now)
+	ev := sluice.ApprovalDecided(a, now)
 	if err := st.DecideApproval(ctx, a, ev); err != nil {
 		return nil, nil, err
 	}
@@ -299,6 +309,10 @@ func matchChangeSet(a *sluice.Approval, d Decision) error {
 
 // Decide records a decision and publishes its events.
 func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
+	var err error
+	if d.Pipeline, err = e.orMain(d.Pipeline); err != nil {
+		return nil, err
+	}
 	a, events, err := Decide(ctx, e.store, d, e.now())
 	e.bus.publish(events...)
 	return a, err
@@ -327,18 +341,18 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	// From here the change set is settled: applied, or discarded when it is not.
 	settled := map[string]string{outSettled: cs.Digest}
-	release, err := e.holdEnvironment(ctx, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
+	release, err := e.holdEnvironment(ctx, ac.ex.Pipeline, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
 	if err != nil {
 		return failed(err)
 	}
 	defer release()
-	state, err := e.environmentState(ctx, ac.stage.Environment)
+	state, err := e.environmentState(ctx, ac.ex.Pipeline, ac.stage.Environment)
 	if err != nil {
 		return failed(err)
 	}
 	to := ac.desired()
 	if !sameVersion(cs.From, state.Live) || !sameVersion(&cs.To, &to) {
-		e.discard(ctx, provider, ac.environment(), cs)
+		e.discard(ctx, provider, ac.target(nil), cs)
 		what := "created"
 		if approved != "" {
 			what = "approved"
@@ -348,10 +362,10 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	switch {
 	case cs.Empty():
-		e.discard(ctx, provider, ac.environment(), cs)
+		e.discard(ctx, provider, ac.target(nil), cs)
 		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: "no changes; " + ac.stage.Environment + " already runs this"}
 	case !deploy.NeedsNewVersion(cs):
-		e.discard(ctx, provider, ac.environment(), cs)
+		e.discard(ctx, provider, ac.target(nil), cs)
 		state.Live.Strategy = cs.To.Strategy
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
@@ -360,19 +374,19 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: "recorded the new strategy; the running version is unchanged"}
 	}
 	d := &sluice.Deployment{
-		Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: cs.To.Artifact,
+		Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: cs.To.Artifact,
 		Revision: cs.To.Revision, Strategy: cs.To.Strategy.String(), Status: sluice.StatusInProgress, StartedAt: e.now().UTC(),
 	}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, provider, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
+	result, err := e.deploy(ctx, provider, ac.plan.Route, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
 	if err != nil {
 		return outcome{status: sluice.StatusFailed, outputs: settled, err: err}
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
-		e.problems.Delete(ac.stage.Environment)
+		e.problems.Delete(instanceName(ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment))
 		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(cs.To.Revision), cs.To.Strategy)}
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, outputs: settled, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
@@ -392,22 +406,24 @@ func sameVersion(a, b *sluice.Version) bool {
 
 // deploy records a deployment, runs it through the provider and records how it ended and what
 // the environment runs now. The environment's lock must be held.
-func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
+func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
-	started := e.event("deployment.started", "env/"+env, d)
+	started := sluice.DeploymentStarted(d, e.now())
 	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
 		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
 	e.bus.publish(started)
+	where := target(routeSpec, d.Pipeline, route, state)
+	instance := where.Name
 	req := deploy.Request{
-		Environment: target(route, state), ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
+		Environment: where, ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
 		Progress: func(pr deploy.Progress) {
-			e.setProgress(env, pr)
-			ev := e.event("deployment.progress", "env/"+env, map[string]any{"deployment": d.ID, "phase": pr.Phase, "weight": pr.Weight})
+			e.setProgress(instance, pr)
+			ev := sluice.DeploymentProgressed(sluice.DeploymentProgress{Deployment: d.ID, Environment: env, Phase: pr.Phase, Weight: pr.Weight}, e.now())
 			e.bus.publish(ev)
 		},
 		Log: func(format string, args ...any) {
@@ -415,7 +431,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		},
 	}
 	result, err := p.Apply(ctx, req)
-	e.clearProgress(env)
+	e.clearProgress(instance)
 	if e.paused(ctx) {
 		return deploy.Result{}, context.Cause(ctx) // shutting down: the restart rolls back and records it
 	}
@@ -433,7 +449,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, state *sluice.En
 		state.Previous, state.Live = state.Live, &to
 	}
 	state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, e.now().UTC()
-	ended := e.event("deployment."+eventVerb(d.Status), "env/"+env, d)
+	ended := sluice.DeploymentEnded(d, e.now())
 	if err := e.store.EndDeployment(bg, d, state, ended); err != nil {
 		return result, fmt.Errorf("record what %s runs: %w", env, err)
 	}
@@ -479,19 +495,21 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 
 // restoreFailed reports an environment whose live version could not be restored at start: in
 // the log, as an event, and in status until a deployment or rollback succeeds.
-func (e *Engine) restoreFailed(ctx context.Context, state *sluice.EnvironmentState, err error) {
+func (e *Engine) restoreFailed(ctx context.Context, route *spec.Route, state *sluice.EnvironmentState, err error) {
 	what := "its live version"
 	if state.Live != nil {
 		what = "live version " + sluice.ShortRevision(state.Live.Revision)
 	}
 	problem := fmt.Sprintf("could not restore %s at start: %v; deploy it again with sluice run or sluice rollback %s", what, err, state.Name)
-	e.problems.Store(state.Name, problem)
+	e.problems.Store(instanceName(route, state.Pipeline, state.Name), problem)
 	e.log.Error("environment not restored; the others serve", "environment", state.Name, "err", err)
 	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) },
-		e.event("environment.restore_failed", "env/"+state.Name, map[string]any{"environment": state.Name, "error": err.Error()}))
+		sluice.EnvironmentRestoreFailed(state.Name, err, e.now()))
 }
 
-// Problem says why env does not serve as recorded, or "" if nothing is known to be wrong.
+// Problem says why the environment known to providers as instance (see instanceName; an
+// environment's name in the main pipeline) does not serve as recorded, or "" if nothing is
+// known to be wrong.
 func (e *Engine) Problem(env string) string {
 	if v, ok := e.problems.Load(env); ok {
 		return v.(string)

@@ -323,7 +323,7 @@ func (f *fixture) decide(env string, approve bool, user, comment string) (*sluic
 // waitingChangeSet is the digest of the change set waiting for approval in env, or "".
 func (f *fixture) waitingChangeSet(env string) string {
 	f.t.Helper()
-	list, err := f.db.ListApprovals(context.Background(), env, true)
+	list, err := f.db.ListApprovals(context.Background(), "t@main", env, true)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func Stop(ctx context.Context, st interface {
 		who = "someone"
 	}
 	reason := "stopped by " + who
-	ev := NewEvent("execution.stopped", id, map[string]any{"execution": id, "status": sluice.StatusStopped, "error": reason, "by": who}, now)
+	ev := sluice.ExecutionStopped(id, who, reason, now)
 	ex, err := st.StopExecution(ctx, id, who, reason, now.UTC(), ev)
 	if err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 	if !e.save(ctx, func(ev ...sluice.Event) error {
 		return e.store.RetryExecution(ctx, ex, resetStages, resetActions, ev...)
 	},
-		e.event("execution.retried", ex.ID, map[string]any{"execution": ex.ID})) {
+		sluice.ExecutionRetried(ex, e.now())) {
 		return nil, errors.New("could not record the retry")
 	}
 	if err := e.spawn(ex); err != nil {
@@ -117,17 +117,13 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 // wait before it until it is unfrozen. It works with or without a running engine, and returns
 // the event it stored.
 func Freeze(ctx context.Context, st interface {
-	Environment(context.Context, string) (*sluice.EnvironmentState, error)
+	Environment(context.Context, string, string) (*sluice.EnvironmentState, error)
 	SaveEnvironment(context.Context, *sluice.EnvironmentState, ...sluice.Event) error
-}, env string, frozen bool, reason string, now time.Time) (sluice.Event, error) {
-	typ := "environment.frozen"
-	if !frozen {
-		typ = "environment.unfrozen"
-	}
-	ev := NewEvent(typ, "env/"+env, map[string]any{"environment": env, "reason": reason}, now)
-	state, err := st.Environment(ctx, env)
+}, pipeline, env string, frozen bool, reason string, now time.Time) (sluice.Event, error) {
+	ev := sluice.EnvironmentFrozen(env, frozen, reason, now)
+	state, err := st.Environment(ctx, pipeline, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
-		state, err = &sluice.EnvironmentState{Name: env}, nil
+		state, err = &sluice.EnvironmentState{Pipeline: pipeline, Name: env}, nil
 	}
 	if err != nil {
 		return ev, err
@@ -136,9 +132,14 @@ func Freeze(ctx context.Context, st interface {
 	return ev, st.SaveEnvironment(ctx, state, ev)
 }
 
-// Freeze disables (or, with frozen false, enables) the transition into env's stage.
-func (e *Engine) Freeze(ctx context.Context, env string, frozen bool, reason string) error {
-	ev, err := Freeze(ctx, e.store, env, frozen, reason, e.now())
+// Freeze disables (or, with frozen false, enables) the transition into env's stage in pipeline
+// (the main pipeline if "").
+func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error {
+	pipeline, err := e.orMain(pipeline)
+	if err != nil {
+		return err
+	}
+	ev, err := Freeze(ctx, e.store, pipeline, env, frozen, reason, e.now())
 	if err != nil {
 		return err
 	}
@@ -149,13 +150,17 @@ func (e *Engine) Freeze(ctx context.Context, env string, frozen bool, reason str
 	return nil
 }
 
-// Rollback puts the environment's previous good version back, all at once.
+// Rollback puts the previous good version of pipeline's environment (the main pipeline if "")
+// back, all at once.
 //
 // user is who asked and comment why; both are recorded with the deployment (cause manual).
-func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*sluice.Deployment, error) {
+func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error) {
 	route, err := e.currentRoute()
 	if err != nil {
 		return nil, err
+	}
+	if pipeline == "" {
+		pipeline = MainPipeline(route).ID
 	}
 	envSpec := route.Environment(env)
 	if envSpec == nil {
@@ -165,47 +170,48 @@ func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*slui
 	if err != nil {
 		return nil, err
 	}
-	release, err := e.holdEnvironment(ctx, env, nil)
+	release, err := e.holdEnvironment(ctx, pipeline, env, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	state, err := e.environmentState(ctx, env)
+	state, err := e.environmentState(ctx, pipeline, env)
 	if err != nil {
 		return nil, err
 	}
 	if state.Previous == nil {
 		return nil, sluice.Errorf(sluice.ECONFLICT, "%s has no earlier good version to roll back to", env)
 	}
-	if _, err := e.endpoint(ctx, route, env); err != nil {
+	if _, err := e.endpoint(ctx, route, pipeline, env); err != nil {
 		return nil, err
 	}
 	to := *state.Previous
 	to.Strategy = sluice.PredefinedStrategies["AllAtOnce"]
 	// A rollback is a change set like any other, prepared by the provider, recorded so that the
 	// deployment's digest can be looked up, and applied at once: asking for it is the approval.
-	cs, err := e.prepare(ctx, p, envSpec, state, to)
+	where := target(route, pipeline, envSpec, state)
+	cs, err := e.prepare(ctx, p, where, state.Live, to)
 	if err != nil {
 		return nil, err
 	}
 	if err := e.store.SaveChangeSet(ctx, cs); err != nil {
-		e.discard(ctx, p, envSpec, cs)
+		e.discard(ctx, p, where, cs)
 		return nil, fmt.Errorf("record the rollback's change set: %w", err)
 	}
-	d := &sluice.Deployment{Environment: env, ChangeSetDigest: cs.Digest, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
+	d := &sluice.Deployment{Pipeline: pipeline, Environment: env, ChangeSetDigest: cs.Digest, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
 		Status: sluice.StatusInProgress, StartedAt: e.now().UTC(), Reason: "rollback requested by " + orSomeone(user),
 		Rollback: &sluice.Rollback{Cause: sluice.CauseManual, By: user, Detail: comment}}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, p, state, cs, d, envSpec, nil, logWriter{e.log, env})
+	result, err := e.deploy(ctx, p, route, state, cs, d, envSpec, nil, logWriter{e.log, env})
 	if err != nil {
 		return d, err
 	}
 	if result.Status != sluice.StatusSucceeded {
 		return d, fmt.Errorf("rollback of %s did not complete: %s", env, result.Reason)
 	}
-	e.problems.Delete(env)
+	e.problems.Delete(instanceName(route, pipeline, env))
 	return d, nil
 }
 
@@ -213,13 +219,27 @@ func (e *Engine) Rollback(ctx context.Context, env, user, comment string) (*slui
 // deployment the last engine left half done as rolled back. An environment that cannot be
 // restored is reported and left aside: the others serve, and executions can still deploy to it.
 func (e *Engine) restoreEnvironments(ctx context.Context) error {
-	states, err := e.store.ListEnvironments(ctx)
-	if err != nil {
-		return fmt.Errorf("list environments: %w", err)
-	}
 	route, err := e.currentRoute()
 	if err != nil {
 		return err
+	}
+	pipelines, err := e.store.ListPipelines(ctx)
+	if err != nil {
+		return fmt.Errorf("list pipelines: %w", err)
+	}
+	ids := []string{MainPipeline(route).ID}
+	for _, p := range pipelines {
+		if p.Route == route.Name && !p.State.Removed() && p.ID != ids[0] {
+			ids = append(ids, p.ID)
+		}
+	}
+	var states []sluice.EnvironmentState
+	for _, id := range ids {
+		list, err := e.store.ListEnvironments(ctx, id)
+		if err != nil {
+			return fmt.Errorf("list environments of %s: %w", id, err)
+		}
+		states = append(states, list...)
 	}
 	for i := range states {
 		state := &states[i]
@@ -236,8 +256,8 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 		interrupted := state.Deploying != nil
 		e.repairDeployments(ctx, state)
 		if state.Live != nil || interrupted {
-			if err := p.Restore(ctx, target(envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
-				e.restoreFailed(ctx, state, err) // the other environments are restored all the same
+			if err := p.Restore(ctx, target(route, state.Pipeline, envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
+				e.restoreFailed(ctx, route, state, err) // the other environments are restored all the same
 			}
 		}
 	}
@@ -250,7 +270,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 // is made live; the deployment in flight is recorded rolled back, since the last good version is
 // what the restart restores; and a deployment the environment never heard of is recorded failed.
 func (e *Engine) repairDeployments(ctx context.Context, state *sluice.EnvironmentState) {
-	list, err := e.store.ListDeployments(ctx, state.Name, 20)
+	list, err := e.store.ListDeployments(ctx, state.Pipeline, state.Name, 20)
 	if err != nil {
 		e.log.Error("read deployments to repair", "environment", state.Name, "err", err)
 		return
@@ -269,9 +289,9 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 		case current && d.Status == sluice.StatusInProgress:
 			d.Status, d.EndedAt = sluice.StatusRolledBack, now
 			d.Reason = "the engine stopped during this deployment; the last good version was restored when it started again"
-			d.Rollback = &sluice.Rollback{Cause: "restart", Detail: d.Reason, RestoredAt: now}
+			d.Rollback = &sluice.Rollback{Cause: sluice.CauseRestart, Detail: d.Reason, RestoredAt: now}
 			state.Deploying, state.DeploymentID, state.UpdatedAt = nil, 0, now
-			ev := e.event("deployment.rolled_back", "env/"+state.Name, d)
+			ev := sluice.DeploymentEnded(d, e.now())
 			if err := e.store.EndDeployment(ctx, d, state, ev); err != nil {
 				e.log.Error("record interrupted deployment", "environment", state.Name, "err", err)
 			} else {
@@ -280,7 +300,7 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 		case d.Status == sluice.StatusInProgress:
 			d.Status, d.EndedAt = sluice.StatusFailed, now
 			d.Reason = "the engine stopped before this deployment moved any traffic"
-			e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, e.event("deployment.failed", "env/"+state.Name, d))
+			e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveDeployment(ctx, d, ev...) }, sluice.DeploymentEnded(d, e.now()))
 		}
 	}
 	if state.Deploying != nil { // its deployment record is gone or ended otherwise
@@ -299,7 +319,8 @@ func (e *Engine) currentRoute() (*spec.Route, error) {
 func (e *Engine) setProgress(env string, p deploy.Progress) { e.progress.Store(env, p) }
 func (e *Engine) clearProgress(env string)                  { e.progress.Delete(env) }
 
-// Progress returns the progress of the deployment in flight in env, if any.
+// Progress returns the progress of the deployment in flight in the environment known to
+// providers as instance (see instanceName; an environment's name in the main pipeline), if any.
 func (e *Engine) Progress(env string) (deploy.Progress, bool) {
 	v, ok := e.progress.Load(env)
 	if !ok {
@@ -329,13 +350,17 @@ func (e *Engine) Repo() (string, error) {
 	return RepoPath(e.cfg.RouteFile, route), nil
 }
 
-// Endpoint returns an environment's address, starting its entry point if needed.
-func (e *Engine) Endpoint(ctx context.Context, env string) (string, error) {
+// Endpoint returns the address of pipeline's environment (the main pipeline if ""), starting
+// its entry point if needed.
+func (e *Engine) Endpoint(ctx context.Context, pipeline, env string) (string, error) {
 	route, err := e.currentRoute()
 	if err != nil {
 		return "", err
 	}
-	return e.endpoint(ctx, route, env)
+	if pipeline == "" {
+		pipeline = MainPipeline(route).ID
+	}
+	return e.endpoint(ctx, route, pipeline, env)
 }
 
 func orSomeone(user string) string {

@@ -121,10 +121,10 @@ func (e *Engine) waitFor(ctx context.Context, key, owner string, busy func(*slui
 	}
 }
 
-// holdEnvironment takes env's lease for this engine, waiting while another deploys to it, and
-// keeps it until release.
-func (e *Engine) holdEnvironment(ctx context.Context, env string, log func(string)) (release func(), err error) {
-	key := "environment/" + env
+// holdEnvironment takes the lease of pipeline's env for this engine, waiting while another
+// deploys to it, and keeps it until release.
+func (e *Engine) holdEnvironment(ctx context.Context, pipeline, env string, log func(string)) (release func(), err error) {
+	key := environmentKey(pipeline, env)
 	said := false
 	err = e.waitFor(ctx, key, e.owner, func(l *sluice.Lease) {
 		if !said && log != nil {
@@ -147,3 +147,5 @@ func (e *Engine) holdEnvironment(ctx context.Context, env string, log func(strin
 func executionKey(id string) string { return "execution/" + id }
 
 func stageKey(pipeline, stage string) string { return "stage/" + pipeline + "/" + stage }
+
+func environmentKey(pipeline, env string) string { return "environment/" + pipeline + "/" + env }

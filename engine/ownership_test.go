@@ -97,7 +97,7 @@ func TestOneExecutionPerRevision(t *testing.T) {
 		t.Fatal("Run did not start a new execution")
 	}
 	f.wait(fresh.ID)
-	all, err := f.db.ListExecutions(context.Background(), false, 0)
+	all, err := f.db.ListExecutions(context.Background(), "", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestStopAtApproval(t *testing.T) {
 	if a := f.action(ex.ID, "dev", "Approval"); a.Status != sluice.StatusStopped {
 		t.Errorf("approval action is %s, want Stopped", a.Status)
 	}
-	list, err := f.db.ListApprovals(context.Background(), "dev", false)
+	list, err := f.db.ListApprovals(context.Background(), "t@main", "dev", false)
 	if err != nil || len(list) != 1 || list[0].Status != sluice.StatusRejected {
 		t.Fatalf("approvals after the stop: %+v, %v; want one Rejected", list, err)
 	}
@@ -194,7 +194,7 @@ func TestWaitingSaysWhy(t *testing.T) {
 	if w := f.execution(second.ID).Waiting; !strings.HasSuffix(w, "sluice stop "+first.ID+" to release it") {
 		t.Errorf("waiting = %q, want it to say how to release the stage", w)
 	}
-	if err := f.engine.Freeze(context.Background(), "dev", true, "incident 42"); err != nil {
+	if err := f.engine.Freeze(context.Background(), "", "dev", true, "incident 42"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.engine.Stop(context.Background(), first.ID, "alice"); err != nil {
@@ -203,7 +203,7 @@ func TestWaitingSaysWhy(t *testing.T) {
 	eventually(t, "the second execution to say dev is frozen", func() bool {
 		return f.execution(second.ID).Waiting == "waiting: dev is frozen (incident 42); sluice unfreeze dev lets executions in"
 	})
-	if err := f.engine.Freeze(context.Background(), "dev", false, ""); err != nil {
+	if err := f.engine.Freeze(context.Background(), "", "dev", false, ""); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the second execution to reach its approval", func() bool {
@@ -256,12 +256,12 @@ func TestApprovalExpiredWhileNoEngineRan(t *testing.T) {
 	if err := f.engine.Close(); err != nil {
 		t.Fatal(err)
 	}
-	list, err := f.db.ListApprovals(context.Background(), "dev", true)
+	list, err := f.db.ListApprovals(context.Background(), "t@main", "dev", true)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("waiting approvals: %v %v", list, err)
 	}
 	later := list[0].ExpiresAt.Add(time.Second)
-	_, _, err = engine.Decide(context.Background(), f.db, engine.Decision{Environment: "dev", ChangeSet: digest, Approve: true, User: "alice"}, later)
+	_, _, err = engine.Decide(context.Background(), f.db, engine.Decision{Pipeline: "t@main", Environment: "dev", ChangeSet: digest, Approve: true, User: "alice"}, later)
 	if sluice.ErrorCode(err) != sluice.ECONFLICT || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("approving an expired approval: %v, want %s saying it expired", err, sluice.ECONFLICT)
 	}
@@ -299,7 +299,7 @@ func TestEmptyChangeSetNeedsNoApproval(t *testing.T) {
 	if a := f.action(again.ID, "dev", "Approval"); !strings.Contains(a.Summary, "no changes") {
 		t.Errorf("approval summary %q, want it to say there were no changes", a.Summary)
 	}
-	if list, _ := f.db.ListApprovals(context.Background(), "dev", false); len(list) != 1 {
+	if list, _ := f.db.ListApprovals(context.Background(), "t@main", "dev", false); len(list) != 1 {
 		t.Errorf("%d approvals asked for, want only the first execution's", len(list))
 	}
 	if n := f.provider.calls(); n != 1 {
@@ -317,15 +317,15 @@ func TestRestartRepairsInterruptedDeployments(t *testing.T) {
 	ctx := context.Background()
 	old := &sluice.Version{Artifact: "sha256:" + strings.Repeat("1", 64), Revision: "old", Command: []string{"dist/app"}}
 	next := &sluice.Version{Artifact: "sha256:" + strings.Repeat("2", 64), Revision: "next", Command: []string{"dist/app"}}
-	orphan := &sluice.Deployment{Environment: "dev", To: next.Artifact, Revision: "next", Strategy: "AllAtOnce", Status: sluice.StatusInProgress, StartedAt: time.Now().UTC()}
+	orphan := &sluice.Deployment{Pipeline: "t@main", Environment: "dev", To: next.Artifact, Revision: "next", Strategy: "AllAtOnce", Status: sluice.StatusInProgress, StartedAt: time.Now().UTC()}
 	if err := f.db.CreateDeployment(ctx, orphan); err != nil {
 		t.Fatal(err)
 	}
-	done := &sluice.Deployment{Environment: "dev", From: old.Artifact, To: next.Artifact, Revision: "next", Strategy: "AllAtOnce", Status: sluice.StatusSucceeded, StartedAt: time.Now().UTC(), EndedAt: time.Now().UTC()}
+	done := &sluice.Deployment{Pipeline: "t@main", Environment: "dev", From: old.Artifact, To: next.Artifact, Revision: "next", Strategy: "AllAtOnce", Status: sluice.StatusSucceeded, StartedAt: time.Now().UTC(), EndedAt: time.Now().UTC()}
 	if err := f.db.CreateDeployment(ctx, done); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.SaveEnvironment(ctx, &sluice.EnvironmentState{Name: "dev", Address: "127.0.0.1:1", Live: old, Deploying: next, DeploymentID: done.ID, UpdatedAt: time.Now().UTC()}); err != nil {
+	if err := f.db.SaveEnvironment(ctx, &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Address: "127.0.0.1:1", Live: old, Deploying: next, DeploymentID: done.ID, UpdatedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.engine.Close(); err != nil {
@@ -333,14 +333,14 @@ func TestRestartRepairsInterruptedDeployments(t *testing.T) {
 	}
 	f.db.Close()
 	f.start()
-	st, err := f.db.Environment(ctx, "dev")
+	st, err := f.db.Environment(ctx, "t@main", "dev")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if st.Live == nil || st.Live.Revision != "next" || st.Previous == nil || st.Previous.Revision != "old" || st.Deploying != nil {
 		t.Errorf("dev after restart: live %v, previous %v, deploying %v; want next, old, none", st.Live, st.Previous, st.Deploying)
 	}
-	list, err := f.db.ListDeployments(ctx, "dev", 0)
+	list, err := f.db.ListDeployments(ctx, "t@main", "dev", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // eventSource is a provider that has events of its own to tell: a live version that crashed
 // and was restarted.
 type eventSource interface {
-	SetEvents(func(env, typ string, data map[string]any))
+	SetEvents(func(sluice.VersionEvent))
 }
 
 // ledgerUser is a provider that starts processes (versions) and records them in the engine's
@@ -54,10 +54,10 @@ func (e *Engine) openLedger() error {
 
 // providerEvent stores and publishes an event a provider tells of. It runs in the provider's
 // goroutine, so the write is bounded.
-func (e *Engine) providerEvent(env, typ string, data map[string]any) {
+func (e *Engine) providerEvent(v sluice.VersionEvent) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
 	defer cancel()
-	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) }, e.event(typ, "env/"+env, data))
+	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) }, sluice.VersionChanged(v, e.now()))
 }
 
 // Waiting for disk space: how often a write that failed with ENOSPC is tried again.

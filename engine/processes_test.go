@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
 )
@@ -103,10 +104,10 @@ func running(pid int) bool {
 // live version crashes.
 type eventingProvider struct {
 	*fakeProvider
-	tell func(env, typ string, data map[string]any)
+	tell func(sluice.VersionEvent)
 }
 
-func (p *eventingProvider) SetEvents(fn func(env, typ string, data map[string]any)) { p.tell = fn }
+func (p *eventingProvider) SetEvents(fn func(sluice.VersionEvent)) { p.tell = fn }
 
 func TestProviderEventsAreStored(t *testing.T) {
 	f := newFixture(t, routeHead+devOnly)
@@ -127,7 +128,7 @@ func TestProviderEventsAreStored(t *testing.T) {
 	if ep.tell == nil {
 		t.Fatal("the engine did not hand the provider an event sink")
 	}
-	ep.tell("dev", "version.restarted", map[string]any{"version": "abc-2"})
+	ep.tell(sluice.VersionEvent{Type: sluice.EventVersionRestarted, Environment: "dev", Version: "abc-2", Crashed: "abc-1"})
 	events, err := f.db.ListEvents(context.Background(), 0, 0)
 	if err != nil {
 		t.Fatal(err)

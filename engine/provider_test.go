@@ -106,7 +106,7 @@ func TestProviderPreparesTheChangeSetThatIsApprovedAndApplied(t *testing.T) {
 	if got := f.provider.calledWith(); !slices.Equal(got, want) {
 		t.Fatalf("calls = %v, want %v", got, want)
 	}
-	if list, _ := f.db.ListApprovals(context.Background(), "dev", false); len(list) != 1 {
+	if list, _ := f.db.ListApprovals(context.Background(), "t@main", "dev", false); len(list) != 1 {
 		t.Errorf("%d approvals asked, want 1: an empty change set needs none", len(list))
 	}
 }
@@ -177,7 +177,7 @@ func TestRetryPreparesTheDiscardedChangeSetAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "a new approval", func() bool {
-		list, err := f.db.ListApprovals(context.Background(), "dev", true)
+		list, err := f.db.ListApprovals(context.Background(), "t@main", "dev", true)
 		return err == nil && len(list) == 1
 	})
 	if _, err := f.decide("dev", true, "alice", ""); err != nil {

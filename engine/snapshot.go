@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -40,10 +39,13 @@ type EnvironmentView struct {
 // Snapshots reads executions and environments from a store. Engine fills in what only a running
 // engine knows (traffic progress, what serves).
 type Snapshots struct {
-	Store    store.Store
-	Progress func(env string) (deploy.Progress, bool)
-	Serving  func(ctx context.Context, env string) *deploy.EnvironmentStatus
-	Problem  func(env string) string
+	Store store.Store
+	// Pipeline is the ID of the pipeline whose environments Environments shows (an execution's
+	// snapshot shows its own pipeline's).
+	Pipeline string
+	Progress func(pipeline, env string) (deploy.Progress, bool)
+	Serving  func(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus
+	Problem  func(pipeline, env string) string
 	// Stalled says why the engine cannot record anything now (the disk is full), or "".
 	Stalled func() string
 }
@@ -75,15 +77,17 @@ func (s Snapshots) Execution(ctx context.Context, id string) (*Snapshot, error) 
 			envs = append(envs, st.Stage)
 		}
 	}
+	s.Pipeline = ex.Pipeline
 	if snap.Environments, err = s.Environments(ctx, envs); err != nil {
 		return nil, err
 	}
 	return snap, nil
 }
 
-// Environments returns a view of each named environment (every known one if names is nil).
+// Environments returns a view of each named environment of s.Pipeline (every known one if names
+// is nil).
 func (s Snapshots) Environments(ctx context.Context, names []string) ([]EnvironmentView, error) {
-	states, err := s.Store.ListEnvironments(ctx)
+	states, err := s.Store.ListEnvironments(ctx, s.Pipeline)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +98,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			names = append(names, st.Name)
 		}
 	}
-	waiting, err := s.Store.ListApprovals(ctx, "", true)
+	waiting, err := s.Store.ListApprovals(ctx, s.Pipeline, "", true)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			}
 			v.Frozen = st.Frozen
 		}
-		if ds, err := s.Store.ListDeployments(ctx, name, 1); err == nil && len(ds) > 0 {
+		if ds, err := s.Store.ListDeployments(ctx, s.Pipeline, name, 1); err == nil && len(ds) > 0 {
 			v.LastDeployment = &ds[0]
 		}
 		for i := range waiting {
@@ -119,34 +123,50 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			}
 		}
 		if s.Progress != nil {
-			if p, ok := s.Progress(name); ok {
+			if p, ok := s.Progress(s.Pipeline, name); ok {
 				v.Progress = &p
 			}
 		}
 		if s.Serving != nil {
-			v.Serving = s.Serving(ctx, name)
+			v.Serving = s.Serving(ctx, s.Pipeline, name)
 		}
 		if s.Problem != nil {
-			v.Problem = s.Problem(name)
+			v.Problem = s.Problem(s.Pipeline, name)
 		}
 		views = append(views, v)
 	}
 	return views, nil
 }
 
-// Snapshots returns the engine's view, with traffic progress and what serves.
+// Snapshots returns the engine's view of its main pipeline (Pipeline picks another), with
+// traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	// One snapshot reads the route once, however many environments it shows.
-	route := sync.OnceValues(e.currentRoute)
-	return Snapshots{Store: e.store, Progress: e.Progress, Problem: e.Problem, Stalled: e.stalled,
-		Serving: func(ctx context.Context, env string) *deploy.EnvironmentStatus { return e.serving(ctx, route, env) }}
+	route, _ := e.currentRoute()
+	instance := func(pipeline, env string) string {
+		if route == nil {
+			return env
+		}
+		return instanceName(route, pipeline, env)
+	}
+	s := Snapshots{
+		Store:    e.store,
+		Progress: func(pipeline, env string) (deploy.Progress, bool) { return e.Progress(instance(pipeline, env)) },
+		Problem:  func(pipeline, env string) string { return e.Problem(instance(pipeline, env)) },
+		Stalled:  e.stalled,
+		Serving: func(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus {
+			return e.serving(ctx, route, pipeline, env)
+		},
+	}
+	if route != nil {
+		s.Pipeline = MainPipeline(route).ID
+	}
+	return s
 }
 
-// serving asks env's provider what serves there. A provider that cannot tell is logged and
-// skipped: status shows what the store knows all the same.
-func (e *Engine) serving(ctx context.Context, currentRoute func() (*spec.Route, error), env string) *deploy.EnvironmentStatus {
-	route, err := currentRoute()
-	if err != nil {
+// serving asks the provider of pipeline's env what serves there. A provider that cannot tell is
+// logged and skipped: status shows what the store knows all the same.
+func (e *Engine) serving(ctx context.Context, route *spec.Route, pipeline, env string) *deploy.EnvironmentStatus {
+	if route == nil {
 		return nil
 	}
 	envSpec := route.Environment(env)
@@ -157,7 +177,7 @@ func (e *Engine) serving(ctx context.Context, currentRoute func() (*spec.Route, 
 	if err != nil {
 		return nil
 	}
-	st, err := p.Status(ctx, target(envSpec, nil))
+	st, err := p.Status(ctx, target(route, pipeline, envSpec, nil))
 	if err != nil {
 		e.log.Warn("ask what serves", "environment", env, "target", envSpec.Target, "err", err)
 		return nil

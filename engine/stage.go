@@ -73,7 +73,7 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 			*d.slot = d.rec
 		}
 		if worst != "" {
-			e.discardUnsettled(ctx, p, stage, records)
+			e.discardUnsettled(ctx, ex.Pipeline, p, stage, records)
 			return worst, reason
 		}
 	}
@@ -83,7 +83,7 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 // discardUnsettled tells the provider to let go of the change set the stage prepared when the
 // stage ends without applying it: rejected, expired, stopped or failed before ExecuteChangeSet
 // settled it. An engine shutting down keeps it: the execution resumes with it.
-func (e *Engine) discardUnsettled(ctx context.Context, p *plan.Plan, stage *plan.Stage, records []sluice.ActionExecution) {
+func (e *Engine) discardUnsettled(ctx context.Context, pipeline string, p *plan.Plan, stage *plan.Stage, records []sluice.ActionExecution) {
 	if stage.Environment == "" || e.paused(ctx) {
 		return
 	}
@@ -111,7 +111,7 @@ func (e *Engine) discardUnsettled(ctx context.Context, p *plan.Plan, stage *plan
 		e.log.Warn("read the change set to discard", "environment", stage.Environment, "digest", created, "err", err)
 		return
 	}
-	e.discard(bg, provider, env, cs)
+	e.discard(bg, provider, target(p.Route, pipeline, env, nil), cs)
 }
 
 // doneAction is an action's record after it ran, and where it goes in the stage's records.
@@ -122,12 +122,11 @@ type doneAction struct {
 
 // runAction runs one action, recording its start before and its end after.
 func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage, a plan.Action, rec *sluice.ActionExecution, records []sluice.ActionExecution) (sluice.Status, string) {
-	subject := ex.ID + "/" + stage.Name + "/" + a.Name
 	// An action found running or waiting was interrupted by a stop of the engine: this run
 	// resumes it (an approval picks up the request it made, and any decision taken meanwhile).
 	resuming := rec.Status == sluice.StatusInProgress || rec.Status == sluice.StatusWaiting
 	rec.Status, rec.Attempt, rec.StartedAt, rec.EndedAt, rec.Error, rec.Summary = sluice.StatusInProgress, rec.Attempt+1, e.now().UTC(), time.Time{}, "", ""
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, e.event("action.started", subject, rec)) {
+	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveAction(ctx, rec, ev...) }, sluice.ActionStarted(rec, e.now())) {
 		return sluice.StatusFailed, "could not record the action's start"
 	}
 	logw, closeLog, err := e.openLog(ex.ID, stage.Name, a.Name, p)
@@ -149,7 +148,7 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 		rec.Error = out.err.Error()
 	}
 	e.save(context.WithoutCancel(ctx), func(ev ...sluice.Event) error { return e.store.SaveAction(context.WithoutCancel(ctx), rec, ev...) },
-		e.event("action."+eventVerb(rec.Status), subject, rec))
+		sluice.ActionEnded(rec, e.now()))
 	why := rec.Error
 	if why == "" {
 		why = rec.Summary

@@ -40,7 +40,7 @@ type Provider struct {
 	mu     sync.Mutex
 	envs   map[string]*environment
 	ledger *runner.Ledger
-	events func(env, typ string, data map[string]any)
+	events func(sluice.VersionEvent)
 
 	// ctx is canceled by Close: supervisors stop restarting versions.
 	ctx    context.Context

@@ -3,11 +3,12 @@ package local
 import (
 	"fmt"
 	"io"
-	"sort"
+
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/router"
 )
 
@@ -38,35 +39,35 @@ func restartDelay(base time.Duration, crashes int) time.Duration {
 	return min(d, maxRestartDelay)
 }
 
-// SetEvents has fn told of each crash and restart of a live version: typ is
-// "version.crashed", "version.restarted" or "version.restart_failed". fn must not block.
-func (p *Provider) SetEvents(fn func(env, typ string, data map[string]any)) {
+// SetEvents has fn told of each crash and restart of a live version (sluice.EventVersionCrashed,
+// EventVersionRestarted or EventVersionRestartFailed). fn must not block.
+func (p *Provider) SetEvents(fn func(sluice.VersionEvent)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.events = fn
 }
 
-func (p *Provider) emit(env, typ string, data map[string]any) {
+func (p *Provider) emit(what string, v sluice.VersionEvent) {
 	p.mu.Lock()
 	fn := p.events
 	p.mu.Unlock()
-	p.log.Warn("live version "+strings.TrimPrefix(typ, "version."), append([]any{"environment", env}, flatten(data)...)...)
+	attrs := []any{"environment", v.Environment, "version", v.Version, "revision", v.Revision}
+	if v.Crashed != "" {
+		attrs = append(attrs, "crashed", v.Crashed)
+	}
+	if v.ExitCode != nil {
+		attrs = append(attrs, "exit_code", *v.ExitCode, "log", v.Log)
+	}
+	if v.Attempt > 0 {
+		attrs = append(attrs, "attempt", v.Attempt)
+	}
+	if v.Error != "" {
+		attrs = append(attrs, "error", v.Error)
+	}
+	p.log.Warn("live version "+what, attrs...)
 	if fn != nil {
-		fn(env, typ, data)
+		fn(v)
 	}
-}
-
-func flatten(m map[string]any) []any {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		out = append(out, k, m[k])
-	}
-	return out
 }
 
 // supervise waits for v, env's live version, to exit, and restarts it if Sluice did not stop
@@ -85,7 +86,8 @@ func (p *Provider) supervise(env *environment, v *version) {
 		crashes = 0
 	}
 	reason := fmt.Sprintf("exited with code %d", v.proc.ExitCode())
-	p.emit(env.name, "version.crashed", map[string]any{"version": v.id, "revision": v.spec.Revision, "exit_code": v.proc.ExitCode(), "log": v.logPath})
+	exitCode := v.proc.ExitCode()
+	p.emit("crashed", sluice.VersionEvent{Type: sluice.EventVersionCrashed, Environment: env.name, Version: v.id, Revision: v.spec.Revision, ExitCode: &exitCode, Log: v.logPath})
 	for ; ; crashes++ {
 		delay := restartDelay(p.restartBase, crashes)
 		env.mu.Lock()
@@ -102,10 +104,10 @@ func (p *Provider) supervise(env *environment, v *version) {
 		}
 		if err != nil {
 			reason = "could not be restarted: " + err.Error()
-			p.emit(env.name, "version.restart_failed", map[string]any{"version": v.id, "revision": v.spec.Revision, "attempt": crashes + 1, "error": err.Error()})
+			p.emit("restart_failed", sluice.VersionEvent{Type: sluice.EventVersionRestartFailed, Environment: env.name, Version: v.id, Revision: v.spec.Revision, Attempt: crashes + 1, Error: err.Error()})
 			continue
 		}
-		p.emit(env.name, "version.restarted", map[string]any{"version": nv.id, "crashed": v.id, "revision": v.spec.Revision, "attempt": crashes + 1})
+		p.emit("restarted", sluice.VersionEvent{Type: sluice.EventVersionRestarted, Environment: env.name, Version: nv.id, Crashed: v.id, Revision: v.spec.Revision, Attempt: crashes + 1})
 		go p.supervise(env, nv)
 		return
 	}

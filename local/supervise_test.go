@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/runner"
 )
@@ -20,10 +21,10 @@ func TestCrashedLiveVersionIsRestarted(t *testing.T) {
 	f := newFixture(t)
 	var mu sync.Mutex
 	var events []string
-	f.provider.SetEvents(func(env, typ string, data map[string]any) {
+	f.provider.SetEvents(func(v sluice.VersionEvent) {
 		mu.Lock()
 		defer mu.Unlock()
-		events = append(events, env+" "+typ)
+		events = append(events, v.Environment+" "+strings.TrimPrefix(string(v.Type), "sluice."))
 	})
 	seen := func() string {
 		mu.Lock()

@@ -170,12 +170,8 @@ type answer struct {
 // the connection (a response cut short) ends the list.
 func exchange(t *testing.T, addr, data string, head bool) ([]answer, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialFront(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	go io.WriteString(c, data) // a server may refuse before it reads everything
 	var rawBytes bytes.Buffer
 	br := bufio.NewReader(io.TeeReader(c, &rawBytes))
@@ -329,6 +325,8 @@ func conformanceCases(t *testing.T) []conformanceCase {
 			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}, wantNet: []int{200}, lacks: []string{"\r\n b"}},
 		{name: "response with length and chunked", version: scripted(map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + stolen}),
 			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}, wantNet: []int{200}, lacks: []string{"stolen"}},
+		{name: "status beyond 599", version: scripted(map[string]string{"/": "HTTP/1.1 600 Odd\r\nContent-Length: 0\r\n\r\n"}),
+			send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{502}},
 		{name: "response with two lengths", version: scripted(map[string]string{"/": "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd"}),
 			send: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", want: []int{502}},
 		{name: "unasked 101", version: scripted(map[string]string{"/": "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: evil\r\n\r\n" + stolen}),
@@ -436,9 +434,7 @@ func strayBytesLater(t *testing.T, addr string, _ *scriptVersion, f conformanceF
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-For: "+r.URL.Path+"\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	rt := New(Options{})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr = serveFront(t, rt, f)
+	addr = frontFor(t, f, Options{}, v)
 	answers, raw := exchange(t, addr, "GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false)
 	if len(answers) != 1 || answers[0].header.Get("X-For") != "/first" {
 		t.Fatalf("first client got %q", raw)
@@ -499,15 +495,8 @@ func responseStalls(t *testing.T, _ string, _ *scriptVersion, f conformanceFront
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello")
 		io.Copy(io.Discard, br) // until the router closes the connection
 	})
-	rt := New(Options{UpstreamTimeout: 300 * time.Millisecond})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr := serveFront(t, rt, f)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	addr := frontFor(t, f, Options{UpstreamTimeout: 300 * time.Millisecond}, v)
+	c := dialFront(t, addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	got, err := io.ReadAll(c)
 	if err != nil {
@@ -539,9 +528,7 @@ func clientStopsReading(t *testing.T, _ string, _ *scriptVersion, f conformanceF
 		}
 		writeFailed <- nil
 	})
-	rt := New(Options{ClientTimeout: 300 * time.Millisecond})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr := serveFront(t, rt, f)
+	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond}, v)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -578,15 +565,8 @@ func streamedResponse(t *testing.T, _ string, _ *scriptVersion, f conformanceFro
 		}
 		io.WriteString(c, "0\r\n\r\n")
 	})
-	rt := New(Options{})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr := serveFront(t, rt, f)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	addr := frontFor(t, f, Options{}, v)
+	c := dialFront(t, addr)
 	io.WriteString(c, "GET /events HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -628,15 +608,8 @@ func streamedUpload(t *testing.T, _ string, _ *scriptVersion, f conformanceFront
 		}
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	})
-	rt := New(Options{})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr := serveFront(t, rt, f)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	addr := frontFor(t, f, Options{}, v)
+	c := dialFront(t, addr)
 	io.WriteString(c, "POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
 	for i := range 3 {
 		part := fmt.Sprintf("part %d;", i)
@@ -708,15 +681,8 @@ func webSocketUpgrade(t *testing.T, _ string, _ *scriptVersion, f conformanceFro
 		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
 		io.Copy(c, br) // echo
 	})
-	rt := New(Options{})
-	setRoutes(t, rt, Route{Version: "v1", URL: v, Weight: 100})
-	addr := serveFront(t, rt, f)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	addr := frontFor(t, f, Options{}, v)
+	c := dialFront(t, addr)
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
@@ -733,4 +699,24 @@ func webSocketUpgrade(t *testing.T, _ string, _ *scriptVersion, f conformanceFro
 			t.Fatalf("tunnel echoed %q, %v; want %q", got, err, msg)
 		}
 	}
+}
+
+// frontFor serves a new router with opts on front f, in front of the version at url.
+func frontFor(t *testing.T, f conformanceFront, opts Options, url string) string {
+	t.Helper()
+	rt := New(opts)
+	setRoutes(t, rt, Route{Version: "v1", URL: url, Weight: 100})
+	return serveFront(t, rt, f)
+}
+
+// dialFront connects to addr, with a deadline generous enough for a loaded machine.
+func dialFront(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
 }

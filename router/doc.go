@@ -18,7 +18,8 @@
 //	Router.HandlerFor  reaches one version only, whatever its weight: the pre_traffic hook's door
 //	Router.Drain       waits until a version removed from the routes has no request in flight
 //	Router.Window      the version's requests, 5xx and latency over the last d: an alarm's input
-//	Router.WriteMetrics everything in Prometheus text format
+//	Router.WriteMetrics everything in Prometheus text format; WriteMetrics, the routers of
+//	                   several environments as one exposition
 //
 // Picking is a weighted round-robin over a permuted counter: every run of total-weight
 // consecutive requests hits each version exactly its weight's number of times, interleaved, with

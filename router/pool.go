@@ -115,10 +115,10 @@ func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
 	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: newProbe(c)}, nil
 }
 
-// timedConn is a connection whose reads and writes each fail once they have waited at least a
-// timeout, and at most half as long again, without progress. The deadline is set one and a
-// half timeouts ahead and moves only when less than a timeout is left, so a stream of reads or
-// writes costs a clock read each and a timer update every half timeout.
+// timedConn is a connection whose reads and writes each fail once they have waited their
+// timeout without progress, give or take 1/64 of it: the deadline moves only when it would
+// move by more than that, so a stream of reads or writes, or a run of requests, costs a clock
+// read each and a timer update about once a second (with the default 60s).
 type timedConn struct {
 	net.Conn
 	readTimeout, writeTimeout time.Duration // 0: the caller manages the deadline
@@ -126,20 +126,20 @@ type timedConn struct {
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
-	if c.readTimeout > 0 {
-		if now := time.Now(); c.readBy.Sub(now) < c.readTimeout {
-			c.readBy = now.Add(c.readTimeout + c.readTimeout/2)
-			c.Conn.SetReadDeadline(c.readBy)
+	if d := c.readTimeout; d > 0 {
+		if by := time.Now().Add(d); by.Sub(c.readBy) > d/64 {
+			c.readBy = by
+			c.Conn.SetReadDeadline(by)
 		}
 	}
 	return c.Conn.Read(p)
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {
-	if c.writeTimeout > 0 {
-		if now := time.Now(); c.writeBy.Sub(now) < c.writeTimeout {
-			c.writeBy = now.Add(c.writeTimeout + c.writeTimeout/2)
-			c.Conn.SetWriteDeadline(c.writeBy)
+	if d := c.writeTimeout; d > 0 {
+		if by := time.Now().Add(d); by.Sub(c.writeBy) > d/64 {
+			c.writeBy = by
+			c.Conn.SetWriteDeadline(by)
 		}
 	}
 	return c.Conn.Write(p)

@@ -51,8 +51,7 @@ type Options struct {
 	// ClientTimeout bounds each wait on a client once its request head is in: for the next
 	// bytes of its request body (then it gets a 408) and for it to take the next bytes of its
 	// response (then its connection closes). If zero, 60s is used, as nginx's
-	// client_body_timeout and send_timeout. The fast path enforces this and UpstreamTimeout
-	// after one to one and a half times their value.
+	// client_body_timeout and send_timeout.
 	ClientTimeout time.Duration
 	// UpstreamTimeout bounds each wait on a version: for the head of its response (then the
 	// client gets a 504), for the next bytes of its response body (then the response is cut
@@ -374,8 +373,11 @@ func rewrite(pr *httputil.ProxyRequest) {
 
 func modifyResponse(resp *http.Response) error {
 	a := resp.Request.Context().Value(attemptKey{}).(*attempt)
-	a.status = resp.StatusCode
 	a.watchdog.disarm()
+	if resp.StatusCode > 599 {
+		return fmt.Errorf("version answered with status %d, beyond 599", resp.StatusCode) // a 502, as on the fast path
+	}
+	a.status = resp.StatusCode
 	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
 		// Not a 101's: ReverseProxy needs its body whole, as the tunnel's other end.
 		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}

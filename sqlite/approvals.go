@@ -12,6 +12,9 @@ import (
 // CreateApproval stores a Waiting approval and sets a.ID. An empty status is taken as Waiting
 // (and set); any other is EINVALID.
 func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error {
+	if a.Pipeline == "" {
+		return sluice.Errorf(sluice.EINVALID, "an approval needs the pipeline it belongs to")
+	}
 	if a.Status != "" && a.Status != sluice.StatusWaiting {
 		return sluice.Errorf(sluice.EINVALID, "a new approval must be Waiting, not %s", a.Status)
 	}
@@ -22,10 +25,10 @@ func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events ...
 	var id int64
 	err = db.update(ctx, events, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO approvals (execution_id, environment, change_set_digest, approvers, status,
+			INSERT INTO approvals (execution_id, pipeline, environment, change_set_digest, approvers, status,
 				requested_at, expires_at, decided_by, decided_at, comment, expired)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			a.ExecutionID, a.Environment, a.ChangeSetDigest, approvers, sluice.StatusWaiting,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ExecutionID, a.Pipeline, a.Environment, a.ChangeSetDigest, approvers, sluice.StatusWaiting,
 			timeArg(a.RequestedAt), timeArg(a.ExpiresAt), a.DecidedBy, timeArg(a.DecidedAt), a.Comment, a.Expired)
 		if err != nil {
 			return err
@@ -105,14 +108,14 @@ func approval(ctx context.Context, q queryer, id int64) (*sluice.Approval, error
 	return a, err
 }
 
-// ListApprovals returns approvals, newest first, of one environment (all if env is ""); with
-// waiting only those still Waiting.
-func (db *DB) ListApprovals(ctx context.Context, env string, waiting bool) ([]sluice.Approval, error) {
+// ListApprovals returns a pipeline's approvals, newest first, of one environment (all if env is
+// ""); with waiting only those still Waiting.
+func (db *DB) ListApprovals(ctx context.Context, pipeline, env string, waiting bool) ([]sluice.Approval, error) {
 	rows, err := db.read.QueryContext(ctx, `
 		SELECT `+approvalColumns+`
 		FROM approvals
-		WHERE (? = '' OR environment = ?) AND (NOT ? OR status = ?)
-		ORDER BY id DESC`, env, env, waiting, sluice.StatusWaiting)
+		WHERE pipeline = ? AND (? = '' OR environment = ?) AND (NOT ? OR status = ?)
+		ORDER BY id DESC`, pipeline, env, env, waiting, sluice.StatusWaiting)
 	if err != nil {
 		return nil, wrap(err, "list approvals")
 	}
@@ -131,7 +134,7 @@ func (db *DB) ListApprovals(ctx context.Context, env string, waiting bool) ([]sl
 	return out, nil
 }
 
-const approvalColumns = `id, execution_id, environment, change_set_digest, approvers, status,
+const approvalColumns = `id, execution_id, pipeline, environment, change_set_digest, approvers, status,
 	requested_at, expires_at, decided_by, decided_at, comment, expired`
 
 func scanApproval(row interface{ Scan(...any) error }) (*sluice.Approval, error) {
@@ -139,7 +142,7 @@ func scanApproval(row interface{ Scan(...any) error }) (*sluice.Approval, error)
 		a                                      sluice.Approval
 		approvers, requested, expires, decided sql.NullString
 	)
-	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Environment, &a.ChangeSetDigest, &approvers, &a.Status,
+	if err := row.Scan(&a.ID, &a.ExecutionID, &a.Pipeline, &a.Environment, &a.ChangeSetDigest, &approvers, &a.Status,
 		&requested, &expires, &a.DecidedBy, &decided, &a.Comment, &a.Expired); err != nil {
 		return nil, err
 	}

@@ -8,18 +8,19 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// SaveBuild records a build. Idempotent: saving the same revision again replaces it.
+// SaveBuild records a build of b.Pipeline. Idempotent: saving the same pipeline and revision
+// again replaces it.
 func (db *DB) SaveBuild(ctx context.Context, b *sluice.Build, events ...sluice.Event) error {
-	if b.Revision == "" {
-		return sluice.Errorf(sluice.EINVALID, "a build needs the revision it was built from")
+	if b.Revision == "" || b.Pipeline == "" {
+		return sluice.Errorf(sluice.EINVALID, "a build needs its pipeline and the revision it was built from")
 	}
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO builds (revision, digest, size, created_at)
-			VALUES (?, ?, ?, ?)
-			ON CONFLICT (revision) DO UPDATE
+			INSERT INTO builds (pipeline, revision, digest, size, created_at)
+			VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (pipeline, revision) DO UPDATE
 			SET digest = excluded.digest, size = excluded.size, created_at = excluded.created_at`,
-			b.Revision, b.Digest, b.Size, timeArg(b.CreatedAt))
+			b.Pipeline, b.Revision, b.Digest, b.Size, timeArg(b.CreatedAt))
 		return err
 	}, nil)
 	if err != nil {
@@ -28,17 +29,17 @@ func (db *DB) SaveBuild(ctx context.Context, b *sluice.Build, events ...sluice.E
 	return nil
 }
 
-// Build returns the build of a revision; ENOTFOUND if it was never built.
-func (db *DB) Build(ctx context.Context, revision string) (*sluice.Build, error) {
+// Build returns the build of a revision in a pipeline; ENOTFOUND if it was never built there.
+func (db *DB) Build(ctx context.Context, pipeline, revision string) (*sluice.Build, error) {
 	var (
 		b       sluice.Build
 		created sql.NullString
 	)
-	err := db.read.QueryRowContext(ctx, `SELECT revision, digest, size, created_at FROM builds WHERE revision = ?`, revision).
-		Scan(&b.Revision, &b.Digest, &b.Size, &created)
+	err := db.read.QueryRowContext(ctx, `SELECT pipeline, revision, digest, size, created_at FROM builds WHERE pipeline = ? AND revision = ?`, pipeline, revision).
+		Scan(&b.Pipeline, &b.Revision, &b.Digest, &b.Size, &created)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, sluice.Errorf(sluice.ENOTFOUND, "no build of revision %q; run the pipeline for it to build it", revision)
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "no build of revision %q in pipeline %s; run the pipeline for it to build it", revision, pipeline)
 	case err != nil:
 		return nil, wrap(err, "read build of %s", revision)
 	}

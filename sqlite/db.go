@@ -7,12 +7,13 @@
 //	migrate.go     the embedded schema migrations (migrations/*.sql), applied in order
 //	codec.go       how times, JSON fields and versions are written to columns and read back
 //	executions.go  executions, stages and actions
-//	builds.go      builds by revision
+//	builds.go      builds by pipeline and revision
 //	approvals.go   approval requests and their one decision
 //	changesets.go  change sets by digest
 //	deployments.go deployments and environment state
 //	events.go      the event history
 //	leases.go      who owns an execution, a stage or an environment, until when
+//	pipelines.go   the pipelines of routes (main, branch, pull request)
 //
 // Durability: the file is in WAL mode with synchronous=NORMAL. A committed transaction survives
 // the process being killed at any moment (SIGKILL, a panic, an OOM kill); a power loss or an

@@ -22,15 +22,18 @@ func (db *DB) CreateDeployment(ctx context.Context, d *sluice.Deployment, events
 }
 
 func insertDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) (int64, error) {
+	if d.Pipeline == "" {
+		return 0, sluice.Errorf(sluice.EINVALID, "a deployment to %s needs the pipeline it belongs to", d.Environment)
+	}
 	rollback, err := jsonArg(d.Rollback)
 	if err != nil {
 		return 0, err
 	}
 	res, err := tx.ExecContext(ctx, `
-		INSERT INTO deployments (environment, execution_id, change_set_digest, from_artifact, to_artifact,
+		INSERT INTO deployments (pipeline, environment, execution_id, change_set_digest, from_artifact, to_artifact,
 			revision, strategy, status, reason, started_at, ended_at, rollback)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		d.Environment, d.ExecutionID, d.ChangeSetDigest, d.From, d.To,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.Pipeline, d.Environment, d.ExecutionID, d.ChangeSetDigest, d.From, d.To,
 		d.Revision, d.Strategy, d.Status, d.Reason, timeArg(d.StartedAt), timeArg(d.EndedAt), rollback)
 	if err != nil {
 		return 0, err
@@ -41,8 +44,8 @@ func insertDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) (in
 // StartDeployment stores a new deployment and the environment's state, pointing at it, in one
 // transaction.
 func (db *DB) StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error {
-	if state.Name != d.Environment {
-		return sluice.Errorf(sluice.EINVALID, "deployment to %q saved with the state of %q", d.Environment, state.Name)
+	if err := sameEnvironment(d, state); err != nil {
+		return err
 	}
 	var id int64
 	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
@@ -61,8 +64,8 @@ func (db *DB) StartDeployment(ctx context.Context, d *sluice.Deployment, state *
 
 // EndDeployment saves how a deployment ended and the environment's state in one transaction.
 func (db *DB) EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error {
-	if state.Name != d.Environment {
-		return sluice.Errorf(sluice.EINVALID, "deployment to %q saved with the state of %q", d.Environment, state.Name)
+	if err := sameEnvironment(d, state); err != nil {
+		return err
 	}
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
 		if err := updateDeployment(ctx, tx, d); err != nil {
@@ -72,6 +75,14 @@ func (db *DB) EndDeployment(ctx context.Context, d *sluice.Deployment, state *sl
 	}, nil)
 	if err != nil {
 		return wrap(err, "end deployment %d", d.ID)
+	}
+	return nil
+}
+
+// sameEnvironment checks that a deployment is saved with its own environment's state.
+func sameEnvironment(d *sluice.Deployment, state *sluice.EnvironmentState) error {
+	if state.Name != d.Environment || state.Pipeline != d.Pipeline {
+		return sluice.Errorf(sluice.EINVALID, "deployment to %q of pipeline %q saved with the state of %q of pipeline %q", d.Environment, d.Pipeline, state.Name, state.Pipeline)
 	}
 	return nil
 }
@@ -103,15 +114,16 @@ func updateDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) err
 	})
 }
 
-// ListDeployments returns an environment's deployments, newest first; limit <= 0 means all.
-func (db *DB) ListDeployments(ctx context.Context, env string, limit int) ([]sluice.Deployment, error) {
+// ListDeployments returns the deployments of a pipeline's environment, newest first; limit <= 0
+// means all.
+func (db *DB) ListDeployments(ctx context.Context, pipeline, env string, limit int) ([]sluice.Deployment, error) {
 	rows, err := db.read.QueryContext(ctx, `
-		SELECT id, environment, execution_id, change_set_digest, from_artifact, to_artifact,
+		SELECT id, pipeline, environment, execution_id, change_set_digest, from_artifact, to_artifact,
 			revision, strategy, status, reason, started_at, ended_at, rollback
 		FROM deployments
-		WHERE environment = ?
+		WHERE pipeline = ? AND environment = ?
 		ORDER BY id DESC
-		LIMIT ?`, env, limitArg(limit))
+		LIMIT ?`, pipeline, env, limitArg(limit))
 	if err != nil {
 		return nil, wrap(err, "list deployments of %s", env)
 	}
@@ -122,7 +134,7 @@ func (db *DB) ListDeployments(ctx context.Context, env string, limit int) ([]slu
 			d                        sluice.Deployment
 			started, ended, rollback sql.NullString
 		)
-		if err := rows.Scan(&d.ID, &d.Environment, &d.ExecutionID, &d.ChangeSetDigest, &d.From, &d.To,
+		if err := rows.Scan(&d.ID, &d.Pipeline, &d.Environment, &d.ExecutionID, &d.ChangeSetDigest, &d.From, &d.To,
 			&d.Revision, &d.Strategy, &d.Status, &d.Reason, &started, &ended, &rollback); err != nil {
 			return nil, wrap(err, "list deployments of %s", env)
 		}
@@ -143,8 +155,8 @@ func (db *DB) ListDeployments(ctx context.Context, env string, limit int) ([]slu
 
 // SaveEnvironment creates or overwrites an environment's state.
 func (db *DB) SaveEnvironment(ctx context.Context, s *sluice.EnvironmentState, events ...sluice.Event) error {
-	if s.Name == "" {
-		return sluice.Errorf(sluice.EINVALID, "an environment's state needs the environment's name")
+	if s.Name == "" || s.Pipeline == "" {
+		return sluice.Errorf(sluice.EINVALID, "an environment's state needs its pipeline and the environment's name")
 	}
 	err := db.update(ctx, events, func(tx *sql.Tx) error { return saveEnvironment(ctx, tx, s, false) }, nil)
 	if err != nil {
@@ -164,34 +176,34 @@ func saveEnvironment(ctx context.Context, tx *sql.Tx, s *sluice.EnvironmentState
 		}
 	}
 	_, err := tx.ExecContext(ctx, `
-		INSERT INTO environments (name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (name) DO UPDATE
+		INSERT INTO environments (pipeline, name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (pipeline, name) DO UPDATE
 		SET address = excluded.address, live = excluded.live, previous = excluded.previous,
 			deploying = excluded.deploying, deployment_id = excluded.deployment_id,
 			frozen = CASE WHEN ? THEN environments.frozen ELSE excluded.frozen END,
 			frozen_reason = CASE WHEN ? THEN environments.frozen_reason ELSE excluded.frozen_reason END,
 			updated_at = excluded.updated_at`,
-		s.Name, s.Address, versions[0], versions[1], versions[2], s.DeploymentID, s.Frozen, s.FrozenReason, timeArg(s.UpdatedAt),
+		s.Pipeline, s.Name, s.Address, versions[0], versions[1], versions[2], s.DeploymentID, s.Frozen, s.FrozenReason, timeArg(s.UpdatedAt),
 		keepFreeze, keepFreeze)
 	return err
 }
 
-// Environment returns an environment's state; ENOTFOUND if it never had any.
-func (db *DB) Environment(ctx context.Context, name string) (*sluice.EnvironmentState, error) {
-	s, err := scanEnvironment(db.read.QueryRowContext(ctx, `SELECT `+environmentColumns+` FROM environments WHERE name = ?`, name))
+// Environment returns the state of a pipeline's environment; ENOTFOUND if it never had any.
+func (db *DB) Environment(ctx context.Context, pipeline, name string) (*sluice.EnvironmentState, error) {
+	s, err := scanEnvironment(db.read.QueryRowContext(ctx, `SELECT `+environmentColumns+` FROM environments WHERE pipeline = ? AND name = ?`, pipeline, name))
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil, sluice.Errorf(sluice.ENOTFOUND, "environment %q has no state yet; it gets some on its first deployment", name)
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "environment %q of pipeline %s has no state yet; it gets some on its first deployment", name, pipeline)
 	case err != nil:
 		return nil, wrap(err, "read environment %s", name)
 	}
 	return s, nil
 }
 
-// ListEnvironments returns every environment's state, by name.
-func (db *DB) ListEnvironments(ctx context.Context) ([]sluice.EnvironmentState, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+environmentColumns+` FROM environments ORDER BY name`)
+// ListEnvironments returns the state of every environment of a pipeline, by name.
+func (db *DB) ListEnvironments(ctx context.Context, pipeline string) ([]sluice.EnvironmentState, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+environmentColumns+` FROM environments WHERE pipeline = ? ORDER BY name`, pipeline)
 	if err != nil {
 		return nil, wrap(err, "list environments")
 	}
@@ -210,14 +222,14 @@ func (db *DB) ListEnvironments(ctx context.Context) ([]sluice.EnvironmentState, 
 	return out, nil
 }
 
-const environmentColumns = `name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at`
+const environmentColumns = `pipeline, name, address, live, previous, deploying, deployment_id, frozen, frozen_reason, updated_at`
 
 func scanEnvironment(row interface{ Scan(...any) error }) (*sluice.EnvironmentState, error) {
 	var (
 		s                                  sluice.EnvironmentState
 		live, previous, deploying, updated sql.NullString
 	)
-	if err := row.Scan(&s.Name, &s.Address, &live, &previous, &deploying, &s.DeploymentID, &s.Frozen, &s.FrozenReason, &updated); err != nil {
+	if err := row.Scan(&s.Pipeline, &s.Name, &s.Address, &live, &previous, &deploying, &s.DeploymentID, &s.Frozen, &s.FrozenReason, &updated); err != nil {
 		return nil, err
 	}
 	var errs [4]error

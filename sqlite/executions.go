@@ -227,14 +227,14 @@ func (db *DB) Execution(ctx context.Context, id string) (*sluice.Execution, erro
 	return &ex, nil
 }
 
-// ListExecutions returns executions newest first; with active only those whose status is not
-// Done. limit <= 0 means all.
-func (db *DB) ListExecutions(ctx context.Context, active bool, limit int) ([]sluice.Execution, error) {
-	where := ""
+// ListExecutions returns the executions of a pipeline (of every pipeline if pipeline is ""),
+// newest first; with active only those whose status is not Done. limit <= 0 means all.
+func (db *DB) ListExecutions(ctx context.Context, pipeline string, active bool, limit int) ([]sluice.Execution, error) {
+	where := `WHERE (? = '' OR pipeline = ?)`
 	if active {
-		where = `WHERE status IN (` + activeStatuses + `)`
+		where += ` AND status IN (` + activeStatuses + `)`
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+executionColumns+` FROM executions `+where+` ORDER BY seq DESC LIMIT ?`, limitArg(limit))
+	rows, err := db.read.QueryContext(ctx, `SELECT `+executionColumns+` FROM executions `+where+` ORDER BY seq DESC LIMIT ?`, pipeline, pipeline, limitArg(limit))
 	if err != nil {
 		return nil, wrap(err, "list executions")
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -121,6 +122,11 @@ func (db *DB) apply(ctx context.Context, m migration, latest int) error {
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return fmt.Errorf("apply migration %s: %w", m.name, err)
 	}
+	if finish := finishers[m.version]; finish != nil {
+		if err := finish(ctx, tx); err != nil {
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, timeArg(time.Now())); err != nil {
 		return fmt.Errorf("record migration %s: %w", m.name, err)
@@ -141,4 +147,52 @@ func schemaVersion(ctx context.Context, q queryer) (int, error) {
 
 func (db *DB) tooNew(current, latest int) error {
 	return sluice.Errorf(sluice.ECONFLICT, "state database %s has schema version %d, newer than the %d this sluice knows; upgrade sluice, or point --state at another directory", db.path, current, latest)
+}
+
+// finishers complete, by version, a migration that needs more than SQL; each runs in its
+// migration's transaction, after its SQL.
+var finishers = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	3: canonicalPipelineIDs,
+}
+
+// canonicalPipelineIDs renames the pipelines that executions named "<route>@<branch>" before
+// pipelines had IDs to their ID (sluice.PipelineID), everywhere it is stored. Only branch names
+// that are not their own slug ("release/1.0") change.
+func canonicalPipelineIDs(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, route, branch FROM pipelines WHERE kind = ?`, sluice.KindMain)
+	if err != nil {
+		return fmt.Errorf("list pipelines: %w", err)
+	}
+	renames := map[string]string{}
+	for rows.Next() {
+		var id, route, branch string
+		if err := rows.Scan(&id, &route, &branch); err != nil {
+			rows.Close()
+			return fmt.Errorf("list pipelines: %w", err)
+		}
+		if want := sluice.PipelineID(route, sluice.KindMain, branch, 0); want != id {
+			renames[id] = want
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list pipelines: %w", err)
+	}
+	for from, to := range renames {
+		for _, q := range []string{
+			`UPDATE pipelines SET id = ?2 WHERE id = ?1`,
+			`UPDATE executions SET pipeline = ?2 WHERE pipeline = ?1`,
+			`UPDATE builds SET pipeline = ?2 WHERE pipeline = ?1`,
+			`UPDATE approvals SET pipeline = ?2 WHERE pipeline = ?1`,
+			`UPDATE deployments SET pipeline = ?2 WHERE pipeline = ?1`,
+			`UPDATE environments SET pipeline = ?2 WHERE pipeline = ?1`,
+			`UPDATE leases SET key = 'stage/' || ?2 || substr(key, length('stage/' || ?1) + 1) WHERE substr(key, 1, length('stage/' || ?1 || '/')) = 'stage/' || ?1 || '/'`,
+			`UPDATE leases SET key = 'environment/' || ?2 || substr(key, length('environment/' || ?1) + 1) WHERE substr(key, 1, length('environment/' || ?1 || '/')) = 'environment/' || ?1 || '/'`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
+				return fmt.Errorf("rename pipeline %s to %s: %w", from, to, err)
+			}
+		}
+	}
+	return nil
 }

@@ -201,17 +201,19 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 		{"event without type", func() error { return db.AppendEvents(ctx, sluice.Event{Subject: "x"}) }},
 		{"event data not JSON", func() error { return db.AppendEvents(ctx, sluice.Event{Type: "t", Data: []byte("{nope")}) }},
 		{"state change with a bad event", func() error {
-			return db.SaveBuild(ctx, &sluice.Build{Revision: "r"}, ev, sluice.Event{Type: "t", Data: []byte("nope")})
+			return db.SaveBuild(ctx, &sluice.Build{Pipeline: "p@main", Revision: "r"}, ev, sluice.Event{Type: "t", Data: []byte("nope")})
 		}},
 		{"new approval not waiting", func() error {
-			return db.CreateApproval(ctx, &sluice.Approval{Environment: "prod", Status: sluice.StatusSucceeded}, ev)
+			return db.CreateApproval(ctx, &sluice.Approval{Pipeline: "p@main", Environment: "prod", Status: sluice.StatusSucceeded}, ev)
 		}},
 		{"decision that is not one", func() error {
 			return db.DecideApproval(ctx, &sluice.Approval{ID: 1, Status: sluice.StatusWaiting}, ev)
 		}},
-		{"build without revision", func() error { return db.SaveBuild(ctx, &sluice.Build{Digest: "sha256:a"}, ev) }},
+		{"build without revision", func() error { return db.SaveBuild(ctx, &sluice.Build{Pipeline: "p@main", Digest: "sha256:a"}, ev) }},
 		{"change set without digest", func() error { return db.SaveChangeSet(ctx, &sluice.ChangeSet{Environment: "dev"}, ev) }},
-		{"environment without name", func() error { return db.SaveEnvironment(ctx, &sluice.EnvironmentState{Address: "x"}, ev) }},
+		{"environment without name", func() error {
+			return db.SaveEnvironment(ctx, &sluice.EnvironmentState{Pipeline: "p@main", Address: "x"}, ev)
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { wantCode(t, c.call(), sluice.EINVALID) })
@@ -220,7 +222,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := db.ListExecutions(ctx, false, 0)
+	list, err := db.ListExecutions(ctx, "", false, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +234,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 func TestEventsGetTheirSeqAfterCommit(t *testing.T) {
 	db := open(t, filepath.Join(t.TempDir(), "state.db"))
 	evs := []sluice.Event{{Type: "sluice.a"}, {Type: "sluice.b", ID: "given", Time: time.Unix(5, 0)}}
-	if err := db.SaveBuild(t.Context(), &sluice.Build{Revision: "r"}, evs...); err != nil {
+	if err := db.SaveBuild(t.Context(), &sluice.Build{Pipeline: "p@main", Revision: "r"}, evs...); err != nil {
 		t.Fatal(err)
 	}
 	if evs[0].Seq <= 0 || evs[1].Seq != evs[0].Seq+1 {
@@ -259,7 +261,7 @@ func TestEventsGetTheirSeqAfterCommit(t *testing.T) {
 func TestTwoHandlesOnOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	dbs := []*DB{open(t, path), open(t, path)}
-	a := &sluice.Approval{Environment: "prod", ChangeSetDigest: "sha256:1"}
+	a := &sluice.Approval{Pipeline: "p@main", Environment: "prod", ChangeSetDigest: "sha256:1"}
 	if err := dbs[0].CreateApproval(t.Context(), a); err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +275,7 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 		db := dbs[w%2]
 		wg.Go(func() {
 			for i := range builds {
-				errs <- db.SaveBuild(t.Context(), &sluice.Build{Revision: fmt.Sprintf("w%d-%d", w, i)}, sluice.Event{Type: "sluice.build.succeeded"})
+				errs <- db.SaveBuild(t.Context(), &sluice.Build{Pipeline: "p@main", Revision: fmt.Sprintf("w%d-%d", w, i)}, sluice.Event{Type: "sluice.build.succeeded"})
 			}
 			d := *a
 			d.Status, d.DecidedBy = sluice.StatusSucceeded, fmt.Sprint("writer-", w)
@@ -358,7 +360,7 @@ func TestSurvivesSIGKILL(t *testing.T) {
 
 	db := open(t, path)
 	for i := 0; i <= acked; i++ {
-		if _, err := db.Build(t.Context(), fmt.Sprintf("rev-%d", i)); err != nil {
+		if _, err := db.Build(t.Context(), "p@main", fmt.Sprintf("rev-%d", i)); err != nil {
 			t.Fatalf("acknowledged commit %d of %d lost: %v", i, acked, err)
 		}
 	}
@@ -385,7 +387,7 @@ func commitForever(path string) {
 	}
 	ctx := context.Background()
 	for i := range 100_000 {
-		b := &sluice.Build{Revision: fmt.Sprintf("rev-%d", i), Digest: fmt.Sprintf("sha256:%064d", i), Size: int64(i), CreatedAt: time.Now()}
+		b := &sluice.Build{Pipeline: "p@main", Revision: fmt.Sprintf("rev-%d", i), Digest: fmt.Sprintf("sha256:%064d", i), Size: int64(i), CreatedAt: time.Now()}
 		if err := db.SaveBuild(ctx, b, sluice.Event{Type: "sluice.build.succeeded", Subject: b.Revision}); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(4)

@@ -2,6 +2,12 @@
 // one concern, small enough to implement twice (SQLite always; Postgres for teams) against the
 // same contract tests in storetest.
 //
+// Every record belongs to a pipeline (see sluice.Pipeline): executions, builds, approvals,
+// deployments and environment states carry their pipeline's ID, and what is looked up by a
+// name (an environment, a revision) is looked up within one pipeline, so two pipelines of one
+// route with the same environment names never see each other's state. Change sets are shared
+// by digest, as artifacts are.
+//
 // Every method that changes state takes the events that describe the change and writes both in
 // one transaction: state and its history never disagree. All methods are safe to call
 // concurrently. A missing record is a *sluice.Error with code sluice.ENOTFOUND.
@@ -45,9 +51,9 @@ type Executions interface {
 	Stages(ctx context.Context, executionID string) ([]sluice.StageExecution, error)
 	// Actions returns an execution's actions in plan order (stage index, run order, then as created).
 	Actions(ctx context.Context, executionID string) ([]sluice.ActionExecution, error)
-	// ListExecutions returns executions newest first; with active only those whose status is not
-	// Done. limit <= 0 means all.
-	ListExecutions(ctx context.Context, active bool, limit int) ([]sluice.Execution, error)
+	// ListExecutions returns the executions of one pipeline (of every pipeline if pipeline is
+	// ""), newest first; with active only those whose status is not Done. limit <= 0 means all.
+	ListExecutions(ctx context.Context, pipeline string, active bool, limit int) ([]sluice.Execution, error)
 	// StopExecution records, in one transaction, that an execution was stopped: it becomes
 	// Stopped with reason as its error, its running stage and its running or waiting actions
 	// become Stopped, its waiting approvals are rejected (decided by who), and the stage leases
@@ -57,17 +63,18 @@ type Executions interface {
 	StopExecution(ctx context.Context, id, who, reason string, at time.Time, events ...sluice.Event) (*sluice.Execution, error)
 }
 
-// Builds remembers which revision was built into which artifact.
+// Builds remembers which revision was built into which artifact, in each pipeline.
 type Builds interface {
-	// SaveBuild records a build. Idempotent: saving the same revision again replaces it.
+	// SaveBuild records a build of b.Pipeline. Idempotent: saving the same pipeline and revision
+	// again replaces it.
 	SaveBuild(ctx context.Context, b *sluice.Build, events ...sluice.Event) error
-	// Build returns the build of a revision.
-	Build(ctx context.Context, revision string) (*sluice.Build, error)
+	// Build returns the build of a revision in a pipeline.
+	Build(ctx context.Context, pipeline, revision string) (*sluice.Build, error)
 }
 
 // Approvals keeps approval requests and decisions.
 type Approvals interface {
-	// CreateApproval stores a Waiting approval and assigns a.ID.
+	// CreateApproval stores a Waiting approval of a.Pipeline and assigns a.ID.
 	CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
 	// DecideApproval records a decision on a Waiting approval: a.Status, DecidedBy, DecidedAt,
 	// Comment, Expired. It fails with ECONFLICT if the approval is no longer Waiting, so two
@@ -75,9 +82,9 @@ type Approvals interface {
 	DecideApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
 	// Approval returns one approval by ID.
 	Approval(ctx context.Context, id int64) (*sluice.Approval, error)
-	// ListApprovals returns approvals, newest first, of one environment (all if env is "");
-	// with waiting only those still Waiting.
-	ListApprovals(ctx context.Context, env string, waiting bool) ([]sluice.Approval, error)
+	// ListApprovals returns a pipeline's approvals, newest first, of one environment (all if env
+	// is ""); with waiting only those still Waiting.
+	ListApprovals(ctx context.Context, pipeline, env string, waiting bool) ([]sluice.Approval, error)
 }
 
 // ChangeSets keeps change sets by digest.
@@ -88,11 +95,12 @@ type ChangeSets interface {
 	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 }
 
-// Deployments keeps deployments and the state of environments.
+// Deployments keeps deployments and the state of environments, each of one pipeline.
 type Deployments interface {
 	// StartDeployment stores a new deployment (assigning d.ID) and the environment's state, with
 	// state.DeploymentID set to d.ID, in one transaction: a deployment is never recorded without
-	// its environment knowing, nor the other way round.
+	// its environment knowing, nor the other way round. d and state must be of the same pipeline
+	// and environment (EINVALID otherwise).
 	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
 	// EndDeployment saves how a deployment ended and the environment's state (what runs now) in
 	// one transaction: a deployment is never Succeeded without its version live.
@@ -101,22 +109,52 @@ type Deployments interface {
 	CreateDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error
 	// SaveDeployment overwrites a deployment's mutable fields (status, reason, ended, rollback).
 	SaveDeployment(ctx context.Context, d *sluice.Deployment, events ...sluice.Event) error
-	// ListDeployments returns an environment's deployments, newest first; limit <= 0 means all.
-	ListDeployments(ctx context.Context, env string, limit int) ([]sluice.Deployment, error)
-	// Environment returns an environment's state; ENOTFOUND if it never had any.
-	Environment(ctx context.Context, name string) (*sluice.EnvironmentState, error)
-	// SaveEnvironment creates or overwrites an environment's state.
+	// ListDeployments returns the deployments of a pipeline's environment, newest first; limit
+	// <= 0 means all.
+	ListDeployments(ctx context.Context, pipeline, env string, limit int) ([]sluice.Deployment, error)
+	// Environment returns the state of a pipeline's environment; ENOTFOUND if it never had any.
+	Environment(ctx context.Context, pipeline, name string) (*sluice.EnvironmentState, error)
+	// SaveEnvironment creates or overwrites the state of s.Pipeline's environment s.Name.
 	SaveEnvironment(ctx context.Context, s *sluice.EnvironmentState, events ...sluice.Event) error
-	// ListEnvironments returns every environment's state, by name.
-	ListEnvironments(ctx context.Context) ([]sluice.EnvironmentState, error)
+	// ListEnvironments returns the state of every environment of a pipeline, by name.
+	ListEnvironments(ctx context.Context, pipeline string) ([]sluice.EnvironmentState, error)
+}
+
+// Pipelines keeps the pipelines of routes: what each follows and whether it still runs.
+type Pipelines interface {
+	// SavePipeline creates p, or overwrites its state and removal time (a pipeline's route,
+	// kind, branch, pull request and creation time never change). Idempotent.
+	SavePipeline(ctx context.Context, p *sluice.Pipeline, events ...sluice.Event) error
+	// Pipeline returns one pipeline by ID.
+	Pipeline(ctx context.Context, id string) (*sluice.Pipeline, error)
+	// ListPipelines returns every pipeline: main pipelines first, then by ID.
+	ListPipelines(ctx context.Context) ([]sluice.Pipeline, error)
 }
 
 // Events reads the history of state changes.
 type Events interface {
 	// AppendEvents stores events that go with no other change.
 	AppendEvents(ctx context.Context, events ...sluice.Event) error
-	// ListEvents returns events with Seq > after, oldest first, at most limit (<= 0: all).
+	// ListEvents returns events with Seq > after, oldest first, at most limit (<= 0: all). It is
+	// how consumers tail the events: read a page after the cursor, handle it, save the Seq of
+	// the last event handled (EventCursors), repeat. A store must never let an event with a
+	// smaller Seq become visible after one with a larger Seq was listed, or a tailing consumer
+	// would skip it.
 	ListEvents(ctx context.Context, after int64, limit int) ([]sluice.Event, error)
+}
+
+// EventCursors keeps, for each consumer of the events (a notifier, a UI), the Seq of the last
+// event it handled, so that a consumer that restarts goes on after it: nothing is lost when no
+// one listens, and nothing is handled twice.
+type EventCursors interface {
+	// EventCursor returns the Seq of the last event consumer handled; 0 (read from the start)
+	// if it never saved one. consumer names the consumer, such as "notify/slack".
+	EventCursor(ctx context.Context, consumer string) (int64, error)
+	// SaveEventCursor records that consumer handled every event up to seq. Saving the same seq
+	// again does nothing; saving a seq below the saved one fails with ECONFLICT (two copies of
+	// one consumer run, and the older one would make the other repeat events). Safe to call
+	// concurrently for different consumers.
+	SaveEventCursor(ctx context.Context, consumer string, seq int64) error
 }
 
 // Leases gives things to one owner at a time, for a while: an execution to the engine that
@@ -141,12 +179,14 @@ type Leases interface {
 
 // Store is everything the engine keeps.
 type Store interface {
+	Pipelines
 	Executions
 	Builds
 	Approvals
 	ChangeSets
 	Deployments
 	Events
+	EventCursors
 	Leases
 	Close() error
 }

@@ -56,7 +56,7 @@ func run(routeFile, state, trace string) error {
 	if err := e.Start(ctx); err != nil {
 		return err
 	}
-	all, err := db.ListExecutions(ctx, false, 1)
+	all, err := db.ListExecutions(ctx, "", false, 1)
 	if err != nil {
 		return err
 	}

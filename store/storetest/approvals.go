@@ -12,6 +12,7 @@ import (
 func newApproval(env string) *sluice.Approval {
 	return &sluice.Approval{
 		ExecutionID:     "ex-1",
+		Pipeline:        mainPipeline,
 		Environment:     env,
 		ChangeSetDigest: "sha256:2222",
 		Approvers:       []string{"alice", "bob@example.com"},
@@ -162,7 +163,7 @@ func testApprovals(t *testing.T, open opener) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				list, err := s.ListApprovals(t.Context(), c.env, c.waiting)
+				list, err := s.ListApprovals(t.Context(), mainPipeline, c.env, c.waiting)
 				must(t, "list", err)
 				var got []int64
 				for _, a := range list {
@@ -171,7 +172,7 @@ func testApprovals(t *testing.T, open opener) {
 				check(t, "IDs", got, c.want)
 			})
 		}
-		list, err := s.ListApprovals(t.Context(), "prod", false)
+		list, err := s.ListApprovals(t.Context(), mainPipeline, "prod", false)
 		must(t, "list", err)
 		check(t, "listed decided approval", list[1], *decided)
 	})

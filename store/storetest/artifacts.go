@@ -10,15 +10,15 @@ import (
 func testBuilds(t *testing.T, open opener) {
 	t.Run("round trip and replace", func(t *testing.T) {
 		s := open(t)
-		b := &sluice.Build{Revision: "4f2a9c0e", Digest: "sha256:aaaa", Size: 1 << 40, CreatedAt: t0}
+		b := &sluice.Build{Pipeline: mainPipeline, Revision: "4f2a9c0e", Digest: "sha256:aaaa", Size: 1 << 40, CreatedAt: t0}
 		must(t, "save", s.SaveBuild(t.Context(), b, newEvent("sluice.build.succeeded", "4f2a9c0e", 1)))
-		got, err := s.Build(t.Context(), "4f2a9c0e")
+		got, err := s.Build(t.Context(), mainPipeline, "4f2a9c0e")
 		must(t, "read", err)
 		check(t, "build", got, b)
 
-		again := &sluice.Build{Revision: "4f2a9c0e", Digest: "sha256:bbbb", Size: 7, CreatedAt: at(time.Hour)}
+		again := &sluice.Build{Pipeline: mainPipeline, Revision: "4f2a9c0e", Digest: "sha256:bbbb", Size: 7, CreatedAt: at(time.Hour)}
 		must(t, "save again", s.SaveBuild(t.Context(), again))
-		got, err = s.Build(t.Context(), "4f2a9c0e")
+		got, err = s.Build(t.Context(), mainPipeline, "4f2a9c0e")
 		must(t, "read again", err)
 		check(t, "replaced build", got, again)
 		checkEvents(t, s, 0, newEvent("sluice.build.succeeded", "4f2a9c0e", 1))
@@ -26,8 +26,8 @@ func testBuilds(t *testing.T, open opener) {
 
 	t.Run("missing is not found", func(t *testing.T) {
 		s := open(t)
-		must(t, "save", s.SaveBuild(t.Context(), &sluice.Build{Revision: "a", Digest: "sha256:aaaa"}))
-		_, err := s.Build(t.Context(), "b")
+		must(t, "save", s.SaveBuild(t.Context(), &sluice.Build{Pipeline: mainPipeline, Revision: "a", Digest: "sha256:aaaa"}))
+		_, err := s.Build(t.Context(), mainPipeline, "b")
 		wantCode(t, "Build", err, sluice.ENOTFOUND)
 	})
 }

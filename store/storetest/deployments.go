@@ -10,6 +10,7 @@ import (
 
 func newDeployment(env string, n int) *sluice.Deployment {
 	return &sluice.Deployment{
+		Pipeline:        mainPipeline,
 		Environment:     env,
 		ExecutionID:     fmt.Sprintf("ex-%d", n),
 		ChangeSetDigest: fmt.Sprintf("sha256:%04d", n),
@@ -32,7 +33,7 @@ func testDeployments(t *testing.T, open opener) {
 		if d.ID <= 0 {
 			t.Errorf("ID = %d after create, want > 0", d.ID)
 		}
-		list, err := s.ListDeployments(t.Context(), "prod", 0)
+		list, err := s.ListDeployments(t.Context(), mainPipeline, "prod", 0)
 		must(t, "list", err)
 		check(t, "created deployment", list, []sluice.Deployment{*d})
 
@@ -42,7 +43,7 @@ func testDeployments(t *testing.T, open opener) {
 			Detail: "25 of 100 requests failed", BreachedAt: at(30 * time.Minute), RestoredAt: at(30*time.Minute + 1234567*time.Nanosecond),
 		}
 		must(t, "save", s.SaveDeployment(t.Context(), d, newEvent("sluice.deployment.rolled_back", "env/prod", 2)))
-		list, err = s.ListDeployments(t.Context(), "prod", 0)
+		list, err = s.ListDeployments(t.Context(), mainPipeline, "prod", 0)
 		must(t, "list after save", err)
 		check(t, "saved deployment", list, []sluice.Deployment{*d})
 		if got := list[0].Rollback.Reaction(); got != 1234567*time.Nanosecond {
@@ -52,7 +53,7 @@ func testDeployments(t *testing.T, open opener) {
 		d.Rollback = nil
 		d.Status = sluice.StatusSucceeded
 		must(t, "save without rollback", s.SaveDeployment(t.Context(), d))
-		list, err = s.ListDeployments(t.Context(), "prod", 0)
+		list, err = s.ListDeployments(t.Context(), mainPipeline, "prod", 0)
 		must(t, "list after clearing rollback", err)
 		check(t, "deployment without rollback", list, []sluice.Deployment{*d})
 
@@ -61,9 +62,9 @@ func testDeployments(t *testing.T, open opener) {
 
 	t.Run("rollback deployment without execution", func(t *testing.T) {
 		s := open(t)
-		d := &sluice.Deployment{Environment: "prod", To: "sha256:0001", Revision: "r", Strategy: "AllAtOnce", Status: sluice.StatusInProgress, StartedAt: t0}
+		d := &sluice.Deployment{Pipeline: mainPipeline, Environment: "prod", To: "sha256:0001", Revision: "r", Strategy: "AllAtOnce", Status: sluice.StatusInProgress, StartedAt: t0}
 		must(t, "create", s.CreateDeployment(t.Context(), d))
-		list, err := s.ListDeployments(t.Context(), "prod", 0)
+		list, err := s.ListDeployments(t.Context(), mainPipeline, "prod", 0)
 		must(t, "list", err)
 		check(t, "deployment", list, []sluice.Deployment{*d})
 	})
@@ -103,7 +104,7 @@ func testDeployments(t *testing.T, open opener) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				list, err := s.ListDeployments(t.Context(), c.env, c.limit)
+				list, err := s.ListDeployments(t.Context(), mainPipeline, c.env, c.limit)
 				must(t, "list", err)
 				var got []int64
 				for _, d := range list {
@@ -121,7 +122,7 @@ func testDeployments(t *testing.T, open opener) {
 func testEnvironments(t *testing.T, open opener) {
 	full := func() *sluice.EnvironmentState {
 		return &sluice.EnvironmentState{
-			Name: "prod", Address: "127.0.0.1:8081",
+			Pipeline: mainPipeline, Name: "prod", Address: "127.0.0.1:8081",
 			Live: newVersion(2), Previous: newVersion(1), Deploying: newVersion(3),
 			DeploymentID: 7, Frozen: true, FrozenReason: "rollback of deployment 7; fix and run again",
 			UpdatedAt: t0,
@@ -130,9 +131,9 @@ func testEnvironments(t *testing.T, open opener) {
 
 	t.Run("missing is not found", func(t *testing.T) {
 		s := open(t)
-		_, err := s.Environment(t.Context(), "prod")
+		_, err := s.Environment(t.Context(), mainPipeline, "prod")
 		wantCode(t, "Environment", err, sluice.ENOTFOUND)
-		list, err := s.ListEnvironments(t.Context())
+		list, err := s.ListEnvironments(t.Context(), mainPipeline)
 		must(t, "list", err)
 		if len(list) != 0 {
 			t.Errorf("new store lists environments: %+v", list)
@@ -143,13 +144,13 @@ func testEnvironments(t *testing.T, open opener) {
 		s := open(t)
 		st := full()
 		must(t, "create", s.SaveEnvironment(t.Context(), st, newEvent("sluice.environment.frozen", "env/prod", 1)))
-		got, err := s.Environment(t.Context(), "prod")
+		got, err := s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
 		check(t, "created state", got, st)
 
-		st = &sluice.EnvironmentState{Name: "prod", Address: "127.0.0.1:8082", Live: newVersion(3), Previous: newVersion(2), DeploymentID: 8, UpdatedAt: at(time.Hour)}
+		st = &sluice.EnvironmentState{Pipeline: mainPipeline, Name: "prod", Address: "127.0.0.1:8082", Live: newVersion(3), Previous: newVersion(2), DeploymentID: 8, UpdatedAt: at(time.Hour)}
 		must(t, "overwrite", s.SaveEnvironment(t.Context(), st, newEvent("sluice.environment.updated", "env/prod", 2)))
-		got, err = s.Environment(t.Context(), "prod")
+		got, err = s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read again", err)
 		check(t, "overwritten state", got, st)
 		if got.Deploying != nil || got.Frozen {
@@ -165,7 +166,7 @@ func testEnvironments(t *testing.T, open opener) {
 			st.Name = name
 			must(t, "save", s.SaveEnvironment(t.Context(), st))
 		}
-		list, err := s.ListEnvironments(t.Context())
+		list, err := s.ListEnvironments(t.Context(), mainPipeline)
 		must(t, "list", err)
 		var names []string
 		for _, st := range list {

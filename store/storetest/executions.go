@@ -215,7 +215,7 @@ func testExecutions(t *testing.T, open opener) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				list, err := s.ListExecutions(t.Context(), c.active, c.limit)
+				list, err := s.ListExecutions(t.Context(), "", c.active, c.limit)
 				must(t, "list", err)
 				check(t, "IDs", ids(list), c.want)
 				for _, ex := range list {
@@ -231,7 +231,7 @@ func testExecutions(t *testing.T, open opener) {
 
 		done := &sluice.Execution{ID: "ex-3", Status: sluice.StatusSucceeded, EndedAt: at(time.Hour)}
 		must(t, "save", s.SaveExecution(t.Context(), done))
-		list, err := s.ListExecutions(t.Context(), true, 0)
+		list, err := s.ListExecutions(t.Context(), "", true, 0)
 		must(t, "list after save", err)
 		check(t, "active IDs after ex-3 ended", ids(list), []string{"ex-5", "ex-1"})
 	})

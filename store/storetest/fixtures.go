@@ -10,6 +10,9 @@ import (
 	"github.com/sluicehq/sluice/store"
 )
 
+// mainPipeline is the pipeline of the records the suite writes, unless a case says otherwise.
+const mainPipeline = "hello-api@main"
+
 // opener returns a new, empty store for one test.
 type opener = func(t *testing.T) store.Store
 
@@ -24,7 +27,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 func newExecution(id string) (*sluice.Execution, []sluice.StageExecution, []sluice.ActionExecution) {
 	ex := &sluice.Execution{
 		ID:        id,
-		Pipeline:  "hello-api@main",
+		Pipeline:  mainPipeline,
 		Revision:  "4f2a9c0e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39",
 		Subject:   "Fix the “greeting” endpoint's\nsecond line",
 		Status:    sluice.StatusInProgress,
@@ -94,7 +97,7 @@ func newVersion(n int) *sluice.Version {
 }
 
 // newEvent returns an event with every field set.
-func newEvent(typ, subject string, n int) sluice.Event {
+func newEvent(typ sluice.EventType, subject string, n int) sluice.Event {
 	data := json.RawMessage(fmt.Sprintf(`{"n": %d, "subject": %q, "list": [true, null, 1.5]}`, n, subject))
 	return sluice.Event{
 		SpecVersion:     "1.0",

@@ -145,15 +145,15 @@ func testOwnership(t *testing.T, open opener) {
 
 	t.Run("a deployment starts and ends together with its environment", func(t *testing.T) {
 		s := open(t)
-		frozen := &sluice.EnvironmentState{Name: "prod", Address: "127.0.0.1:8081", Live: newVersion(1), UpdatedAt: t0}
+		frozen := &sluice.EnvironmentState{Pipeline: mainPipeline, Name: "prod", Address: "127.0.0.1:8081", Live: newVersion(1), UpdatedAt: t0}
 		must(t, "save", s.SaveEnvironment(t.Context(), frozen))
 		d := newDeployment("prod", 2)
-		state := &sluice.EnvironmentState{Name: "prod", Address: "127.0.0.1:8081", Live: newVersion(1), Deploying: newVersion(2), UpdatedAt: at(time.Second)}
+		state := &sluice.EnvironmentState{Pipeline: mainPipeline, Name: "prod", Address: "127.0.0.1:8081", Live: newVersion(1), Deploying: newVersion(2), UpdatedAt: at(time.Second)}
 		must(t, "start", s.StartDeployment(t.Context(), d, state, newEvent("sluice.deployment.started", "env/prod", 1)))
 		if d.ID <= 0 || state.DeploymentID != d.ID {
 			t.Fatalf("deployment %d, environment points at %d", d.ID, state.DeploymentID)
 		}
-		got, err := s.Environment(t.Context(), "prod")
+		got, err := s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
 		check(t, "environment at start", got, state)
 
@@ -165,12 +165,12 @@ func testOwnership(t *testing.T, open opener) {
 		d.Status, d.EndedAt = sluice.StatusSucceeded, at(time.Minute)
 		state.Previous, state.Live, state.Deploying, state.DeploymentID = state.Live, state.Deploying, nil, 0
 		must(t, "end", s.EndDeployment(t.Context(), d, state, newEvent("sluice.deployment.succeeded", "env/prod", 2)))
-		got, err = s.Environment(t.Context(), "prod")
+		got, err = s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
 		want := *state
 		want.Frozen, want.FrozenReason = true, "incident"
 		check(t, "environment at end", got, &want)
-		list, err := s.ListDeployments(t.Context(), "prod", 0)
+		list, err := s.ListDeployments(t.Context(), mainPipeline, "prod", 0)
 		must(t, "list", err)
 		check(t, "deployment at end", list, []sluice.Deployment{*d})
 
@@ -180,7 +180,7 @@ func testOwnership(t *testing.T, open opener) {
 		other := *state
 		other.Live = newVersion(3)
 		wantCode(t, "end a missing deployment", s.EndDeployment(t.Context(), missing, &other), sluice.ENOTFOUND)
-		got, err = s.Environment(t.Context(), "prod")
+		got, err = s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
 		check(t, "environment after a refused end", got, &before)
 		wantCode(t, "start with another environment's state", s.StartDeployment(t.Context(), newDeployment("dev", 4), state), sluice.EINVALID)

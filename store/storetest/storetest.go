@@ -28,6 +28,7 @@ import (
 // Run runs the contract suite: one subtest per interface, each case against a store of its own.
 // open returns a new, empty store and closes it when the test ends (t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("Pipelines", func(t *testing.T) { testPipelines(t, open) })
 	t.Run("Executions", func(t *testing.T) { testExecutions(t, open) })
 	t.Run("Builds", func(t *testing.T) { testBuilds(t, open) })
 	t.Run("Approvals", func(t *testing.T) { testApprovals(t, open) })
@@ -35,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Deployments", func(t *testing.T) { testDeployments(t, open) })
 	t.Run("Environments", func(t *testing.T) { testEnvironments(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
+	t.Run("EventCursors", func(t *testing.T) { testEventCursors(t, open) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
 	t.Run("Ownership", func(t *testing.T) { testOwnership(t, open) })
 }
@@ -97,7 +99,7 @@ func checkEvents(t *testing.T, s store.Store, after int64, want ...sluice.Event)
 		}
 		w := want[i]
 		w.Seq = got[i].Seq
-		check(t, "event "+w.Type, got[i], w)
+		check(t, "event "+string(w.Type), got[i], w)
 	}
 }
 

@@ -170,7 +170,7 @@ func header(head []byte, pos int, fields []Field, hop []Span, bad *Error, visit 
 // header of that name hop-by-hop. It costs at most MaxConnectionTokens comparisons.
 func Listed(head []byte, hop []Span, name []byte) bool {
 	for _, t := range hop {
-		if t.End-t.Start == len(name) && equalFoldBytes(t.Of(head), name) {
+		if t.End-t.Start == len(name) && EqualFold(t.Of(head), name) {
 			return true
 		}
 	}

@@ -72,7 +72,7 @@ func (r *Request) Parse(head []byte) error {
 		return ErrMalformed // including the authority form, which only CONNECT uses
 	}
 
-	var transferCodings, contentLengths int
+	var transferCodings int
 	var err error
 	r.Fields, r.Hop, pos, err = header(head, pos, r.Fields, r.Hop, ErrMalformed, func(f Field) *Error {
 		name, value := f.Name.Of(head), f.Value.Of(head)
@@ -97,12 +97,11 @@ func (r *Request) Parse(head []byte) error {
 			}
 		case 14:
 			if EqualFold(name, "Content-Length") {
-				n, ok := ParseDecimal(value)
-				if !ok || (r.ContentLength >= 0 && n != r.ContentLength) {
+				n, ok := nextLength(value, r.ContentLength)
+				if !ok {
 					return ErrMalformed
 				}
 				r.ContentLength = n
-				contentLengths++
 			}
 		case 17:
 			if EqualFold(name, "Transfer-Encoding") {
@@ -124,7 +123,7 @@ func (r *Request) Parse(head []byte) error {
 	switch {
 	case transferCodings > 1:
 		return ErrTransferCoding // "chunked, chunked" spread over two lines
-	case r.Chunked && contentLengths > 0:
+	case r.Chunked && r.ContentLength >= 0:
 		return ErrAmbiguous
 	case r.Chunked && r.HTTP10:
 		return ErrMalformed // HTTP/1.0 has no transfer codings (RFC 9112, 6.1)

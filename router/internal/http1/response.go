@@ -32,7 +32,7 @@ func (r *Response) Parse(head []byte) error {
 		}
 		code = code*10 + int(c-'0')
 	}
-	if code < 100 {
+	if code < 100 || code > 599 {
 		return ErrBadResponse
 	}
 	for _, c := range line[min(13, len(line)):] {
@@ -44,19 +44,17 @@ func (r *Response) Parse(head []byte) error {
 	r.Reason = Span{first.Start + min(13, len(line)), first.End}
 	r.KeepAlive = line[7] == '1'
 
-	var contentLengths int
 	var err error
 	r.Fields, r.Hop, pos, err = header(head, pos, r.Fields, r.Hop, ErrBadResponse, func(f Field) *Error {
 		name, value := f.Name.Of(head), f.Value.Of(head)
 		switch len(name) {
 		case 14:
 			if EqualFold(name, "Content-Length") {
-				n, ok := ParseDecimal(value)
-				if !ok || (r.ContentLength >= 0 && n != r.ContentLength) {
+				n, ok := nextLength(value, r.ContentLength)
+				if !ok {
 					return ErrBadResponse
 				}
 				r.ContentLength = n
-				contentLengths++
 			}
 		case 17:
 			if EqualFold(name, "Transfer-Encoding") {
@@ -71,7 +69,7 @@ func (r *Response) Parse(head []byte) error {
 	if err != nil {
 		return err
 	}
-	if pos != len(head) || (r.Chunked && contentLengths > 0) {
+	if pos != len(head) || (r.Chunked && r.ContentLength >= 0) {
 		return ErrBadResponse
 	}
 	if ListedToken(head, r.Hop, "close") {

@@ -15,24 +15,12 @@ func IsTokenByte(c byte) bool {
 }
 
 // EqualFold reports whether b and s are equal ignoring ASCII case.
-func EqualFold(b []byte, s string) bool {
+func EqualFold[S ~string | ~[]byte](b []byte, s S) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := range len(b) {
 		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFoldBytes(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range len(a) {
-		if lower(a[i]) != lower(b[i]) {
 			return false
 		}
 	}
@@ -68,6 +56,13 @@ func ParseDecimal(b []byte) (int64, bool) {
 		n = n*10 + int64(c-'0')
 	}
 	return n, true
+}
+
+// nextLength reads one more Content-Length value of a message whose length so far is cur (-1
+// for none): a repeated length must be the same number.
+func nextLength(value []byte, cur int64) (int64, bool) {
+	n, ok := ParseDecimal(value)
+	return n, ok && (cur < 0 || n == cur)
 }
 
 // IsHopByHop reports whether a header only concerns one connection, so a proxy must not pass it

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/spec"
+	"github.com/sluicehq/sluice/sqlite"
+)
+
+func pipelinesCommand(e *env) *cobra.Command {
+	c, f := newCommand("pipelines [--json] [--state DIR]", "List the pipelines of the route",
+		"Each pipeline is the route bound to a source: its main branch (source.branch), another branch,\nor a pull request, with environments and history of its own.",
+		flagFile|flagState|flagJSON)
+	c.Args = args(0, 0, "")
+	c.RunE = e.run(func([]string) error { return cmdPipelines(e, f) })
+	return c
+}
+
+// pipelineList is the --json output of sluice pipelines.
+type pipelineList struct {
+	FormatVersion int               `json:"format_version"`
+	Pipelines     []sluice.Pipeline `json:"pipelines"`
+}
+
+func cmdPipelines(e *env, f *flags) error {
+	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+		list, err := db.ListPipelines(e.ctx)
+		if err != nil {
+			return err
+		}
+		if list == nil {
+			list = []sluice.Pipeline{}
+		}
+		if *f.json {
+			writeJSON(e.stdout, pipelineList{FormatVersion: 1, Pipelines: list})
+			return nil
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(e.stdout, "no pipelines yet; sluice run starts the route's main pipeline")
+			return nil
+		}
+		var buf bytes.Buffer
+		tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "PIPELINE\tKIND\tFOLLOWS\tSTATE\tCREATED")
+		for _, p := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Kind, p.Describe(), p.State, p.CreatedAt.Local().Format("2006-01-02 15:04"))
+		}
+		tw.Flush()
+		_, err = e.stdout.Write(buf.Bytes())
+		return err
+	})
+}
+
+// mainPipeline is the ID of the main pipeline of the route in f's file, for commands that read
+// the store without an engine. When the file cannot be read, it is the active main pipeline the
+// store knows of, if there is one.
+func mainPipeline(ctx context.Context, f *flags, db interface {
+	ListPipelines(context.Context) ([]sluice.Pipeline, error)
+}) string {
+	if checkRegularFile(*f.file) == nil {
+		if text, err := os.ReadFile(*f.file); err == nil {
+			if route, diags := spec.Parse(*f.file, text); !diags.HasErrors() {
+				return engine.MainPipeline(route).ID
+			}
+		}
+	}
+	list, err := db.ListPipelines(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, p := range list {
+		if p.Kind == sluice.KindMain && !p.State.Removed() {
+			return p.ID
+		}
+	}
+	return ""
+}
