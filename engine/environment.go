@@ -24,9 +24,6 @@ const hookTimeout = 10 * time.Minute
 const (
 	outChangeSet = "change_set"
 	outApproved  = "approved_change_set"
-	// outSettled is the change set ExecuteChangeSet applied or discarded; a change set created
-	// but never settled is discarded when its stage ends.
-	outSettled = "settled_change_set"
 )
 
 func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
@@ -340,7 +337,7 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		return failed(fmt.Errorf("read change set %s: %w", sluice.ShortDigest(created), err))
 	}
 	// From here the change set is settled: applied, or discarded when it is not.
-	settled := map[string]string{outSettled: cs.Digest}
+	ac.r.settled.Store(cs.Digest, true)
 	release, err := e.holdEnvironment(ctx, ac.ex.Pipeline, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
 	if err != nil {
 		return failed(err)
@@ -357,21 +354,21 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		if approved != "" {
 			what = "approved"
 		}
-		return outcome{status: sluice.StatusFailed, outputs: settled, err: sluice.Errorf(sluice.ECONFLICT, "what %s runs, or should run, changed after change set %s was %s; nothing was deployed. Run again to review the new change set",
+		return outcome{status: sluice.StatusFailed, err: sluice.Errorf(sluice.ECONFLICT, "what %s runs, or should run, changed after change set %s was %s; nothing was deployed. Run again to review the new change set",
 			ac.stage.Environment, sluice.ShortDigest(cs.Digest), what)}
 	}
 	switch {
 	case cs.Empty():
 		e.discard(ctx, provider, ac.target(nil), cs)
-		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: "no changes; " + ac.stage.Environment + " already runs this"}
+		return outcome{status: sluice.StatusSucceeded, summary: "no changes; " + ac.stage.Environment + " already runs this"}
 	case !deploy.NeedsNewVersion(cs):
 		e.discard(ctx, provider, ac.target(nil), cs)
 		state.Live.Strategy = cs.To.Strategy
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
-			return outcome{status: sluice.StatusFailed, outputs: settled, err: fmt.Errorf("record strategy: %w", err)}
+			return outcome{status: sluice.StatusFailed, err: fmt.Errorf("record strategy: %w", err)}
 		}
-		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: "recorded the new strategy; the running version is unchanged"}
+		return outcome{status: sluice.StatusSucceeded, summary: "recorded the new strategy; the running version is unchanged"}
 	}
 	d := &sluice.Deployment{
 		Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: cs.To.Artifact,
@@ -382,16 +379,16 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	result, err := e.deploy(ctx, provider, ac.plan.Route, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
 	if err != nil {
-		return outcome{status: sluice.StatusFailed, outputs: settled, err: err}
+		return outcome{status: sluice.StatusFailed, err: err}
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
 		e.problems.Delete(instanceName(ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment))
-		return outcome{status: sluice.StatusSucceeded, outputs: settled, summary: fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(cs.To.Revision), cs.To.Strategy)}
+		return outcome{status: sluice.StatusSucceeded, summary: fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(cs.To.Revision), cs.To.Strategy)}
 	case sluice.StatusRolledBack:
-		return outcome{status: sluice.StatusRolledBack, outputs: settled, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
+		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
 	}
-	return outcome{status: sluice.StatusFailed, outputs: settled, err: errors.New(result.Reason)}
+	return outcome{status: sluice.StatusFailed, err: errors.New(result.Reason)}
 }
 
 // sameVersion reports whether a and b are the same version, as the store would record them.

@@ -91,7 +91,7 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 				// ended: the retry prepares it again (the same content gets the same digest).
 				prepared := a.Outputs[outChangeSet] != ""
 				if a.Stage == st.Stage && ((!a.Status.OK() && a.Status != sluice.StatusPending) || prepared) {
-					a.Status = sluice.StatusPending
+					a.Status, a.Outputs = sluice.StatusPending, nil
 					resetActions = append(resetActions, *a)
 				}
 			}

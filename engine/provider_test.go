@@ -136,7 +136,7 @@ func TestProviderDiscardsWhatIsNotApplied(t *testing.T) {
 		{
 			name: "what runs changed", status: sluice.StatusFailed,
 			act: func(t *testing.T, f *fixture, _ *sluice.Execution) {
-				state := &sluice.EnvironmentState{Name: "dev", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("cd", 32), Revision: "other"}}
+				state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("cd", 32), Revision: "other"}}
 				if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
 					t.Fatal(err)
 				}

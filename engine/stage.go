@@ -73,7 +73,7 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 			*d.slot = d.rec
 		}
 		if worst != "" {
-			e.discardUnsettled(ctx, ex.Pipeline, p, stage, records)
+			e.discardUnsettled(ctx, r, ex.Pipeline, p, stage, records)
 			return worst, reason
 		}
 	}
@@ -83,18 +83,17 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 // discardUnsettled tells the provider to let go of the change set the stage prepared when the
 // stage ends without applying it: rejected, expired, stopped or failed before ExecuteChangeSet
 // settled it. An engine shutting down keeps it: the execution resumes with it.
-func (e *Engine) discardUnsettled(ctx context.Context, pipeline string, p *plan.Plan, stage *plan.Stage, records []sluice.ActionExecution) {
+func (e *Engine) discardUnsettled(ctx context.Context, r *run, pipeline string, p *plan.Plan, stage *plan.Stage, records []sluice.ActionExecution) {
 	if stage.Environment == "" || e.paused(ctx) {
 		return
 	}
-	var created, settled string
+	var created string
 	for _, rec := range records {
 		if rec.Stage == stage.Name {
 			created = cmp.Or(created, rec.Outputs[outChangeSet])
-			settled = cmp.Or(settled, rec.Outputs[outSettled])
 		}
 	}
-	if created == "" || settled == created {
+	if _, settled := r.settled.Load(created); created == "" || settled {
 		return
 	}
 	env := p.Route.Environment(stage.Environment)
