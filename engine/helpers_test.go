@@ -332,3 +332,17 @@ func (f *fixture) waitingChangeSet(env string) string {
 	}
 	return list[0].ChangeSetDigest
 }
+
+// approveAfterDevMoved records that dev runs something else than when its waiting change set
+// was prepared (as if deployed behind the engine's back), then approves that change set.
+func (f *fixture) approveAfterDevMoved() {
+	f.t.Helper()
+	state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Address: "127.0.0.1:1", UpdatedAt: time.Now().UTC(),
+		Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("ab", 32), Revision: "other"}}
+	if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.decide("dev", true, "alice", ""); err != nil {
+		f.t.Fatal(err)
+	}
+}

@@ -135,15 +135,7 @@ func TestProviderDiscardsWhatIsNotApplied(t *testing.T) {
 		},
 		{
 			name: "what runs changed", status: sluice.StatusFailed,
-			act: func(t *testing.T, f *fixture, _ *sluice.Execution) {
-				state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("cd", 32), Revision: "other"}}
-				if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.decide("dev", true, "alice", ""); err != nil {
-					t.Fatal(err)
-				}
-			},
+			act: func(t *testing.T, f *fixture, _ *sluice.Execution) { f.approveAfterDevMoved() },
 		},
 	}
 	for _, tc := range tests {
