@@ -198,6 +198,7 @@ type DeploymentProgress struct {
 
 // EnvironmentEvent is the payload of sluice.environment.* events.
 type EnvironmentEvent struct {
+	Pipeline    string `json:"pipeline"` // whose environment, e.g. hello-api@main
 	Environment string `json:"environment"`
 	Reason      string `json:"reason,omitempty"` // why it was frozen or unfrozen, as given
 	Error       string `json:"error,omitempty"`  // why its live version could not be restored
@@ -375,19 +376,19 @@ func DeploymentProgressed(p DeploymentProgress, now time.Time) Event {
 }
 
 // EnvironmentFrozen is sluice.environment.frozen, or sluice.environment.unfrozen when frozen is
-// false.
-func EnvironmentFrozen(env string, frozen bool, reason string, now time.Time) Event {
+// false, about pipeline's environment env.
+func EnvironmentFrozen(pipeline, env string, frozen bool, reason string, now time.Time) Event {
 	t := EventEnvironmentFrozen
 	if !frozen {
 		t = EventEnvironmentUnfrozen
 	}
-	return newEvent(t, envSubject(env), EnvironmentEvent{Environment: env, Reason: reason}, now)
+	return newEvent(t, envSubject(env), EnvironmentEvent{Pipeline: pipeline, Environment: env, Reason: reason}, now)
 }
 
-// EnvironmentRestoreFailed is sluice.environment.restore_failed: env's live version could not
-// be restored when the engine started, because of err.
-func EnvironmentRestoreFailed(env string, err error, now time.Time) Event {
-	return newEvent(EventEnvironmentRestoreFailed, envSubject(env), EnvironmentEvent{Environment: env, Error: err.Error()}, now)
+// EnvironmentRestoreFailed is sluice.environment.restore_failed: the live version of the
+// environment in state could not be restored when the engine started, because of err.
+func EnvironmentRestoreFailed(state *EnvironmentState, err error, now time.Time) Event {
+	return newEvent(EventEnvironmentRestoreFailed, envSubject(state.Name), EnvironmentEvent{Pipeline: state.Pipeline, Environment: state.Name, Error: err.Error()}, now)
 }
 
 // VersionChanged is the event a provider tells of in v: sluice.version.crashed, .restarted or

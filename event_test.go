@@ -28,7 +28,7 @@ func TestEndEvents(t *testing.T) {
 		{"deployment pending", sluice.DeploymentEnded(&sluice.Deployment{Environment: "prod", Status: sluice.StatusPending}, now), sluice.EventDeploymentFailed},
 		{"approval approved", sluice.ApprovalDecided(&sluice.Approval{Environment: "prod", Status: sluice.StatusSucceeded}, now), sluice.EventApprovalApproved},
 		{"approval expired", sluice.ApprovalDecided(&sluice.Approval{Environment: "prod", Status: sluice.StatusRejected, Expired: true}, now), sluice.EventApprovalExpired},
-		{"unfrozen", sluice.EnvironmentFrozen("prod", false, "done", now), sluice.EventEnvironmentUnfrozen},
+		{"unfrozen", sluice.EnvironmentFrozen("hello-api@main", "prod", false, "done", now), sluice.EventEnvironmentUnfrozen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

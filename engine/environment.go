@@ -501,7 +501,7 @@ func (e *Engine) restoreFailed(ctx context.Context, route *spec.Route, state *sl
 	e.problems.Store(instanceName(route, state.Pipeline, state.Name), problem)
 	e.log.Error("environment not restored; the others serve", "environment", state.Name, "err", err)
 	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) },
-		sluice.EnvironmentRestoreFailed(state.Name, err, e.now()))
+		sluice.EnvironmentRestoreFailed(state, err, e.now()))
 }
 
 // Problem says why the environment known to providers as instance (see instanceName; an

@@ -150,6 +150,7 @@ type fixture struct {
 	target    string // the target name the provider is registered under; "local" if empty
 	engine    *engine.Engine
 	environ   []string
+	leasePoll time.Duration // how often the engine looks for stops and renews leases; 50ms if zero
 }
 
 // routeHead is a route with a cheap build and one environment; tests append checks and
@@ -214,7 +215,7 @@ func (f *fixture) start() *engine.Engine {
 	}
 	f.engine, err = engine.New(engine.Config{
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: 50 * time.Millisecond,
+		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
 	})
 	if err != nil {
 		f.t.Fatal(err)

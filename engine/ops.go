@@ -120,7 +120,7 @@ func Freeze(ctx context.Context, st interface {
 	Environment(context.Context, string, string) (*sluice.EnvironmentState, error)
 	SaveEnvironment(context.Context, *sluice.EnvironmentState, ...sluice.Event) error
 }, pipeline, env string, frozen bool, reason string, now time.Time) (sluice.Event, error) {
-	ev := sluice.EnvironmentFrozen(env, frozen, reason, now)
+	ev := sluice.EnvironmentFrozen(pipeline, env, frozen, reason, now)
 	state, err := st.Environment(ctx, pipeline, env)
 	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
 		state, err = &sluice.EnvironmentState{Pipeline: pipeline, Name: env}, nil

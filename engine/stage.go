@@ -139,6 +139,13 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 	if e.paused(ctx) {
 		return sluice.StatusStopped, "the engine is shutting down" // resumes where it is driven next
 	}
+	if !out.status.OK() && !stopped(r) && e.stopRecorded(ctx, ex.ID) {
+		// A stop is written down before the run is told of it, so what the stop did (the
+		// approval it rejected) can reach this action first: the action was stopped, not
+		// rejected, and nothing after it may write otherwise.
+		r.stopOnce.Do(func() { close(r.stop) })
+		r.cancel(errStopped)
+	}
 	if stopped(r) && !out.status.OK() {
 		out.status, out.err = sluice.StatusStopped, fmt.Errorf("stopped by request")
 	}
@@ -153,6 +160,12 @@ func (e *Engine) runAction(ctx context.Context, r *run, ex *sluice.Execution, p 
 		why = rec.Summary
 	}
 	return rec.Status, fmt.Sprintf("%s %s: %s", stage.Name, a.Name, why)
+}
+
+// stopRecorded reports whether execution id is recorded as stopped.
+func (e *Engine) stopRecorded(ctx context.Context, id string) bool {
+	ex, err := e.store.Execution(context.WithoutCancel(ctx), id)
+	return err == nil && ex.Status == sluice.StatusStopped
 }
 
 // openLog opens the action's log for appending, masking the route's secrets.

@@ -46,9 +46,14 @@ func (r *Request) Parse(head []byte) error {
 			return ErrMalformed
 		}
 	}
-	for _, c := range r.Target.Of(head) {
-		if c <= ' ' || c == 0x7f {
+	for t, i := r.Target.Of(head), 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c <= ' ' || c == 0x7f || c == '#': // a target has no fragment
 			return ErrMalformed
+		case c == '%':
+			if i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2]) {
+				return ErrMalformed // net/http refuses a broken escape too
+			}
 		}
 	}
 	switch proto := line[sp2+1:]; string(proto) {
@@ -143,10 +148,17 @@ func (r *Request) Parse(head []byte) error {
 }
 
 // absoluteForm reports whether a request target is an absolute URI with an http or https
-// scheme, which a proxy must accept (RFC 9112, 3.2.2).
+// scheme and a valid host, which a proxy must accept (RFC 9112, 3.2.2).
 func absoluteForm(t []byte) bool {
 	i := bytes.Index(t, []byte("://"))
-	return i > 0 && (EqualFold(t[:i], "http") || EqualFold(t[:i], "https"))
+	if i <= 0 || !(EqualFold(t[:i], "http") || EqualFold(t[:i], "https")) {
+		return false
+	}
+	authority := t[i+3:]
+	if end := bytes.IndexAny(authority, "/?"); end >= 0 {
+		authority = authority[:end]
+	}
+	return len(authority) > 0 && ValidHost(authority)
 }
 
 // ValidHost reports whether v is a valid Host value: empty, or a host (a registered name, an
@@ -176,10 +188,10 @@ func ValidHost(v []byte) bool {
 	} else if i := bytes.IndexByte(v, ':'); i >= 0 {
 		host, port = v[:i], v[i+1:]
 	}
-	for _, c := range host {
+	for _, c := range host { // no percent-encoding: net/http refuses most of it in hosts
 		switch {
 		case isAlnum(c):
-		case bytes.IndexByte([]byte("-._~!$&'()*+,;=%"), c) >= 0:
+		case bytes.IndexByte([]byte("-._~!$&'()*+,;="), c) >= 0:
 		default:
 			return false
 		}

@@ -72,6 +72,11 @@ func (r *Response) Parse(head []byte) error {
 	if pos != len(head) || (r.Chunked && r.ContentLength >= 0) {
 		return ErrBadResponse
 	}
+	if r.Chunked && line[7] == '0' {
+		// HTTP/1.0 has no transfer codings: net/http reads such a body to the end of the
+		// connection, this package would read it chunked. Refused, so nothing depends on which.
+		return ErrBadResponse
+	}
 	if ListedToken(head, r.Hop, "close") {
 		r.KeepAlive = false
 	}
