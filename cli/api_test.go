@@ -1,9 +1,9 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/sluicehq/sluice/internal/syncbuf"
 	"net"
 	"net/http"
 	"os"
@@ -18,28 +18,33 @@ import (
 // upProcess is a `sluice up` started by startUp, serving r's state.
 type upProcess struct {
 	cmd            *exec.Cmd
-	stdout, stderr *bytes.Buffer
+	stdout, stderr *syncbuf.Buffer
 	Address        string // of its API, from api.json
 	stopped        bool   // set once the test has waited for it; until then cleanup kills it
 }
 
 // startUp starts `sluice up` on a free loopback port without watching for commits, with the
-// extra flags given, and waits for its API.
+// extra flags given, and waits until it says it serves (its API answers before its
+// environments are restored; a signal in between is a stop during start).
 func startUp(ctx context.Context, t *testing.T, r *repo, extra ...string) *upProcess {
 	t.Helper()
 	args := append([]string{"up", "--listen", "127.0.0.1:0", "--no-watch", "--state", r.state}, extra...)
-	cmd, stdout, stderr := sluiceCmd(ctx, r.dir, args...)
+	cmd, _, _ := sluiceCmd(ctx, r.dir, args...)
+	u := &upProcess{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
+	cmd.Stdout, cmd.Stderr = u.stdout, u.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	u := &upProcess{cmd: cmd, stdout: stdout, stderr: stderr}
 	t.Cleanup(func() {
 		if !u.stopped {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
 	})
-	eventually(t, "sluice up to write api.json", func() bool {
+	eventually(t, "sluice up to say it serves", func() bool {
+		if !strings.Contains(u.stdout.String(), "  API ") {
+			return false
+		}
 		b, err := os.ReadFile(filepath.Join(r.state, "api.json"))
 		return err == nil && json.Unmarshal(b, u) == nil && u.Address != ""
 	})

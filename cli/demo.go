@@ -63,7 +63,7 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 		return err
 	}
 	defer inst.close()
-	o := runOptions{file: file, dir: state, approve: *approve, json: *f.json, out: out}
+	o := runOptions{file: file, dir: state, approve: *approve, json: *f.json, out: out, stateGoes: !*keep}
 
 	var summaries []Summary
 	first, err := demoRun(e, inst, o)

@@ -68,6 +68,7 @@ type runOptions struct {
 	approve, json  bool
 	keep           bool
 	fresh          bool      // run --new: a new execution even if the revision ran before
+	stateGoes      bool      // the state is removed when the command ends (demo): no sluice logs hint
 	out            io.Writer // progress; stdout, or stderr with --json
 }
 
@@ -274,7 +275,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			}
 			return nil, err
 		}
-		render(o.out, o.dir, prev, snap, start)
+		render(o.out, o, prev, snap, start)
 		prev = snap
 		if snap.Execution.Status.Done() {
 			renderEnd(o.out, snap, time.Since(start))
@@ -359,7 +360,7 @@ func ask(r io.Reader, env, changeSet string, out chan<- answer) {
 
 // render prints what changed between two snapshots, stage by stage, and what the execution
 // waits for whenever that changes.
-func render(w io.Writer, dir string, prev, cur *engine.Snapshot, start time.Time) {
+func render(w io.Writer, o runOptions, prev, cur *engine.Snapshot, start time.Time) {
 	if why := cur.Execution.Waiting; why != "" && (prev == nil || prev.Execution.Waiting != why) {
 		fmt.Fprintf(w, "  %s\n", why)
 	}
@@ -377,8 +378,8 @@ func render(w io.Writer, dir string, prev, cur *engine.Snapshot, start time.Time
 			}
 			if a.Status != was && a.Status != sluice.StatusPending {
 				renderAction(w, a)
-				if a.Status == sluice.StatusFailed {
-					renderFailedOutput(w, dir, a)
+				if a.Status == sluice.StatusFailed || a.Status == sluice.StatusRolledBack {
+					renderFailedOutput(w, o, a)
 				}
 			}
 		}
@@ -413,19 +414,19 @@ func renderAction(w io.Writer, a sluice.ActionExecution) {
 	}
 }
 
-// renderFailedOutput shows the last lines an action printed before it failed, and the command
-// that shows all of it.
-func renderFailedOutput(w io.Writer, dir string, a sluice.ActionExecution) {
+// renderFailedOutput shows the last lines an action printed before it failed or rolled back,
+// and the command that shows all of it.
+func renderFailedOutput(w io.Writer, o runOptions, a sluice.ActionExecution) {
 	if a.Kind == sluice.KindApproval || a.Kind == sluice.KindSource {
 		return
 	}
-	tail := logtail.Last(filepath.Join(engine.LogDir(dir, a.ExecutionID), engine.LogName(a.Stage, a.Action)), 10, "      | ")
+	tail := logtail.Last(filepath.Join(engine.LogDir(o.dir, a.ExecutionID), engine.LogName(a.Stage, a.Action)), 10, "      | ")
 	if tail == "" {
 		return
 	}
 	fmt.Fprintf(w, "    it printed last:\n%s\n", tail)
-	if !strings.Contains(a.Error, "sluice logs") {
-		fmt.Fprintf(w, "    all of it: sluice logs %s %s.%s%s\n", a.ExecutionID, a.Stage, a.Action, stateFlag(dir))
+	if !o.stateGoes && !strings.Contains(a.Error, "sluice logs") {
+		fmt.Fprintf(w, "    all of it: sluice logs %s %s.%s%s\n", a.ExecutionID, a.Stage, a.Action, stateFlag(o.dir))
 	}
 }
 

@@ -352,7 +352,7 @@ func knownEnvironment(ctx context.Context, f *flags, name string) error {
 	known := routeEnvironments(*f.file)
 	hint := ""
 	if known == nil {
-		hint = fmt.Sprintf(" (%s could not be read; pass -f FILE)", *f.file)
+		hint = fmt.Sprintf(" (%s could not be read, or is not valid: sluice validate says why; pass -f FILE for another)", *f.file)
 		if dir, err := statePath(f); err == nil {
 			if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
 				if db, err := openStore(dir); err == nil {

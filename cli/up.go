@@ -29,6 +29,11 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{Listen: o.listen, NoMetrics: !o.metrics}, logger)
+	if err != nil && e.ctx.Err() != nil {
+		// Asked to stop while starting: a service manager's stop, not a failure.
+		fmt.Fprintln(e.stdout, "sluice up: stopped while starting; executions resume on the next start")
+		return nil
+	}
 	if err != nil {
 		return err
 	}

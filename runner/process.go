@@ -32,6 +32,9 @@ type Process struct {
 	duration time.Duration
 }
 
+// textBusyAttempts bounds the tries to start a program the kernel reports busy (about 1.5 s).
+const textBusyAttempts = 16
+
 // Start starts c and returns without waiting for it. The process gets SIGKILL if this process
 // dies first (Linux, where the thread that called Start must not exit before it: do not call
 // Start from a goroutine locked to its thread). Timeout is ignored: use Stop.
@@ -43,12 +46,25 @@ func Start(c Command) (*Process, error) {
 	becomeSubreaper()
 	p := &Process{cmd: cmd, name: c.name(), tag: tag, ledger: c.Ledger, out: out, done: make(chan struct{}), exitCode: -1}
 	p.start = time.Now()
-	startMu.Lock()
-	err = cmd.Start()
-	if err == nil {
-		ours[cmd.Process.Pid] = true
+	for attempt := 1; ; attempt++ {
+		startMu.Lock()
+		err = cmd.Start()
+		if err == nil {
+			ours[cmd.Process.Pid] = true
+		}
+		startMu.Unlock()
+		// A program just written (an unpacked artifact) can still be open for writing in a
+		// child that another goroutine forked before the file was closed, until that child
+		// execs: the kernel refuses to run it (ETXTBSY) for that instant. Try again briefly.
+		if !errors.Is(err, syscall.ETXTBSY) || attempt == textBusyAttempts {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		if cmd, out, tag, err = c.command(); err != nil {
+			return nil, err
+		}
+		p.cmd, p.tag, p.out = cmd, tag, out
 	}
-	startMu.Unlock()
 	if err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "%s cannot start: %w; check the program and its directory", p.name, err)
 	}

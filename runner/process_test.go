@@ -5,6 +5,8 @@ package runner_test
 import (
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -159,4 +161,30 @@ func TestFreePort(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Close()
+}
+
+// A program still open for writing somewhere (a child forked while an artifact was being
+// unpacked holds the file until it execs) cannot be run for that instant: Start waits it out.
+func TestStartProgramStillOpenForWriting(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("#!/bin/sh\necho started\n"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		f.Close()
+		close(released)
+	}()
+	var out syncBuffer
+	p := start(t, runner.Command{Name: "app", Args: []string{path}, Output: &out})
+	waitDone(t, p)
+	<-released
+	if code := p.ExitCode(); code != 0 || out.String() != "started\n" {
+		t.Errorf("exit %d, output %q; want 0 and %q", code, out.String(), "started\n")
+	}
 }
