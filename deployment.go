@@ -1,6 +1,9 @@
 package sluice
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Version is what an environment runs: everything that, when it changes, needs a deployment.
 // Secret values are never stored: Secrets names variables read at start.
@@ -109,9 +112,11 @@ func (r *Rollback) Reaction() time.Duration {
 
 // EnvironmentState is what the store keeps about an environment between runs and restarts.
 type EnvironmentState struct {
-	Pipeline string   `json:"pipeline"`
-	Name     string   `json:"name"`
-	Address  string   `json:"address,omitempty"` // the router's address, kept so it stays stable
+	Pipeline string `json:"pipeline"`
+	Name     string `json:"name"`
+	// Address is the URL where the environment serves, as its provider returned it, kept so it
+	// stays stable across restarts. Older states hold host:port; read it with URL.
+	Address  string   `json:"address,omitempty"`
 	Live     *Version `json:"live,omitempty"`
 	Previous *Version `json:"previous,omitempty"` // the last good version before Live
 	// Deploying is the version being deployed, set before traffic moves; on restart it is rolled
@@ -121,4 +126,13 @@ type EnvironmentState struct {
 	Frozen       bool      `json:"frozen"`
 	FrozenReason string    `json:"frozen_reason,omitempty"`
 	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// URL is where the environment serves: Address, with http:// before a host:port recorded by
+// earlier versions of Sluice; "" if it never served.
+func (s *EnvironmentState) URL() string {
+	if s.Address == "" || strings.Contains(s.Address, "://") {
+		return s.Address
+	}
+	return "http://" + s.Address
 }

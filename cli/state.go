@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -28,7 +29,6 @@ import (
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/git"
-	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/sqlite"
 )
@@ -222,13 +222,14 @@ func openStore(dir string) (*sqlite.DB, error) {
 
 // instance is an engine running in this process, with its API on loopback.
 type instance struct {
-	engine   *engine.Engine
-	db       *sqlite.DB
-	provider *local.Provider
-	server   *http.Server
-	address  string
-	dir      string
-	unlock   func()
+	engine *engine.Engine
+	db     *sqlite.DB
+	// providers are the registered providers (cmd wiring), by target name.
+	providers map[string]deploy.Provider
+	server    *http.Server
+	address   string
+	dir       string
+	unlock    func()
 }
 
 // serveOptions say how an engine serves its API. The zero value serves it, metrics included,
@@ -265,7 +266,9 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	inst.provider = local.New(filepath.Join(dir, "environments"), artifacts, logger)
+	if inst.providers, err = deploy.Open(deploy.Host{StateDir: dir, Artifacts: artifacts, Log: logger}); err != nil {
+		return nil, err
+	}
 	absRoute, err := filepath.Abs(routeFile)
 	if err != nil {
 		return nil, err
@@ -273,7 +276,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	inst.engine, err = engine.New(engine.Config{
 		Source:    git.Source{},
 		RouteFile: absRoute, StateDir: dir, Store: inst.db, Artifacts: artifacts,
-		Providers: map[string]deploy.Provider{"local": inst.provider}, Logger: logger,
+		Providers: inst.providers, Logger: logger,
 	})
 	if err != nil {
 		return nil, err
@@ -293,7 +296,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	inst.address = ln.Addr().String()
 	srv := &api.Server{Engine: inst.engine, Token: tok, Addr: inst.address, Environments: func() []string { return routeEnvironments(absRoute) }}
 	if !opts.NoMetrics {
-		srv.Metrics = inst.provider.WriteMetrics
+		srv.Metrics = inst.writeMetrics
 	}
 	inst.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = inst.server.Serve(ln) }()
@@ -308,6 +311,19 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	return inst, nil
 }
 
+// writeMetrics writes the metrics of every provider that keeps some (the local routers'), in
+// the Prometheus text format.
+func (inst *instance) writeMetrics(w io.Writer) error {
+	for _, name := range slices.Sorted(maps.Keys(inst.providers)) {
+		if m, ok := inst.providers[name].(interface{ WriteMetrics(io.Writer) error }); ok {
+			if err := m.WriteMetrics(w); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // close pauses executions (they resume on the next start), stops environments and the API.
 func (inst *instance) close() {
 	if inst.server != nil {
@@ -318,8 +334,10 @@ func (inst *instance) close() {
 	}
 	if inst.engine != nil {
 		_ = inst.engine.Close()
-	} else if inst.provider != nil {
-		_ = inst.provider.Close()
+	} else {
+		for _, p := range inst.providers {
+			_ = p.Close()
+		}
 	}
 	if inst.db != nil {
 		_ = inst.db.Close()

@@ -67,20 +67,22 @@ func Diff(env string, from *sluice.Version, to sluice.Version) sluice.ChangeSet 
 		cs.Changes = append(cs.Changes, sluice.Change{Field: "secret." + name, From: fromText, To: secretText(b), Replaces: true})
 	}
 	add("strategy", strategyText(from, old.Strategy), to.Strategy.String(), false)
-	cs.Digest = digestOf(cs)
+	Seal(&cs)
 	return cs
 }
 
-// digestOf is the sha256 of the change set's canonical JSON with the digest itself left out.
-// encoding/json sorts map keys, which makes the form canonical.
-func digestOf(cs sluice.ChangeSet) string {
-	cs.Digest = ""
-	b, err := json.Marshal(cs)
+// Seal sets cs.Digest: the sha256 of the change set's canonical JSON with the digest itself
+// left out (encoding/json sorts map keys, which makes the form canonical). Every provider's
+// Prepare seals what it returns, so a digest means the same thing whoever prepared it.
+func Seal(cs *sluice.ChangeSet) {
+	c := *cs
+	c.Digest = ""
+	b, err := json.Marshal(c)
 	if err != nil {
 		panic(fmt.Sprintf("marshal change set: %v", err)) // only plain data: cannot fail
 	}
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	cs.Digest = "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // NeedsNewVersion reports whether applying cs needs a new version, rather than only recording a

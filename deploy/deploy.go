@@ -1,6 +1,14 @@
-// Package deploy is the contract between the engine and the places it deploys to, and the
-// change-set computation they share. A provider (local, aws) registers by target name in cmd
-// wiring; the engine sees only this package.
+// Package deploy is the contract between the engine and the places it deploys to, the
+// change-set computation the local provider uses, and the traffic-shift driver every provider
+// shares. A provider (local, aws) registers by target name in cmd wiring; the engine sees only
+// this package.
+//
+// A deployment goes through a change set the provider owns:
+//
+//	Prepare  what would change, with its digest        (local: Diff; aws: CreateChangeSet + DescribeChangeSet)
+//	         ... the engine shows it and binds the approval to its digest ...
+//	Apply    exactly that change set, shifting traffic  (local: start, shift, bake; aws: ExecuteChangeSet)
+//	Discard  it instead, on rejection, supersession or stop (local: nothing held; aws: DeleteChangeSet)
 package deploy
 
 import (
@@ -10,23 +18,36 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// Request is one deployment of a change set to an environment.
-type Request struct {
-	Environment string
-	// Listen is the environment's stable address from sluice.yaml; empty means the provider
-	// chooses (and keeps, through State.Address).
+// Environment names an environment to its provider, with the provider's own configuration of
+// it. Every call about an environment carries it, so a provider needs no other source (an AWS
+// provider finds the account, region and role of the environment here).
+type Environment struct {
+	Name string
+	// Config is the environment's target block as its kind's decoder read it
+	// (spec.Environment.TargetConfig); nil for a kind without configuration, such as local.
+	Config any
+	// Listen is where the environment was told to serve: the listen key of sluice.yaml, else
+	// the URL Address returned before; empty means the provider chooses.
 	Listen string
-	From   *sluice.Version // live now; nil when the environment runs nothing yet
-	To     sluice.Version
-	Alarms []sluice.Alarm
-	// Secrets are the values of To.Secrets, read by the engine at deploy time; never stored.
+}
+
+// Request is one application of a prepared change set to an environment.
+type Request struct {
+	Environment Environment
+	// ChangeSet is the change set Prepare returned (as the engine stored it), which the engine
+	// has shown and, where the route asks for it, had approved. Apply deploys ChangeSet.To.
+	ChangeSet *sluice.ChangeSet
+	Alarms    []sluice.Alarm
+	// Secrets are the values of ChangeSet.To.Secrets, read by the engine at deploy time; never
+	// stored.
 	Secrets map[string]string
 	// Sticky keeps a client on one version while traffic shifts.
 	Sticky bool
-	// DrainTimeout bounds how long a stopping version may finish in-flight requests.
+	// DrainTimeout bounds how long a stopping version may finish in-flight requests. If zero,
+	// the provider's default is used.
 	DrainTimeout time.Duration
-	// Hook runs a lifecycle hook ("pre_traffic" or "post_traffic") against endpoint; it returns
-	// nil when the hook is not configured. A non-nil error rolls the deployment back.
+	// Hook runs a lifecycle hook ("pre_traffic" or "post_traffic") against endpoint (a URL); it
+	// returns nil when the hook is not configured. A non-nil error rolls the deployment back.
 	Hook func(ctx context.Context, phase, endpoint string) error
 	// Progress is told of each step (may be nil). It must not block.
 	Progress func(Progress)
@@ -47,25 +68,51 @@ type Result struct {
 	Rollback *sluice.Rollback
 }
 
-// Provider applies versions to environments of one target.
+// Provider prepares, applies and discards change sets in environments of one target.
 //
-// Implementations are safe for concurrent use across environments; the engine never runs two
-// calls for the same environment at once.
+// Implementations are safe for concurrent use across environments. Within one environment the
+// engine calls Restore only at start, before anything else, and Apply only while it holds the
+// environment's lock, so neither overlaps another Apply of that environment; Prepare, Discard,
+// Address and Status may run beside an Apply (sluice rollback applies while an execution
+// prepares).
+//
+// Adding a target is a package with a Provider, a spec.TargetKind for its block, and two
+// lines of cmd wiring: spec.RegisterTarget and Register. The engine names no provider.
 type Provider interface {
-	// Address returns where the environment serves, creating its entry point if needed (a local
-	// router starts listening). Idempotent.
-	Address(ctx context.Context, env, listen string) (string, error)
-	// Deploy starts To, shifts traffic from From by To.Strategy while watching alarms, and ends
-	// with all traffic on To (Succeeded) or on From (RolledBack, Failed). It blocks until done.
-	// Safe after a partial failure: a new Deploy for the same environment starts from whatever
-	// serves now. A canceled ctx rolls back and returns ctx's error.
-	Deploy(ctx context.Context, req Request) (Result, error)
+	// Address returns the URL where the environment serves (such as http://127.0.0.1:8081),
+	// creating its entry point if needed (a local router starts listening) where env.Listen
+	// says. Idempotent: later calls return the same URL.
+	// Safe after a partial failure (an entry point half created is taken up or made anew).
+	Address(ctx context.Context, env Environment) (string, error)
+	// Prepare computes the change set that takes env from live (nil: it runs nothing) to `to`,
+	// as the engine recorded and planned them, with its
+	// digest set (see Seal): the sha256 of everything that would change, so that an approval of
+	// it authorises nothing else. It changes nothing that serves. A provider that holds something
+	// for a prepared change set (an AWS change set) creates it here, named after the digest so
+	// that Apply and Discard find it again after a restart. Idempotent: the same proposal gives
+	// the same digest, and preparing it again reuses what the first call made. Safe after a
+	// partial failure. An empty change set (no Changes) is never applied, only discarded.
+	Prepare(ctx context.Context, env Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error)
+	// Apply deploys exactly req.ChangeSet: it starts ChangeSet.To, shifts traffic from what
+	// serves by ChangeSet.To.Strategy while watching alarms, and ends with all traffic on the
+	// new version (Succeeded) or on the old one (RolledBack, Failed). It blocks until done. It
+	// refuses, with ECONFLICT and nothing changed, a change set it can no longer apply (an AWS
+	// stack that moved since). Not idempotent (each call is a deployment), but safe after a
+	// partial failure: a new Apply for the same environment starts from whatever serves now. A
+	// canceled ctx rolls back and returns ctx's error.
+	Apply(ctx context.Context, req Request) (Result, error)
+	// Discard lets go of a prepared change set that will not be applied (rejected, superseded,
+	// stopped, or with nothing to apply). It changes nothing that serves. Idempotent: discarding
+	// a change set already discarded, applied or never held is not an error. Safe after a
+	// partial failure.
+	Discard(ctx context.Context, env Environment, cs *sluice.ChangeSet) error
 	// Restore makes the environment serve live again after a restart, discarding anything half
-	// deployed. Idempotent.
-	Restore(ctx context.Context, env, listen string, live *sluice.Version, secrets map[string]string) error
-	// Status describes what serves now, for status displays and metrics; nil if nothing.
-	Status(env string) *EnvironmentStatus
-	// Close stops every environment's versions and entry points.
+	// deployed. Idempotent, and safe after a partial failure (that is what it is for).
+	Restore(ctx context.Context, env Environment, live *sluice.Version, secrets map[string]string) error
+	// Status describes what serves now, for status displays and metrics; nil and no error for
+	// an environment the provider does not serve. Read only; safe to call at any time.
+	Status(ctx context.Context, env Environment) (*EnvironmentStatus, error)
+	// Close stops every environment's versions and entry points. Call it once, last.
 	Close() error
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -360,12 +361,24 @@ func (ac *actionContext) provider() (deploy.Provider, error) { return ac.e.provi
 func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 	p := e.cfg.Providers[env.Target]
 	if p == nil {
-		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use target: local", env.Name, env.Target)
+		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use one of: %s",
+			env.Name, env.Target, strings.Join(slices.Sorted(maps.Keys(e.cfg.Providers)), ", "))
 	}
 	return p, nil
 }
 
-// listenAddress is where env's entry point listens: its listen key, else the address it was
+// target is pipeline's env as its provider sees it: the name the provider knows it by (see
+// instanceName), the provider's own configuration, and where to serve. state may be nil when
+// where to serve does not matter.
+func target(route *spec.Route, pipeline string, env *spec.Environment, state *sluice.EnvironmentState) deploy.Environment {
+	t := deploy.Environment{Name: instanceName(route, pipeline, env.Name), Config: env.TargetConfig}
+	if state != nil {
+		t.Listen = listenAddress(route, env, state)
+	}
+	return t
+}
+
+// listenAddress is where env's entry point listens: its listen key, else the URL it was
 // given before, so it stays the same across restarts. The listen key belongs to the main
 // pipeline: another pipeline's environment listens where its provider chooses.
 func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.EnvironmentState) string {
@@ -375,8 +388,8 @@ func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.Envir
 	return state.Address
 }
 
-// endpoint returns the environment's address, starting its entry point if needed, and keeps it
-// in the store so it stays the same across restarts.
+// endpoint returns the environment's URL as its provider gives it, starting its entry point if
+// needed, and keeps it in the store so it stays the same across restarts.
 func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
 	return ac.e.endpoint(ctx, ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment)
 }
@@ -394,18 +407,18 @@ func (e *Engine) endpoint(ctx context.Context, route *spec.Route, pipeline, envN
 	if err != nil {
 		return "", err
 	}
-	addr, err := p.Address(ctx, instanceName(route, pipeline, envName), listenAddress(route, env, state))
+	url, err := p.Address(ctx, target(route, pipeline, env, state))
 	if err != nil {
 		return "", fmt.Errorf("start environment %s: %w", envName, err)
 	}
-	if addr != state.Address {
-		state.Address = addr
+	if url != state.Address {
+		state.Address = url
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
 			return "", fmt.Errorf("record address of %s: %w", envName, err)
 		}
 	}
-	return "http://" + addr, nil
+	return url, nil
 }
 
 // environmentState returns the stored state of pipeline's env, or a new one.

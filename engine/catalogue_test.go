@@ -569,7 +569,8 @@ func (c *catalogueRun) collectProgress() func() []sluice.Event {
 // restarted.
 func (c *catalogueRun) killLive(env string) {
 	c.t.Helper()
-	st := c.provider.Status(env)
+	st, err := c.provider.Status(context.Background(), deploy.Environment{Name: env})
+	must(c.t, err)
 	if st == nil || len(st.Versions) == 0 || st.Versions[0].Pid == 0 {
 		c.t.Fatalf("%s runs no process to kill: %+v", env, st)
 	}

@@ -235,10 +235,17 @@ func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, ev
 	if errors.Is(err, syscall.ENOSPC) {
 		err = e.waitForSpace(ctx, func() error { return write(events...) }, err)
 	}
-	if err != nil {
-		if e.ctx.Err() == nil {
-			e.log.Error("save state", "err", err)
-		}
+	switch {
+	case err == nil:
+	case e.ctx.Err() != nil:
+		return false // shutting down: the restart resumes from what was saved
+	case ctx.Err() != nil:
+		// The work was stopped or superseded while it saved; that decision is recorded already
+		// and the store refuses a late write against it, so nothing is lost.
+		e.log.Debug("state not saved: its work was stopped", "events", len(events))
+		return false
+	default:
+		e.log.Error("save state", "err", err)
 		return false
 	}
 	e.bus.publish(events...)

@@ -118,6 +118,12 @@ type run struct {
 	mu      sync.Mutex
 	stage   string // the lease key of the stage it is in, if any
 	waitFor string // what it waits for, as last recorded
+
+	// settled holds the digests of the change sets ExecuteChangeSet applied or discarded in
+	// this run; a stage that ends with its change set not in it discards it (see
+	// discardUnsettled). Memory is enough: a run that pauses discards nothing, and its
+	// ExecuteChangeSet runs again when it resumes.
+	settled sync.Map
 }
 
 // New returns an engine. Call Start to resume executions and restore environments.

@@ -293,15 +293,7 @@ func TestApprovals(t *testing.T) {
 		},
 		{
 			name: "environment changed after the change set", timeout: "1h", status: sluice.StatusFailed, errText: "changed after change set",
-			act: func(t *testing.T, f *fixture) {
-				state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Address: "127.0.0.1:1", Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("ab", 32), Revision: "other"}, UpdatedAt: time.Now().UTC()}
-				if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
-					t.Fatal(err)
-				}
-				if _, err := f.decide("dev", true, "alice", ""); err != nil {
-					t.Fatal(err)
-				}
-			},
+			act: func(t *testing.T, f *fixture) { f.approveAfterDevMoved() },
 		},
 	}
 	for _, tc := range tests {

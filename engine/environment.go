@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +27,8 @@ const (
 )
 
 func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
-	if _, err := ac.provider(); err != nil {
+	provider, err := ac.provider()
+	if err != nil {
 		return failed(err)
 	}
 	if _, err := ac.endpoint(ctx); err != nil {
@@ -35,13 +38,42 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	cs := deploy.Diff(ac.stage.Environment, state.Live, ac.desired())
-	if !ac.e.save(ctx, func(ev ...sluice.Event) error { return ac.e.store.SaveChangeSet(ctx, &cs, ev...) },
-		sluice.ChangeSetCreated(ac.ex.ID, ac.stage.Name, &cs, ac.e.now())) {
+	cs, err := ac.e.prepare(ctx, provider, ac.target(state), state.Live, ac.desired())
+	if err != nil {
+		return failed(err)
+	}
+	if !ac.e.save(ctx, func(ev ...sluice.Event) error { return ac.e.store.SaveChangeSet(ctx, cs, ev...) },
+		sluice.ChangeSetCreated(ac.ex.ID, ac.stage.Name, cs, ac.e.now())) {
+		ac.e.discard(ctx, provider, ac.target(nil), cs)
 		return failed(errors.New("could not record the change set"))
 	}
-	fmt.Fprint(ac.log, FormatChangeSet(&cs))
-	return outcome{status: sluice.StatusSucceeded, summary: changeSummary(&cs), outputs: map[string]string{outChangeSet: cs.Digest}}
+	fmt.Fprint(ac.log, FormatChangeSet(cs))
+	return outcome{status: sluice.StatusSucceeded, summary: changeSummary(cs), outputs: map[string]string{outChangeSet: cs.Digest}}
+}
+
+// target is the action's environment as its provider sees it (see target).
+func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
+	return target(ac.plan.Route, ac.ex.Pipeline, ac.environment(), state)
+}
+
+// prepare asks the provider for the change set that takes env from live to `to`.
+func (e *Engine) prepare(ctx context.Context, p deploy.Provider, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs, err := p.Prepare(ctx, env, live, to)
+	if err != nil {
+		return nil, fmt.Errorf("prepare the change set of %s: %w", env.Name, err)
+	}
+	if cs == nil || cs.Digest == "" || cs.Environment != env.Name {
+		return nil, sluice.Errorf(sluice.EINTERNAL, "the provider of %s prepared no sealed change set for it; this is a bug in the provider", env.Name)
+	}
+	return cs, nil
+}
+
+// discard tells the provider that cs will not be applied. A failure leaves at worst something
+// the provider holds for nothing (an AWS change set), so it is logged and the execution goes on.
+func (e *Engine) discard(ctx context.Context, p deploy.Provider, env deploy.Environment, cs *sluice.ChangeSet) {
+	if err := p.Discard(context.WithoutCancel(ctx), env, cs); err != nil {
+		e.log.Warn("discard change set", "environment", env.Name, "digest", cs.Digest, "err", err)
+	}
 }
 
 func changeSummary(cs *sluice.ChangeSet) string {
@@ -291,6 +323,21 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	}
 	created := ac.output("CreateChangeSet", outChangeSet)
 	approved := ac.output("Approval", outApproved)
+	switch {
+	case created == "":
+		return failed(errors.New("no change set to execute: CreateChangeSet did not record one; run again"))
+	case ac.hasApproval() && approved == "":
+		return failed(errors.New("no approved change set: the approval did not record one; run again"))
+	case approved != "" && approved != created:
+		return failed(sluice.Errorf(sluice.ECONFLICT, "the approved change set %s is not the one this execution created (%s); nothing was deployed. Run again",
+			sluice.ShortDigest(approved), sluice.ShortDigest(created)))
+	}
+	cs, err := e.store.ChangeSet(ctx, created)
+	if err != nil {
+		return failed(fmt.Errorf("read change set %s: %w", sluice.ShortDigest(created), err))
+	}
+	// From here the change set is settled: applied, or discarded when it is not.
+	ac.r.settled.Store(cs.Digest, true)
 	release, err := e.holdEnvironment(ctx, ac.ex.Pipeline, ac.stage.Environment, func(why string) { fmt.Fprintln(ac.log, why) })
 	if err != nil {
 		return failed(err)
@@ -301,51 +348,64 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 		return failed(err)
 	}
 	to := ac.desired()
-	cs := deploy.Diff(ac.stage.Environment, state.Live, to)
+	if !sameVersion(cs.From, state.Live) || !sameVersion(&cs.To, &to) {
+		e.discard(ctx, provider, ac.target(nil), cs)
+		what := "created"
+		if approved != "" {
+			what = "approved"
+		}
+		return outcome{status: sluice.StatusFailed, err: sluice.Errorf(sluice.ECONFLICT, "what %s runs, or should run, changed after change set %s was %s; nothing was deployed. Run again to review the new change set",
+			ac.stage.Environment, sluice.ShortDigest(cs.Digest), what)}
+	}
 	switch {
-	case ac.hasApproval() && approved == "":
-		return failed(errors.New("no approved change set: the approval did not record one; run again"))
-	case approved != "" && cs.Digest != approved:
-		return failed(sluice.Errorf(sluice.ECONFLICT, "what %s runs changed after change set %s was approved (it would now be %s); nothing was deployed. Run again to review and approve the new change set",
-			ac.stage.Environment, sluice.ShortDigest(approved), sluice.ShortDigest(cs.Digest)))
-	case approved == "" && created != "" && cs.Digest != created:
-		return failed(sluice.Errorf(sluice.ECONFLICT, "what %s runs changed after change set %s was created (it would now be %s); nothing was deployed. Run again",
-			ac.stage.Environment, sluice.ShortDigest(created), sluice.ShortDigest(cs.Digest)))
 	case cs.Empty():
-		return succeeded("no changes; " + ac.stage.Environment + " already runs this")
-	case !deploy.NeedsNewVersion(&cs):
-		state.Live.Strategy = to.Strategy
+		e.discard(ctx, provider, ac.target(nil), cs)
+		return outcome{status: sluice.StatusSucceeded, summary: "no changes; " + ac.stage.Environment + " already runs this"}
+	case !deploy.NeedsNewVersion(cs):
+		e.discard(ctx, provider, ac.target(nil), cs)
+		state.Live.Strategy = cs.To.Strategy
 		state.UpdatedAt = e.now().UTC()
 		if err := e.store.SaveEnvironment(ctx, state); err != nil {
-			return failed(fmt.Errorf("record strategy: %w", err))
+			return outcome{status: sluice.StatusFailed, err: fmt.Errorf("record strategy: %w", err)}
 		}
-		return succeeded("recorded the new strategy; the running version is unchanged")
+		return outcome{status: sluice.StatusSucceeded, summary: "recorded the new strategy; the running version is unchanged"}
 	}
 	d := &sluice.Deployment{
-		Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: to.Artifact,
-		Revision: to.Revision, Strategy: to.Strategy.String(), Status: sluice.StatusInProgress, StartedAt: e.now().UTC(),
+		Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ExecutionID: ac.ex.ID, ChangeSetDigest: cs.Digest, To: cs.To.Artifact,
+		Revision: cs.To.Revision, Strategy: cs.To.Strategy.String(), Status: sluice.StatusInProgress, StartedAt: e.now().UTC(),
 	}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, provider, ac.plan.Route, state, to, d, ac.environment(), ac.hookRunner(), ac.log)
+	result, err := e.deploy(ctx, provider, ac.plan.Route, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
 	if err != nil {
-		return failed(err)
+		return outcome{status: sluice.StatusFailed, err: err}
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
 		e.problems.Delete(instanceName(ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment))
-		return succeeded(fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(to.Revision), to.Strategy))
+		return outcome{status: sluice.StatusSucceeded, summary: fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(cs.To.Revision), cs.To.Strategy)}
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
 	}
-	return failed(errors.New(result.Reason))
+	return outcome{status: sluice.StatusFailed, err: errors.New(result.Reason)}
+}
+
+// sameVersion reports whether a and b are the same version, as the store would record them.
+func sameVersion(a, b *sluice.Version) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 // deploy records a deployment, runs it through the provider and records how it ended and what
 // the environment runs now. The environment's lock must be held.
-func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, to sluice.Version, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
+func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
+	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
 	started := sluice.DeploymentStarted(d, e.now())
 	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
@@ -353,9 +413,10 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
 	e.bus.publish(started)
-	instance := instanceName(routeSpec, d.Pipeline, env)
+	where := target(routeSpec, d.Pipeline, route, state)
+	instance := where.Name
 	req := deploy.Request{
-		Environment: instance, Listen: state.Address, From: state.Live, To: to, Secrets: e.secretMap(to.Secrets),
+		Environment: where, ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
 		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
 		Progress: func(pr deploy.Progress) {
 			e.setProgress(instance, pr)
@@ -366,7 +427,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.
 			fmt.Fprintf(log, "%s "+format+"\n", append([]any{e.now().Format("15:04:05.000")}, args...)...)
 		},
 	}
-	result, err := p.Deploy(ctx, req)
+	result, err := p.Apply(ctx, req)
 	e.clearProgress(instance)
 	if e.paused(ctx) {
 		return deploy.Result{}, context.Cause(ctx) // shutting down: the restart rolls back and records it

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,45 +21,122 @@ import (
 )
 
 // fakeProvider stands in for a deploy target: the local provider has its own tests, and these
-// ones are about the engine's semantics.
+// ones are about the engine's semantics. Each Fn field, when set, replaces the default: Prepare
+// computes deploy.Diff, Apply succeeds, Discard and Restore do nothing.
 type fakeProvider struct {
-	mu        sync.Mutex
-	deploys   []deploy.Request
-	DeployFn  func(context.Context, deploy.Request) (deploy.Result, error)
+	mu      sync.Mutex
+	deploys []deploy.Request
+	trail   []string // "prepare ENV DIGEST", "apply ENV DIGEST", "discard ENV DIGEST", in call order
+	// targets are the environments as each call named them, in call order.
+	targets   []deploy.Environment
+	PrepareFn func(ctx context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error)
+	ApplyFn   func(context.Context, deploy.Request) (deploy.Result, error)
+	DiscardFn func(context.Context, deploy.Environment, *sluice.ChangeSet) error
 	RestoreFn func(env string) error
 }
 
-func (p *fakeProvider) Address(context.Context, string, string) (string, error) {
-	return "127.0.0.1:1", nil
+var _ deploy.Provider = (*fakeProvider)(nil)
+
+func (p *fakeProvider) Address(_ context.Context, env deploy.Environment) (string, error) {
+	p.named(env)
+	return "http://127.0.0.1:1", nil
 }
 
-func (p *fakeProvider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (p *fakeProvider) Prepare(ctx context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	p.named(env)
+	p.mu.Lock()
+	fn := p.PrepareFn
+	p.mu.Unlock()
+	var cs *sluice.ChangeSet
+	var err error
+	if fn != nil {
+		cs, err = fn(ctx, env, live, to)
+	} else {
+		diff := deploy.Diff(env.Name, live, to)
+		cs = &diff
+	}
+	if cs != nil {
+		p.note("prepare", cs)
+	}
+	return cs, err
+}
+
+func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+	p.named(req.Environment)
 	p.mu.Lock()
 	p.deploys = append(p.deploys, req)
-	fn := p.DeployFn
+	fn := p.ApplyFn
 	p.mu.Unlock()
+	p.note("apply", req.ChangeSet)
 	if fn != nil {
 		return fn(ctx, req)
 	}
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
-func (p *fakeProvider) Restore(_ context.Context, env, _ string, _ *sluice.Version, _ map[string]string) error {
+func (p *fakeProvider) Discard(ctx context.Context, env deploy.Environment, cs *sluice.ChangeSet) error {
+	p.named(env)
+	p.mu.Lock()
+	fn := p.DiscardFn
+	p.mu.Unlock()
+	p.note("discard", cs)
+	if fn != nil {
+		return fn(ctx, env, cs)
+	}
+	return nil
+}
+
+func (p *fakeProvider) Restore(_ context.Context, env deploy.Environment, _ *sluice.Version, _ map[string]string) error {
+	p.named(env)
 	p.mu.Lock()
 	fn := p.RestoreFn
 	p.mu.Unlock()
 	if fn != nil {
-		return fn(env)
+		return fn(env.Name)
 	}
 	return nil
 }
-func (p *fakeProvider) Status(string) *deploy.EnvironmentStatus { return nil }
-func (p *fakeProvider) Close() error                            { return nil }
+
+func (p *fakeProvider) Status(_ context.Context, env deploy.Environment) (*deploy.EnvironmentStatus, error) {
+	p.named(env)
+	return nil, nil
+}
+
+func (p *fakeProvider) named(env deploy.Environment) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.targets = append(p.targets, env)
+}
+func (p *fakeProvider) Close() error { return nil }
+
+func (p *fakeProvider) note(call string, cs *sluice.ChangeSet) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trail = append(p.trail, call+" "+cs.Environment+" "+cs.Digest)
+}
 
 func (p *fakeProvider) calls() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.deploys)
+}
+
+// calledWith returns the provider's calls so far, with digests shortened to D1, D2... in the
+// order they first appear, so tests can say "the same change set" without knowing its digest.
+func (p *fakeProvider) calledWith() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	names := map[string]string{}
+	out := make([]string, len(p.trail))
+	for i, c := range p.trail {
+		fields := strings.Fields(c)
+		d := fields[len(fields)-1]
+		if names[d] == "" {
+			names[d] = fmt.Sprintf("D%d", len(names)+1)
+		}
+		out[i] = strings.Join(fields[:len(fields)-1], " ") + " " + names[d]
+	}
+	return out
 }
 
 // fixture is a git repository with a route, and an engine serving it with real state.
@@ -70,6 +148,7 @@ type fixture struct {
 	db        *sqlite.DB
 	artifacts *artifact.Store
 	provider  *fakeProvider
+	target    string // the target name the provider is registered under; "local" if empty
 	engine    *engine.Engine
 	environ   []string
 	leasePoll time.Duration // how often the engine looks for stops and renews leases; 50ms if zero
@@ -138,7 +217,7 @@ func (f *fixture) start() *engine.Engine {
 	f.engine, err = engine.New(engine.Config{
 		Source:    git.Source{},
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{"local": f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
+		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
 	})
 	if err != nil {
 		f.t.Fatal(err)
@@ -255,4 +334,18 @@ func (f *fixture) waitingChangeSet(env string) string {
 		return ""
 	}
 	return list[0].ChangeSetDigest
+}
+
+// approveAfterDevMoved records that dev runs something else than when its waiting change set
+// was prepared (as if deployed behind the engine's back), then approves that change set.
+func (f *fixture) approveAfterDevMoved() {
+	f.t.Helper()
+	state := &sluice.EnvironmentState{Pipeline: "t@main", Name: "dev", Address: "127.0.0.1:1", UpdatedAt: time.Now().UTC(),
+		Live: &sluice.Version{Artifact: "sha256:" + strings.Repeat("ab", 32), Revision: "other"}}
+	if err := f.db.SaveEnvironment(context.Background(), state); err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.decide("dev", true, "alice", ""); err != nil {
+		f.t.Fatal(err)
+	}
 }

@@ -87,8 +87,11 @@ func (e *Engine) Retry(ctx context.Context, id string) (*sluice.Execution, error
 		if st.Status != sluice.StatusPending {
 			for j := range actions {
 				a := &actions[j]
-				if a.Stage == st.Stage && !a.Status.OK() && a.Status != sluice.StatusPending {
-					a.Status = sluice.StatusPending
+				// A change set the failed stage prepared was applied or discarded when the stage
+				// ended: the retry prepares it again (the same content gets the same digest).
+				prepared := a.Outputs[outChangeSet] != ""
+				if a.Stage == st.Stage && ((!a.Status.OK() && a.Status != sluice.StatusPending) || prepared) {
+					a.Status, a.Outputs = sluice.StatusPending, nil
 					resetActions = append(resetActions, *a)
 				}
 			}
@@ -184,13 +187,24 @@ func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment stri
 	}
 	to := *state.Previous
 	to.Strategy = sluice.PredefinedStrategies["AllAtOnce"]
-	d := &sluice.Deployment{Pipeline: pipeline, Environment: env, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
+	// A rollback is a change set like any other, prepared by the provider, recorded so that the
+	// deployment's digest can be looked up, and applied at once: asking for it is the approval.
+	where := target(route, pipeline, envSpec, state)
+	cs, err := e.prepare(ctx, p, where, state.Live, to)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.store.SaveChangeSet(ctx, cs); err != nil {
+		e.discard(ctx, p, where, cs)
+		return nil, fmt.Errorf("record the rollback's change set: %w", err)
+	}
+	d := &sluice.Deployment{Pipeline: pipeline, Environment: env, ChangeSetDigest: cs.Digest, To: to.Artifact, Revision: to.Revision, Strategy: to.Strategy.String(),
 		Status: sluice.StatusInProgress, StartedAt: e.now().UTC(), Reason: "rollback requested by " + orSomeone(user),
 		Rollback: &sluice.Rollback{Cause: sluice.CauseManual, By: user, Detail: comment}}
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, p, route, state, to, d, envSpec, nil, logWriter{e.log, env})
+	result, err := e.deploy(ctx, p, route, state, cs, d, envSpec, nil, logWriter{e.log, env})
 	if err != nil {
 		return d, err
 	}
@@ -242,7 +256,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 		interrupted := state.Deploying != nil
 		e.repairDeployments(ctx, state)
 		if state.Live != nil || interrupted {
-			if err := p.Restore(ctx, instanceName(route, state.Pipeline, state.Name), listenAddress(route, envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
+			if err := p.Restore(ctx, target(route, state.Pipeline, envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
 				e.restoreFailed(ctx, route, state, err) // the other environments are restored all the same
 			}
 		}

@@ -65,7 +65,7 @@ func TestTwoPipelinesOfOneRouteAreIsolated(t *testing.T) {
 	f.provider.mu.Lock()
 	var instances []string
 	for _, d := range f.provider.deploys {
-		instances = append(instances, d.Environment)
+		instances = append(instances, d.Environment.Name)
 	}
 	f.provider.mu.Unlock()
 	if want := []string{"dev", "dev@" + branch[len("t@"):]}; len(instances) != 2 || instances[0] != want[0] || instances[1] != want[1] {

@@ -7,6 +7,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -43,7 +44,7 @@ type Snapshots struct {
 	// snapshot shows its own pipeline's).
 	Pipeline string
 	Progress func(pipeline, env string) (deploy.Progress, bool)
-	Serving  func(pipeline, env string) *deploy.EnvironmentStatus
+	Serving  func(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus
 	Problem  func(pipeline, env string) string
 	// Stalled says why the engine cannot record anything now (the disk is full), or "".
 	Stalled func() string
@@ -105,9 +106,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 	for _, name := range names {
 		v := EnvironmentView{Name: name}
 		if st, ok := byName[name]; ok {
-			if st.Address != "" {
-				v.Endpoint = "http://" + st.Address
-			}
+			v.Endpoint = st.URL()
 			if st.Live != nil {
 				v.Live, v.LiveRevision = st.Live.Artifact, st.Live.Revision
 			}
@@ -129,7 +128,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 			}
 		}
 		if s.Serving != nil {
-			v.Serving = s.Serving(s.Pipeline, name)
+			v.Serving = s.Serving(ctx, s.Pipeline, name)
 		}
 		if s.Problem != nil {
 			v.Problem = s.Problem(s.Pipeline, name)
@@ -154,17 +153,34 @@ func (e *Engine) Snapshots() Snapshots {
 		Progress: func(pipeline, env string) (deploy.Progress, bool) { return e.Progress(instance(pipeline, env)) },
 		Problem:  func(pipeline, env string) string { return e.Problem(instance(pipeline, env)) },
 		Stalled:  e.stalled,
-		Serving: func(pipeline, env string) *deploy.EnvironmentStatus {
-			for _, p := range e.cfg.Providers {
-				if st := p.Status(instance(pipeline, env)); st != nil {
-					return st
-				}
-			}
-			return nil
+		Serving: func(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus {
+			return e.serving(ctx, route, pipeline, env)
 		},
 	}
 	if route != nil {
 		s.Pipeline = MainPipeline(route).ID
 	}
 	return s
+}
+
+// serving asks the provider of pipeline's env what serves there. A provider that cannot tell is
+// logged and skipped: status shows what the store knows all the same.
+func (e *Engine) serving(ctx context.Context, route *spec.Route, pipeline, env string) *deploy.EnvironmentStatus {
+	if route == nil {
+		return nil
+	}
+	envSpec := route.Environment(env)
+	if envSpec == nil {
+		return nil
+	}
+	p, err := e.provider(envSpec)
+	if err != nil {
+		return nil
+	}
+	st, err := p.Status(ctx, target(route, pipeline, envSpec, nil))
+	if err != nil {
+		e.log.Warn("ask what serves", "environment", env, "target", envSpec.Target, "err", err)
+		return nil
+	}
+	return st
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -72,10 +73,44 @@ func (e *Engine) runStage(ctx context.Context, r *run, ex *sluice.Execution, p *
 			*d.slot = d.rec
 		}
 		if worst != "" {
+			e.discardUnsettled(ctx, r, ex.Pipeline, p, stage, records)
 			return worst, reason
 		}
 	}
 	return sluice.StatusSucceeded, ""
+}
+
+// discardUnsettled tells the provider to let go of the change set the stage prepared when the
+// stage ends without applying it: rejected, expired, stopped or failed before ExecuteChangeSet
+// settled it. An engine shutting down keeps it: the execution resumes with it.
+func (e *Engine) discardUnsettled(ctx context.Context, r *run, pipeline string, p *plan.Plan, stage *plan.Stage, records []sluice.ActionExecution) {
+	if stage.Environment == "" || e.paused(ctx) {
+		return
+	}
+	var created string
+	for _, rec := range records {
+		if rec.Stage == stage.Name {
+			created = cmp.Or(created, rec.Outputs[outChangeSet])
+		}
+	}
+	if _, settled := r.settled.Load(created); created == "" || settled {
+		return
+	}
+	env := p.Route.Environment(stage.Environment)
+	if env == nil {
+		return
+	}
+	provider, err := e.provider(env)
+	if err != nil {
+		return
+	}
+	bg := context.WithoutCancel(ctx)
+	cs, err := e.store.ChangeSet(bg, created)
+	if err != nil {
+		e.log.Warn("read the change set to discard", "environment", stage.Environment, "digest", created, "err", err)
+		return
+	}
+	e.discard(bg, provider, target(p.Route, pipeline, env, nil), cs)
 }
 
 // doneAction is an action's record after it ran, and where it goes in the stage's records.

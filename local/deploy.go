@@ -11,19 +11,36 @@ import (
 	"github.com/sluicehq/sluice/router"
 )
 
-// Deploy starts req.To, runs the pre-traffic hook against it alone, shifts traffic by its
-// strategy while judging alarms on every response, runs the post-traffic hook, watches alarms for
-// one more window, and then drains and stops the old version. A breach, a failing hook or a
-// canceled ctx puts all traffic back on the old version at once.
-func (p *Provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
-	env, err := p.environment(ctx, req.Environment, req.Listen)
+// Prepare returns the difference between what the environment runs and what it should run
+// (deploy.Diff). A local change set holds nothing outside itself: it is the whole description
+// of what Apply will start, so it survives a restart of the engine in the store alone.
+func (p *Provider) Prepare(_ context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs := deploy.Diff(env.Name, live, to)
+	return &cs, nil
+}
+
+// Discard has nothing to let go of: a local change set holds nothing until it is applied.
+func (p *Provider) Discard(context.Context, deploy.Environment, *sluice.ChangeSet) error {
+	return nil
+}
+
+// Apply starts the change set's new version, runs the pre-traffic hook against it alone, shifts
+// traffic by its strategy while judging alarms on every response, runs the post-traffic hook,
+// watches alarms for one more window, and then drains and stops the old version. A breach, a
+// failing hook or a canceled ctx puts all traffic back on the old version at once. A change set
+// that does not match its digest (changed after it was reviewed) is refused.
+func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+	if err := checkSealed(req.ChangeSet); err != nil {
+		return deploy.Result{}, err
+	}
+	env, err := p.environment(ctx, req.Environment.Name, req.Environment.Listen)
 	if err != nil {
 		return deploy.Result{}, err
 	}
 	env.serve()
 	env.deploying.Lock()
 	defer env.deploying.Unlock()
-	d := &deployment{p: p, env: env, req: req}
+	d := &deployment{p: p, env: env, req: req, to: req.ChangeSet.To}
 	if d.req.Log == nil {
 		d.req.Log = func(string, ...any) {}
 	}
@@ -40,10 +57,26 @@ func (p *Provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Resul
 	return d.run(ctx)
 }
 
+// checkSealed refuses a missing change set, or one whose content no longer matches its digest:
+// what was reviewed is what is applied.
+func checkSealed(cs *sluice.ChangeSet) error {
+	if cs == nil {
+		return sluice.Errorf(sluice.EINVALID, "no change set to apply; prepare one first")
+	}
+	sealed := *cs
+	deploy.Seal(&sealed)
+	if sealed.Digest != cs.Digest {
+		return sluice.Errorf(sluice.ECONFLICT, "change set %s of %s does not match its content (it would be %s); nothing was deployed. Prepare and review it again",
+			sluice.ShortDigest(cs.Digest), cs.Environment, sluice.ShortDigest(sealed.Digest))
+	}
+	return nil
+}
+
 type deployment struct {
 	p        *Provider
 	env      *environment
 	req      deploy.Request
+	to       sluice.Version // the change set's new version
 	old, new *version
 }
 
@@ -52,7 +85,7 @@ func (d *deployment) run(ctx context.Context) (deploy.Result, error) {
 	d.old = d.env.live
 	d.env.mu.Unlock()
 	d.req.Progress(deploy.Progress{Phase: "starting"})
-	nv, err := d.p.startVersion(ctx, d.env, d.req.To, d.req.Secrets, d.req.Log)
+	nv, err := d.p.startVersion(ctx, d.env, d.to, d.req.Secrets, d.req.Log)
 	if err != nil {
 		if ctx.Err() != nil {
 			return deploy.Result{}, ctx.Err()
@@ -69,13 +102,13 @@ func (d *deployment) run(ctx context.Context) (deploy.Result, error) {
 	d.new = nv
 	d.req.Progress(deploy.Progress{Phase: "healthy"})
 	out := deploy.Shift{
-		Strategy: d.req.To.Strategy,
+		Strategy: d.to.Strategy,
 		Alarms:   d.req.Alarms,
 		First:    d.old == nil,
 		Hook: func(ctx context.Context, phase string) error {
 			endpoint := nv.url // before traffic: the new version alone
 			if phase == "post_traffic" {
-				endpoint = "http://" + d.env.addr
+				endpoint = d.env.url()
 			}
 			return d.req.Hook(ctx, phase, endpoint)
 		},
@@ -147,8 +180,9 @@ func (d *deployment) drainAndStop(ctx context.Context, v *version) {
 
 // Restore makes the environment serve live: it starts live if it is not already what serves,
 // and stops anything else.
-func (p *Provider) Restore(ctx context.Context, name, listen string, live *sluice.Version, secrets map[string]string) error {
-	env, err := p.environment(ctx, name, listen)
+func (p *Provider) Restore(ctx context.Context, target deploy.Environment, live *sluice.Version, secrets map[string]string) error {
+	name := target.Name
+	env, err := p.environment(ctx, name, target.Listen)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -62,6 +64,12 @@ func New(dir string, artifacts Unpacker, log *slog.Logger) *Provider {
 	return &Provider{dir: dir, artifacts: artifacts, log: log, envs: map[string]*environment{}, ctx: ctx, cancel: cancel, restartBase: DefaultRestartDelay, freePort: runner.FreePort}
 }
 
+// Open opens the local provider for an engine, keeping versions under the state directory's
+// environments folder; it is the provider registered for target local in cmd wiring.
+func Open(h deploy.Host) (deploy.Provider, error) {
+	return New(filepath.Join(h.StateDir, "environments"), h.Artifacts, h.Log), nil
+}
+
 // SetLedger records every version started from now on in l, so that an engine started after
 // this one died kills the versions it left running. If never called, nothing is recorded.
 func (p *Provider) SetLedger(l *runner.Ledger) {
@@ -94,15 +102,32 @@ type environment struct {
 	lastRestart time.Time
 }
 
-// Address starts the environment's router on listen (host:port; empty or a port of 0 picks a
-// free one) and returns its address. Idempotent: later calls return the address it has.
-func (p *Provider) Address(ctx context.Context, name, listen string) (string, error) {
-	env, err := p.environment(ctx, name, listen)
+// Address starts the environment's router on target.Listen (host:port, or a URL Address returned
+// before; empty or a port of 0 picks a free one) and returns its URL, http://host:port.
+// Idempotent: later calls return the URL it has.
+func (p *Provider) Address(ctx context.Context, target deploy.Environment) (string, error) {
+	env, err := p.environment(ctx, target.Name, target.Listen)
 	if err != nil {
 		return "", err
 	}
 	env.serve()
-	return env.addr, nil
+	return env.url(), nil
+}
+
+// url is where the environment's router serves.
+func (env *environment) url() string { return "http://" + env.addr }
+
+// listenAddress is the host:port to listen on for listen: a host:port as written in
+// sluice.yaml, or a URL that Address returned before (the engine keeps it across restarts).
+func listenAddress(listen string) (string, error) {
+	if !strings.Contains(listen, "://") {
+		return listen, nil
+	}
+	u, err := url.Parse(listen)
+	if err != nil || u.Scheme != "http" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return "", sluice.Errorf(sluice.EINVALID, "listen address %q is neither host:port nor a URL such as http://127.0.0.1:8081; write listen: HOST:PORT in sluice.yaml", listen)
+	}
+	return u.Host, nil
 }
 
 // environment returns the environment, binding its address if it is new. The router accepts
@@ -113,6 +138,10 @@ func (p *Provider) environment(ctx context.Context, name, listen string) (*envir
 	defer p.mu.Unlock()
 	if env := p.envs[name]; env != nil {
 		return env, nil
+	}
+	listen, err := listenAddress(listen)
+	if err != nil {
+		return nil, err
 	}
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -164,13 +193,14 @@ func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
 	}
 }
 
-// Status reports the environment's router and versions; nil if it has not started.
-func (p *Provider) Status(name string) *deploy.EnvironmentStatus {
+// Status reports the environment's router and versions; nil if it has not started. It reads
+// memory only and never fails.
+func (p *Provider) Status(_ context.Context, target deploy.Environment) (*deploy.EnvironmentStatus, error) {
 	p.mu.Lock()
-	env := p.envs[name]
+	env := p.envs[target.Name]
 	p.mu.Unlock()
 	if env == nil {
-		return nil
+		return nil, nil
 	}
 	rt := env.router
 	st := &deploy.EnvironmentStatus{Address: env.addr}
@@ -189,7 +219,7 @@ func (p *Provider) Status(name string) *deploy.EnvironmentStatus {
 		st.Versions = append(st.Versions, vs)
 	}
 	sort.Slice(st.Versions, func(i, j int) bool { return st.Versions[i].ID < st.Versions[j].ID })
-	return st
+	return st, nil
 }
 
 // WriteMetrics writes every environment's router metrics in the Prometheus text format.

@@ -54,6 +54,7 @@ type fixture struct {
 	provider *local.Provider
 	digest   string
 	logs     *logBuffer
+	live     *sluice.Version // the last version deployed successfully through deploy
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -99,25 +100,46 @@ func (f *fixture) version(name string, strategy sluice.Strategy, env ...string) 
 
 func (f *fixture) deploy(ctx context.Context, to sluice.Version, alarms ...sluice.Alarm) deploy.Result {
 	f.t.Helper()
-	res, err := f.provider.Deploy(ctx, deploy.Request{
-		Environment: "prod", To: to, Alarms: alarms, DrainTimeout: 5 * time.Second, Log: f.logs.logf,
+	res, err := f.provider.Apply(ctx, deploy.Request{
+		Environment: prod, ChangeSet: f.prepare(ctx, to), Alarms: alarms, DrainTimeout: 5 * time.Second, Log: f.logs.logf,
 	})
 	if err != nil {
 		f.t.Fatalf("deploy %s: %v\nlog:\n%s", to.Revision, err, f.logs)
 	}
+	if res.Status == sluice.StatusSucceeded {
+		f.live = &to
+	}
 	return res
 }
 
+// prepare asks the provider for the change set from what prod runs now to `to`.
+func (f *fixture) prepare(ctx context.Context, to sluice.Version) *sluice.ChangeSet {
+	f.t.Helper()
+	cs, err := f.provider.Prepare(ctx, prod, f.live, to)
+	if err != nil {
+		f.t.Fatalf("prepare %s: %v", to.Revision, err)
+	}
+	return cs
+}
+
+// addr is prod's router as host:port; Address returns it as a URL.
 func (f *fixture) addr(ctx context.Context) string {
 	f.t.Helper()
-	addr, err := f.provider.Address(ctx, "prod", "")
+	u, err := f.provider.Address(ctx, prod)
 	if err != nil {
 		f.t.Fatalf("address: %v", err)
+	}
+	addr, ok := strings.CutPrefix(u, "http://")
+	if !ok || strings.Contains(addr, "/") {
+		f.t.Fatalf("Address = %q, want http://HOST:PORT", u)
 	}
 	return addr
 }
 
 var allAtOnce = sluice.Strategy{Type: sluice.AllAtOnce}
+
+// prod is the environment the tests deploy to, serving where the provider chooses.
+var prod = deploy.Environment{Name: "prod"}
 
 type logBuffer struct {
 	mu    sync.Mutex
@@ -163,10 +185,20 @@ func wantServes(t *testing.T, addr, version string) {
 	}
 }
 
+// status is what the provider reports about prod.
+func status(t *testing.T, p *local.Provider) *deploy.EnvironmentStatus {
+	t.Helper()
+	st, err := p.Status(t.Context(), prod)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	return st
+}
+
 // liveAddress is the backend address of the only version routed in prod.
 func liveAddress(t *testing.T, p *local.Provider) string {
 	t.Helper()
-	st := p.Status("prod")
+	st := status(t, p)
 	if st == nil || len(st.Versions) != 1 {
 		t.Fatalf("status = %+v, want one version", st)
 	}
@@ -255,7 +287,7 @@ func TestFirstDeployServesAll(t *testing.T) {
 		t.Fatalf("status = %s (%s), want Succeeded", res.Status, res.Reason)
 	}
 	wantServes(t, addr, "v1")
-	st := f.provider.Status("prod")
+	st := status(t, f.provider)
 	if st == nil || len(st.Versions) != 1 || st.Versions[0].Weight != 100 || st.Versions[0].Artifact != f.digest {
 		t.Fatalf("status = %+v, want one version with all traffic and the artifact", st)
 	}
@@ -367,8 +399,8 @@ func TestPreTrafficHookFailureRollsBack(t *testing.T) {
 		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
 	}
 	var hookSaw []string
-	res, err := f.provider.Deploy(ctx, deploy.Request{
-		Environment: "prod", To: f.version("v2", allAtOnce), DrainTimeout: 5 * time.Second,
+	res, err := f.provider.Apply(ctx, deploy.Request{
+		Environment: prod, ChangeSet: f.prepare(ctx, f.version("v2", allAtOnce)), DrainTimeout: 5 * time.Second,
 		Hook: func(ctx context.Context, phase, endpoint string) error {
 			for range 5 {
 				_, body := get(t, endpoint+"/")
@@ -442,7 +474,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	// A client that arrives while the live version is still starting waits for it: it is never
 	// answered 503 by a router with nothing routed yet.
 	restored := make(chan error, 1)
-	go func() { restored <- again.Restore(ctx, "prod", addr, &v1, nil) }()
+	go func() { restored <- again.Restore(ctx, deploy.Environment{Name: "prod", Listen: addr}, &v1, nil) }()
 	early := make(chan string, 1)
 	go func() {
 		deadline := time.Now().Add(10 * time.Second)
@@ -473,7 +505,7 @@ func TestRestoreAfterRestart(t *testing.T) {
 	wantServes(t, addr, "v1")
 	// Restoring what already serves changes nothing.
 	before := liveAddress(t, again)
-	if err := again.Restore(ctx, "prod", addr, &v1, nil); err != nil {
+	if err := again.Restore(ctx, deploy.Environment{Name: "prod", Listen: addr}, &v1, nil); err != nil {
 		t.Fatalf("restore again: %v", err)
 	}
 	if after := liveAddress(t, again); after != before {
@@ -513,8 +545,75 @@ func TestListenBusy(t *testing.T) {
 	}
 	defer ln.Close()
 	f := newFixture(t)
-	_, err = f.provider.Address(t.Context(), "prod", ln.Addr().String())
+	_, err = f.provider.Address(t.Context(), deploy.Environment{Name: "prod", Listen: ln.Addr().String()})
 	if sluice.ErrorCode(err) != sluice.ECONFLICT {
 		t.Fatalf("Address on a busy port = %v, want a conflict", err)
+	}
+}
+
+func TestAddressIsAURLAndListenTakesItBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	u, err := f.provider.Address(ctx, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u, "http://127.0.0.1:") {
+		t.Fatalf("Address = %q, want an http URL on loopback", u)
+	}
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	if code, body := get(t, u+"/"); code != http.StatusOK || body != "v1" {
+		t.Fatalf("GET %s/ = %d %q, want 200 v1", u, code, body)
+	}
+	// The engine keeps the URL and hands it back as where to listen after a restart.
+	if err := f.provider.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again := local.New(filepath.Join(f.dir, "envs2"), f.store, nil)
+	t.Cleanup(func() { _ = again.Close() })
+	got, err := again.Address(ctx, deploy.Environment{Name: "prod", Listen: u})
+	if err != nil {
+		t.Fatalf("Address with listen %q: %v", u, err)
+	}
+	if got != u {
+		t.Errorf("Address after restart = %q, want the same %q", got, u)
+	}
+	for _, bad := range []string{"https://127.0.0.1:1", "http://127.0.0.1:1/path", "http://"} {
+		_, err := again.Address(ctx, deploy.Environment{Name: "other-" + strings.NewReplacer(":", "", "/", "").Replace(bad), Listen: bad})
+		if sluice.ErrorCode(err) != sluice.EINVALID || !strings.Contains(err.Error(), "listen: HOST:PORT") {
+			t.Errorf("Address with listen %q: err = %v, want EINVALID naming the fix", bad, err)
+		}
+	}
+}
+
+func TestApplyRefusesAChangeSetThatDoesNotMatchItsDigest(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	cs := f.prepare(ctx, f.version("v1", allAtOnce))
+	if cs.Digest == "" || cs.Empty() {
+		t.Fatalf("prepared %+v, want a sealed change set with changes", cs)
+	}
+	again := f.prepare(ctx, f.version("v1", allAtOnce))
+	if again.Digest != cs.Digest {
+		t.Errorf("Prepare is not idempotent: %s then %s", cs.Digest, again.Digest)
+	}
+	tampered := *cs
+	tampered.To.Env = map[string]string{"VERSION": "v1", "EXTRA": "not reviewed"}
+	res, err := f.provider.Apply(ctx, deploy.Request{Environment: prod, ChangeSet: &tampered})
+	if sluice.ErrorCode(err) != sluice.ECONFLICT || res.Status != "" {
+		t.Fatalf("Apply of a tampered change set = %+v, %v; want ECONFLICT and no deployment", res, err)
+	}
+	if st := status(t, f.provider); st != nil && len(st.Versions) > 0 {
+		t.Fatalf("something serves after a refused change set: %+v", st)
+	}
+	if err := f.provider.Discard(ctx, prod, cs); err != nil {
+		t.Fatalf("Discard: %v", err)
+	}
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1 after a discard: %s (%s)", res.Status, res.Reason)
 	}
 }

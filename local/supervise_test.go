@@ -37,7 +37,7 @@ func TestCrashedLiveVersionIsRestarted(t *testing.T) {
 		t.Fatalf("deploy: %+v", res)
 	}
 	wantServes(t, addr, "v1")
-	st := f.provider.Status("prod")
+	st := status(t, f.provider)
 	pid := st.Versions[0].Pid
 	if pid <= 0 {
 		t.Fatalf("status gives no pid: %+v", st)
@@ -46,7 +46,7 @@ func TestCrashedLiveVersionIsRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the crashed version to be restarted", func() bool {
-		st := f.provider.Status("prod")
+		st := status(t, f.provider)
 		return st.Restarts == 1 && st.Problem == "" && len(st.Versions) == 1 && st.Versions[0].Pid != pid && st.Versions[0].Pid > 0
 	})
 	wantServes(t, addr, "v1")

@@ -6,11 +6,15 @@ import (
 
 	"github.com/sluicehq/sluice/aws"
 	"github.com/sluicehq/sluice/cli"
+	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/local"
 	"github.com/sluicehq/sluice/spec"
 )
 
 func main() {
-	// Targets other than local are registered here, so spec and the engine name none of them.
+	// Targets and their providers are registered here, so spec, the engine and the command line
+	// name none of them. (spec knows the local target's shorthand; its provider is wired here.)
 	spec.RegisterTarget(aws.TargetKind)
+	deploy.Register(spec.TargetLocal, local.Open)
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

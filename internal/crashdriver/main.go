@@ -87,18 +87,27 @@ type provider struct {
 	mu    sync.Mutex
 }
 
-func (p *provider) Address(context.Context, string, string) (string, error) {
-	return "127.0.0.1:1", nil
+func (p *provider) Address(context.Context, deploy.Environment) (string, error) {
+	return "http://127.0.0.1:1", nil
 }
 
-func (p *provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+func (p *provider) Prepare(_ context.Context, env deploy.Environment, live *sluice.Version, to sluice.Version) (*sluice.ChangeSet, error) {
+	cs := deploy.Diff(env.Name, live, to)
+	return &cs, nil
+}
+
+func (p *provider) Discard(context.Context, deploy.Environment, *sluice.ChangeSet) error {
+	return nil
+}
+
+func (p *provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	f, err := os.OpenFile(p.trace, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return deploy.Result{}, err
 	}
-	_, err = fmt.Fprintf(f, "%s/ExecuteChangeSet\n", req.Environment)
+	_, err = fmt.Fprintf(f, "%s/ExecuteChangeSet\n", req.Environment.Name)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -113,8 +122,10 @@ func (p *provider) Deploy(ctx context.Context, req deploy.Request) (deploy.Resul
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
-func (p *provider) Restore(context.Context, string, string, *sluice.Version, map[string]string) error {
+func (p *provider) Restore(context.Context, deploy.Environment, *sluice.Version, map[string]string) error {
 	return nil
 }
-func (p *provider) Status(string) *deploy.EnvironmentStatus { return nil }
-func (p *provider) Close() error                            { return nil }
+func (p *provider) Status(context.Context, deploy.Environment) (*deploy.EnvironmentStatus, error) {
+	return nil, nil
+}
+func (p *provider) Close() error { return nil }
