@@ -41,7 +41,7 @@ type actionContext struct {
 // perform runs the action. What it reports is masked: no secret value reaches the store, the
 // log or any output through a summary, an error or an output value.
 func (ac *actionContext) perform(ctx context.Context) outcome {
-	secrets := ac.e.secretValues(ac.plan.Route.Secrets)
+	secrets := ac.e.secretValues(ac.plan.SecretNames())
 	out := ac.performUnmasked(ctx)
 	if lw, ok := ac.log.(interface{ Err() error }); ok && out.status.OK() {
 		// What the action printed is lost: it must not pass as if it had been kept.
@@ -69,7 +69,7 @@ func (e *maskedError) Error() string { return e.msg }
 func (e *maskedError) Unwrap() error { return e.err }
 
 func (ac *actionContext) performUnmasked(ctx context.Context) outcome {
-	if missing := ac.plan.Route.MissingRequiredSecrets(ac.e.lookupEnv); len(missing) > 0 {
+	if missing := spec.MissingRequiredSecrets(ac.plan.Secrets, ac.e.lookupEnv); len(missing) > 0 {
 		return failed(sluice.Errorf(sluice.EINVALID, "the route requires the secret %s, which is not set in Sluice's environment; set it where sluice runs and run again",
 			strings.Join(missing, ", ")))
 	}
@@ -106,7 +106,7 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return "", fmt.Errorf("create workspace: %w", err)
 	}
-	if err := ac.e.cfg.Source.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Route), ac.ex.Revision, tmp); err != nil {
+	if err := ac.e.cfg.Source.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Source.Repo), ac.ex.Revision, tmp); err != nil {
 		return "", fmt.Errorf("check out %s: %w", sluice.ShortRevision(ac.ex.Revision), err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, checkoutMarker), []byte(ac.ex.Revision+"\n"), 0o600); err != nil {
@@ -119,7 +119,7 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 }
 
 func (ac *actionContext) source(ctx context.Context) outcome {
-	for _, d := range ac.plan.Route.UnsetSecrets(ac.e.lookupEnv) {
+	for _, d := range spec.UnsetSecrets(ac.plan.Secrets, ac.e.lookupEnv) {
 		fmt.Fprintln(ac.log, d.String())
 	}
 	if _, err := ac.workspace(ctx); err != nil {
@@ -144,13 +144,13 @@ func (ac *actionContext) build(ctx context.Context) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	build := ac.plan.Route.Build
-	deadline := time.Now().Add(build.Timeout)
+	build := ac.action // the plan's build action carries the build
+	deadline := time.Now().Add(time.Duration(build.Timeout))
 	for _, command := range build.Commands {
 		fmt.Fprintf(ac.log, "$ %s\n", command)
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
-			return failed(sluice.Errorf(sluice.ETIMEOUT, "build timed out after %s; raise build.timeout or make the build faster", build.Timeout))
+			return failed(sluice.Errorf(sluice.ETIMEOUT, "build timed out after %s; raise build.timeout or make the build faster", time.Duration(build.Timeout)))
 		}
 		if _, err := runner.Run(ctx, runner.Command{
 			Name: "build", Dir: dir, Shell: command, Env: ac.environ(build.Env, ""), Timeout: remaining, Output: ac.log,
@@ -209,7 +209,7 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	if err != nil {
 		return failed(fmt.Errorf("%w; see sluice logs %s %s", err, ac.ex.ID, ac.action.Name))
 	}
-	outputs, err := readOutputs(outputFile, ac.e.secretValues(ac.plan.Route.Secrets), ac.log)
+	outputs, err := readOutputs(outputFile, ac.e.secretValues(ac.plan.SecretNames()), ac.log)
 	if err != nil {
 		return failed(err)
 	}
@@ -351,14 +351,14 @@ func (e *Engine) secretValues(names []string) []string {
 	return out
 }
 
-func (ac *actionContext) environment() *spec.Environment {
-	return ac.plan.Route.Environment(ac.stage.Environment)
+func (ac *actionContext) environment() *plan.Environment {
+	return ac.plan.Environment(ac.stage.Environment)
 }
 
 func (ac *actionContext) provider() (deploy.Provider, error) { return ac.e.provider(ac.environment()) }
 
 // provider returns the provider registered for env's target.
-func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
+func (e *Engine) provider(env *plan.Environment) (deploy.Provider, error) {
 	p := e.cfg.Providers[env.Target]
 	if p == nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "environment %q has target %q, which this sluice cannot deploy to; use one of: %s",
@@ -370,7 +370,7 @@ func (e *Engine) provider(env *spec.Environment) (deploy.Provider, error) {
 // target is pipeline's env as its provider sees it: the name the provider knows it by (see
 // instanceName), the provider's own configuration, and where to serve. state may be nil when
 // where to serve does not matter.
-func target(route *spec.Route, pipeline string, env *spec.Environment, state *sluice.EnvironmentState) deploy.Environment {
+func target(route *plan.Plan, pipeline string, env *plan.Environment, state *sluice.EnvironmentState) deploy.Environment {
 	t := deploy.Environment{Name: instanceName(route, pipeline, env.Name), Config: env.TargetConfig}
 	if state != nil {
 		t.Listen = listenAddress(route, env, state)
@@ -381,7 +381,7 @@ func target(route *spec.Route, pipeline string, env *spec.Environment, state *sl
 // listenAddress is where env's entry point listens: its listen key, else the URL it was
 // given before, so it stays the same across restarts. The listen key belongs to the main
 // pipeline: another pipeline's environment listens where its provider chooses.
-func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.EnvironmentState) string {
+func listenAddress(route *plan.Plan, env *plan.Environment, state *sluice.EnvironmentState) string {
 	if env.Listen != "" && instanceName(route, state.Pipeline, env.Name) == env.Name {
 		return env.Listen
 	}
@@ -391,10 +391,10 @@ func listenAddress(route *spec.Route, env *spec.Environment, state *sluice.Envir
 // endpoint returns the environment's URL as its provider gives it, starting its entry point if
 // needed, and keeps it in the store so it stays the same across restarts.
 func (ac *actionContext) endpoint(ctx context.Context) (string, error) {
-	return ac.e.endpoint(ctx, ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment)
+	return ac.e.endpoint(ctx, ac.plan, ac.ex.Pipeline, ac.stage.Environment)
 }
 
-func (e *Engine) endpoint(ctx context.Context, route *spec.Route, pipeline, envName string) (string, error) {
+func (e *Engine) endpoint(ctx context.Context, route *plan.Plan, pipeline, envName string) (string, error) {
 	env := route.Environment(envName)
 	if env == nil {
 		return "", sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in the route", envName)
@@ -432,7 +432,7 @@ func (e *Engine) environmentState(ctx context.Context, pipeline, env string) (*s
 
 // desired is the version the environment should run after this execution.
 func (ac *actionContext) desired() sluice.Version {
-	route, env := ac.plan.Route, ac.environment()
+	route, env := ac.plan, ac.environment()
 	merged := map[string]string{}
 	for k, v := range route.Service.Env {
 		merged[k] = v
@@ -443,8 +443,8 @@ func (ac *actionContext) desired() sluice.Version {
 	h := route.Service.Health
 	return sluice.Version{
 		Artifact: ac.ex.Artifact, Revision: ac.ex.Revision, Command: route.Service.Command, PortEnv: route.Service.PortEnv,
-		Env: merged, Secrets: route.Secrets, SecretHashes: ac.e.secretHashes(route.Secrets), HealthPath: h.Path, HealthEvery: sluice.Duration(h.Interval),
-		HealthLimit: sluice.Duration(h.Timeout), StartTimeout: sluice.Duration(h.StartTimeout), Strategy: env.Deploy.Strategy,
+		Env: merged, Secrets: route.SecretNames(), SecretHashes: ac.e.secretHashes(route.SecretNames()), HealthPath: h.Path, HealthEvery: h.Interval,
+		HealthLimit: h.Timeout, StartTimeout: h.StartTimeout, Strategy: env.Deploy.Strategy,
 	}
 }
 

@@ -53,7 +53,7 @@ func (e *Engine) resolve(ctx context.Context, rev string) (route *spec.Route, te
 
 // resolveRev resolves rev to a commit of route's source repository.
 func (e *Engine) resolveRev(ctx context.Context, route *spec.Route, rev string) (string, error) {
-	sha, err := e.cfg.Source.Resolve(ctx, RepoPath(e.cfg.RouteFile, route), rev)
+	sha, err := e.cfg.Source.Resolve(ctx, RepoPath(e.cfg.RouteFile, route.Source.Repo), rev)
 	if err != nil {
 		return "", fmt.Errorf("resolve revision %q: %w", rev, err)
 	}
@@ -72,7 +72,7 @@ func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Ro
 	if err := e.ensurePipeline(ctx, pl); err != nil {
 		return nil, false, err
 	}
-	subject, _ := e.cfg.Source.Subject(ctx, RepoPath(e.cfg.RouteFile, route), sha)
+	subject, _ := e.cfg.Source.Subject(ctx, RepoPath(e.cfg.RouteFile, route.Source.Repo), sha)
 	p := plan.Compile(route)
 	ex = &sluice.Execution{
 		ID: newID(), Pipeline: pl.ID, Revision: sha, Subject: subject,
@@ -163,7 +163,7 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 			continue
 		}
 		inside := st.Status == sluice.StatusInProgress
-		if err := e.enter(ctx, r, ex, route, stage, inside); err != nil {
+		if err := e.enter(ctx, r, ex, p, stage, inside); err != nil {
 			e.end(ctx, r, ex, err)
 			return
 		}
@@ -257,11 +257,11 @@ func (e *Engine) save(ctx context.Context, write func(...sluice.Event) error, ev
 // a newer execution waiting for the same stage replaces this one. An execution found inside the
 // stage (resumed) takes its lease back and is not held by a freeze. While it waits, the
 // execution records why (Execution.Waiting), for status displays.
-func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route *spec.Route, stage *plan.Stage, inside bool) error {
+func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, p *plan.Plan, stage *plan.Stage, inside bool) error {
 	key := stageKey(r.pipeline, stage.Name)
 	e.mu.Lock()
 	e.waiting[key] = append(e.waiting[key], r)
-	if route.ExecutionMode != sluice.ModeQueued && !inside {
+	if p.ExecutionMode != sluice.ModeQueued && !inside {
 		for _, w := range e.waiting[key] {
 			if w.seq < r.seq {
 				w.supOnce.Do(func() { close(w.superseded) })
@@ -286,7 +286,7 @@ func (e *Engine) enter(ctx context.Context, r *run, ex *sluice.Execution, route 
 		}
 		e.mu.Lock()
 		var ahead *run
-		if route.ExecutionMode == sluice.ModeQueued && !inside {
+		if p.ExecutionMode == sluice.ModeQueued && !inside {
 			for _, w := range e.waiting[key] {
 				if w.seq < r.seq && (ahead == nil || w.seq < ahead.seq) {
 					ahead = w

@@ -13,8 +13,8 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/runner"
-	"github.com/sluicehq/sluice/spec"
 )
 
 // hookTimeout bounds a lifecycle hook.
@@ -53,7 +53,7 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 
 // target is the action's environment as its provider sees it (see target).
 func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
-	return target(ac.plan.Route, ac.ex.Pipeline, ac.environment(), state)
+	return target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
 }
 
 // prepare asks the provider for the change set that takes env from live to `to`.
@@ -377,13 +377,13 @@ func (ac *actionContext) executeChangeSet(ctx context.Context) outcome {
 	if state.Live != nil {
 		d.From = state.Live.Artifact
 	}
-	result, err := e.deploy(ctx, provider, ac.plan.Route, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
+	result, err := e.deploy(ctx, provider, ac.plan, state, cs, d, ac.environment(), ac.hookRunner(), ac.log)
 	if err != nil {
 		return outcome{status: sluice.StatusFailed, err: err}
 	}
 	switch result.Status {
 	case sluice.StatusSucceeded:
-		e.problems.Delete(instanceName(ac.plan.Route, ac.ex.Pipeline, ac.stage.Environment))
+		e.problems.Delete(instanceName(ac.plan, ac.ex.Pipeline, ac.stage.Environment))
 		return outcome{status: sluice.StatusSucceeded, summary: fmt.Sprintf("deployed %s with %s", sluice.ShortRevision(cs.To.Revision), cs.To.Strategy)}
 	case sluice.StatusRolledBack:
 		return outcome{status: sluice.StatusRolledBack, summary: "rolled back: " + result.Reason, err: errors.New("rolled back: " + result.Reason)}
@@ -403,7 +403,7 @@ func sameVersion(a, b *sluice.Version) bool {
 
 // deploy records a deployment, runs it through the provider and records how it ended and what
 // the environment runs now. The environment's lock must be held.
-func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.Route, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *spec.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
+func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.Plan, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *plan.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
@@ -417,7 +417,7 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *spec.
 	instance := where.Name
 	req := deploy.Request{
 		Environment: where, ChangeSet: cs, Secrets: e.secretMap(to.Secrets),
-		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: route.Deploy.DrainTimeout, Hook: hook,
+		Alarms: route.Deploy.Alarms, Sticky: route.Deploy.Sticky, DrainTimeout: time.Duration(route.Deploy.DrainTimeout), Hook: hook,
 		Progress: func(pr deploy.Progress) {
 			e.setProgress(instance, pr)
 			ev := sluice.DeploymentProgressed(sluice.DeploymentProgress{Deployment: d.ID, Environment: env, Phase: pr.Phase, Weight: pr.Weight}, e.now())
@@ -492,7 +492,7 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 
 // restoreFailed reports an environment whose live version could not be restored at start: in
 // the log, as an event, and in status until a deployment or rollback succeeds.
-func (e *Engine) restoreFailed(ctx context.Context, route *spec.Route, state *sluice.EnvironmentState, err error) {
+func (e *Engine) restoreFailed(ctx context.Context, route *plan.Plan, state *sluice.EnvironmentState, err error) {
 	what := "its live version"
 	if state.Live != nil {
 		what = "live version " + sluice.ShortRevision(state.Live.Revision)

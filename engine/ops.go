@@ -10,7 +10,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
-	"github.com/sluicehq/sluice/spec"
+	"github.com/sluicehq/sluice/plan"
 )
 
 // Stop records that an execution is stopped, by who, and then acts on it: the engine driving
@@ -155,12 +155,12 @@ func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, 
 //
 // user is who asked and comment why; both are recorded with the deployment (cause manual).
 func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error) {
-	route, err := e.currentRoute()
+	route, err := e.currentPlan()
 	if err != nil {
 		return nil, err
 	}
 	if pipeline == "" {
-		pipeline = MainPipeline(route).ID
+		pipeline = mainOf(route).ID
 	}
 	envSpec := route.Environment(env)
 	if envSpec == nil {
@@ -219,7 +219,7 @@ func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment stri
 // deployment the last engine left half done as rolled back. An environment that cannot be
 // restored is reported and left aside: the others serve, and executions can still deploy to it.
 func (e *Engine) restoreEnvironments(ctx context.Context) error {
-	route, err := e.currentRoute()
+	route, err := e.currentPlan()
 	if err != nil {
 		return err
 	}
@@ -227,7 +227,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list pipelines: %w", err)
 	}
-	ids := []string{MainPipeline(route).ID}
+	ids := []string{mainOf(route).ID}
 	for _, p := range pipelines {
 		if p.Route == route.Name && !p.State.Removed() && p.ID != ids[0] {
 			ids = append(ids, p.ID)
@@ -256,7 +256,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 		interrupted := state.Deploying != nil
 		e.repairDeployments(ctx, state)
 		if state.Live != nil || interrupted {
-			if err := p.Restore(ctx, target(route, state.Pipeline, envSpec, state), state.Live, e.secretMap(route.Secrets)); err != nil {
+			if err := p.Restore(ctx, target(route, state.Pipeline, envSpec, state), state.Live, e.secretMap(route.SecretNames())); err != nil {
 				e.restoreFailed(ctx, route, state, err) // the other environments are restored all the same
 			}
 		}
@@ -311,9 +311,14 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 	}
 }
 
-func (e *Engine) currentRoute() (*spec.Route, error) {
+// currentPlan compiles the route file as it is now, for what works on environments rather than
+// on one execution (rollback, restore, status): its environments and service.
+func (e *Engine) currentPlan() (*plan.Plan, error) {
 	route, _, err := e.loadRoute()
-	return route, err
+	if err != nil {
+		return nil, err
+	}
+	return plan.Compile(route), nil
 }
 
 func (e *Engine) setProgress(env string, p deploy.Progress) { e.progress.Store(env, p) }
@@ -344,12 +349,12 @@ func (w logWriter) Write(p []byte) (int, error) {
 // Endpoint returns the address of pipeline's environment (the main pipeline if ""), starting
 // its entry point if needed.
 func (e *Engine) Endpoint(ctx context.Context, pipeline, env string) (string, error) {
-	route, err := e.currentRoute()
+	route, err := e.currentPlan()
 	if err != nil {
 		return "", err
 	}
 	if pipeline == "" {
-		pipeline = MainPipeline(route).ID
+		pipeline = mainOf(route).ID
 	}
 	return e.endpoint(ctx, route, pipeline, env)
 }

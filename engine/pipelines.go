@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/plan"
 	"github.com/sluicehq/sluice/spec"
 )
 
@@ -23,6 +24,11 @@ func MainPipeline(route *spec.Route) sluice.Pipeline {
 	return sluice.MainPipeline(route.Name, route.Source.Branch, timeZero)
 }
 
+// mainOf returns the main pipeline of the route p was compiled from.
+func mainOf(p *plan.Plan) sluice.Pipeline {
+	return sluice.MainPipeline(p.Name, p.Source.Branch, timeZero)
+}
+
 // pipelineFor returns route's pipeline for branch: the main pipeline for source.branch (or an
 // empty branch), a branch pipeline for any other.
 func pipelineFor(route *spec.Route, branch string) sluice.Pipeline {
@@ -37,11 +43,11 @@ func pipelineFor(route *spec.Route, branch string) sluice.Pipeline {
 
 // mainPipeline returns the ID of the main pipeline of the route file as it is now.
 func (e *Engine) mainPipeline() (string, error) {
-	route, err := e.currentRoute()
+	p, err := e.currentPlan()
 	if err != nil {
 		return "", err
 	}
-	return MainPipeline(route).ID, nil
+	return mainOf(p).ID, nil
 }
 
 // orMain returns pipeline, or the main pipeline's ID when it is empty.
@@ -55,8 +61,8 @@ func (e *Engine) orMain(pipeline string) (string, error) {
 // instanceName is the name providers know pipeline's environment env by: the environment's own
 // name in the main pipeline of route (so what served before pipelines existed keeps serving),
 // "<env>@<branch slug>" in any other. Environment names cannot hold '@', so no two collide.
-func instanceName(route *spec.Route, pipeline, env string) string {
-	if pipeline == "" || pipeline == MainPipeline(route).ID {
+func instanceName(p *plan.Plan, pipeline, env string) string {
+	if pipeline == "" || pipeline == mainOf(p).ID {
 		return env
 	}
 	_, ref, _ := strings.Cut(pipeline, "@")

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/spec"
 )
 
 func TestRepoPath(t *testing.T) {
@@ -17,8 +16,7 @@ func TestRepoPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.repo, func(t *testing.T) {
-			route := &spec.Route{Source: spec.Source{Repo: tt.repo}}
-			if got := engine.RepoPath("/work/app/sluice.yaml", route); got != tt.want {
+			if got := engine.RepoPath("/work/app/sluice.yaml", tt.repo); got != tt.want {
 				t.Errorf("RepoPath(%q) = %q, want %q", tt.repo, got, tt.want)
 			}
 		})

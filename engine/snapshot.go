@@ -7,7 +7,6 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/plan"
-	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -141,7 +140,7 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 // Snapshots returns the engine's view of its main pipeline (Pipeline picks another), with
 // traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	route, _ := e.currentRoute()
+	route, _ := e.currentPlan()
 	instance := func(pipeline, env string) string {
 		if route == nil {
 			return env
@@ -158,14 +157,14 @@ func (e *Engine) Snapshots() Snapshots {
 		},
 	}
 	if route != nil {
-		s.Pipeline = MainPipeline(route).ID
+		s.Pipeline = mainOf(route).ID
 	}
 	return s
 }
 
 // serving asks the provider of pipeline's env what serves there. A provider that cannot tell is
 // logged and skipped: status shows what the store knows all the same.
-func (e *Engine) serving(ctx context.Context, route *spec.Route, pipeline, env string) *deploy.EnvironmentStatus {
+func (e *Engine) serving(ctx context.Context, route *plan.Plan, pipeline, env string) *deploy.EnvironmentStatus {
 	if route == nil {
 		return nil
 	}

@@ -30,10 +30,9 @@ type Source interface {
 	Branches(ctx context.Context, repo string) (map[string]string, error)
 }
 
-// RepoPath is the source repository of route: source.repo relative to the route file's folder,
+// RepoPath is the source repository source.repo names: relative to the route file's folder,
 // unless it is absolute or a URL (scp-like user@host:path included, as git reads it).
-func RepoPath(routeFile string, route *spec.Route) string {
-	repo := route.Source.Repo
+func RepoPath(routeFile, repo string) string {
 	if sluice.RemoteRepo(repo) || filepath.IsAbs(repo) {
 		return repo
 	}
@@ -46,7 +45,7 @@ func RepoPath(routeFile string, route *spec.Route) string {
 // repository) runs as it is here, and the log says so. here is the route file as it is now,
 // whose source.repo names the repository.
 func (e *Engine) routeAt(ctx context.Context, here *spec.Route, sha string) (*spec.Route, []byte, error) {
-	repo := RepoPath(e.cfg.RouteFile, here)
+	repo := RepoPath(e.cfg.RouteFile, here.Source.Repo)
 	text, err := e.cfg.Source.ReadFile(ctx, repo, sha, e.cfg.RouteFile)
 	switch {
 	case sluice.ErrorCode(err) == sluice.ENOTFOUND:
@@ -72,7 +71,7 @@ func (e *Engine) Head(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	repo := RepoPath(e.cfg.RouteFile, route)
+	repo := RepoPath(e.cfg.RouteFile, route.Source.Repo)
 	branches, err := e.cfg.Source.Branches(ctx, repo)
 	if err != nil {
 		return "", fmt.Errorf("list branches: %w", err)

@@ -96,7 +96,7 @@ func (e *Engine) discardUnsettled(ctx context.Context, r *run, pipeline string, 
 	if _, settled := r.settled.Load(created); created == "" || settled {
 		return
 	}
-	env := p.Route.Environment(stage.Environment)
+	env := p.Environment(stage.Environment)
 	if env == nil {
 		return
 	}
@@ -110,7 +110,7 @@ func (e *Engine) discardUnsettled(ctx context.Context, r *run, pipeline string, 
 		e.log.Warn("read the change set to discard", "environment", stage.Environment, "digest", created, "err", err)
 		return
 	}
-	e.discard(bg, provider, target(p.Route, pipeline, env, nil), cs)
+	e.discard(bg, provider, target(p, pipeline, env, nil), cs)
 }
 
 // doneAction is an action's record after it ran, and where it goes in the stage's records.
@@ -178,7 +178,7 @@ func (e *Engine) openLog(id, stage, action string, p *plan.Plan) (io.Writer, fun
 	if err != nil {
 		return nil, nil, fmt.Errorf("open action log: %w", err)
 	}
-	w := runner.NewMaskWriter(f, e.secretValues(p.Route.Secrets))
+	w := runner.NewMaskWriter(f, e.secretValues(p.SecretNames()))
 	return w, func() {
 		_ = w.Close()
 		_ = f.Close()

@@ -31,8 +31,57 @@ type Plan struct {
 	Stages        []Stage              `json:"stages"`
 	// Variables lists the variables every action receives.
 	Variables []string `json:"variables"`
-	// Route is what the plan was compiled from; providers read environment details from it.
-	Route *spec.Route `json:"-"`
+	// Source is where revisions come from: source.repo as written (relative to the route file)
+	// and the main pipeline's branch.
+	Source spec.Source `json:"source"`
+	// Service is what an environment runs.
+	Service Service `json:"service"`
+	// Environments are the environments in promotion order, with what deploying to them takes.
+	Environments []Environment `json:"environments"`
+	// Secrets are read from the engine's environment at run time and given to every action and
+	// service; their values are masked in logs and change sets.
+	Secrets []spec.SecretDeclaration `json:"secrets,omitempty"`
+}
+
+// Service is what an environment runs: a command from the artifact, told its port by PortEnv,
+// ready when Health answers.
+type Service struct {
+	Command []string          `json:"command"`
+	PortEnv string            `json:"port_env"`
+	Health  Health            `json:"health"`
+	Env     map[string]string `json:"env,omitempty"` // environments override it
+}
+
+// Health says how to tell that a version is ready for traffic.
+type Health struct {
+	Path         string          `json:"path"`
+	Interval     sluice.Duration `json:"interval"`
+	Timeout      sluice.Duration `json:"timeout"`       // one probe's limit
+	StartTimeout sluice.Duration `json:"start_timeout"` // how long a new version may take
+}
+
+// Environment is an isolated target and how a change set is applied to it.
+type Environment struct {
+	Name string `json:"name"`
+	// Target is the kind of target; its provider reads TargetConfig.
+	Target string `json:"target"`
+	// Listen is the main pipeline's stable address for it; empty: the provider chooses.
+	Listen string            `json:"listen,omitempty"`
+	Env    map[string]string `json:"env,omitempty"`
+	Deploy Deploy            `json:"deploy"`
+	// TargetConfig is the target's block as its provider decoded it; nil for local.
+	TargetConfig any `json:"-"`
+}
+
+// Deploy says how a change set is applied.
+type Deploy struct {
+	Strategy sluice.Strategy `json:"strategy"`
+	Hooks    spec.Hooks      `json:"hooks"`
+	Alarms   []sluice.Alarm  `json:"alarms,omitempty"`
+	// Sticky keeps a client on the version it first reached while traffic shifts.
+	Sticky bool `json:"sticky,omitempty"`
+	// DrainTimeout bounds how long a stopping version may finish in-flight requests.
+	DrainTimeout sluice.Duration `json:"drain_timeout"`
 }
 
 // Stage is a step of an execution. Only one execution is in a stage at a time.
@@ -74,7 +123,15 @@ var Variables = []string{"SLUICE_ENDPOINT", "SLUICE_ENVIRONMENT", "SLUICE_REVISI
 
 // Compile turns a valid Route (as returned by spec.Parse without errors) into a Plan.
 func Compile(r *spec.Route) *Plan {
-	p := &Plan{FormatVersion: FormatVersion, Name: r.Name, ExecutionMode: r.ExecutionMode, Variables: Variables, Route: r}
+	h := r.Service.Health
+	p := &Plan{
+		FormatVersion: FormatVersion, Name: r.Name, ExecutionMode: r.ExecutionMode, Variables: Variables,
+		Source: r.Source, Secrets: r.SecretDeclarations(),
+		Service: Service{
+			Command: r.Service.Command, PortEnv: r.Service.PortEnv, Env: r.Service.Env,
+			Health: Health{Path: h.Path, Interval: sluice.Duration(h.Interval), Timeout: sluice.Duration(h.Timeout), StartTimeout: sluice.Duration(h.StartTimeout)},
+		},
+	}
 	p.Stages = append(p.Stages,
 		Stage{Name: StageSource, Actions: []Action{{Name: "Checkout", Kind: sluice.KindSource, RunOrder: 1}}},
 		Stage{Name: StageBuild, Actions: []Action{{
@@ -86,6 +143,11 @@ func Compile(r *spec.Route) *Plan {
 		p.Stages = append(p.Stages, Stage{Name: StageChecks, Actions: gates(sluice.KindCheck, r.Checks, 0)})
 	}
 	for _, env := range r.Environments {
+		d := env.Deploy
+		p.Environments = append(p.Environments, Environment{
+			Name: env.Name, Target: env.Target, Listen: env.Listen, Env: env.Env, TargetConfig: env.TargetConfig,
+			Deploy: Deploy{Strategy: d.Strategy, Hooks: d.Hooks, Alarms: d.Alarms, Sticky: d.Sticky, DrainTimeout: sluice.Duration(d.DrainTimeout)},
+		})
 		st := Stage{Name: env.Name, Environment: env.Name}
 		order := 1
 		st.Actions = append(st.Actions, Action{Name: "CreateChangeSet", Kind: sluice.KindCreateChangeSet, RunOrder: order, Target: env.Target})
@@ -123,6 +185,25 @@ func gates(kind sluice.ActionKind, gs []spec.Gate, base int) []Action {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].RunOrder < out[j].RunOrder })
 	return out
+}
+
+// Environment returns the environment named name, or nil.
+func (p *Plan) Environment(name string) *Environment {
+	for i := range p.Environments {
+		if p.Environments[i].Name == name {
+			return &p.Environments[i]
+		}
+	}
+	return nil
+}
+
+// SecretNames returns the names of the plan's secrets, in declaration order.
+func (p *Plan) SecretNames() []string {
+	names := make([]string, 0, len(p.Secrets))
+	for _, s := range p.Secrets {
+		names = append(names, s.Name)
+	}
+	return names
 }
 
 // Stage returns the stage named name, or nil.

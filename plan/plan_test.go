@@ -46,6 +46,11 @@ func TestGolden(t *testing.T) {
 
 func compile(t *testing.T, file string) *plan.Plan {
 	t.Helper()
+	return plan.Compile(parse(t, file))
+}
+
+func parse(t *testing.T, file string) *spec.Route {
+	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +59,7 @@ func compile(t *testing.T, file string) *plan.Plan {
 	if diags.HasErrors() {
 		t.Fatalf("%s is not valid:\n%s", file, diags.Error())
 	}
-	return plan.Compile(route)
+	return route
 }
 
 // TestShape checks the contract every plan keeps, whatever the route: stage order, the action
@@ -63,8 +68,8 @@ func TestShape(t *testing.T) {
 	files, _ := filepath.Glob("../spec/testdata/valid/*.yaml")
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
-			p := compile(t, file)
-			r := p.Route
+			r := parse(t, file)
+			p := plan.Compile(r)
 			want := []string{plan.StageSource, plan.StageBuild}
 			if len(r.Checks) > 0 {
 				want = append(want, plan.StageChecks)
