@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -102,10 +103,40 @@ func (c *Client) Execution(ctx context.Context, id string) (*engine.Snapshot, er
 	return &s, c.do(ctx, http.MethodGet, "/api/v1/executions/"+id, nil, &s)
 }
 
-// Status returns executions and environments.
-func (c *Client) Status(ctx context.Context) (*Status, error) {
-	var s Status
-	return &s, c.do(ctx, http.MethodGet, "/api/v1/status", nil, &s)
+// Status returns the newest executions and the main pipeline's environments.
+func (c *Client) Status(ctx context.Context) (*engine.Status, error) {
+	var s engine.Status
+	if err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// History returns the deployments and approvals of env in the main pipeline, newest first.
+func (c *Client) History(ctx context.Context, env string) (*engine.History, error) {
+	var h engine.History
+	if err := c.do(ctx, http.MethodGet, "/api/v1/environments/"+url.PathEscape(env)+"/history", nil, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// PendingChangeSet returns the change set waiting for approval in env; ENOTFOUND if none.
+func (c *Client) PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error) {
+	var cs sluice.ChangeSet
+	if err := c.do(ctx, http.MethodGet, "/api/v1/environments/"+url.PathEscape(env)+"/changeset", nil, &cs); err != nil {
+		return nil, err
+	}
+	return &cs, nil
+}
+
+// Stop stops an execution as user and returns it as stopped.
+func (c *Client) Stop(ctx context.Context, id, user string) (*sluice.Execution, error) {
+	var ex sluice.Execution
+	if err := c.ExecutionOp(ctx, id, "stop", user, &ex); err != nil {
+		return nil, err
+	}
+	return &ex, nil
 }
 
 // ExecutionOp stops or retries an execution, as user; out receives the answer (the execution)

@@ -46,6 +46,9 @@ type Engine interface {
 	Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error
 	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
 	Snapshots() engine.Snapshots
+	Status(ctx context.Context) (*engine.Status, error)
+	History(ctx context.Context, env string) (*engine.History, error)
+	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
 }
 
 // Server serves the API.
@@ -75,11 +78,8 @@ type RunResult struct {
 	Resumed bool `json:"resumed"`
 }
 
-// Status is the answer of GET /api/v1/status and of `sluice status --json`.
-type Status struct {
-	Executions   []sluice.Execution       `json:"executions"`
-	Environments []engine.EnvironmentView `json:"environments"`
-}
+// Status is what GET /api/v1/status answers.
+type Status = engine.Status
 
 // StoredEvent is a stored event as GET /api/v1/events answers it: the CloudEvents attributes
 // with the store's sequence number as the extension attribute "seq".
@@ -154,13 +154,13 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"proof": Proof(s.Token, challenge)})
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
-		snaps := s.Engine.Snapshots()
-		exs, err := snaps.Store.ListExecutions(r.Context(), "", false, 20)
-		if err != nil {
-			return nil, err
-		}
-		envs, err := snaps.Environments(r.Context(), s.envs())
-		return Status{Executions: exs, Environments: envs}, err
+		return s.Engine.Status(r.Context())
+	}))
+	mux.HandleFunc("GET /api/v1/environments/{env}/history", s.auth(func(r *http.Request) (any, error) {
+		return s.Engine.History(r.Context(), r.PathValue("env"))
+	}))
+	mux.HandleFunc("GET /api/v1/environments/{env}/changeset", s.auth(func(r *http.Request) (any, error) {
+		return s.Engine.PendingChangeSet(r.Context(), r.PathValue("env"))
 	}))
 	mux.HandleFunc("POST /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
 		var body struct {

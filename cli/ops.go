@@ -36,15 +36,8 @@ func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sql
 
 func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
 	d := engine.Decision{Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		var a *sluice.Approval
-		var err error
-		if client != nil {
-			a, err = client.Decide(e.ctx, d)
-		} else {
-			d.Pipeline = mainPipeline(e.ctx, f, db)
-			a, _, err = engine.Decide(e.ctx, db, d, time.Now())
-		}
+	return withService(e, f, func(svc service, _ bool) error {
+		a, err := svc.Decide(e.ctx, d)
 		if err != nil {
 			return err
 		}
@@ -62,23 +55,10 @@ func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) er
 }
 
 func cmdStatus(e *env, f *flags) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		var st *api.Status
-		if client != nil {
-			var err error
-			if st, err = client.Status(e.ctx); err != nil {
-				return err
-			}
-		} else {
-			exs, err := db.ListExecutions(e.ctx, "", false, 20)
-			if err != nil {
-				return err
-			}
-			envs, err := engine.Snapshots{Store: db, Pipeline: mainPipeline(e.ctx, f, db)}.Environments(e.ctx, routeEnvironments(*f.file))
-			if err != nil {
-				return err
-			}
-			st = &api.Status{Executions: exs, Environments: envs}
+	return withService(e, f, func(svc service, serving bool) error {
+		st, err := svc.Status(e.ctx)
+		if err != nil {
+			return err
 		}
 		if st.Executions == nil {
 			st.Executions = []sluice.Execution{}
@@ -87,12 +67,12 @@ func cmdStatus(e *env, f *flags) error {
 			writeJSON(e.stdout, st)
 			return nil
 		}
-		printStatus(e.stdout, st, client != nil)
+		printStatus(e.stdout, st, serving)
 		return nil
 	})
 }
 
-func printStatus(w io.Writer, st *api.Status, serving bool) {
+func printStatus(w io.Writer, st *engine.Status, serving bool) {
 	if serving {
 		fmt.Fprintln(w, "an engine is serving this state")
 	}
@@ -183,26 +163,16 @@ func orDash(s string) string {
 }
 
 func cmdHistory(e *env, f *flags, envName string) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		pipeline := mainPipeline(e.ctx, f, db)
-		ds, err := db.ListDeployments(e.ctx, pipeline, envName, 0)
+	return withService(e, f, func(svc service, _ bool) error {
+		h, err := svc.History(e.ctx, envName)
 		if err != nil {
 			return err
-		}
-		as, err := db.ListApprovals(e.ctx, pipeline, envName, false)
-		if err != nil {
-			return err
-		}
-		if ds == nil {
-			ds = []sluice.Deployment{}
-		}
-		if as == nil {
-			as = []sluice.Approval{}
 		}
 		if *f.json {
-			writeJSON(e.stdout, map[string]any{"environment": envName, "deployments": ds, "approvals": as})
+			writeJSON(e.stdout, h)
 			return nil
 		}
+		ds, as := h.Deployments, h.Approvals
 		type line struct {
 			at   time.Time
 			text string
@@ -259,15 +229,8 @@ func decision(a sluice.Approval) string {
 }
 
 func cmdChangeSet(e *env, f *flags, envName string) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		as, err := db.ListApprovals(e.ctx, mainPipeline(e.ctx, f, db), envName, true)
-		if err != nil {
-			return err
-		}
-		if len(as) == 0 {
-			return sluice.Errorf(sluice.ENOTFOUND, "no change set is waiting for approval in %s", envName)
-		}
-		cs, err := db.ChangeSet(e.ctx, as[0].ChangeSetDigest)
+	return withService(e, f, func(svc service, _ bool) error {
+		cs, err := svc.PendingChangeSet(e.ctx, envName)
 		if err != nil {
 			return err
 		}
@@ -396,19 +359,12 @@ func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(conte
 }
 
 func cmdStop(e *env, f *flags, id string) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
-		// What it was doing, read before the stop changes it, so the answer can say.
-		doing := activity(e.ctx, db, id)
-		var ex *sluice.Execution
-		var err error
-		if client != nil {
-			ex = &sluice.Execution{}
-			err = client.ExecutionOp(e.ctx, id, "stop", identity(), ex)
-		} else {
-			// No engine serves the state: the stop is recorded, and an engine that drives the
-			// execution elsewhere notices it.
-			ex, err = engine.Stop(e.ctx, db, id, identity(), time.Now(), nil)
-		}
+	return withService(e, f, func(svc service, _ bool) error {
+		// What it was doing, read before the stop changes it, so the answer can say. With no
+		// engine serving the state, the stop is recorded, and an engine that drives the
+		// execution elsewhere notices it.
+		doing := activity(e.ctx, svc, id)
+		ex, err := svc.Stop(e.ctx, id, identity())
 		if err != nil {
 			return err
 		}
@@ -423,11 +379,12 @@ func cmdStop(e *env, f *flags, id string) error {
 
 // activity says what an execution is doing, for the answer of `sluice stop`: ", which was
 // waiting for approval in prod".
-func activity(ctx context.Context, db *sqlite.DB, id string) string {
-	actions, err := db.Actions(ctx, id)
+func activity(ctx context.Context, svc service, id string) string {
+	snap, err := svc.Execution(ctx, id)
 	if err != nil {
 		return ""
 	}
+	actions := snap.Actions
 	var running []string
 	for _, a := range actions {
 		switch a.Status {
@@ -440,7 +397,7 @@ func activity(ctx context.Context, db *sqlite.DB, id string) string {
 	if len(running) > 0 {
 		return ", which was running " + strings.Join(running, ", ") + "; its running actions are killed"
 	}
-	if ex, err := db.Execution(ctx, id); err == nil && ex.Waiting != "" {
+	if ex := snap.Execution; ex != nil && ex.Waiting != "" {
 		return ", which was " + ex.Waiting
 	}
 	return ""
