@@ -22,8 +22,8 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/router"
-	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/runner"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // Unpacker gives a verified artifact's files.
