@@ -24,7 +24,8 @@ import (
 type Environment struct {
 	Name string
 	// Config is the environment's target block as its kind's decoder read it
-	// (spec.Environment.TargetConfig); nil for a kind without configuration, such as local.
+	// (spec.Environment.TargetConfig): *spec.LocalTarget for local; nil for a kind without
+	// configuration.
 	Config any
 	// Listen is where the environment was told to serve: the listen key of sluice.yaml, else
 	// the URL Address returned before; empty means the provider chooses.

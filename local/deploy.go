@@ -33,7 +33,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 	if err := checkSealed(req.ChangeSet); err != nil {
 		return deploy.Result{}, err
 	}
-	env, err := p.environment(ctx, req.Environment.Name, req.Environment.Listen)
+	env, err := p.environment(ctx, req.Environment)
 	if err != nil {
 		return deploy.Result{}, err
 	}
@@ -182,7 +182,7 @@ func (d *deployment) drainAndStop(ctx context.Context, v *version) {
 // and stops anything else.
 func (p *Provider) Restore(ctx context.Context, target deploy.Environment, live *sluice.Version, secrets map[string]string) error {
 	name := target.Name
-	env, err := p.environment(ctx, name, target.Listen)
+	env, err := p.environment(ctx, target)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/router"
 	"github.com/sluicehq/sluice/runner"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // Unpacker gives a verified artifact's files.
@@ -106,7 +107,7 @@ type environment struct {
 // before; empty or a port of 0 picks a free one) and returns its URL, http://host:port.
 // Idempotent: later calls return the URL it has.
 func (p *Provider) Address(ctx context.Context, target deploy.Environment) (string, error) {
-	env, err := p.environment(ctx, target.Name, target.Listen)
+	env, err := p.environment(ctx, target)
 	if err != nil {
 		return "", err
 	}
@@ -133,13 +134,17 @@ func listenAddress(listen string) (string, error) {
 // environment returns the environment, binding its address if it is new. The router accepts
 // connections only once serve is called: until then clients queue in the listen backlog, so a
 // restart never answers them before the live version is back.
-func (p *Provider) environment(ctx context.Context, name, listen string) (*environment, error) {
+//
+// The router's time limits come from the target block (spec.LocalTarget) when the environment
+// is first bound; a change of them takes effect when the engine starts again.
+func (p *Provider) environment(ctx context.Context, target deploy.Environment) (*environment, error) {
+	name := target.Name
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if env := p.envs[name]; env != nil {
 		return env, nil
 	}
-	listen, err := listenAddress(listen)
+	listen, err := listenAddress(target.Listen)
 	if err != nil {
 		return nil, err
 	}
@@ -151,12 +156,16 @@ func (p *Provider) environment(ctx context.Context, name, listen string) (*envir
 		return nil, err
 	}
 	env := &environment{name: name, dir: filepath.Join(p.dir, name), addr: ln.Addr().String(), notify: make(chan struct{}, 1)}
-	env.router = router.New(router.Options{OnResult: func(string, int, time.Duration) {
+	opts := router.Options{OnResult: func(string, int, time.Duration) {
 		select {
 		case env.notify <- struct{}{}:
 		default:
 		}
-	}})
+	}}
+	if cfg, ok := target.Config.(*spec.LocalTarget); ok && cfg != nil {
+		opts.ClientTimeout, opts.UpstreamTimeout = cfg.ClientTimeout, cfg.UpstreamTimeout
+	}
+	env.router = router.New(opts)
 	env.served = make(chan struct{})
 	env.serve = sync.OnceFunc(func() {
 		go func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/deploy"
 	"github.com/sluicehq/sluice/local"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // appBinary is the test service (testdata/app), built once per test binary.
@@ -615,5 +616,28 @@ func TestApplyRefusesAChangeSetThatDoesNotMatchItsDigest(t *testing.T) {
 	}
 	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
 		t.Fatalf("v1 after a discard: %s (%s)", res.Status, res.Reason)
+	}
+}
+
+// The router's time limits come from the environment's target block: a version that does not
+// answer within upstream_timeout gets the client a 504, long before the 60s default.
+func TestTargetBlockSetsTheRouterTimeLimits(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	limited := deploy.Environment{Name: prod.Name, Config: &spec.LocalTarget{UpstreamTimeout: 300 * time.Millisecond}}
+	u, err := f.provider.Address(ctx, limited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := f.deploy(ctx, f.version("v1", allAtOnce)); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("v1: %s (%s)", res.Status, res.Reason)
+	}
+	code, body := get(t, u+"/hang")
+	if code != http.StatusGatewayTimeout {
+		t.Fatalf("GET /hang: %d %q, want 504 after the 300ms upstream_timeout", code, body)
+	}
+	if code, body := get(t, u+"/"); code != http.StatusOK || body != "v1" {
+		t.Errorf("GET / after the timeout: %d %q, want v1", code, body)
 	}
 }

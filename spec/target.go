@@ -45,7 +45,7 @@ type Targets struct {
 
 // NewTargets returns a registry holding the local target and kinds.
 func NewTargets(kinds ...TargetKind) *Targets {
-	t := &Targets{kinds: map[string]TargetKind{TargetLocal: {Name: TargetLocal}}}
+	t := &Targets{kinds: map[string]TargetKind{TargetLocal: localKind}}
 	for _, k := range kinds {
 		t.Register(k)
 	}

@@ -1,5 +1,5 @@
 // Command app is the service the local provider's tests deploy: it answers its VERSION on /,
-// 200 on /healthz, and fails on purpose when told to.
+// 200 on /healthz, never on /hang, and fails on purpose when told to.
 package main
 
 import (
@@ -26,6 +26,9 @@ func main() {
 			return
 		}
 		fmt.Fprint(w, version)
+	})
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done() // a request this version never answers
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if os.Getenv("UNHEALTHY") == "1" {
