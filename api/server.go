@@ -66,8 +66,6 @@ type Server struct {
 	// Metrics writes the Prometheus text of GET /metrics, which needs no token (scrapers send
 	// none). If nil, /metrics answers 404: the metrics are off.
 	Metrics func(io.Writer) error
-	// Environments names the route's environments, in order, for status views.
-	Environments func() []string
 }
 
 // RunResult is the answer of POST /api/v1/executions.
@@ -230,13 +228,6 @@ func Proof(token, challenge string) string {
 	mac := hmac.New(sha256.New, []byte(token))
 	mac.Write([]byte("sluice identity:" + challenge))
 	return hex.EncodeToString(mac.Sum(nil))
-}
-
-func (s *Server) envs() []string {
-	if s.Environments == nil {
-		return nil
-	}
-	return s.Environments()
 }
 
 // statuses maps error codes to HTTP statuses.

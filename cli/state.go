@@ -294,7 +294,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 		return nil, sluice.Errorf(sluice.ECONFLICT, "listen on %s: %w; pass --listen ADDR", listen, err)
 	}
 	inst.address = ln.Addr().String()
-	srv := &api.Server{Engine: inst.engine, Token: tok, Addr: inst.address, Environments: func() []string { return routeEnvironments(absRoute) }}
+	srv := &api.Server{Engine: inst.engine, Token: tok, Addr: inst.address}
 	if !opts.NoMetrics {
 		srv.Metrics = inst.writeMetrics
 	}
