@@ -73,14 +73,5 @@ func mainPipeline(ctx context.Context, f *flags, db interface {
 			}
 		}
 	}
-	list, err := db.ListPipelines(ctx)
-	if err != nil {
-		return ""
-	}
-	for _, p := range list {
-		if p.Kind == sluice.KindMain && !p.State.Removed() {
-			return p.ID
-		}
-	}
-	return ""
+	return engine.StoredMainPipeline(ctx, db)
 }

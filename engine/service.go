@@ -101,7 +101,15 @@ func (e *Engine) mainOrStored(ctx context.Context) string {
 
 // storedMainPipeline is the active main pipeline the store knows of, or "".
 func (e *Engine) storedMainPipeline(ctx context.Context) string {
-	list, err := e.store.ListPipelines(ctx)
+	return StoredMainPipeline(ctx, e.store)
+}
+
+// StoredMainPipeline returns the active main pipeline st knows of, or "", for reading the state
+// of a route whose file cannot be read.
+func StoredMainPipeline(ctx context.Context, st interface {
+	ListPipelines(context.Context) ([]sluice.Pipeline, error)
+}) string {
+	list, err := st.ListPipelines(ctx)
 	if err != nil {
 		return ""
 	}
