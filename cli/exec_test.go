@@ -106,8 +106,9 @@ func TestRunWithoutTerminalWaitsForApproval(t *testing.T) {
 	if strings.Contains(res.stderr, "[y/N]") {
 		t.Errorf("sluice run prompted with no terminal:\n%s", res.stderr)
 	}
-	if !strings.Contains(res.stderr, "sluice approve prod --change-set "+sluice.ShortDigest(pending.ChangeSetDigest)) {
-		t.Errorf("the waiting message does not say how to approve by digest:\n%s", res.stderr)
+	// The state is not the default one here, so the command to copy names it.
+	if !strings.Contains(res.stderr, "sluice approve prod --change-set "+sluice.ShortDigest(pending.ChangeSetDigest)+" --state "+r.state) {
+		t.Errorf("the waiting message does not say how to approve by digest, on this state:\n%s", res.stderr)
 	}
 }
 

@@ -308,8 +308,9 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 				fmt.Fprintf(o.out, "  approve deploying this change set to %s? [y/N] ", env.Name)
 				go ask(e.stdin, env.Name, a.ChangeSetDigest, answers)
 			default:
-				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s --change-set %s` or `sluice reject %s` (expires %s)\n",
-					sluice.ShortDigest(a.ChangeSetDigest), env.Name, env.Name, sluice.ShortDigest(a.ChangeSetDigest), env.Name, a.ExpiresAt.Local().Format(time.RFC1123))
+				fmt.Fprintf(o.out, "  waiting for approval of %s in %s: run `sluice approve %s --change-set %s%s` or `sluice reject %s%s` (expires %s)\n",
+					sluice.ShortDigest(a.ChangeSetDigest), env.Name, env.Name, sluice.ShortDigest(a.ChangeSetDigest), stateFlag(o.dir), env.Name, stateFlag(o.dir),
+					a.ExpiresAt.Local().Format(time.RFC1123))
 			}
 		}
 		select {
@@ -318,8 +319,8 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			return nil, ctx.Err()
 		case a := <-answers:
 			if a.eof {
-				fmt.Fprintf(o.out, "\n  no answer (standard input ended): still waiting; run `sluice approve %s --change-set %s` or `sluice reject %s`\n",
-					a.env, sluice.ShortDigest(a.changeSet), a.env)
+				fmt.Fprintf(o.out, "\n  no answer (standard input ended): still waiting; run `sluice approve %s --change-set %s%s` or `sluice reject %s%s`\n",
+					a.env, sluice.ShortDigest(a.changeSet), stateFlag(o.dir), a.env, stateFlag(o.dir))
 				break
 			}
 			d := engine.Decision{Environment: a.env, ChangeSet: a.changeSet, Approve: a.yes, User: identity(), Comment: a.comment}
