@@ -38,6 +38,9 @@ func TestConformanceAgainstNginx(t *testing.T) {
 			ours, _ := exchange(t, sluice, tc.send, tc.head)
 			if len(theirs) == 0 {
 				t.Logf("nginx closed without an answer: %q", limit(raw))
+				if len(ours) > 0 && ours[0].status < 400 {
+					t.Errorf("nginx drops the connection, Sluice answers %v", statuses(ours))
+				}
 				return
 			}
 			t.Logf("nginx %v, sluice %v", statuses(theirs), statuses(ours))

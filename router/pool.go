@@ -62,11 +62,11 @@ func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 	}
 }
 
-// put returns a connection whose response was read to its end; the caller has checked that the
-// response's framing allows reuse.
+// put returns a connection whose response was read exactly to its end; the caller has checked
+// that its framing allows reuse and that nothing beyond it was read.
 func (p *fastPool) put(uc *upstreamConn, now time.Time) {
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= fastMaxIdlePerVersion || uc.br.Buffered() > 0 {
+	if p.closed || len(p.idle) >= fastMaxIdlePerVersion {
 		p.mu.Unlock()
 		uc.c.Close()
 		return

@@ -138,8 +138,8 @@ func New(opts Options) *Router {
 
 // SetRoutes atomically replaces the split of traffic. Requests already running finish on the
 // version they started on; new requests see only the new split. A version left out stops
-// getting traffic at once and its idle connections are closed; Drain then waits for its last
-// requests. Versions that stay keep their metrics and connections.
+// getting traffic at once; Drain then waits for its last requests. Versions that stay keep their
+// metrics and pooled connections.
 //
 // SetRoutes is idempotent. Invalid routes (an empty or odd Version, a duplicate, a URL that is
 // not an http origin, a negative weight) change nothing and return an EINVALID *sluice.Error.
@@ -162,9 +162,6 @@ func (rt *Router) SetRoutes(routes []Route) error {
 		u, _ := url.Parse(r.URL) // validRoute parsed it already
 		pt := rt.transports[r.Version]
 		if pt == nil || pt.origin != u.Host {
-			if pt != nil {
-				pt.transport.CloseIdleConnections()
-			}
 			pt = newProxyTransport(u.Host, rt.opts.DialTimeout)
 			rt.transports[r.Version] = pt
 		}
@@ -179,7 +176,6 @@ func (rt *Router) SetRoutes(routes []Route) error {
 	old := rt.table.Swap(newTable(backends))
 	for _, b := range old.routes {
 		if rt.table.Load().find(b.id) == nil {
-			b.proxy.transport.CloseIdleConnections()
 			rt.removed = append(rt.removed, b.id)
 		}
 	}
@@ -428,7 +424,7 @@ func (rt *Router) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 
 // Drain waits until version id has no request in flight, or ctx ends. Call it after SetRoutes
 // left the version out and before stopping its process. Once drained, a version that is no
-// longer routed has its idle connections closed. An unknown version is drained at once.
+// longer routed is forgotten by the net/http path. An unknown version is drained at once.
 func (rt *Router) Drain(ctx context.Context, id string) error {
 	rt.mu.Lock()
 	s := rt.stats[id]
@@ -446,8 +442,7 @@ func (rt *Router) Drain(ctx context.Context, id string) error {
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if pt := rt.transports[id]; pt != nil && rt.table.Load().find(id) == nil {
-		pt.transport.CloseIdleConnections()
+	if rt.table.Load().find(id) == nil {
 		delete(rt.transports, id)
 	}
 	return nil
@@ -477,13 +472,8 @@ func (rt *Router) Window(id string, d time.Duration) rollout.Window {
 	return s.window(rt.now().Sub(rt.started), d)
 }
 
-// Close closes the idle connections to every version. It does not stop requests in flight;
-// the http.Server serving the router does that. The router stays usable after Close.
-func (rt *Router) Close() error {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	for _, pt := range rt.transports {
-		pt.transport.CloseIdleConnections()
-	}
-	return nil
-}
+// Close releases nothing today and always returns nil: the net/http path keeps no idle
+// connection (one per request) and the fast path's pools close with ServeFast. It does not stop
+// requests in flight; the server serving the router does that. The router stays usable after
+// Close.
+func (rt *Router) Close() error { return nil }

@@ -1,5 +1,5 @@
 // Package http1 parses HTTP/1.1 messages in place for the router's fast path: request and
-// response heads (ParseRequest, ParseResponse) and the bodies they frame (CopyN, CopyChunked,
+// response heads (Request.Parse, Response.Parse) and the bodies they frame (CopyN, CopyChunked,
 // CopyAll). It faces the network on both sides, so it is small, strict and fuzzed against
 // net/http's parser (see the differential fuzz targets in its tests).
 //
