@@ -92,7 +92,7 @@ func TestPollerRunsEachNewHeadOnce(t *testing.T) {
 	r.set("b", nil, nil)
 	check("a new head runs", "b")
 	check("a head runs once", "b")
-	r.set("b", errors.New("repository unreachable"), nil)
+	r.set("x", errors.New("repository unreachable"), nil)
 	check("a failure to read the head is no new head", "b")
 	r.set("c", nil, errors.New("route has errors"))
 	check("a head that fails to start", "b", "c")
