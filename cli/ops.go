@@ -18,20 +18,19 @@ import (
 	"github.com/sluicehq/sluice/sqlite"
 )
 
-// withState resolves the state directory and returns a running engine's client (nil if none)
-// and the database (always opened; reads are safe alongside a running engine).
-func withState(e *env, f *flags, fn func(dir string, client *api.Client, db *sqlite.DB) error) error {
+// withState resolves the state directory and opens its database (reads are safe alongside a
+// running engine).
+func withState(f *flags, fn func(dir string, db *sqlite.DB) error) error {
 	dir, err := existingState(f)
 	if err != nil {
 		return err
 	}
-	client := runningEngine(e.ctx, dir)
 	db, err := openStore(dir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	return fn(dir, client, db)
+	return fn(dir, db)
 }
 
 func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
@@ -98,10 +97,10 @@ func printStatus(w io.Writer, st *engine.Status, serving bool) {
 		}
 		if s := env.Serving; s != nil {
 			if s.Problem != "" {
-				fmt.Fprintln(w, "  problem: "+s.Problem)
+				notes = append(notes, "problem: "+s.Problem)
 			}
 			if s.Restarts > 0 {
-				fmt.Fprintf(w, "  restarted %d times after a crash, last at %s\n", s.Restarts, s.LastRestart.Local().Format("2006-01-02 15:04:05"))
+				notes = append(notes, fmt.Sprintf("restarted %d times after a crash, last at %s", s.Restarts, s.LastRestart.Local().Format("2006-01-02 15:04:05")))
 			}
 			for _, v := range s.Versions {
 				notes = append(notes, fmt.Sprintf("version %-12s weight %3d%%  %d requests, %d errors in the last minute", v.ID, v.Weight, v.Requests, v.Errors))
@@ -244,7 +243,7 @@ func cmdChangeSet(e *env, f *flags, envName string) error {
 }
 
 func cmdLogs(e *env, f *flags, pos *logsArgs) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+	return withState(f, func(dir string, db *sqlite.DB) error {
 		if pos.env != "" {
 			return versionLogs(e, dir, pos)
 		}

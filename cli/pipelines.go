@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/sqlite"
@@ -32,7 +31,7 @@ type pipelineList struct {
 }
 
 func cmdPipelines(e *env, f *flags) error {
-	return withState(e, f, func(dir string, client *api.Client, db *sqlite.DB) error {
+	return withState(f, func(dir string, db *sqlite.DB) error {
 		list, err := db.ListPipelines(e.ctx)
 		if err != nil {
 			return err
