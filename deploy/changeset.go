@@ -171,3 +171,18 @@ func maskIf(present bool, v string) string {
 	}
 	return v
 }
+
+// CheckSealed refuses a missing change set, or one whose content no longer matches its digest:
+// what was reviewed is what is applied. Every provider calls it first in Apply.
+func CheckSealed(cs *sluice.ChangeSet) error {
+	if cs == nil {
+		return sluice.Errorf(sluice.EINVALID, "no change set to apply; prepare one first")
+	}
+	sealed := *cs
+	Seal(&sealed)
+	if sealed.Digest != cs.Digest {
+		return sluice.Errorf(sluice.ECONFLICT, "change set %s of %s does not match its content (it would be %s); nothing was deployed. Prepare and review it again",
+			sluice.ShortDigest(cs.Digest), cs.Environment, sluice.ShortDigest(sealed.Digest))
+	}
+	return nil
+}

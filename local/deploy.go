@@ -30,7 +30,7 @@ func (p *Provider) Discard(context.Context, deploy.Environment, *sluice.ChangeSe
 // failing hook or a canceled ctx puts all traffic back on the old version at once. A change set
 // that does not match its digest (changed after it was reviewed) is refused.
 func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
-	if err := checkSealed(req.ChangeSet); err != nil {
+	if err := deploy.CheckSealed(req.ChangeSet); err != nil {
 		return deploy.Result{}, err
 	}
 	env, err := p.environment(ctx, req.Environment)
@@ -55,21 +55,6 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 	}
 	env.router.SetSticky(req.Sticky)
 	return d.run(ctx)
-}
-
-// checkSealed refuses a missing change set, or one whose content no longer matches its digest:
-// what was reviewed is what is applied.
-func checkSealed(cs *sluice.ChangeSet) error {
-	if cs == nil {
-		return sluice.Errorf(sluice.EINVALID, "no change set to apply; prepare one first")
-	}
-	sealed := *cs
-	deploy.Seal(&sealed)
-	if sealed.Digest != cs.Digest {
-		return sluice.Errorf(sluice.ECONFLICT, "change set %s of %s does not match its content (it would be %s); nothing was deployed. Prepare and review it again",
-			sluice.ShortDigest(cs.Digest), cs.Environment, sluice.ShortDigest(sealed.Digest))
-	}
-	return nil
 }
 
 type deployment struct {
