@@ -122,9 +122,10 @@ func PipelineID(route string, kind PipelineKind, branch string, pr int) string {
 	return route + "@" + BranchSlug(branch)
 }
 
-// MainPipeline returns the main pipeline of route, following branch.
-func MainPipeline(route, branch string, at time.Time) Pipeline {
-	return Pipeline{ID: PipelineID(route, KindMain, branch, 0), Route: route, Kind: KindMain, Branch: branch, State: PipelineActive, CreatedAt: at}
+// MainPipeline returns the main pipeline of route, following branch; the store sets its
+// creation time when it first records it.
+func MainPipeline(route, branch string) Pipeline {
+	return Pipeline{ID: PipelineID(route, KindMain, branch, 0), Route: route, Kind: KindMain, Branch: branch, State: PipelineActive}
 }
 
 // Describe says what the pipeline follows, for people: "branch main", "pull request #12".

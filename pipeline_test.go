@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluicehq/sluice"
 )
@@ -79,7 +78,7 @@ func TestBranchSlugsDoNotCollide(t *testing.T) {
 
 func TestMainPipelineKeepsTheFormerPipelineName(t *testing.T) {
 	// Executions stored before pipelines existed name their pipeline "<route>@<branch>".
-	p := sluice.MainPipeline("hello-api", "main", time.Time{})
+	p := sluice.MainPipeline("hello-api", "main")
 	if p.ID != "hello-api@main" || p.Kind != sluice.KindMain || p.State != sluice.PipelineActive {
 		t.Fatalf("MainPipeline = %+v", p)
 	}

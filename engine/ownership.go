@@ -34,11 +34,16 @@ var (
 // newOwner returns an engine's owner ID: host, process and a random part, so a lease held by an
 // engine whose process is gone can be recognised on the same host.
 func newOwner() string {
-	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("engine/%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	return fmt.Sprintf("engine/%s/%d/%s", thisHost(), os.Getpid(), hex.EncodeToString(b[:]))
 }
+
+// thisHost is this machine's name, read once: ownerGone asks on every poll for a lease.
+var thisHost = sync.OnceValue(func() string {
+	host, _ := os.Hostname()
+	return host
+})
 
 // ownerGone reports whether owner is an engine known to be gone: on this host, in a process
 // that no longer exists, or in this process and closed.
@@ -47,9 +52,8 @@ func ownerGone(owner string) bool {
 	if len(parts) != 4 || parts[0] != "engine" {
 		return false
 	}
-	host, _ := os.Hostname()
 	pid, err := strconv.Atoi(parts[2])
-	if parts[1] != host || err != nil || pid <= 0 {
+	if parts[1] != thisHost() || err != nil || pid <= 0 {
 		return false
 	}
 	if pid == os.Getpid() {

@@ -16,17 +16,14 @@ import (
 // pipeline's environment is known to providers by its instance name, so a branch's dev never
 // replaces the main pipeline's dev. What takes no pipeline works on the main one.
 
-// timeZero is the zero time, for pipelines whose creation time the store sets.
-var timeZero time.Time
-
 // MainPipeline returns the main pipeline of route: the one that follows source.branch.
 func MainPipeline(route *spec.Route) sluice.Pipeline {
-	return sluice.MainPipeline(route.Name, route.Source.Branch, timeZero)
+	return sluice.MainPipeline(route.Name, route.Source.Branch)
 }
 
 // mainOf returns the main pipeline of the route p was compiled from.
 func mainOf(p *plan.Plan) sluice.Pipeline {
-	return sluice.MainPipeline(p.Name, p.Source.Branch, timeZero)
+	return sluice.MainPipeline(p.Name, p.Source.Branch)
 }
 
 // pipelineFor returns route's pipeline for branch: the main pipeline for source.branch (or an
@@ -77,7 +74,7 @@ func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {
 	case err == nil && !stored.State.Removed():
 		return nil
 	case err == nil:
-		stored.State, stored.RemovedAt = sluice.PipelineActive, timeZero
+		stored.State, stored.RemovedAt = sluice.PipelineActive, time.Time{}
 		p = *stored
 	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
 		return fmt.Errorf("read pipeline %s: %w", p.ID, err)
