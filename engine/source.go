@@ -26,6 +26,9 @@ type Source interface {
 	// ReadFile returns file, a local path, as commit sha of repo holds it. ENOTFOUND says the
 	// commit does not hold it (the file is outside the repository, or was never committed).
 	ReadFile(ctx context.Context, repo, sha, file string) ([]byte, error)
+	// Head returns the commit that branch points at in repo; ENOTFOUND when there is no such
+	// branch.
+	Head(ctx context.Context, repo, branch string) (string, error)
 	// Branches returns repo's branches by name, with the commit each points at.
 	Branches(ctx context.Context, repo string) (map[string]string, error)
 }
@@ -71,14 +74,5 @@ func (e *Engine) Head(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	repo := RepoPath(e.cfg.RouteFile, route.Source.Repo)
-	branches, err := e.cfg.Source.Branches(ctx, repo)
-	if err != nil {
-		return "", fmt.Errorf("list branches: %w", err)
-	}
-	head, ok := branches[route.Source.Branch]
-	if !ok {
-		return "", sluice.Errorf(sluice.ENOTFOUND, "branch %q not found in %s; check source.branch", route.Source.Branch, repo)
-	}
-	return head, nil
+	return e.cfg.Source.Head(ctx, RepoPath(e.cfg.RouteFile, route.Source.Repo), route.Source.Branch)
 }

@@ -27,6 +27,11 @@ func (Source) ReadFile(ctx context.Context, repo, sha, file string) ([]byte, err
 	return ReadFile(ctx, repo, sha, file)
 }
 
+// Head is the package's Head.
+func (Source) Head(ctx context.Context, repo, branch string) (string, error) {
+	return Head(ctx, repo, branch)
+}
+
 // Branches is the package's Branches.
 func (Source) Branches(ctx context.Context, repo string) (map[string]string, error) {
 	return Branches(ctx, repo)
