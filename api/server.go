@@ -34,6 +34,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/store"
 )
 
 // Engine is what the API needs of the engine.
@@ -45,7 +46,8 @@ type Engine interface {
 	Decide(ctx context.Context, d engine.Decision) (*sluice.Approval, error)
 	Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error
 	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
-	Snapshots() engine.Snapshots
+	Execution(ctx context.Context, id string) (*engine.Snapshot, error)
+	Store() store.Store
 	Status(ctx context.Context) (*engine.Status, error)
 	History(ctx context.Context, env string) (*engine.History, error)
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
@@ -111,7 +113,7 @@ func (s *Server) events(r *http.Request) (any, error) {
 	if err != nil || limit < 1 || limit > maxEventPage {
 		return nil, sluice.Errorf(sluice.EINVALID, "limit=%q is not a page size; send 1 to %d (default %d)", q.Get("limit"), maxEventPage, defaultEventPage)
 	}
-	list, err := s.Engine.Snapshots().Store.ListEvents(r.Context(), after, int(limit))
+	list, err := s.Engine.Store().ListEvents(r.Context(), after, int(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -176,11 +178,11 @@ func (s *Server) Handler() http.Handler {
 		return RunResult{Execution: ex}, err
 	}))
 	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Snapshots().Execution(r.Context(), r.PathValue("id"))
+		return s.Engine.Execution(r.Context(), r.PathValue("id"))
 	}))
 	mux.HandleFunc("GET /api/v1/events", s.auth(s.events))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Snapshots().Store.ChangeSet(r.Context(), r.PathValue("digest"))
+		return s.Engine.Store().ChangeSet(r.Context(), r.PathValue("digest"))
 	}))
 	mux.HandleFunc("POST /api/v1/executions/{id}/{op}", s.auth(func(r *http.Request) (any, error) {
 		id := r.PathValue("id")
