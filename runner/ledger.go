@@ -1,14 +1,13 @@
 package runner
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // Ledger records, in a directory of the state, the commands this process started and has not
@@ -119,7 +118,7 @@ func cleanInstance(dir, name string) (int, bool) {
 		return 0, false
 	}
 	defer f.Close()
-	if tryLockFile(f) != nil {
+	if lockFile(f) != nil {
 		return 0, false // alive: another engine on this state, or a concurrent Open
 	}
 	killed := 0
@@ -142,7 +141,7 @@ func cleanInstance(dir, name string) (int, bool) {
 		// start time; after that the number may name someone else's group. Members that
 		// outlived their leader are found by tag below.
 		if start != 0 && startTime(pid) == start {
-			if killGroupID(pid) == nil {
+			if p, err := os.FindProcess(pid); err == nil && signalGroup(p, syscall.SIGKILL) == nil {
 				killed++
 			}
 		}
@@ -175,9 +174,7 @@ func (l *Ledger) forget(tag string) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := os.Remove(l.recordPath(tag)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return
-	}
+	_ = os.Remove(l.recordPath(tag)) // gone already is as good as removed
 }
 
 func (l *Ledger) recordPath(tag string) string {

@@ -17,9 +17,3 @@ func signalGroup(p *os.Process, sig syscall.Signal) error {
 func lockFile(f *os.File) error {
 	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
-
-// tryLockFile is lockFile, named for the probe of another engine's lock.
-func tryLockFile(f *os.File) error { return lockFile(f) }
-
-// killGroupID sends SIGKILL to the process group pgid.
-func killGroupID(pgid int) error { return syscall.Kill(-pgid, syscall.SIGKILL) }

@@ -17,14 +17,4 @@ func awaitExit(int) bool { return false }
 func signalGroup(p *os.Process, _ syscall.Signal) error { return p.Kill() }
 
 // Without flock a ledger cannot tell a live engine from a dead one: each Open takes over.
-func lockFile(*os.File) error    { return nil }
-func tryLockFile(*os.File) error { return nil }
-
-// killGroupID kills the process pid: there are no groups here.
-func killGroupID(pid int) error {
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
-}
+func lockFile(*os.File) error { return nil }
