@@ -657,9 +657,6 @@ func (r *reader) readSecrets(f field, rt *Route) {
 		}
 		seen[site.name] = true
 		rt.Secrets = append(rt.Secrets, site.name)
-		if site.required {
-			rt.RequiredSecrets = append(rt.RequiredSecrets, site.name)
-		}
 		rt.secretSites = append(rt.secretSites, site)
 	}
 }

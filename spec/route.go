@@ -32,10 +32,6 @@ type Route struct {
 	// Secrets names variables taken from Sluice's own environment at run time and given to every
 	// action and service. Their values are masked in logs and change sets.
 	Secrets []string `json:"secrets,omitempty"`
-	// RequiredSecrets are the Secrets marked required: true. An execution does not start
-	// while one of them is unset.
-	RequiredSecrets []string `json:"-"`
-
 	secretSites []secretSite // where each secret is declared, for UnsetSecrets
 	file        string
 }

@@ -34,6 +34,18 @@ func (rt *Route) SecretDeclarations() []SecretDeclaration {
 	return out
 }
 
+// RequiredSecrets returns the secrets marked required: true, in declaration order. An execution
+// does not start while one of them is unset.
+func (rt *Route) RequiredSecrets() []string {
+	var names []string
+	for _, s := range rt.secretSites {
+		if s.required {
+			names = append(names, s.name)
+		}
+	}
+	return names
+}
+
 // UnsetSecrets is the package's UnsetSecrets over the route's secrets.
 func (rt *Route) UnsetSecrets(lookup func(string) (string, bool)) Diagnostics {
 	return UnsetSecrets(rt.SecretDeclarations(), lookup)

@@ -30,8 +30,8 @@ environments:
 	if want := []string{"DATABASE_URL", "STRIPE_KEY", "EMPTY_ONE", "SET_ONE"}; !slices.Equal(route.Secrets, want) {
 		t.Fatalf("Secrets = %v, want %v", route.Secrets, want)
 	}
-	if want := []string{"STRIPE_KEY", "EMPTY_ONE"}; !slices.Equal(route.RequiredSecrets, want) {
-		t.Fatalf("RequiredSecrets = %v, want %v", route.RequiredSecrets, want)
+	if want := []string{"STRIPE_KEY", "EMPTY_ONE"}; !slices.Equal(route.RequiredSecrets(), want) {
+		t.Fatalf("RequiredSecrets = %v, want %v", route.RequiredSecrets(), want)
 	}
 	env := map[string]string{"SET_ONE": "value", "EMPTY_ONE": ""}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
