@@ -234,26 +234,21 @@ func (p *Provider) Status(_ context.Context, target deploy.Environment) (*deploy
 // WriteMetrics writes every environment's router metrics in the Prometheus text format.
 func (p *Provider) WriteMetrics(w io.Writer) error {
 	p.mu.Lock()
-	names := make([]string, 0, len(p.envs))
-	for name := range p.envs {
-		names = append(names, name)
+	envs := make([]*environment, 0, len(p.envs))
+	for _, env := range p.envs {
+		envs = append(envs, env)
 	}
 	p.mu.Unlock()
-	sort.Strings(names)
-	envs := make([]router.Environment, 0, len(names))
-	for _, name := range names {
-		p.mu.Lock()
-		env := p.envs[name]
-		p.mu.Unlock()
-		if env != nil {
-			envs = append(envs, router.Environment{Name: name, Router: env.router})
-		}
+	sort.Slice(envs, func(i, j int) bool { return envs[i].name < envs[j].name })
+	routers := make([]router.Environment, len(envs))
+	for i, env := range envs {
+		routers[i] = router.Environment{Name: env.name, Router: env.router}
 	}
 	// One exposition for all: each metric family may have only one HELP and TYPE line.
-	if err := router.WriteMetrics(w, envs); err != nil {
+	if err := router.WriteMetrics(w, routers); err != nil {
 		return err
 	}
-	return p.writeSupervisionMetrics(w, names)
+	return writeSupervisionMetrics(w, envs)
 }
 
 // Close stops every version (letting in-flight requests finish) and every router.

@@ -146,26 +146,20 @@ func (p *Provider) restart(env *environment, v *version, crashes int) (nv *versi
 	return nv, false, nil
 }
 
-// writeSupervisionMetrics writes, for the named environments, how often their live version was
+// writeSupervisionMetrics writes, for each environment of envs, how often their live version was
 // restarted and whether it runs now.
-func (p *Provider) writeSupervisionMetrics(w io.Writer, names []string) error {
+func writeSupervisionMetrics(w io.Writer, envs []*environment) error {
 	var b strings.Builder
 	b.WriteString("# HELP sluice_version_restarts_total Restarts of a crashed live version, per environment.\n")
 	b.WriteString("# TYPE sluice_version_restarts_total counter\n")
 	var up strings.Builder
 	up.WriteString("# HELP sluice_live_version_up Whether the environment's live version is running (1) or not (0).\n")
 	up.WriteString("# TYPE sluice_live_version_up gauge\n")
-	for _, name := range names {
-		p.mu.Lock()
-		env := p.envs[name]
-		p.mu.Unlock()
-		if env == nil {
-			continue
-		}
+	for _, env := range envs {
 		env.mu.Lock()
 		restarts, live := env.restarts, env.live
 		env.mu.Unlock()
-		label := strconv.Quote(name) // environment names are [a-z0-9-]: quoting is escaping
+		label := strconv.Quote(env.name) // environment names are [a-z0-9-]: quoting is escaping
 		fmt.Fprintf(&b, "sluice_version_restarts_total{environment=%s} %d\n", label, restarts)
 		running := 0
 		if live != nil && live.proc.ExitCode() < 0 {
