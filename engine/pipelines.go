@@ -91,18 +91,10 @@ func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {
 // head of branch), like Run. An empty branch, or source.branch, is the main pipeline; another
 // branch gets a pipeline of its own on its first run, with environments of its own.
 func (e *Engine) RunBranch(ctx context.Context, branch, rev string) (*sluice.Execution, error) {
-	here, _, err := e.loadRoute()
-	if err != nil {
-		return nil, err
-	}
 	if rev == "" {
-		rev = pipelineFor(here, branch).Branch
+		rev = branch // and when both are empty, resolve takes source.branch
 	}
-	sha, err := e.resolveRev(ctx, here, rev)
-	if err != nil {
-		return nil, err
-	}
-	route, text, err := e.routeAt(ctx, here, sha)
+	route, text, sha, err := e.resolve(ctx, rev)
 	if err != nil {
 		return nil, err
 	}
