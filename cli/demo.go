@@ -128,7 +128,7 @@ func demoRun(e *env, inst *instance, o runOptions) (*engine.Snapshot, error) {
 		defer wg.Done()
 		sendLoad(ctx, inst, "prod", traffic)
 	}()
-	snap, err := follow(e.ctx, e, localSource{inst}, ex.ID, o)
+	snap, err := follow(e.ctx, e, inProcess(inst), ex.ID, o)
 	cancel()
 	wg.Wait()
 	traffic.report(o.out)

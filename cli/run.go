@@ -18,50 +18,32 @@ import (
 )
 
 // source is where a followed execution is read, decided and stopped: the engine in this
-// process, or a running `sluice up`.
+// process, or a running `sluice up`, through the service both implement.
 type source interface {
-	snapshot(ctx context.Context, id string) (*engine.Snapshot, error)
-	decide(ctx context.Context, d engine.Decision) error
-	stop(ctx context.Context, id string) error
+	service
 	changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	// gone reports whether the engine behind the source has stopped serving.
 	gone(ctx context.Context) bool
 }
 
-type localSource struct{ inst *instance }
+type localSource struct {
+	*engine.Engine
+	inst *instance
+}
 
-func (s localSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
-	return s.inst.engine.Snapshots().Execution(ctx, id)
-}
-func (s localSource) decide(ctx context.Context, d engine.Decision) error {
-	_, err := s.inst.engine.Decide(ctx, d)
-	return err
-}
-func (s localSource) stop(ctx context.Context, id string) error {
-	_, err := s.inst.engine.Stop(ctx, id, identity())
-	return err
-}
+func inProcess(inst *instance) localSource { return localSource{inst.engine, inst} }
+
 func (s localSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
 	return s.inst.db.ChangeSet(ctx, digest)
 }
 func (s localSource) gone(context.Context) bool { return false }
 
-type remoteSource struct{ client *api.Client }
+type remoteSource struct{ *api.Client }
 
-func (s remoteSource) snapshot(ctx context.Context, id string) (*engine.Snapshot, error) {
-	return s.client.Execution(ctx, id)
-}
-func (s remoteSource) decide(ctx context.Context, d engine.Decision) error {
-	_, err := s.client.Decide(ctx, d)
-	return err
-}
-func (s remoteSource) stop(ctx context.Context, id string) error {
-	return s.client.ExecutionOp(ctx, id, "stop", identity(), nil)
-}
 func (s remoteSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
-	return s.client.ChangeSet(ctx, digest)
+	return s.ChangeSet(ctx, digest)
 }
-func (s remoteSource) gone(ctx context.Context) bool { return !s.client.Ping(ctx) }
+func (s remoteSource) gone(ctx context.Context) bool { return !s.Ping(ctx) }
 
 type runOptions struct {
 	file, dir, rev string
@@ -161,7 +143,7 @@ func execute(e *env, o runOptions,
 			snap, err = follow(ctx, e, remoteSource{client}, ex.ID, o)
 		default:
 			defer inst.close()
-			snap, err = follow(ctx, e, localSource{inst}, ex.ID, o)
+			snap, err = follow(ctx, e, inProcess(inst), ex.ID, o)
 		}
 	}
 	if err != nil {
@@ -196,7 +178,7 @@ func begin(ctx context.Context, e *env, o runOptions,
 			inst.close()
 			return nil, nil, "", nil, err
 		}
-		return localSource{inst}, ex, head, inst.close, nil
+		return inProcess(inst), ex, head, inst.close, nil
 	}
 	client := runningEngine(ctx, o.dir)
 	if client == nil {
@@ -265,7 +247,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		snap, err := src.snapshot(ctx, id)
+		snap, err := src.Execution(ctx, id)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -291,11 +273,11 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			case o.approve:
 				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", sluice.ShortDigest(a.ChangeSetDigest), env.Name)
 				d := engine.Decision{Environment: env.Name, ChangeSet: a.ChangeSetDigest, Approve: true, User: identity(), Comment: "approved with --approve"}
-				if err := src.decide(ctx, d); err != nil {
+				if _, err := src.Decide(ctx, d); err != nil {
 					// Refused (not an approver, expired): nobody else was asked to decide, so the
 					// execution must not be left waiting for good.
 					fmt.Fprintf(o.out, "  could not approve: %v\n", err)
-					if serr := src.stop(ctx, id); serr != nil && sluice.ErrorCode(serr) != sluice.ECONFLICT {
+					if _, serr := src.Stop(ctx, id, identity()); serr != nil && sluice.ErrorCode(serr) != sluice.ECONFLICT {
 						fmt.Fprintf(o.out, "  could not stop execution %s either: %v\n", id, serr)
 					} else {
 						fmt.Fprintf(o.out, "  stopped execution %s: --approve could not decide its approval\n", id)
@@ -324,7 +306,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 				break
 			}
 			d := engine.Decision{Environment: a.env, ChangeSet: a.changeSet, Approve: a.yes, User: identity(), Comment: a.comment}
-			if err := src.decide(ctx, d); err != nil {
+			if _, err := src.Decide(ctx, d); err != nil {
 				fmt.Fprintf(o.out, "  %v\n", err)
 			}
 		case <-tick.C:
