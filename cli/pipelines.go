@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/spec"
 	"github.com/sluicehq/sluice/sqlite"
 )
 
@@ -65,12 +63,8 @@ func cmdPipelines(e *env, f *flags) error {
 func mainPipeline(ctx context.Context, f *flags, db interface {
 	ListPipelines(context.Context) ([]sluice.Pipeline, error)
 }) string {
-	if checkRegularFile(*f.file) == nil {
-		if text, err := os.ReadFile(*f.file); err == nil {
-			if route, diags := spec.Parse(*f.file, text); !diags.HasErrors() {
-				return engine.MainPipeline(route).ID
-			}
-		}
+	if route := parsedRoute(*f.file); route != nil {
+		return engine.MainPipeline(route).ID
 	}
 	return engine.StoredMainPipeline(ctx, db)
 }

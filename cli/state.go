@@ -380,6 +380,20 @@ func knownEnvironment(ctx context.Context, f *flags, name string) error {
 // routeEnvironments are the names of the environments of the route in file, or nil when it
 // cannot be read or is invalid.
 func routeEnvironments(file string) []string {
+	route := parsedRoute(file)
+	if route == nil {
+		return nil
+	}
+	names := make([]string, 0, len(route.Environments))
+	for _, env := range route.Environments {
+		names = append(names, env.Name)
+	}
+	return names
+}
+
+// parsedRoute is the route in file, or nil when it is not a regular file, cannot be read or
+// has errors: for commands that use the route when they can and manage without it.
+func parsedRoute(file string) *spec.Route {
 	if checkRegularFile(file) != nil {
 		return nil
 	}
@@ -391,11 +405,7 @@ func routeEnvironments(file string) []string {
 	if diags.HasErrors() {
 		return nil
 	}
-	names := make([]string, 0, len(route.Environments))
-	for _, env := range route.Environments {
-		names = append(names, env.Name)
-	}
-	return names
+	return route
 }
 
 // identity is who decides approvals: SLUICE_USER, else the OS user.
