@@ -10,16 +10,11 @@ import (
 // staged, or never added. A file outside any git work tree has none. It reads only; it is safe
 // to call concurrently.
 func Uncommitted(ctx context.Context, path string) (bool, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return false, err
+	dir, name, inside, err := inWorkTree(ctx, path)
+	if err != nil || !inside {
+		return false, err // not a work tree: there is no commit to differ from
 	}
-	dir := filepath.Dir(abs)
-	inside, err := run(ctx, dir, "rev-parse", "--is-inside-work-tree")
-	if err != nil || strings.TrimSpace(inside) != "true" {
-		return false, nil // not a work tree: there is no commit to differ from
-	}
-	out, err := run(ctx, dir, "status", "--porcelain", "--untracked-files=all", "--", filepath.Base(abs))
+	out, err := run(ctx, dir, "status", "--porcelain", "--untracked-files=all", "--", name)
 	if err != nil {
 		return false, err
 	}
@@ -30,14 +25,22 @@ func Uncommitted(ctx context.Context, path string) (bool, error) {
 // (HEAD): whether a run of that commit reads the route from the commit rather than from the
 // file. A file outside any git work tree is not. It reads only; it is safe to call concurrently.
 func Tracked(ctx context.Context, path string) (bool, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
+	dir, name, inside, err := inWorkTree(ctx, path)
+	if err != nil || !inside {
 		return false, err
 	}
-	dir := filepath.Dir(abs)
-	if inside, err := run(ctx, dir, "rev-parse", "--is-inside-work-tree"); err != nil || strings.TrimSpace(inside) != "true" {
-		return false, nil
-	}
-	_, err = run(ctx, dir, "cat-file", "-e", "HEAD:./"+filepath.Base(abs))
+	_, err = run(ctx, dir, "cat-file", "-e", "HEAD:./"+name)
 	return err == nil, nil
+}
+
+// inWorkTree splits path into its folder and file name and reports whether the folder is in a
+// git work tree; err is set only when path cannot be made absolute.
+func inWorkTree(ctx context.Context, path string) (dir, name string, inside bool, err error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", "", false, err
+	}
+	dir = filepath.Dir(abs)
+	out, err := run(ctx, dir, "rev-parse", "--is-inside-work-tree")
+	return dir, filepath.Base(abs), err == nil && strings.TrimSpace(out) == "true", nil
 }
