@@ -111,18 +111,8 @@ func CopyChunked(dst *bufio.Writer, src *bufio.Reader) error {
 		}
 		if len(line) > 0 {
 			colon := bytes.IndexByte(line, ':')
-			if colon <= 0 {
+			if colon <= 0 || !isToken(line[:colon]) || !isFieldText(line[colon+1:]) {
 				return ErrBadChunk
-			}
-			for _, c := range line[:colon] {
-				if !IsTokenByte(c) {
-					return ErrBadChunk
-				}
-			}
-			for _, c := range line[colon+1:] {
-				if (c < ' ' && c != '\t') || c == 0x7f {
-					return ErrBadChunk
-				}
 			}
 			if _, err := dst.Write(line); err != nil {
 				return errors.Join(ErrWrite, err)
@@ -166,10 +156,8 @@ func readLine(dst *bufio.Writer, src *bufio.Reader) ([]byte, error) {
 // parseChunkSize reads a chunk-size line: hex digits, then optional white space and chunk
 // extensions, which may not hold control characters.
 func parseChunkSize(line []byte) (int64, bool) {
-	for _, c := range line {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return 0, false
-		}
+	if !isFieldText(line) {
+		return 0, false
 	}
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		line = line[:i]

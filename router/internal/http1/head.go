@@ -120,13 +120,8 @@ func header(head []byte, pos int, fields []Field, hop []Span, bad *Error, visit 
 		}
 		l := s.Of(head)
 		colon := bytes.IndexByte(l, ':')
-		if colon <= 0 {
+		if colon <= 0 || !isToken(l[:colon]) {
 			return fields, hop, pos, bad // also obsolete line folding, which starts with white space
-		}
-		for _, c := range l[:colon] {
-			if !IsTokenByte(c) {
-				return fields, hop, pos, bad
-			}
 		}
 		vs, ve := s.Start+colon+1, s.End
 		for vs < ve && (head[vs] == ' ' || head[vs] == '\t') {
@@ -135,10 +130,8 @@ func header(head []byte, pos int, fields []Field, hop []Span, bad *Error, visit 
 		for ve > vs && (head[ve-1] == ' ' || head[ve-1] == '\t') {
 			ve--
 		}
-		for _, c := range head[vs:ve] {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return fields, hop, pos, bad
-			}
+		if !isFieldText(head[vs:ve]) {
+			return fields, hop, pos, bad
 		}
 		f := Field{Name: Span{s.Start, s.Start + colon}, Value: Span{vs, ve}, Line: s}
 		fields = append(fields, f)

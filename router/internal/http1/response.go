@@ -35,10 +35,8 @@ func (r *Response) Parse(head []byte) error {
 	if code < 100 || code > 599 {
 		return ErrBadResponse
 	}
-	for _, c := range line[min(13, len(line)):] {
-		if (c < ' ' && c != '\t') || c == 0x7f {
-			return ErrBadResponse // a bare CR here splits the head for a lenient client
-		}
+	if !isFieldText(line[min(13, len(line)):]) {
+		return ErrBadResponse // a bare CR here splits the head for a lenient client
 	}
 	r.Status = code
 	r.Reason = Span{first.Start + min(13, len(line)), first.End}

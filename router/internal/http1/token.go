@@ -14,6 +14,28 @@ func IsTokenByte(c byte) bool {
 	return false
 }
 
+// isToken reports whether b is a non-empty token: a header name.
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !IsTokenByte(c) {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// isFieldText reports whether b holds no control character but tab: what a field value, a
+// reason phrase or a chunk extension may hold. A bare CR or LF there splits a message for a
+// lenient reader.
+func isFieldText(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // EqualFold reports whether b and s are equal ignoring ASCII case.
 func EqualFold[S ~string | ~[]byte](b []byte, s S) bool {
 	if len(b) != len(s) {
