@@ -37,12 +37,12 @@ const (
 )
 
 // get returns the most recently used idle connection that is still quiet, if it has been idle
-// for less than maxIdle. Connections with stray bytes or closed by the version are closed.
+// for less than maxIdle (any time when maxIdle is 0). Connections with stray bytes or closed by the version are closed.
 func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
-		if n == 0 || (maxIdle < fastIdleTimeout && time.Since(p.idle[n-1].idleSince) >= maxIdle) {
+		if n == 0 || (maxIdle > 0 && time.Since(p.idle[n-1].idleSince) >= maxIdle) {
 			p.mu.Unlock()
 			return nil
 		}

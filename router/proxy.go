@@ -111,31 +111,30 @@ func (fc *fastConn) proxy(req *http1.Request) (keep, handOff bool) {
 // one. When the version refuses the connection, the request moves once to another routed
 // version, as ServeHTTP's does.
 func (fc *fastConn) connect(a *attempt, fresh, retryable bool) (*upstreamConn, bool, error) {
-	fs := fc.fs
-	maxIdle := time.Duration(fastIdleTimeout)
+	var maxIdle time.Duration // any pooled connection
 	if !retryable {
 		maxIdle = fastFreshIdle
 	}
-	if !fresh {
-		if uc := fs.pool(a.backend).get(maxIdle); uc != nil {
-			return uc, true, nil
-		}
+	uc, pooled, err := fc.take(a.backend, !fresh, maxIdle)
+	if err == nil || !isDialError(err) {
+		return uc, pooled, err
 	}
-	uc, err := fs.dial(a.backend)
-	if err == nil {
-		return uc, false, nil
-	}
-	if !isDialError(err) {
-		return nil, false, err
-	}
-	other := fs.rt.reroute(a, err, true)
+	other := fc.fs.rt.reroute(a, err, true)
 	if other == nil {
 		return nil, false, err
 	}
-	if uc := fs.pool(other).get(maxIdle); uc != nil {
-		return uc, true, nil
+	return fc.take(other, true, maxIdle)
+}
+
+// take returns a pooled connection to b (when usePool, idle for less than maxIdle unless that
+// is 0), else a new one; pooled says which.
+func (fc *fastConn) take(b *backend, usePool bool, maxIdle time.Duration) (uc *upstreamConn, pooled bool, err error) {
+	if usePool {
+		if uc := fc.fs.pool(b).get(maxIdle); uc != nil {
+			return uc, true, nil
+		}
 	}
-	uc, err = fs.dial(other)
+	uc, err = fc.fs.dial(b)
 	return uc, false, err
 }
 
