@@ -298,6 +298,15 @@ func (s *Store) put(fill func(io.Writer) (packStats, error)) (art Artifact, err 
 // an earlier error has code sluice.ECORRUPT if the blob is damaged. Act on the bytes only after
 // io.EOF, or use Unpack, which does. The caller must Close the stream.
 func (s *Store) Open(digest string) (io.ReadCloser, error) {
+	bs, err := s.open(digest)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return bs, nil
+}
+
+// open is Open with the stream's concrete type, for Unpack, which needs its file's size.
+func (s *Store) open(digest string) (*blobStream, error) {
 	if err := s.ready(); err != nil {
 		return nil, err
 	}

@@ -44,13 +44,13 @@ func (s *Store) Unpack(digest, dest string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unpack artifact: %w", err)
 	}
-	rc, err := s.Open(digest)
+	rc, err := s.open(digest)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	limit := int64(-1)
-	if info, err := rc.(*blobStream).file.Stat(); err == nil {
+	if info, err := rc.file.Stat(); err == nil {
 		limit = plaintextSize(info.Size())
 	}
 
