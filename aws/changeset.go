@@ -32,6 +32,8 @@ type Detail struct {
 	Stack     string `json:"stack"`
 	ChangeSet string `json:"change_set"` // the CloudFormation change set's name
 	Type      string `json:"type"`       // CREATE or UPDATE
+	// ExecutionRole is the role CloudFormation acts with, when the route names one.
+	ExecutionRole string `json:"execution_role,omitempty"`
 	// TemplateSHA256 is the hex SHA-256 of the template as submitted.
 	TemplateSHA256 string            `json:"template_sha256"`
 	Parameters     map[string]string `json:"parameters,omitempty"`
@@ -101,7 +103,8 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 	if err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "read template %s: %v", t.Template, err)
 	}
-	d := &Detail{Account: t.Account, Region: t.Region, Stack: t.Stack, Type: "UPDATE", Parameters: maps.Clone(t.Parameters)}
+	d := &Detail{Account: t.Account, Region: t.Region, Stack: t.Stack, Type: "UPDATE", Parameters: maps.Clone(t.Parameters),
+		ExecutionRole: executionRoleARN(t)}
 	if stack == nil || stack.StackStatus == cfntypes.StackStatusReviewInProgress {
 		d.Type = "CREATE"
 	}
@@ -152,7 +155,7 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 // type give the same name, so a second Prepare finds the first one's change set.
 func changeSetName(d *Detail) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", d.Stack, d.Type, d.TemplateSHA256)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", d.Stack, d.Type, d.TemplateSHA256, d.ExecutionRole)
 	for _, k := range slices.Sorted(maps.Keys(d.Parameters)) {
 		fmt.Fprintf(h, "%s=%s\x00", k, d.Parameters[k])
 	}
@@ -187,7 +190,12 @@ func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, t
 		if env.Execution != "" {
 			desc += ", execution " + env.Execution
 		}
+		var roleARN *string
+		if d.ExecutionRole != "" {
+			roleARN = &d.ExecutionRole
+		}
 		_, err = s.cfn.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
+			RoleARN:   roleARN,
 			StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ChangeSetType: cfntypes.ChangeSetType(d.Type),
 			TemplateBody: ptr(string(template)), Parameters: params, Description: ptr(desc[:min(len(desc), 1024)]),
 			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam, cfntypes.CapabilityCapabilityNamedIam, cfntypes.CapabilityCapabilityAutoExpand},

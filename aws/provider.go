@@ -126,6 +126,17 @@ func stackName(route, env string) string {
 	return strings.TrimRight(name[:min(len(name), 128)], "-")
 }
 
+// executionRoleARN is the CloudFormation execution role of t, or "" when it has none.
+func executionRoleARN(t *Target) string {
+	switch {
+	case t.ExecutionRole == "":
+		return ""
+	case strings.HasPrefix(t.ExecutionRole, "arn:"):
+		return t.ExecutionRole
+	}
+	return fmt.Sprintf("arn:aws:iam::%s:role/%s", t.Account, t.ExecutionRole)
+}
+
 // roleARN is the deployment role of t: its ARN, a name in its account, or the default
 // <route>-<region>-DeploymentRole that `sluice aws bootstrap` creates.
 func roleARN(route string, t *Target) string {

@@ -30,6 +30,10 @@ type Target struct {
 	// Role is the deployment role to assume: a name in Account or an ARN. If empty,
 	// <route name>-<Region>-DeploymentRole, as `sluice aws bootstrap` creates it.
 	Role string `json:"role,omitempty"`
+	// ExecutionRole is the role CloudFormation assumes to change the stack's resources (a
+	// name in Account or an ARN), so the deployment role itself needs no permission on them.
+	// If empty, CloudFormation acts with the deployment role's permissions.
+	ExecutionRole string `json:"execution_role,omitempty"`
 	// Stack is the CloudFormation stack's name. If empty, <route name>-<environment>.
 	Stack string `json:"stack,omitempty"`
 	// Template is the template's path inside the artifact. If empty, template.yaml.
@@ -63,7 +67,7 @@ type Target struct {
 // directly on an environment, as before the target block existed, still work, with a warning.
 var TargetKind = spec.TargetKind{
 	Name: Kind,
-	Keys: []string{"account", "region", "role", "stack", "template", "code", "parameters", "function", "alias",
+	Keys: []string{"account", "region", "role", "execution_role", "stack", "template", "code", "parameters", "function", "alias",
 		"endpoint_output", "cloudwatch_alarms", "metrics_interval", "artifact_bucket", "artifact_kms_key"},
 	LegacyKeys: []string{"account", "region"},
 	Decode:     func(b *spec.TargetBlock) any { return decode(b) },
@@ -91,6 +95,8 @@ func decode(b *spec.TargetBlock) *Target {
 			"target aws needs the environment's AWS region, e.g. region: eu-west-1"),
 		Role: optional(b, "role", roleRe.MatchString,
 			"invalid role %q; write a role name such as hello-api-eu-west-1-DeploymentRole or its ARN, or remove the key for the default"),
+		ExecutionRole: optional(b, "execution_role", roleRe.MatchString,
+			"invalid role %q; write the CloudFormation execution role's name or ARN, or remove the key to act with the deployment role"),
 		Stack: optional(b, "stack", stackRe.MatchString,
 			"invalid stack name %q; use letters, digits and '-', starting with a letter, at most 128 characters"),
 		Template: optional(b, "template", validPath,
