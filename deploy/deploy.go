@@ -149,3 +149,22 @@ type VersionStatus struct {
 	InFlight  int64   `json:"in_flight"`
 	ErrorRate float64 `json:"error_rate"`
 }
+
+// Output is a provider that keeps what the versions it runs print (local: each version's log
+// file). The engine reads it for `sluice logs --env`, so nobody reads a provider's folders.
+// A provider whose versions print elsewhere (CloudWatch Logs) need not implement it.
+type Output interface {
+	// VersionOutput returns at most limit bytes of what version of env printed, from offset
+	// on; the newest version's when version is "". ENOTFOUND when env has run no version, or
+	// not that one. Read only: safe to call at any time, beside an Apply, and from an engine
+	// that was never started.
+	VersionOutput(ctx context.Context, env Environment, version string, offset int64, limit int) (VersionOutput, error)
+}
+
+// VersionOutput is output of one version.
+type VersionOutput struct {
+	// Version is the version that printed Text: the one asked for, or the newest.
+	Version string
+	// Text is what it printed from the offset asked for; empty when it printed nothing since.
+	Text []byte
+}

@@ -409,12 +409,16 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
-	started := sluice.DeploymentStarted(d, e.now())
-	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
+	var started []sluice.Event
+	err := e.store.StartDeployment(ctx, d, state, func(d *sluice.Deployment) []sluice.Event {
+		started = []sluice.Event{sluice.DeploymentStarted(d, e.now())}
+		return started
+	})
+	if err != nil {
 		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
-	e.bus.publish(started)
+	e.bus.publish(started...)
 	where := target(routeSpec, d.Pipeline, route, state)
 	instance := where.Name
 	req := deploy.Request{
