@@ -17,11 +17,12 @@ require (
 	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	// Notifications by email: SMTP with STARTTLS or TLS and authentication, MIME parts.
+	// v0.8.2 needs a newer Go than this module's.
+	github.com/wneessen/go-mail v0.8.1
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
-
-require github.com/wneessen/go-mail v0.8.1
 
 require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
