@@ -251,16 +251,26 @@ func (n *Notifier) fill(ctx context.Context) error {
 	}
 }
 
-// send claims the due deliveries and sends them, each channel's in parallel with the others'.
+// send claims the due deliveries and sends them.
 func (n *Notifier) send(ctx context.Context) error {
 	for {
 		ds, err := n.store.ClaimDeliveries(ctx, n.owner, n.now().UTC(), claimTTL, batch)
 		if err != nil || len(ds) == 0 {
 			return err
 		}
-		var wg sync.WaitGroup
+		// Each channel's notices go one after the other, in the order of their events, so a
+		// channel reads "created" before "failed"; channels do not wait for each other.
+		byChannel := map[string][]*sluice.Delivery{}
 		for i := range ds {
-			wg.Go(func() { n.deliver(ctx, &ds[i]) })
+			byChannel[ds[i].Channel] = append(byChannel[ds[i].Channel], &ds[i])
+		}
+		var wg sync.WaitGroup
+		for _, queue := range byChannel {
+			wg.Go(func() {
+				for _, d := range queue {
+					n.deliver(ctx, d)
+				}
+			})
 		}
 		wg.Wait()
 		if len(ds) < batch || ctx.Err() != nil {
