@@ -28,6 +28,9 @@ require (
 	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	// Notifications by email: SMTP with STARTTLS or TLS and authentication, MIME parts.
+	// v0.8.2 needs a newer Go than this module's.
+	github.com/wneessen/go-mail v0.8.1
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
@@ -53,6 +56,7 @@ require (
 	github.com/pandatix/go-abnf v0.5.3 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
