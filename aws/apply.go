@@ -387,3 +387,36 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 	es.Versions = append([]deploy.VersionStatus{{ID: fn + ":" + deref(out.FunctionVersion), Weight: main}}, es.Versions...)
 	return es, nil
 }
+
+// Teardown deletes the environment's stack and waits until it is gone; a stack that does not
+// exist is not an error.
+func (p *Provider) Teardown(ctx context.Context, env deploy.Environment) error {
+	t, err := targetOf(env)
+	if err != nil {
+		return err
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	st, err := p.describeStack(ctx, s, t.Stack)
+	if err != nil || st == nil || st.StackStatus == cfntypes.StackStatusDeleteComplete {
+		return err
+	}
+	if _, err := s.cfn.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: &t.Stack}); err != nil {
+		return fmt.Errorf("delete stack %s: %w", t.Stack, explain(err))
+	}
+	return p.wait(ctx, stackLimit, "deleting stack "+t.Stack, func() (bool, error) {
+		st, err := p.describeStack(ctx, s, t.Stack)
+		if err != nil || st == nil {
+			return err == nil, err
+		}
+		switch st.StackStatus {
+		case cfntypes.StackStatusDeleteComplete:
+			return true, nil
+		case cfntypes.StackStatusDeleteFailed:
+			return false, sluice.Errorf(sluice.ECONFLICT, "stack %s could not be deleted: %s; empty what holds it (a bucket with objects) and delete it by hand", t.Stack, deref(st.StackStatusReason))
+		}
+		return false, nil
+	})
+}
