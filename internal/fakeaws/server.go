@@ -76,6 +76,7 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	done     chan struct{}
+	stop     chan struct{} // closed by Close: stack operations under way end
 
 	mu       sync.Mutex
 	accounts map[string]*account
@@ -113,6 +114,7 @@ func Start(cfg Config) (*Server, error) {
 		roles:    map[string]Role{},
 		keys:     map[string]*credential{},
 		done:     make(chan struct{}),
+		stop:     make(chan struct{}),
 	}
 	if s.cfg.Now == nil {
 		s.cfg.Now = time.Now
@@ -151,8 +153,13 @@ func Start(cfg Config) (*Server, error) {
 // Close stops the server and the stack operations under way.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closing = true
 	s.mu.Unlock()
+	close(s.stop)
 	err := s.http.Close()
 	<-s.done
 	s.workers.Wait()
@@ -291,6 +298,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		s.record(call)
 		p.writeError(w, req, e)
 		return
+	}
+	if failed, ok := result.(interface{ errorCode() string }); ok {
+		call.ErrorCode = failed.errorCode()
 	}
 	s.record(call)
 	p.writeResult(w, req, result)

@@ -39,7 +39,7 @@ func protocolFor(service string) protocol {
 	case "monitoring":
 		return cloudWatchProtocol
 	case "s3":
-		return s3Protocol{unknownServiceProtocol}
+		return s3Protocol{}
 	}
 	return unknownServiceProtocol
 }
@@ -115,7 +115,9 @@ func (p *queryProtocol) serve(r *request) (any, error) {
 func (p *queryProtocol) writeResult(w http.ResponseWriter, r *request, result any) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "<%sResponse xmlns=%q>", r.operation, p.namespace)
-	if result != nil {
+	if result == nil {
+		fmt.Fprintf(&b, "<%sResult/>", r.operation)
+	} else {
 		enc := xml.NewEncoder(&b)
 		if err := enc.EncodeElement(result, xml.StartElement{Name: xml.Name{Local: r.operation + "Result"}}); err != nil {
 			p.writeError(w, r, asAPIError(err))
