@@ -609,19 +609,21 @@ func describeStackEvents(r *request, form url.Values) (any, error) {
 	if st == nil {
 		return nil, validation("Stack [%s] does not exist", name)
 	}
-	start := 0
+	// A token is the index of the newest event the next page holds, so that events written
+	// while a caller pages do not shift what it has not read yet.
+	next := len(st.events) - 1
 	if tok := form.Get("NextToken"); tok != "" {
 		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(st.events) {
+		if err != nil || n < 0 || n >= len(st.events) {
 			return nil, validation("Invalid NextToken")
 		}
-		start = n
+		next = n
 	}
 	var res describeStackEventsResult
-	for i := len(st.events) - 1 - start; i >= 0 && len(res.StackEvents) < eventsPage; i-- {
-		res.StackEvents = append(res.StackEvents, st.events[i])
+	for ; next >= 0 && len(res.StackEvents) < eventsPage; next-- {
+		res.StackEvents = append(res.StackEvents, st.events[next])
 	}
-	if next := start + len(res.StackEvents); next < len(st.events) {
+	if next >= 0 {
 		res.NextToken = strconv.Itoa(next)
 	}
 	return res, nil

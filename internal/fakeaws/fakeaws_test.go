@@ -12,6 +12,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
@@ -239,5 +245,95 @@ func TestSessionExpiry(t *testing.T) {
 	}
 	if assumed < 4 {
 		t.Fatalf("AssumeRole called %d times; want the first plus a refresh per lapsed session", assumed)
+	}
+}
+
+// TestRefusedInEachProtocol: a wrong signature and an expired session are refused by every
+// service, each in its own protocol's error shape, which the SDK reads into the right code.
+func TestRefusedInEachProtocol(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.SessionLifetime = time.Second })
+	keys, _ := s.Root(tooling)
+	wrong := sdkConfig(t, s, credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey+"x", ""))
+
+	out, err := sts.NewFromConfig(rootConfig(t, s, tooling)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::" + devAcct + ":role/app-eu-west-1-DeploymentRole"), RoleSessionName: aws.String("exec-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := out.Credentials
+	expired := sdkConfig(t, s, credentials.NewStaticCredentialsProvider(*c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken))
+	waitFor(t, "the session to expire", func() (bool, error) { return time.Now().After(c.Expiration.Add(50 * time.Millisecond)), nil })
+
+	calls := map[string]struct {
+		call                    func(aws.Config) error
+		badSignature, expiredOf string
+	}{
+		"sts": {func(cfg aws.Config) error {
+			_, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
+			return err
+		}, "SignatureDoesNotMatch", "ExpiredToken"},
+		"cloudformation": {func(cfg aws.Config) error {
+			_, err := cloudformation.NewFromConfig(cfg).DescribeStacks(ctx(t), &cloudformation.DescribeStacksInput{})
+			return err
+		}, "SignatureDoesNotMatch", "ExpiredToken"},
+		"lambda": {func(cfg aws.Config) error {
+			_, err := lambda.NewFromConfig(cfg).GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String("api")})
+			return err
+		}, "InvalidSignatureException", "ExpiredTokenException"},
+		"kms": {func(cfg aws.Config) error {
+			_, err := kms.NewFromConfig(cfg).DescribeKey(ctx(t), &kms.DescribeKeyInput{KeyId: aws.String("alias/x")})
+			return err
+		}, "InvalidSignatureException", "ExpiredTokenException"},
+		"codedeploy": {func(cfg aws.Config) error {
+			_, err := codedeploy.NewFromConfig(cfg).GetDeployment(ctx(t), &codedeploy.GetDeploymentInput{DeploymentId: aws.String("d-AAAAAAAAA")})
+			return err
+		}, "InvalidSignatureException", "ExpiredTokenException"},
+		"monitoring": {func(cfg aws.Config) error {
+			_, err := cloudwatch.NewFromConfig(cfg).DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{})
+			return err
+		}, "SignatureDoesNotMatch", "ExpiredToken"},
+		"s3": {func(cfg aws.Config) error {
+			_, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).ListObjectsV2(ctx(t), &s3.ListObjectsV2Input{Bucket: aws.String("b")})
+			return err
+		}, "SignatureDoesNotMatch", "ExpiredToken"},
+	}
+	for service, tc := range calls {
+		t.Run(service, func(t *testing.T) {
+			wantCode(t, tc.call(wrong), tc.badSignature)
+			wantCode(t, tc.call(expired), tc.expiredOf)
+		})
+	}
+	seen := map[string]bool{}
+	for _, c := range s.Calls() {
+		if c.ErrorCode != "" {
+			seen[c.Service] = true
+		}
+	}
+	for service := range calls {
+		if !seen[service] {
+			t.Errorf("no refused %s call recorded", service)
+		}
+	}
+}
+
+// TestStandardEndpointSetting: the SDK's own AWS_ENDPOINT_URL setting points every client at
+// the fake, as users will point Sluice at it (or at LocalStack or moto).
+func TestStandardEndpointSetting(t *testing.T) {
+	s := start(t)
+	keys, _ := s.Root(tooling)
+	t.Setenv("AWS_ENDPOINT_URL", s.URL)
+	t.Setenv("AWS_ACCESS_KEY_ID", keys.AccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", keys.SecretAccessKey)
+	t.Setenv("AWS_REGION", region)
+	cfg, err := config.LoadDefaultConfig(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
+	if err != nil || *id.Account != tooling {
+		t.Fatalf("identity through AWS_ENDPOINT_URL: %v %v", id, err)
+	}
+	if _, err := cloudwatch.NewFromConfig(cfg).DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{}); err != nil {
+		t.Fatal(err)
 	}
 }
