@@ -61,6 +61,10 @@ func queryStructs(form url.Values, name string) []map[string]string {
 	}
 }
 
+func changeSetNotFound(name string) *apiError {
+	return &apiError{Code: "ChangeSetNotFound", Status: 404, Message: fmt.Sprintf("ChangeSet [%s] does not exist", name)}
+}
+
 func validation(format string, args ...any) *apiError {
 	return errorf("ValidationError", format, args...)
 }
@@ -85,21 +89,21 @@ func (reg *region) findChangeSet(nameOrID, stackName string) (*changeSet, error)
 				}
 			}
 		}
-		return nil, errorf("ChangeSetNotFound", "ChangeSet [%s] does not exist", nameOrID)
+		return nil, changeSetNotFound(nameOrID)
 	}
 	if stackName == "" {
 		return nil, validation("StackName must be specified if ChangeSetName is not specified as an ARN.")
 	}
 	st := reg.findStack(stackName)
 	if st == nil {
-		return nil, errorf("ChangeSetNotFound", "ChangeSet [%s] does not exist", nameOrID)
+		return nil, changeSetNotFound(nameOrID)
 	}
 	for _, cs := range st.changeSets {
 		if cs.name == nameOrID {
 			return cs, nil
 		}
 	}
-	return nil, errorf("ChangeSetNotFound", "ChangeSet [%s] does not exist", nameOrID)
+	return nil, changeSetNotFound(nameOrID)
 }
 
 // requiredCapabilities says which capabilities a template needs to be acknowledged.
@@ -452,7 +456,11 @@ func executeChangeSet(r *request, form url.Values) (any, error) {
 	if cs.status != changeSetCreateComplete || cs.executionStatus != executionAvailable {
 		return nil, errorf("InvalidChangeSetStatus", "ChangeSet [%s] cannot be executed in its current status of [%s]", cs.id, cs.status)
 	}
-	if st.inProgress() {
+	ready := st.status == reviewInProgress
+	if cs.changeSetType == "UPDATE" {
+		ready = strings.Contains(stackStatusesThatAcceptChangeSets, st.status)
+	}
+	if !ready {
 		return nil, errorf("InvalidChangeSetStatus", "ChangeSet [%s] cannot be executed because stack [%s] is in %s state", cs.id, st.name, st.status)
 	}
 	cs.executionStatus = executionInProgress

@@ -2,6 +2,7 @@ package fakeaws_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -425,5 +426,65 @@ func TestTemplateJSON(t *testing.T) {
 	}
 	if _, err := lambda.NewFromConfig(rootConfig(t, s, tooling)).GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String(got["Name"])}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStuckStackRefusesExecution: a change set made while the stack was healthy cannot be
+// executed once the stack is stuck in UPDATE_ROLLBACK_FAILED.
+func TestStuckStackRefusesExecution(t *testing.T) {
+	s := start(t)
+	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
+	createChangeSet(t, cf, "s", "c1", cftypes.ChangeSetTypeCreate, "Resources: {A: {Type: AWS::SNS::Topic}}", nil)
+	changeSetStatus(t, cf, "s", "c1")
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c1")})
+	stackDone(t, cf, "s")
+	createChangeSet(t, cf, "s", "c2", cftypes.ChangeSetTypeUpdate, "Resources: {A: {Type: AWS::SNS::Topic, Properties: {DisplayName: x}}}", nil)
+	changeSetStatus(t, cf, "s", "c2")
+	if err := s.SetStackStatus(tooling, region, "s", "UPDATE_ROLLBACK_FAILED", "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c2")})
+	var badStatus *cftypes.InvalidChangeSetStatusException
+	if !errors.As(err, &badStatus) {
+		t.Fatalf("executing on a stuck stack: %v", err)
+	}
+}
+
+// TestStackEventPages: DescribeStackEvents pages by 100, newest first, and the pages join
+// into the whole history.
+func TestStackEventPages(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = time.Millisecond })
+	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
+	var body strings.Builder
+	body.WriteString("Resources:\n")
+	for i := range 60 {
+		fmt.Fprintf(&body, "  T%d: {Type: AWS::SNS::Topic}\n", i)
+	}
+	createChangeSet(t, cf, "many", "c1", cftypes.ChangeSetTypeCreate, body.String(), nil)
+	changeSetStatus(t, cf, "many", "c1")
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("many"), ChangeSetName: aws.String("c1")})
+	stackDone(t, cf, "many")
+	var all []cftypes.StackEvent
+	pages := 0
+	p := cloudformation.NewDescribeStackEventsPaginator(cf, &cloudformation.DescribeStackEventsInput{StackName: aws.String("many")})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		all = append(all, page.StackEvents...)
+	}
+	// REVIEW_IN_PROGRESS, CREATE_IN_PROGRESS, two events per topic, CREATE_COMPLETE.
+	if want := 3 + 2*60; len(all) != want || pages != 2 {
+		t.Fatalf("%d events in %d pages, want %d in 2", len(all), pages, want)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Timestamp.After(*all[i-1].Timestamp) {
+			t.Fatalf("event %d is newer than event %d", i, i-1)
+		}
+	}
+	if all[0].ResourceStatus != cftypes.ResourceStatusCreateComplete || *all[0].LogicalResourceId != "many" {
+		t.Fatalf("newest event %s %s", *all[0].LogicalResourceId, all[0].ResourceStatus)
 	}
 }
