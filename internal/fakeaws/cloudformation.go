@@ -61,6 +61,32 @@ func queryStructs(form url.Values, name string) []map[string]string {
 	}
 }
 
+// namedStack finds the live stack the request's StackName names; Server.mu is held.
+func (r *request) namedStack(form url.Values) (*stack, error) {
+	name := form.Get("StackName")
+	if name == "" {
+		return nil, missingParameter("stackName")
+	}
+	st := r.state().findStack(name)
+	if st == nil {
+		return nil, validation("Stack [%s] does not exist", name)
+	}
+	return st, nil
+}
+
+// namedChangeSet finds the change set the request's ChangeSetName (and StackName) name;
+// Server.mu is held.
+func (r *request) namedChangeSet(form url.Values) (*changeSet, error) {
+	if form.Get("ChangeSetName") == "" {
+		return nil, missingParameter("changeSetName")
+	}
+	return r.state().findChangeSet(form.Get("ChangeSetName"), form.Get("StackName"))
+}
+
+func missingParameter(field string) *apiError {
+	return validation("1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", field)
+}
+
 func changeSetNotFound(name string) *apiError {
 	return &apiError{Code: "ChangeSetNotFound", Status: 404, Message: fmt.Sprintf("ChangeSet [%s] does not exist", name)}
 }
@@ -140,11 +166,11 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 	}
 	switch {
 	case stackName == "":
-		return nil, validation("1 validation error detected: Value null at 'stackName' failed to satisfy constraint: Member must not be null")
+		return nil, missingParameter("stackName")
 	case !stackNamePattern.MatchString(stackName):
 		return nil, validation("1 validation error detected: Value '%s' at 'stackName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", stackName)
 	case name == "":
-		return nil, validation("1 validation error detected: Value null at 'changeSetName' failed to satisfy constraint: Member must not be null")
+		return nil, missingParameter("changeSetName")
 	case !changeSetNamePattern.MatchString(name):
 		return nil, validation("1 validation error detected: Value '%s' at 'changeSetName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*", name)
 	case csType != "CREATE" && csType != "UPDATE":
@@ -379,12 +405,9 @@ type describeChangeSetResult struct {
 }
 
 func describeChangeSet(r *request, form url.Values) (any, error) {
-	if form.Get("ChangeSetName") == "" {
-		return nil, validation("1 validation error detected: Value null at 'changeSetName' failed to satisfy constraint: Member must not be null")
-	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	cs, err := r.state().findChangeSet(form.Get("ChangeSetName"), form.Get("StackName"))
+	cs, err := r.namedChangeSet(form)
 	if err != nil {
 		return nil, err
 	}
@@ -442,13 +465,10 @@ func describeChangeSet(r *request, form url.Values) (any, error) {
 }
 
 func executeChangeSet(r *request, form url.Values) (any, error) {
-	if form.Get("ChangeSetName") == "" {
-		return nil, validation("1 validation error detected: Value null at 'changeSetName' failed to satisfy constraint: Member must not be null")
-	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	reg := r.state()
-	cs, err := reg.findChangeSet(form.Get("ChangeSetName"), form.Get("StackName"))
+	cs, err := r.namedChangeSet(form)
 	if err != nil {
 		return nil, err
 	}
@@ -473,12 +493,9 @@ func executeChangeSet(r *request, form url.Values) (any, error) {
 }
 
 func deleteChangeSet(r *request, form url.Values) (any, error) {
-	if form.Get("ChangeSetName") == "" {
-		return nil, validation("1 validation error detected: Value null at 'changeSetName' failed to satisfy constraint: Member must not be null")
-	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	cs, err := r.state().findChangeSet(form.Get("ChangeSetName"), form.Get("StackName"))
+	cs, err := r.namedChangeSet(form)
 	if err != nil {
 		return nil, err
 	}
@@ -507,15 +524,11 @@ type listChangeSetsResult struct {
 }
 
 func listChangeSets(r *request, form url.Values) (any, error) {
-	name := form.Get("StackName")
-	if name == "" {
-		return nil, validation("1 validation error detected: Value null at 'stackName' failed to satisfy constraint: Member must not be null")
-	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	st := r.state().findStack(name)
-	if st == nil {
-		return nil, validation("Stack [%s] does not exist", name)
+	st, err := r.namedStack(form)
+	if err != nil {
+		return nil, err
 	}
 	var res listChangeSetsResult
 	for _, cs := range st.changeSets {
@@ -607,15 +620,11 @@ type describeStackEventsResult struct {
 const eventsPage = 100
 
 func describeStackEvents(r *request, form url.Values) (any, error) {
-	name := form.Get("StackName")
-	if name == "" {
-		return nil, validation("1 validation error detected: Value null at 'stackName' failed to satisfy constraint: Member must not be null")
-	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
-	st := r.state().findStack(name)
-	if st == nil {
-		return nil, validation("Stack [%s] does not exist", name)
+	st, err := r.namedStack(form)
+	if err != nil {
+		return nil, err
 	}
 	// A token is the index of the newest event the next page holds, so that events written
 	// while a caller pages do not shift what it has not read yet.
@@ -640,7 +649,7 @@ func describeStackEvents(r *request, form url.Values) (any, error) {
 func deleteStackAction(r *request, form url.Values) (any, error) {
 	name := form.Get("StackName")
 	if name == "" {
-		return nil, validation("1 validation error detected: Value null at 'stackName' failed to satisfy constraint: Member must not be null")
+		return nil, missingParameter("stackName")
 	}
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()

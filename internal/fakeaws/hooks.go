@@ -23,62 +23,40 @@ func (s *Server) OnInvoke(f func(InvokeRequest) InvokeResult) {
 	s.hooks.invoke = f
 }
 
-func (s *Server) findStack(account, region, name string) (*stack, error) {
+// withStack runs f on a stack with the lock held.
+func (s *Server) withStack(account, region, name string, f func(st *stack)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := s.regionLocked(account, region).findStack(name)
 	if st == nil {
-		return nil, fmt.Errorf("no stack %q in account %s, %s", name, account, region)
+		return fmt.Errorf("no stack %q in account %s, %s", name, account, region)
 	}
-	return st, nil
+	f(st)
+	return nil
 }
 
 // FailResource makes the next operation on a stack's resource fail with reason (its
 // CREATE_FAILED, UPDATE_FAILED or DELETE_FAILED event says it), so that the stack rolls back.
 func (s *Server) FailResource(account, region, stackName, logicalID, reason string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.findStack(account, region, stackName)
-	if err != nil {
-		return err
-	}
-	st.failures[logicalID] = reason
-	return nil
+	return s.withStack(account, region, stackName, func(st *stack) { st.failures[logicalID] = reason })
 }
 
 // FailRollback makes the stack's next rollback fail with reason: an update then ends
 // UPDATE_ROLLBACK_FAILED, a creation ROLLBACK_FAILED.
 func (s *Server) FailRollback(account, region, stackName, reason string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.findStack(account, region, stackName)
-	if err != nil {
-		return err
-	}
-	st.rollbackReason = reason
-	return nil
+	return s.withStack(account, region, stackName, func(st *stack) { st.rollbackReason = reason })
 }
 
 // SetStackStatus puts a stack in a status, as if an operation were stuck in it (such as
 // UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_FAILED).
 func (s *Server) SetStackStatus(account, region, stackName, status, reason string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.findStack(account, region, stackName)
-	if err != nil {
-		return err
-	}
-	st.stackEvent(s.cfg.Now(), status, reason)
-	return nil
+	return s.withStack(account, region, stackName, func(st *stack) { st.stackEvent(s.cfg.Now(), status, reason) })
 }
 
 // StackStatus returns a stack's status.
-func (s *Server) StackStatus(account, region, stackName string) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.findStack(account, region, stackName)
-	if err != nil {
-		return "", err
-	}
-	return st.status, nil
+func (s *Server) StackStatus(account, region, stackName string) (status string, err error) {
+	err = s.withStack(account, region, stackName, func(st *stack) { status = st.status })
+	return status, err
 }
 
 // PutFunction creates a Lambda function with code, as if deployed earlier, and returns its

@@ -37,34 +37,10 @@ func executionOrder(t *template) []string {
 	deps := map[string][]string{}
 	for id, r := range t.resources {
 		seen := map[string]bool{}
-		var walk func(v any)
-		walk = func(v any) {
-			switch v := v.(type) {
-			case map[string]any:
-				if ref, ok := v["Ref"].(string); ok {
-					seen[ref] = true
-				}
-				if ga, ok := v["Fn::GetAtt"]; ok {
-					res, _ := getAttParts(ga)
-					seen[res] = true
-				}
-				if sub, ok := v["Fn::Sub"]; ok {
-					text, _ := subParts(sub)
-					for _, n := range subNames(text) {
-						base, _, _ := strings.Cut(n, ".")
-						seen[base] = true
-					}
-				}
-				for _, x := range v {
-					walk(x)
-				}
-			case []any:
-				for _, x := range v {
-					walk(x)
-				}
-			}
-		}
-		walk(r.Properties)
+		references(r.Properties, func(name string) {
+			base, _, _ := strings.Cut(name, ".")
+			seen[base] = true
+		})
 		for _, d := range r.DependsOn {
 			seen[d] = true
 		}

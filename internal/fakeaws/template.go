@@ -222,38 +222,13 @@ func (t *template) unresolvedReferences() []string {
 		return r || p || i || slices.Contains(pseudoParameters, name)
 	}
 	missing := map[string]bool{}
-	var walk func(v any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if len(v) == 1 {
-				if ref, ok := v["Ref"].(string); ok && !known(ref) {
-					missing[ref] = true
-				}
-				if ga, ok := v["Fn::GetAtt"]; ok {
-					if res, _ := getAttParts(ga); res != "" && !known(res) {
-						missing[res] = true
-					}
-				}
-				if sub, ok := v["Fn::Sub"]; ok {
-					text, vars := subParts(sub)
-					for _, name := range subNames(text) {
-						base, _, _ := strings.Cut(name, ".")
-						if _, isVar := vars[name]; !isVar && !known(name) && !known(base) {
-							missing[name] = true
-						}
-					}
-				}
-			}
-			for _, x := range v {
-				walk(x)
-			}
-		case []any:
-			for _, x := range v {
-				walk(x)
-			}
+	check := func(name string) {
+		base, _, _ := strings.Cut(name, ".")
+		if !known(name) && !known(base) {
+			missing[name] = true
 		}
 	}
+	walk := func(v any) { references(v, check) }
 	for _, r := range t.resources {
 		walk(r.Properties)
 		for _, d := range r.DependsOn {
@@ -266,6 +241,39 @@ func (t *template) unresolvedReferences() []string {
 		walk(o.Value)
 	}
 	return slices.Sorted(maps.Keys(missing))
+}
+
+// references calls visit with each name v refers to through Ref, Fn::GetAtt (the resource)
+// and Fn::Sub (a ${Resource.Attribute} whole, the Sub's own variables left out).
+func references(v any, visit func(name string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if len(v) == 1 {
+			if ref, ok := v["Ref"].(string); ok {
+				visit(ref)
+			}
+			if ga, ok := v["Fn::GetAtt"]; ok {
+				if res, _ := getAttParts(ga); res != "" {
+					visit(res)
+				}
+			}
+			if sub, ok := v["Fn::Sub"]; ok {
+				text, vars := subParts(sub)
+				for _, name := range subNames(text) {
+					if _, isVar := vars[name]; !isVar {
+						visit(name)
+					}
+				}
+			}
+		}
+		for _, x := range v {
+			references(x, visit)
+		}
+	case []any:
+		for _, x := range v {
+			references(x, visit)
+		}
+	}
 }
 
 func getAttParts(v any) (resource, attribute string) {
