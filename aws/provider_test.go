@@ -266,6 +266,9 @@ func functionOf(t *testing.T, w *world, account string) string {
 	if err != nil || st == nil || len(st.Versions) == 0 {
 		t.Fatalf("status %+v, %v", st, err)
 	}
+	if !strings.HasPrefix(st.Outputs["ApiUrl"], "https://") || st.Address != st.Outputs["ApiUrl"] {
+		t.Errorf("status outputs %v, address %q: want the stack's ApiUrl output", st.Outputs, st.Address)
+	}
 	fn, _, _ := strings.Cut(st.Versions[0].ID, ":")
 	return fn
 }
