@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -142,6 +144,24 @@ func EventTypes() []EventType {
 
 // Known reports whether t is one of the types Sluice emits.
 func (t EventType) Known() bool { _, ok := eventPayloads[t]; return ok }
+
+// Stored reports whether events of type t are kept in the store (and so reach consumers that
+// tail it); sluice.deployment.progress is published on the engine's bus only.
+func (t EventType) Stored() bool { return t.Known() && t != EventDeploymentProgress }
+
+// Matches reports whether t matches pattern, as notification rules write them: a type with or
+// without its "sluice." prefix ("deployment.rolled_back"), with "*" standing for one part
+// between dots ("deployment.*", "*.failed"), or "*" alone for every type.
+func (t EventType) Matches(pattern string) bool {
+	pattern = strings.TrimPrefix(strings.TrimSpace(pattern), "sluice.")
+	name := strings.TrimPrefix(string(t), "sluice.")
+	if pattern == "*" {
+		return true
+	}
+	// path.Match's "*" stops at '/', so with dots as slashes it stands for one part.
+	ok, err := path.Match(strings.ReplaceAll(pattern, ".", "/"), strings.ReplaceAll(name, ".", "/"))
+	return err == nil && ok
+}
 
 // Payload returns a new, empty value of the payload type that events of type t carry, as a
 // pointer; nil if t is not known.

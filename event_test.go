@@ -112,3 +112,28 @@ func TestEveryTypeHasAPayload(t *testing.T) {
 		t.Error("an unknown type has a payload")
 	}
 }
+
+func TestEventTypeMatches(t *testing.T) {
+	tests := []struct {
+		pattern string
+		typ     sluice.EventType
+		want    bool
+	}{
+		{"*", sluice.EventActionFailed, true},
+		{"deployment.*", sluice.EventDeploymentRolledBack, true},
+		{"sluice.deployment.*", sluice.EventDeploymentRolledBack, true},
+		{"deployment.*", sluice.EventExecutionFailed, false},
+		{"*.failed", sluice.EventExecutionFailed, true},
+		{"*.failed", sluice.EventExecutionRolledBack, false},
+		{"execution.failed", sluice.EventExecutionFailed, true},
+		{"execution.failed", sluice.EventStageFailed, false},
+		{"execution", sluice.EventExecutionFailed, false},
+		{"execution.*.x", sluice.EventExecutionFailed, false},
+		{"[", sluice.EventExecutionFailed, false},
+	}
+	for _, tt := range tests {
+		if got := tt.typ.Matches(tt.pattern); got != tt.want {
+			t.Errorf("%s.Matches(%q) = %v, want %v", tt.typ, tt.pattern, got, tt.want)
+		}
+	}
+}

@@ -23,6 +23,12 @@ import (
 // provider finds the account, region and role of the environment here).
 type Environment struct {
 	Name string
+	// Route is the route's name (sluice.yaml's name), which providers use to name what they
+	// create (an AWS stack is <route>-<environment> by default).
+	Route string
+	// Execution is the execution on whose behalf the call is made (an AWS role session is named
+	// after it); empty for a call no execution makes (restore, sluice rollback, status).
+	Execution string
 	// Config is the environment's target block as its kind's decoder read it
 	// (spec.Environment.TargetConfig): *spec.LocalTarget for local; nil for a kind without
 	// configuration.

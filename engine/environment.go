@@ -53,7 +53,9 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 
 // target is the action's environment as its provider sees it (see target).
 func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
-	return target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t := target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t.Execution = ac.ex.ID
+	return t
 }
 
 // prepare asks the provider for the change set that takes env from live to `to`.

@@ -14,6 +14,8 @@
 //	events.go      the event history
 //	leases.go      who owns an execution, a stage or an environment, until when
 //	pipelines.go   the pipelines of routes (main, branch, pull request)
+//	cursors.go     how far each consumer of the events has read them
+//	outbox.go      the notices to send, filled from the events with a cursor
 //
 // Durability: the file is in WAL mode with synchronous=NORMAL. A committed transaction survives
 // the process being killed at any moment (SIGKILL, a panic, an OOM kill); a power loss or an
