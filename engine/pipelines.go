@@ -59,7 +59,12 @@ func (e *Engine) orMain(pipeline string) (string, error) {
 // name in the main pipeline of route (so what served before pipelines existed keeps serving),
 // "<env>@<branch slug>" in any other. Environment names cannot hold '@', so no two collide.
 func instanceName(p *plan.Plan, pipeline, env string) string {
-	if pipeline == "" || pipeline == mainOf(p).ID {
+	return instanceIn(mainOf(p).ID, pipeline, env)
+}
+
+// instanceIn is instanceName for the route whose main pipeline is main.
+func instanceIn(main, pipeline, env string) string {
+	if pipeline == "" || pipeline == main {
 		return env
 	}
 	_, ref, _ := strings.Cut(pipeline, "@")
