@@ -142,7 +142,7 @@ func Freeze(ctx context.Context, st interface {
 // Freeze disables (or, with frozen false, enables) the transition into env's stage in pipeline
 // (the main pipeline if "").
 func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error {
-	pipeline, err := e.orMain(pipeline)
+	pipeline, err := e.orMain(ctx, pipeline)
 	if err != nil {
 		return err
 	}

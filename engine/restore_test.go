@@ -74,7 +74,7 @@ environments:
 // TestEnvironmentsKeepTheirLiveRevisionsRoute: restore at start, rollback and status use the
 // route as the live revision holds it, not the working tree's route file: an edit that no
 // execution ran yet (here, where dev listens) does not move what serves, and a route file
-// broken in the working tree stops none of them.
+// broken in the working tree stops none of them, nor a freeze.
 func TestEnvironmentsKeepTheirLiveRevisionsRoute(t *testing.T) {
 	committed := routeHead + `
 environments:
@@ -118,6 +118,11 @@ environments:
 			e := f.start() // fails the test if Start returns an error
 			if _, err := e.Rollback(context.Background(), "", "dev", "ann", "slow"); err != nil {
 				t.Fatalf("rollback: %v", err)
+			}
+			for _, frozen := range []bool{true, false} {
+				if err := e.Freeze(context.Background(), "", "dev", frozen, "incident"); err != nil {
+					t.Errorf("freeze %v: %v", frozen, err)
+				}
 			}
 			st, err := e.Status(context.Background())
 			if err != nil || len(st.Environments) != 1 || st.Environments[0].Name != "dev" || st.Environments[0].Live == "" {
