@@ -4,13 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/api"
+	"github.com/sluicehq/sluice/engine"
 )
 
 // answers are what the commands that read and decide say about the state, as --json.
@@ -243,4 +249,73 @@ func lineWith(text, part string) string {
 		}
 	}
 	return ""
+}
+
+// TestCommandsAskTheServingEngine: with an engine serving the state, commands ask it over the
+// API and read nothing of the state themselves. The engine here is a stand-in on loopback that
+// knows the token and answers what the state does not hold: what the commands print can only
+// have come from it.
+func TestCommandsAskTheServingEngine(t *testing.T) {
+	t.Parallel()
+	dir := exampleDir(t)
+	state := filepath.Join(t.TempDir(), "state")
+	if res := sluiceRun(t, dir, "freeze", "dev", "--state", state); res.code != 0 {
+		t.Fatalf("freeze: exit %d\n%s", res.code, res.stderr)
+	}
+	token := strings.Repeat("5a", 32)
+	if err := os.WriteFile(filepath.Join(state, "token"), []byte(token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const id = "feedfacecafe"
+	asked := map[string]int{}
+	var mu sync.Mutex
+	mux := http.NewServeMux()
+	answer := func(pattern string, body any) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+token {
+				http.Error(w, `{"error":"token","code":"unauthorized"}`, http.StatusUnauthorized)
+				return
+			}
+			mu.Lock()
+			asked[pattern]++
+			mu.Unlock()
+			_ = json.NewEncoder(w).Encode(body)
+		})
+	}
+	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
+		_ = json.NewEncoder(w).Encode(map[string]string{"proof": api.Proof(token, r.URL.Query().Get("challenge"))})
+	})
+	answer("GET /api/v1/pipelines", api.PipelineList{Pipelines: []sluice.Pipeline{{ID: "only-the-engine@main", Route: "only-the-engine", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive}}})
+	answer("GET /api/v1/executions", api.ExecutionList{Executions: []sluice.Execution{{ID: id, Pipeline: "only-the-engine@main", Status: sluice.StatusSucceeded}}})
+	answer("GET /api/v1/executions/{id}/logs", engine.LogPage{Chunks: []engine.LogChunk{{Stage: "Build", Action: "Build", Text: "printed where the engine runs\n"}}, Cursor: "c1", Ended: true})
+	answer("GET /api/v1/environments/{env}/log", engine.VersionLogPage{Environment: "dev", Version: "v-1", Text: "a version the engine runs\n", Next: 26})
+	answer("POST /api/v1/environments/{env}/{op}", map[string]any{"environment": "dev", "frozen": false})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	info, err := json.Marshal(map[string]any{"address": strings.TrimPrefix(srv.URL, "http://"), "pid": os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, "api.json"), info, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"pipelines"}, "only-the-engine@main"},
+		{[]string{"logs", "feed"}, "==> Build / Build <==\nprinted where the engine runs\n"},
+		{[]string{"logs", "--env", "dev"}, "==> dev: version v-1 <==\na version the engine runs\n"},
+		{[]string{"unfreeze", "dev"}, "dev unfrozen"},
+	} {
+		res := sluiceRun(t, dir, append(tt.args, "--state", state)...)
+		if res.code != 0 || !strings.Contains(res.stdout, tt.want) {
+			t.Errorf("sluice %s: exit %d, stdout %q, stderr %q; want %q from the engine", strings.Join(tt.args, " "), res.code, res.stdout, res.stderr, tt.want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["POST /api/v1/environments/{env}/{op}"] != 1 {
+		t.Errorf("unfreeze did not ask the engine: %v", asked)
+	}
 }
