@@ -54,7 +54,7 @@ func TestSubjects(t *testing.T) {
 		sluice.ActionStarted(&sluice.ActionExecution{ExecutionID: "ex", Stage: "dev", Action: "Test smoke"}, now).Subject: "ex/dev/Test smoke",
 		sluice.StageStarted(&sluice.StageExecution{ExecutionID: "ex", Stage: "dev"}, now).Subject:                         "ex/dev",
 		sluice.ChangeSetCreated("ex", "prod", &sluice.ChangeSet{Environment: "prod"}, now).Subject:                        "ex/prod",
-		sluice.ExecutionStopped("ex", "ann", "stopped by ann", now).Subject:                                               "ex",
+		sluice.ExecutionStopped(&sluice.Execution{ID: "ex", Pipeline: "p@main"}, "ann", "stopped by ann", now).Subject:    "ex",
 		sluice.VersionChanged(sluice.VersionEvent{Type: sluice.EventVersionCrashed, Environment: "dev"}, now).Subject:     "env/dev",
 	} {
 		if got != want {

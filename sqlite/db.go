@@ -177,17 +177,28 @@ func (db *DB) openError(err error) error {
 // give the events their Seq (and any defaults it filled in) and run done, so a failed change
 // leaves the caller's values as they were.
 func (db *DB) update(ctx context.Context, events []sluice.Event, fn func(tx *sql.Tx) error, done func()) (err error) {
-	defer func() { err = markDiskFull(err) }()
-	stored, err := prepareEvents(events)
-	if err != nil {
-		return err
+	if _, err := prepareEvents(events); err != nil {
+		return err // refused before any write
 	}
+	return db.updateThen(ctx, func(tx *sql.Tx) ([]sluice.Event, error) { return events, fn(tx) }, done)
+}
+
+// updateThen is update for writes whose events are known only once fn has written (they carry
+// an ID the write assigned): fn returns them, and they are stored in the same transaction, their
+// Seq set in the slice fn returned.
+func (db *DB) updateThen(ctx context.Context, fn func(tx *sql.Tx) ([]sluice.Event, error), done func()) (err error) {
+	defer func() { err = markDiskFull(err) }()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit; a failed rollback leaves nothing to do
-	if err := fn(tx); err != nil {
+	events, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	stored, err := prepareEvents(events)
+	if err != nil {
 		return err
 	}
 	if err := insertEvents(ctx, tx, stored); err != nil {

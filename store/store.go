@@ -100,8 +100,10 @@ type Deployments interface {
 	// StartDeployment stores a new deployment (assigning d.ID) and the environment's state, with
 	// state.DeploymentID set to d.ID, in one transaction: a deployment is never recorded without
 	// its environment knowing, nor the other way round. d and state must be of the same pipeline
-	// and environment (EINVALID otherwise).
-	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
+	// and environment (EINVALID otherwise). events, if not nil, builds the events stored in the
+	// same transaction, from d once its ID is assigned (the start's event carries it); the store
+	// sets the Seq of the events in the slice it returned.
+	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events func(*sluice.Deployment) []sluice.Event) error
 	// EndDeployment saves how a deployment ended and the environment's state (what runs now) in
 	// one transaction: a deployment is never Succeeded without its version live.
 	EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
