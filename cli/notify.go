@@ -172,38 +172,47 @@ func cmdNotifyLog(e *env, f *flags, limit int) error {
 	if limit < 0 {
 		return usagef("-n must be 0 (all) or more, got %d", limit)
 	}
-	return withState(f, func(_ string, db *sqlite.DB) error {
-		ds, err := db.ListDeliveries(e.ctx, limit)
-		if err != nil {
-			return err
-		}
-		if ds == nil {
-			ds = []sluice.Delivery{}
-		}
-		if *f.json {
-			writeJSON(e.stdout, deliveryLog{FormatVersion: 1, Deliveries: ds})
-			return nil
-		}
-		if len(ds) == 0 {
-			fmt.Fprintln(e.stdout, "no notifications yet; notifications: in sluice.yaml says which events go where")
-			return nil
-		}
-		t := table{header: []string{"WHEN", "CHANNEL", "EVENT", "SUBJECT", "STATUS", "ATTEMPTS"}}
-		for _, d := range ds {
-			var notes []string
-			status := string(d.Status)
-			switch {
-			case d.Status == sluice.DeliveryPending && !d.NextAttempt.IsZero():
-				status += ", next " + d.NextAttempt.Local().Format("15:04:05")
-			case d.Status == sluice.DeliveryDelivered:
-				status += " " + d.DeliveredAt.Local().Format("15:04:05")
-			}
-			if d.Error != "" {
-				notes = append(notes, "last error: "+d.Error)
-			}
-			t.add(notes, d.CreatedAt.Local().Format("2006-01-02 15:04:05"), d.Channel, strings.TrimPrefix(string(d.EventType), "sluice."), d.Subject, status, fmt.Sprint(d.Attempts))
-		}
-		t.print(e.stdout)
+	// The outbox is read from the state's store directly, whether or not an engine serves it:
+	// the log is a record, and reading it changes nothing.
+	dir, err := existingState(f)
+	if err != nil {
+		return err
+	}
+	db, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ds, err := db.ListDeliveries(e.ctx, limit)
+	if err != nil {
+		return err
+	}
+	if ds == nil {
+		ds = []sluice.Delivery{}
+	}
+	if *f.json {
+		writeJSON(e.stdout, deliveryLog{FormatVersion: 1, Deliveries: ds})
 		return nil
-	})
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(e.stdout, "no notifications yet; notifications: in sluice.yaml says which events go where")
+		return nil
+	}
+	t := table{header: []string{"WHEN", "CHANNEL", "EVENT", "SUBJECT", "STATUS", "ATTEMPTS"}}
+	for _, d := range ds {
+		var notes []string
+		status := string(d.Status)
+		switch {
+		case d.Status == sluice.DeliveryPending && !d.NextAttempt.IsZero():
+			status += ", next " + d.NextAttempt.Local().Format("15:04:05")
+		case d.Status == sluice.DeliveryDelivered:
+			status += " " + d.DeliveredAt.Local().Format("15:04:05")
+		}
+		if d.Error != "" {
+			notes = append(notes, "last error: "+d.Error)
+		}
+		t.add(notes, d.CreatedAt.Local().Format("2006-01-02 15:04:05"), d.Channel, strings.TrimPrefix(string(d.EventType), "sluice."), d.Subject, status, fmt.Sprint(d.Attempts))
+	}
+	t.print(e.stdout)
+	return nil
 }
