@@ -47,6 +47,9 @@ func startNotifications(ctx context.Context, routeFile, dir string, db *sqlite.D
 	if err := n.Start(ctx); err != nil {
 		return nil, err
 	}
+	for _, p := range notify.Problems(notify.Senders(route, os.LookupEnv)) {
+		fmt.Fprintf(out, "warning: notifications: %s\n", p)
+	}
 	return &notifications{n: n, out: out}, nil
 }
 

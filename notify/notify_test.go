@@ -98,8 +98,7 @@ func decodeHeader(s string) (string, error) {
 	return new(mimeDecoder).DecodeHeader(s)
 }
 
-// TestEmailRefusedWithoutTLS: a server that offers no STARTTLS gets no mail and no password
-// unless the URL says tls=none, and then without a password.
+// TestEmailNeedsItsServer: an email channel without a usable SLUICE_SMTP_URL says what to set.
 func TestEmailNeedsItsServer(t *testing.T) {
 	rt := route(t, `
   channels:
@@ -109,11 +108,15 @@ func TestEmailNeedsItsServer(t *testing.T) {
     - events: ["*"]
       channels: [team]
 `)
-	tests := []struct{ name, url, want string }{
-		{"unset", "", "SLUICE_SMTP_URL is not set"},
-		{"scheme", "http://mail.example.com", `scheme "http"`},
-		{"clear password", "smtp://u:p@127.0.0.1:25?tls=none", "in clear text"},
-		{"tls mode", "smtp://127.0.0.1:25?tls=maybe", "tls=maybe"},
+	tests := []struct {
+		name, url, want string
+		final           bool
+	}{
+		// Unset waits for an engine started with it set; a wrong URL cannot be tried again.
+		{"unset", "", "SLUICE_SMTP_URL is not set", false},
+		{"scheme", "http://mail.example.com", `scheme "http"`, true},
+		{"clear password", "smtp://u:p@127.0.0.1:25?tls=none", "in clear text", true},
+		{"tls mode", "smtp://127.0.0.1:25?tls=maybe", "tls=maybe", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,8 +126,12 @@ func TestEmailNeedsItsServer(t *testing.T) {
 			}
 			s := notify.Senders(rt, env(vars))["team"]
 			err := s.Send(t.Context(), notify.Samples(rt, now)[0])
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !notify.IsPermanent(err) {
-				t.Errorf("Send = %v; want a final error saying %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || notify.IsPermanent(err) != tt.final {
+				t.Errorf("Send = %v (final %v); want an error saying %q, final %v", err, notify.IsPermanent(err), tt.want, tt.final)
+			}
+			problems := notify.Problems(map[string]notify.Sender{"team": s})
+			if len(problems) != 1 || !strings.Contains(problems[0], "channel team cannot send: ") || !strings.Contains(problems[0], tt.want) {
+				t.Errorf("Problems = %q, want one naming channel team and %q", problems, tt.want)
 			}
 		})
 	}
