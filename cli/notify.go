@@ -54,10 +54,29 @@ func startNotifications(ctx context.Context, routeFile, dir string, db *sqlite.D
 }
 
 // run sends notices until stop: never in the way of an execution, which only writes events.
-func (ns *notifications) run() {
+// The engine's bus wakes the notifier when an event is stored, so a notice leaves at once
+// rather than at the next poll; a wake the bus drops only waits for that poll.
+func (ns *notifications) run(bus *engine.Bus) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ns.cancel = cancel
+	events, unsubscribe := bus.Subscribe()
 	ns.done.Go(func() { ns.n.Run(ctx) })
+	ns.done.Go(func() {
+		defer unsubscribe()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				if ev.Type.Stored() {
+					ns.n.Wake()
+				}
+			}
+		}
+	})
 }
 
 // stop ends the notifier and gives the notices still due a short while to go out.

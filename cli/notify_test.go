@@ -249,3 +249,58 @@ notifications:
 		t.Errorf("notify test opz: exit %d\n%s", res.code, res.stderr)
 	}
 }
+
+// TestRollbackInSlack: a release whose prod answers errors under traffic is rolled back by its
+// alarm; the Slack message says so in its header, with the alarm, its value and who approved.
+func TestRollbackInSlack(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	chat := newHookReceiver(t, false)
+	r := newRepo(t, func(y string) string {
+		return fastRoute(y) + `
+notifications:
+  channels:
+    - name: chat
+      slack: {url_env: SLACK_URL}
+  rules:
+    - events: [deployment.rolled_back]
+      channels: [chat]
+`
+	})
+	env := []string{"SLACK_URL=" + chat.URL + "/services/T0/B0/x"}
+	res := r.startSluice(env, "run", "--approve", "--json", "--state", r.state).wait(t)
+	s := decodeSummary(t, res)
+	if res.code != 0 || len(chat.got()) != 0 {
+		t.Fatalf("the good run: exit %d, %d Slack messages (want none)\n%s", res.code, len(chat.got()), res.stderr)
+	}
+	r.edit("breakprod.go", func(src string) string {
+		return replaceOnce(src, "deliberatelyBreakProd = false", "deliberatelyBreakProd = true")
+	})
+	r.commit("break prod")
+	stop := sendTraffic(prod(t, s).endpoint)
+	res = r.startSluice(env, "run", "--approve", "--json", "--state", r.state).wait(t)
+	stop()
+	if s := decodeSummary(t, res); s.Status != sluice.StatusRolledBack || prod(t, s).last.Rollback.Cause != sluice.CauseAlarm {
+		t.Fatalf("the broken release: %s, want rolled back by its alarm\n%s", s.Status, res.stderr)
+	}
+	got := chat.got()
+	if len(got) != 1 {
+		t.Fatalf("Slack got %d messages, want 1", len(got))
+	}
+	var msg struct {
+		Blocks []struct {
+			Type   string
+			Text   struct{ Text string }
+			Fields []struct{ Text string }
+		}
+	}
+	if err := json.Unmarshal(got[0].body, &msg); err != nil || len(msg.Blocks) == 0 {
+		t.Fatalf("not Block Kit (%v): %s", err, got[0].body)
+	}
+	if h := msg.Blocks[0].Text.Text; msg.Blocks[0].Type != "header" || !regexp.MustCompile(`^hello-api: prod rolled back — alarm api-errors error_rate [0-9.]+ > 0\.05$`).MatchString(h) {
+		t.Errorf("header %q", h)
+	}
+	if !strings.Contains(string(got[0].body), `*Approved by*`) || !strings.Contains(string(got[0].body), `*Traffic restored in*`) {
+		t.Errorf("the message does not say who approved and how fast traffic came back: %s", got[0].body)
+	}
+}

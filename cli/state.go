@@ -313,7 +313,7 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 		return nil, fmt.Errorf("start engine: %w", err)
 	}
 	if inst.notifications != nil {
-		inst.notifications.run()
+		inst.notifications.run(inst.engine.Bus())
 	}
 	ok = true
 	return inst, nil
