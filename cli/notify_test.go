@@ -107,8 +107,8 @@ notifications:
 	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if res := up.wait(t); res.code != 0 {
-		t.Fatalf("sluice up after SIGTERM: exit %d\n%s", res.code, res.stderr)
+	if res := up.wait(t); res.code != 0 || !strings.Contains(res.stdout, "  notify  ops (webhook)") {
+		t.Fatalf("sluice up after SIGTERM: exit %d, want 0 and its notification channels named\n%s%s", res.code, res.stdout, res.stderr)
 	}
 
 	got := recv.got()
