@@ -338,3 +338,56 @@ func TestHistoryBeforeNotificationsIsNotSent(t *testing.T) {
 		t.Errorf("receiver got %d requests, want only the new execution's", len(got))
 	}
 }
+
+// TestCutOffAttemptIsSentAgainWithItsKey: a notifier stopped while the receiver holds its
+// request (as a killed engine would be) leaves the delivery claimed; the next notifier on the
+// state takes it over at once and sends it again with the same key, for the receiver to drop.
+func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
+	hold := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	recv := newReceiver(t, func(n int) int {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-hold // the first request stays with the receiver until the notifier is gone
+		}
+		return http.StatusOK
+	})
+	t.Cleanup(func() { close(hold) })
+	db := openStore(t)
+	rt := route(t, `
+  channels:
+    - name: ops
+      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
+  rules:
+    - events: [execution.created]
+      channels: [ops]
+`)
+	vars := env(map[string]string{"HOOK_SECRET": "k"})
+	first := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
+	must(t, first.Start(t.Context()))
+	newHistory(t, db).execution(t, "ex-1")
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { first.Run(ctx); close(done) }()
+	<-arrived
+	stop()
+	<-done
+
+	ds, err := db.ListDeliveries(t.Context(), 0)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != sluice.DeliveryPending || ds[0].Attempts != 0 {
+		t.Fatalf("outbox after the cut-off attempt: %+v; want it pending, no attempt recorded", ds)
+	}
+	// Within drain's minute: the claim of the stopped notifier (two minutes) does not hold up
+	// the next one on the same state.
+	second := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
+	must(t, second.Start(t.Context()))
+	drain(t, second)
+	got := recv.got()
+	if len(got) != 2 {
+		t.Fatalf("receiver got %d requests, want 2 (the cut-off one and the one after)", len(got))
+	}
+	if a, b := got[0].header.Get(notify.DeliveryHeader), got[1].header.Get(notify.DeliveryHeader); a == "" || a != b {
+		t.Errorf("keys %q and %q: a notice sent again must carry the key it had", a, b)
+	}
+}
