@@ -5,6 +5,17 @@ go 1.26.0
 // Pure Go only, so the binary is static. Versions are pinned exactly: the module proxy these
 // machines reach refuses some newer ones (modernc.org/sqlite v1.61.x breaks go mod tidy).
 require (
+	// The aws target: the SDK's own clients, so credentials, endpoints (AWS_ENDPOINT_URL for
+	// LocalStack, moto or Sluice's fake) and retries behave as every AWS tool's do.
+	github.com/aws/aws-sdk-go-v2 v1.48.0
+	github.com/aws/aws-sdk-go-v2/config v1.33.18
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
+	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.84.0
+	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0
+	github.com/aws/aws-sdk-go-v2/service/lambda v1.115.0
+	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
+	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
+	github.com/aws/smithy-go v1.28.9
 	// sluice.yaml: a YAML parser whose syntax tree keeps line:column for every diagnostic.
 	github.com/goccy/go-yaml v1.19.2
 	// Whether standard input is a terminal a person types at (an ioctl, not the file mode:
@@ -17,24 +28,17 @@ require (
 	// The command line: subcommands, help per command, shell completion (bash, zsh, fish).
 	github.com/spf13/cobra v1.10.2
 	github.com/spf13/pflag v1.0.9
+	// Notifications by email: SMTP with STARTTLS or TLS and authentication, MIME parts.
+	// v0.8.2 needs a newer Go than this module's.
+	github.com/wneessen/go-mail v0.8.1
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
 
-// The fake AWS (internal/fakeaws): smithy-go encodes CloudWatch's CBOR replies, gofakes3 is
-// its S3. Tests only: the SDK clients that test it, one module per service the aws target uses.
+// The fake AWS (internal/fakeaws) serves S3 through gofakes3; CodeDeploy and KMS clients test it.
 require (
-	github.com/aws/aws-sdk-go-v2 v1.48.0
-	github.com/aws/aws-sdk-go-v2/config v1.33.18
-	github.com/aws/aws-sdk-go-v2/credentials v1.21.0
-	github.com/aws/aws-sdk-go-v2/service/cloudformation v1.84.0
-	github.com/aws/aws-sdk-go-v2/service/cloudwatch v1.76.0
 	github.com/aws/aws-sdk-go-v2/service/codedeploy v1.36.0
 	github.com/aws/aws-sdk-go-v2/service/kms v1.62.6
-	github.com/aws/aws-sdk-go-v2/service/lambda v1.115.0
-	github.com/aws/aws-sdk-go-v2/service/s3 v1.114.10
-	github.com/aws/aws-sdk-go-v2/service/sts v1.52.0
-	github.com/aws/smithy-go v1.28.9
 	github.com/johannesboyne/gofakes3 v1.2.0
 )
 
@@ -61,6 +65,7 @@ require (
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/ryszard/goskiplist v0.0.0-20150312221310-2dfbae5fcf46 // indirect
 	go.shabbyrobe.org/gocovmerge v0.0.0-20230507111327-fa4f82cfbf4d // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/tools v0.51.0 // indirect

@@ -66,6 +66,19 @@ func instanceName(p *plan.Plan, pipeline, env string) string {
 	return env + "@" + ref
 }
 
+// instanceOf is instanceName the other way: the pipeline and environment a provider's instance
+// name stands for. The main pipeline is the one the store knows, so that an event told while
+// the route file is being edited still names it.
+func (e *Engine) instanceOf(ctx context.Context, instance string) (pipeline, env string) {
+	main := e.mainOrStored(ctx)
+	env, ref, branch := strings.Cut(instance, "@")
+	if !branch {
+		return main, env
+	}
+	route, _, _ := strings.Cut(main, "@")
+	return route + "@" + ref, env
+}
+
 // ensurePipeline records p unless the store has it; a removed pipeline that runs again is
 // active again.
 func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {

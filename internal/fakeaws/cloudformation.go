@@ -14,14 +14,15 @@ var cloudFormationProtocol = &queryProtocol{
 	namespace: "http://cloudformation.amazonaws.com/doc/2010-05-15/",
 	version:   "2010-05-15",
 	handlers: map[string]func(*request, url.Values) (any, error){
-		"CreateChangeSet":     createChangeSet,
-		"DescribeChangeSet":   describeChangeSet,
-		"ExecuteChangeSet":    executeChangeSet,
-		"DeleteChangeSet":     deleteChangeSet,
-		"ListChangeSets":      listChangeSets,
-		"DescribeStacks":      describeStacks,
-		"DescribeStackEvents": describeStackEvents,
-		"DeleteStack":         deleteStackAction,
+		"CreateChangeSet":       createChangeSet,
+		"DescribeChangeSet":     describeChangeSet,
+		"ExecuteChangeSet":      executeChangeSet,
+		"DeleteChangeSet":       deleteChangeSet,
+		"ListChangeSets":        listChangeSets,
+		"DescribeStacks":        describeStacks,
+		"DescribeStackEvents":   describeStackEvents,
+		"DescribeStackResource": describeStackResource,
+		"DeleteStack":           deleteStackAction,
 	},
 }
 
