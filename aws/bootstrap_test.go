@@ -220,4 +220,3 @@ func strs(v any) []string {
 	}
 	return nil
 }
-
