@@ -211,7 +211,7 @@ func lockState(dir string) (func(), error) {
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
-// openStore opens the state's database for commands that only read or record decisions.
+// openStore opens the state's database, for an engine in this process.
 func openStore(dir string) (*sqlite.DB, error) {
 	db, err := sqlite.Open(filepath.Join(dir, stateFile))
 	if err != nil {

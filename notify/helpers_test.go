@@ -105,7 +105,7 @@ func (h *history) approveAndRollBack(t *testing.T, ex *sluice.Execution) {
 		Changes: []sluice.Change{{Field: "artifact", From: "sha256:aaa", To: "sha256:bbb", Replaces: true}}}
 	must(t, h.db.SaveChangeSet(ctx, cs))
 	a := &sluice.Approval{ExecutionID: ex.ID, Pipeline: pipeline, Environment: "prod", ChangeSetDigest: cs.Digest, Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}
-	must(t, h.db.CreateApproval(ctx, a, sluice.ApprovalRequested(a, now)))
+	must(t, h.db.CreateApproval(ctx, a, func(a *sluice.Approval) []sluice.Event { return []sluice.Event{sluice.ApprovalRequested(a, now)} }))
 	a.Status, a.DecidedBy, a.DecidedAt = sluice.StatusSucceeded, "alice", now
 	must(t, h.db.DecideApproval(ctx, a, sluice.ApprovalDecided(a, now)))
 	d := &sluice.Deployment{Pipeline: pipeline, Environment: "prod", ExecutionID: ex.ID, ChangeSetDigest: cs.Digest,
