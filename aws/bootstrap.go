@@ -383,9 +383,6 @@ func (b *bootstrap) roles(g group) []byte {
 			statement("ReadAlarmsAndMetrics", "Allow", nil, []string{"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"}, "*"),
 		))},
 	))
-	deployment = append(deployment, yaml.MapItem{Key: "Metadata", Value: kv("sluice", kv("suppress", []m{kv(
-		"id", "IAM_WILDCARD_RESOURCE", "reason", "cloudwatch:DescribeAlarms and cloudwatch:GetMetricData have no resource-level permissions",
-	)}))})
 	dropNilResource(deployment)
 
 	toolingKey := arn("kms", b.opts.ToolingRegion, b.opts.ToolingAccount, "key/*")
