@@ -38,7 +38,7 @@ var samExtras = map[string]struct {
 		attributes: []string{"RootResourceId"},
 	},
 	"AWS::Serverless::HttpApi": {
-		properties: map[string]cfnspec.Type{"Name": str, "PropagateTags": boolean},
+		properties: map[string]cfnspec.Type{"AccessLogSettings": anyJSON, "Name": str, "PropagateTags": boolean},
 		attributes: []string{"ApiEndpoint", "ApiId"},
 	},
 	"AWS::Serverless::SimpleTable": {
