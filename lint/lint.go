@@ -119,7 +119,9 @@ type checker struct {
 	parameters map[string]*template.Node
 	conditions map[string]*template.Node
 	mappings   map[string]*template.Node
-	sam        bool // the template names the SAM transform
+	sam        bool           // the template names the SAM transform
+	macro      *template.Node // a macro the template names, if any
+	samIDs     map[string]bool
 }
 
 // resource is one entry of Resources.

@@ -141,7 +141,34 @@ func (c *checker) isSAMGenerated(name string) bool {
 			return true // MyFunctionRole, MyFunctionAliaslive, MyApiStage, ...
 		}
 	}
-	return false
+	return c.samLogicalIDs()[name]
+}
+
+// samLogicalIDs are the logical IDs SAM resources name for what SAM generates for them
+// (DeadLetterConfig: {QueueLogicalId: MyDlq}, ...).
+func (c *checker) samLogicalIDs() map[string]bool {
+	if c.samIDs != nil {
+		return c.samIDs
+	}
+	c.samIDs = map[string]bool{}
+	var walk func(n *template.Node)
+	walk = func(n *template.Node) {
+		for _, e := range n.Entries {
+			if strings.HasSuffix(e.Key.Value, "LogicalId") && e.Value.IsString() {
+				c.samIDs[e.Value.Value] = true
+			}
+			walk(e.Value)
+		}
+		for _, it := range n.Items {
+			walk(it)
+		}
+	}
+	for _, r := range c.order {
+		if r.def != nil && r.def.Transform == samTransform && r.properties != nil {
+			walk(r.properties)
+		}
+	}
+	return c.samIDs
 }
 
 func (c *checker) ref(arg *template.Node, path string, w refWalk) {
@@ -157,10 +184,8 @@ func (c *checker) ref(arg *template.Node, path string, w refWalk) {
 	if pseudoParameters[name] || c.parameters[name] != nil || c.resources[name] != nil {
 		return
 	}
-	if base, suffix, ok := strings.Cut(name, "."); ok && c.sam && (suffix == "Alias" || suffix == "Version") {
-		if r := c.resources[base]; r != nil && (r.typ == "AWS::Serverless::Function" || r.typ == "AWS::Serverless::StateMachine") {
-			return
-		}
+	if base, suffix, ok := strings.Cut(name, "."); ok && c.samAliasOrVersion(base, suffix) {
+		return
 	}
 	if c.isSAMGenerated(name) {
 		return
@@ -231,8 +256,8 @@ func (c *checker) attribute(name, attr *template.Node, path string, w refWalk) {
 		c.errorf(RuleGetAtt, name, w.res, path, "Fn::GetAtt names %q, %s%s", name.Value, what, didYouMean(name.Value, c.resourceIDs()))
 		return
 	}
-	if attr == nil || r.def == nil {
-		return // custom and unknown types: their attributes are their own
+	if attr == nil || r.def == nil || r.def.Open {
+		return // custom, unknown and open types: their attributes are their own
 	}
 	if !attr.IsString() && attr.Kind == template.Scalar {
 		c.errorf(RuleGetAtt, attr, w.res, path, "an attribute name is text, got %s", attr.Describe())
@@ -281,7 +306,7 @@ func (c *checker) sub(arg *template.Node, path string, w refWalk) {
 			continue
 		}
 		if base, attr, ok := strings.Cut(name, "."); ok {
-			if inner.subVars[base] {
+			if inner.subVars[base] || c.samAliasOrVersion(base, attr) {
 				continue
 			}
 			c.attribute(&template.Node{Value: base, Line: text.Line, Col: text.Col}, &template.Node{Kind: template.Scalar, Value: attr, Line: text.Line, Col: text.Col}, path, w)
@@ -396,4 +421,14 @@ func entryKeys(n *template.Node) []string {
 		out = append(out, e.Key.Value)
 	}
 	return out
+}
+
+// samAliasOrVersion reports whether base.suffix is SAM's reference to the alias or version
+// it publishes for a function or state machine (Ref: MyFunction.Alias, ${MyFunction.Version}).
+func (c *checker) samAliasOrVersion(base, suffix string) bool {
+	if !c.sam || (suffix != "Alias" && suffix != "Version") {
+		return false
+	}
+	r := c.resources[base]
+	return r != nil && (r.typ == "AWS::Serverless::Function" || r.typ == "AWS::Serverless::StateMachine")
 }

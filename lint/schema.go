@@ -65,6 +65,13 @@ func (c *checker) checkSchema() {
 	}
 	c.readTransform()
 	c.collect()
+	if c.macro != nil {
+		c.report(SeverityWarning, RuleSection, c.macro, "", "Transform", "the template uses the macro %q, which Sluice cannot expand: its resources are not checked against the specification, only the security rules run; lint the processed template (aws cloudformation get-template --template-stage Processed) for a full check", c.macro.Value)
+		for _, r := range c.order {
+			c.readResourceType(r)
+		}
+		return
+	}
 	c.checkParameters()
 	for _, r := range c.order {
 		c.checkResource(r)
@@ -72,6 +79,18 @@ func (c *checker) checkSchema() {
 	c.checkGlobals()
 	c.checkOutputs()
 	c.checkReferences()
+}
+
+// readResourceType sets the type and properties of r without checking them.
+func (c *checker) readResourceType(r *resource) {
+	if r.node.Kind != template.Mapping {
+		return
+	}
+	if t := r.node.Get("Type"); t.IsString() {
+		r.typ = t.Value
+		r.def = c.db.Resources[r.typ]
+	}
+	r.properties = r.node.Get("Properties")
 }
 
 // duplicates reports keys written twice in one mapping: CloudFormation keeps one of them
@@ -95,6 +114,9 @@ func (c *checker) duplicates(n *template.Node, path string) {
 	}
 }
 
+// readTransform notes the SAM transform, and macros: a template that names a macro other than
+// AWS's own transforms is checked only for what a macro cannot change, since the macro may
+// rewrite anything.
 func (c *checker) readTransform() {
 	t := c.root.Get("Transform")
 	if t == nil {
@@ -105,8 +127,13 @@ func (c *checker) readTransform() {
 		names = t.Items
 	}
 	for _, n := range names {
-		if n.Kind == template.Scalar && n.Value == samTransform {
+		switch {
+		case n.Kind != template.Scalar:
+		case n.Value == samTransform:
 			c.sam = true
+		case n.Value == "AWS::LanguageExtensions" || n.Value == "AWS::CodeDeployBlueGreen":
+		default:
+			c.macro = n
 		}
 	}
 }
@@ -190,6 +217,9 @@ func (c *checker) checkResource(r *resource) {
 		return
 	}
 	for _, e := range r.node.Entries {
+		if e.Key.Value == "Connectors" && c.sam {
+			continue // SAM's embedded connectors
+		}
 		if !contains(resourceKeys, e.Key.Value) {
 			c.errorf(RuleResource, e.Key, r.id, join(path, e.Key.Value), "%q is not a resource attribute%s", e.Key.Value, orKnown(e.Key.Value, resourceKeys))
 		}
@@ -230,6 +260,9 @@ func (c *checker) checkResource(r *resource) {
 	if r.def.Transform == samTransform && !c.sam {
 		c.errorf(RuleResourceType, t.Value, r.id, path+".Type", "%s needs the SAM transform; add Transform: %s at the top of the template", r.typ, samTransform)
 	}
+	if r.def.Open {
+		return
+	}
 	at := t.Key
 	if r.properties != nil {
 		at = r.node.Entries[indexOf(r.node, "Properties")].Key
@@ -246,8 +279,8 @@ func (c *checker) checkResource(r *resource) {
 type valueCheck struct {
 	res string // the resource's logical ID
 	typ string // its type, for messages
-	// lenient skips unknown and missing properties inside structures. SAM's nested
-	// structures in the specification lag SAM itself; only its top level is held to it.
+	// lenient skips what is inside structures: SAM's nested structures in the specification
+	// lag SAM itself, so only SAM's top level is held to it.
 	lenient bool
 }
 
@@ -265,20 +298,17 @@ func (c *checker) checkProperties(n *template.Node, defs map[string]*cfnspec.Pro
 		c.errorf(RuleValueType, n, v.res, path, "expects a mapping of properties, got %s", n.Describe())
 		return
 	}
-	skip := nested && v.lenient
+	if nested && v.lenient {
+		return
+	}
 	for _, e := range n.Entries {
 		p := join(path, e.Key.Value)
 		def, ok := defs[e.Key.Value]
 		if !ok {
-			if !skip {
-				c.errorf(RuleProperty, e.Key, v.res, p, "%q is not a property of %s%s", e.Key.Value, v.what(structName), orKnown(e.Key.Value, names()))
-			}
+			c.errorf(RuleProperty, e.Key, v.res, p, "%q is not a property of %s%s", e.Key.Value, v.what(structName), orKnown(e.Key.Value, names()))
 			continue
 		}
 		c.checkValue(e.Value, def.Type, p, v)
-	}
-	if skip {
-		return
 	}
 	for _, name := range names() {
 		if defs[name].Required && n.Get(name) == nil {
@@ -426,7 +456,7 @@ func (c *checker) checkGlobals() {
 		c.errorf(RuleSection, g.Value, "", "Globals", "Globals must be a mapping of SAM resource kinds (Function, Api, ...), got %s", g.Value.Describe())
 		return
 	}
-	kinds := []string{"Api", "Function", "HttpApi", "SimpleTable", "StateMachine"}
+	kinds := []string{"Api", "CapacityProvider", "Function", "HttpApi", "LayerVersion", "SimpleTable", "StateMachine", "WebSocketApi"}
 	for _, e := range g.Value.Entries {
 		path := "Globals." + e.Key.Value
 		def := c.db.Resources["AWS::Serverless::"+e.Key.Value]
@@ -439,7 +469,7 @@ func (c *checker) checkGlobals() {
 			continue
 		}
 		for _, p := range e.Value.Entries {
-			if _, ok := def.Properties[p.Key.Value]; !ok {
+			if _, ok := def.Properties[p.Key.Value]; !ok && !def.Open {
 				c.errorf(RuleProperty, p.Key, "", join(path, p.Key.Value), "%q is not a property of AWS::Serverless::%s%s", p.Key.Value, e.Key.Value, orKnown(p.Key.Value, def.PropertyNames()))
 			}
 		}
@@ -458,6 +488,9 @@ func (c *checker) checkOutputs() {
 	keys := []string{"Condition", "Description", "Export", "Value"}
 	for _, e := range outs.Entries {
 		path := "Outputs." + e.Key.Value
+		if strings.HasPrefix(e.Key.Value, "Fn::ForEach::") {
+			continue // expanded by the AWS::LanguageExtensions transform
+		}
 		if e.Value.Kind != template.Mapping {
 			c.errorf(RuleOutput, e.Value, "", path, "an output is a mapping with at least Value, got %s", e.Value.Describe())
 			continue

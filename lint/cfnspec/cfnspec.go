@@ -65,6 +65,8 @@ type Resource struct {
 	// Transform names the transform that expands this type ("AWS::Serverless-2016-10-31" for
 	// SAM); if empty, CloudFormation knows the type itself.
 	Transform string `json:"x,omitempty"`
+	// Open types are known by name only: their properties and attributes are not checked.
+	Open bool `json:"o,omitempty"`
 }
 
 // Spec is the whole specification.

@@ -153,3 +153,71 @@ func TestParseRefusesWithPosition(t *testing.T) {
 		})
 	}
 }
+
+// A tag with nothing after it ("AvailabilityZones: !GetAZs") is an empty call; the keys after
+// it belong to the same mapping, not to the tag.
+func TestParseEmptyShortFormKeepsSiblings(t *testing.T) {
+	src := `Resources:
+  Group:
+    Type: AWS::AutoScaling::AutoScalingGroup
+    Properties:
+      AvailabilityZones: !GetAZs
+      MinSize: "2"
+      MaxSize: "2"
+  Next:
+    Type: AWS::SQS::Queue
+`
+	root, err := template.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := root.Get("Resources").Get("Group").Get("Properties")
+	var keys []string
+	for _, e := range props.Entries {
+		keys = append(keys, fmt.Sprintf("%s@%d:%d", e.Key.Value, e.Key.Line, e.Key.Col))
+	}
+	if got := strings.Join(keys, " "); got != "AvailabilityZones@5:7 MinSize@6:7 MaxSize@7:7" {
+		t.Errorf("Properties keys: %s", got)
+	}
+	fn, arg, ok := props.Get("AvailabilityZones").Intrinsic()
+	if !ok || fn != "Fn::GetAZs" || arg.Value != "" || arg.Line != 5 || arg.Col != 26 {
+		t.Errorf("AvailabilityZones = %s %+v", fn, arg)
+	}
+	if root.Get("Resources").Get("Next") == nil {
+		t.Error("the resource after the empty call was lost")
+	}
+
+	// The same in a list, and a call whose argument is a list at its key's indentation.
+	src = "A:\n  B: !Select\n    - 0\n    - !GetAZs\n  C: !Join\n  - ''\n  - [x, y]\n  D: 1\n"
+	root, err = template.Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	dump(root, "", &b)
+	want := `{} 1:1
+  A 1:1 =
+    {} 2:3
+      B 2:3 =
+        {} 2:6
+          Fn::Select 2:6 =
+            [] 3:5
+              "0"(1) 3:7
+              {} 4:7
+                Fn::GetAZs 4:7 =
+                  ""(0) 4:7
+      C 5:3 =
+        {} 5:6
+          Fn::Join 5:6 =
+            [] 6:3
+              ""(0) 6:5
+              [] 7:5
+                "x"(0) 7:6
+                "y"(0) 7:9
+      D 8:3 =
+        "1"(1) 8:6
+`
+	if got := b.String(); got != want {
+		t.Errorf("tree:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -1,14 +1,15 @@
 package template
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"regexp"
+	"strconv"
 	"strings"
 
-	"github.com/goccy/go-yaml"
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
+	"go.yaml.in/yaml/v3"
 )
 
 // shortForms maps YAML short-form function tags to the long form's key.
@@ -20,8 +21,15 @@ var shortForms = map[string]string{
 	"!Length": "Fn::Length", "!Not": "Fn::Not", "!Or": "Fn::Or", "!Select": "Fn::Select",
 	"!Split": "Fn::Split", "!Sub": "Fn::Sub", "!ToJsonString": "Fn::ToJsonString",
 	"!Transform": "Fn::Transform",
+	// Only in Rules.
+	"!Contains": "Fn::Contains", "!EachMemberEquals": "Fn::EachMemberEquals", "!EachMemberIn": "Fn::EachMemberIn",
+	"!RefAll": "Fn::RefAll", "!ValueOf": "Fn::ValueOf", "!ValueOfAll": "Fn::ValueOfAll",
 }
 
+var errorLine = regexp.MustCompile(`line (\d+)`)
+
+// parseYAML reads a YAML template with go.yaml.in/yaml/v3, whose syntax tree keeps the line and
+// column of every node and the tags as written.
 func parseYAML(data []byte) (root *Node, err error) {
 	// The YAML parser is not ours; a template that trips it must not take the command down.
 	defer func() {
@@ -29,212 +37,172 @@ func parseYAML(data []byte) (root *Node, err error) {
 			root, err = nil, &Error{Line: 1, Col: 1, Message: fmt.Sprintf("invalid YAML: the parser gave up (%v)", r)}
 		}
 	}()
-	file, perr := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
-	if perr != nil {
-		var yerr yaml.Error
-		if errors.As(perr, &yerr) {
-			line, col := tokenPos(yerr.GetToken())
-			msg := strings.ReplaceAll(yerr.GetMessage(), "\t", `\t`)
-			if strings.Contains(msg, `\t`) {
-				msg += "; YAML indents with spaces, not tabs"
-			}
-			return nil, &Error{Line: line, Col: col, Message: "invalid YAML: " + msg}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, &Error{Line: 1, Col: 1, Message: "the template holds only comments; a template has at least Resources"}
 		}
-		return nil, &Error{Line: 1, Col: 1, Message: "invalid YAML: " + perr.Error()}
+		return nil, syntaxError(err)
 	}
-	var body ast.Node
-	for _, doc := range file.Docs {
-		if doc == nil || doc.Body == nil {
-			continue
-		}
-		if _, directive := doc.Body.(*ast.DirectiveNode); directive {
-			continue
-		}
-		if body != nil {
-			line, col := tokenPos(doc.GetToken())
-			if doc.Start != nil {
-				line, col = tokenPos(doc.Start)
-			}
-			return nil, &Error{Line: line, Col: col, Message: "a second YAML document; a template is one document, remove this '---' and what follows"}
-		}
-		body = doc.Body
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		return nil, &Error{Line: documentStart(data, second), Col: 1, Message: "a second YAML document; a template is one document, remove this '---' and what follows"}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, syntaxError(err)
 	}
-	if body == nil {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, &Error{Line: 1, Col: 1, Message: "the template holds only comments; a template has at least Resources"}
 	}
-	c := &converter{tags: map[int][]int{}}
-	root, err = c.convert(body, 0)
-	if err != nil {
-		return nil, err
-	}
-	c.fixColumns(root)
-	return root, nil
+	return convert(doc.Content[0], 0)
 }
 
-// converter turns the parser's tree into Nodes.
-//
-// The YAML lexer counts one column too few for everything after a tag on the same line (it
-// drops the space after "!Ref"), once per tag; tags records the columns it gave the tags of
-// each line so fixColumns can add back one per earlier tag.
-type converter struct {
-	tags map[int][]int
-}
-
-func (c *converter) fixColumns(n *Node) {
-	n.Col += c.shift(n.Line, n.Col)
-	for _, e := range n.Entries {
-		e.Key.Col += c.shift(e.Key.Line, e.Key.Col)
-		c.fixColumns(e.Value)
+// documentStart returns the line of the '---' that starts doc, or its first line.
+func documentStart(data []byte, doc yaml.Node) int {
+	first := doc.Line
+	if len(doc.Content) > 0 {
+		first = doc.Content[0].Line
 	}
-	for _, it := range n.Items {
-		c.fixColumns(it)
-	}
-}
-
-func (c *converter) shift(line, col int) int {
-	k := 0
-	for _, t := range c.tags[line] {
-		if t < col {
-			k++
+	lines := bytes.Split(data, []byte("\n"))
+	for i := min(first, len(lines)) - 1; i >= 0; i-- {
+		if bytes.HasPrefix(lines[i], []byte("---")) {
+			return i + 1
 		}
 	}
-	return k
+	return max(first, 1)
 }
 
-func tokenPos(t *token.Token) (int, int) {
-	if t == nil || t.Position == nil || t.Position.Line < 1 {
-		return 1, 1
+func syntaxError(err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if m := errorLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ": ")
 	}
-	return t.Position.Line, max(t.Position.Column, 1)
-}
-
-func errAt(n ast.Node, format string, args ...any) error {
-	line, col := tokenPos(n.GetToken())
-	return &Error{Line: line, Col: col, Message: fmt.Sprintf(format, args...)}
-}
-
-func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
-	if n == nil {
-		return &Node{Kind: Scalar, Type: Null, Value: "null"}, nil
+	if strings.Contains(msg, "tab") {
+		msg += "; YAML indents with spaces, not tabs"
 	}
+	return &Error{Line: max(line, 1), Col: 1, Message: "invalid YAML: " + msg}
+}
+
+func errAt(n *yaml.Node, format string, args ...any) error {
+	return &Error{Line: max(n.Line, 1), Col: max(n.Column, 1), Message: fmt.Sprintf(format, args...)}
+}
+
+func convert(n *yaml.Node, depth int) (*Node, error) {
 	if depth > maxDepth {
 		return nil, errAt(n, "the template nests deeper than %d levels", maxDepth)
 	}
-	line, col := tokenPos(n.GetToken())
-	out := &Node{Line: line, Col: col}
-	switch v := n.(type) {
-	case *ast.MappingNode:
+	if n.Anchor != "" {
+		return nil, errAt(n, "YAML anchors (&%s) are not supported by CloudFormation; write the value out", n.Anchor)
+	}
+	out := &Node{Line: max(n.Line, 1), Col: max(n.Column, 1)}
+	tag := n.Tag
+	if fn, ok := shortForms[tag]; ok {
+		return convertShortForm(n, fn, depth)
+	}
+	if strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
+		return nil, errAt(n, "unknown tag %s; CloudFormation's short forms are !Ref, !GetAtt, !Sub, !Join, !If, ...", tag)
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		return nil, errAt(n, "YAML aliases (*%s) are not supported by CloudFormation; write the value out", n.Value)
+	case yaml.MappingNode:
 		out.Kind = Mapping
-		if v.Start != nil && v.Start.Type == token.MappingStartType { // a flow mapping: {a: b}
-			out.Line, out.Col = tokenPos(v.Start)
-		} else if len(v.Values) > 0 {
-			out.Line, out.Col = tokenPos(v.Values[0].Key.GetToken())
-		}
-		for _, mv := range v.Values {
-			e, err := c.convertEntry(mv, depth)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" {
+				return nil, errAt(k, "YAML merge keys (<<) are not supported by CloudFormation; write the keys out")
+			}
+			if k.Kind != yaml.ScalarNode {
+				return nil, errAt(k, "a key must be plain text, got %s", kindName(k))
+			}
+			key, err := convert(k, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			out.Entries = append(out.Entries, e)
+			key.Type = Str
+			value, err := convert(v, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			// An empty value has no place of its own: it is where its key is.
+			if value.Kind == Scalar && value.Type == Null {
+				value.Line, value.Col = key.Line, key.Col
+			}
+			out.Entries = append(out.Entries, Entry{Key: key, Value: value})
 		}
-	case *ast.MappingValueNode:
-		out.Kind = Mapping
-		out.Line, out.Col = tokenPos(v.Key.GetToken())
-		e, err := c.convertEntry(v, depth)
-		if err != nil {
-			return nil, err
-		}
-		out.Entries = []Entry{e}
-	case *ast.SequenceNode:
+	case yaml.SequenceNode:
 		out.Kind = Sequence
-		for _, item := range v.Values {
-			c, err := c.convert(item, depth+1)
+		for _, item := range n.Content {
+			c, err := convert(item, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			out.Items = append(out.Items, c)
 		}
-	case *ast.TagNode:
-		return c.convertTag(v, depth)
-	case *ast.StringNode:
-		out.Value = v.Value
-	case *ast.LiteralNode:
-		if v.Value != nil {
-			out.Value = v.Value.Value
+	case yaml.ScalarNode:
+		out.Value = n.Value
+		switch tag {
+		case "!!int":
+			out.Type = Int
+		case "!!float":
+			out.Type = Float
+		case "!!bool":
+			out.Type = Bool
+		case "!!null":
+			out.Type, out.Value = Null, "null"
 		}
-	case *ast.IntegerNode:
-		out.Type, out.Value = Int, v.GetToken().Value
-	case *ast.FloatNode:
-		out.Type, out.Value = Float, v.GetToken().Value
-	case *ast.InfinityNode, *ast.NanNode:
-		out.Type, out.Value = Float, v.GetToken().Value
-	case *ast.BoolNode:
-		out.Type, out.Value = Bool, fmt.Sprint(v.Value)
-	case *ast.NullNode:
-		out.Type, out.Value = Null, "null"
-	case *ast.AnchorNode:
-		return nil, errAt(n, "YAML anchors (&name) are not supported by CloudFormation; write the value out")
-	case *ast.AliasNode:
-		return nil, errAt(n, "YAML aliases (*name) are not supported by CloudFormation; write the value out")
-	case *ast.MergeKeyNode:
-		return nil, errAt(n, "YAML merge keys (<<) are not supported by CloudFormation; write the keys out")
 	default:
-		return nil, errAt(n, "%s is not supported in a CloudFormation template", n.Type())
+		return nil, errAt(n, "this YAML is not supported in a CloudFormation template")
 	}
 	return out, nil
 }
 
-func (c *converter) convertEntry(mv *ast.MappingValueNode, depth int) (Entry, error) {
-	keyNode := ast.Node(mv.Key)
-	if _, merge := keyNode.(*ast.MergeKeyNode); merge {
-		return Entry{}, errAt(keyNode, "YAML merge keys (<<) are not supported by CloudFormation; write the keys out")
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
 	}
-	key, err := c.convert(keyNode, depth+1)
-	if err != nil {
-		return Entry{}, err
-	}
-	if key.Kind != Scalar {
-		return Entry{}, errAt(keyNode, "a key must be plain text, got %s", key.Kind)
-	}
-	key.Type = Str
-	value, err := c.convert(mv.Value, depth+1)
-	if err != nil {
-		return Entry{}, err
-	}
-	// An empty value has no place of its own: it is where its key is.
-	if value.Line == 0 || (value.Kind == Scalar && value.Type == Null) {
-		value.Line, value.Col = key.Line, key.Col
-	}
-	return Entry{Key: key, Value: value}, nil
+	return "an alias"
 }
 
-// convertTag rewrites a short-form function into its long form, and reads the YAML core
-// schema tags (!!str, !!int, ...) as the types they name.
-func (c *converter) convertTag(t *ast.TagNode, depth int) (*Node, error) {
-	tag := t.Start.Value
-	line, col := tokenPos(t.Start)
-	c.tags[line] = append(c.tags[line], col)
-	switch tag {
-	case "!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq":
-		v, err := c.convert(t.Value, depth+1)
-		if err != nil {
-			return nil, err
-		}
-		if tag == "!!str" && v.Kind == Scalar {
-			v.Type = Str
-		}
-		return v, nil
+// convertShortForm rewrites a short-form function (!Ref X) into its long form ({Ref: X}).
+func convertShortForm(n *yaml.Node, fn string, depth int) (*Node, error) {
+	plain := *n
+	plain.Tag = ""
+	switch n.Kind {
+	case yaml.ScalarNode:
+		plain.Tag = "!!str" // the argument of !Ref 10 is the name "10"
+	case yaml.MappingNode:
+		plain.Tag = "!!map"
+	case yaml.SequenceNode:
+		plain.Tag = "!!seq"
 	}
-	fn, ok := shortForms[tag]
-	if !ok {
-		return nil, &Error{Line: line, Col: col, Message: fmt.Sprintf("unknown tag %s; CloudFormation's short forms are !Ref, !GetAtt, !Sub, !Join, !If, ...", tag)}
-	}
-	arg, err := c.convert(t.Value, depth+1)
+	arg, err := convert(&plain, depth+1)
 	if err != nil {
 		return nil, err
 	}
-	if arg.Line == 0 || (arg.Kind == Scalar && arg.Type == Null) {
+	// The parser places a tagged node at its tag. The argument starts after the tag and a
+	// space ("!Ref X", "!If [a, b, c]"), or, written below it, at its first item's dash or
+	// first key.
+	line, col := max(n.Line, 1), max(n.Column, 1)
+	after := col + len([]rune(n.Tag)) + 1
+	switch {
+	case n.Kind == yaml.ScalarNode && n.Value == "":
 		arg.Line, arg.Col = line, col
+	case n.Kind == yaml.ScalarNode:
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			arg.Col = after
+		}
+	case len(n.Content) == 0 || n.Content[0].Line == line:
+		arg.Line, arg.Col = line, after
+	case n.Kind == yaml.SequenceNode:
+		arg.Line, arg.Col = n.Content[0].Line, max(n.Content[0].Column-2, 1)
+	default:
+		arg.Line, arg.Col = n.Content[0].Line, n.Content[0].Column
 	}
 	// !GetAtt Resource.Attribute is [Resource, Attribute] in the long form; the attribute may
 	// hold dots itself (Endpoint.Address), the logical ID never does.

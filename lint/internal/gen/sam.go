@@ -26,14 +26,15 @@ var samExtras = map[string]struct {
 		properties: map[string]cfnspec.Type{
 			"AutoPublishAliasAllProperties": boolean, "LoggingConfig": anyJSON, "PropagateTags": boolean,
 			"RecursiveLoop": str, "RolePath": str, "RuntimeManagementConfig": anyJSON, "SnapStart": anyJSON,
-			"SourceKMSKeyArn": str, "VersionDeletionPolicy": str,
+			"SourceKMSKeyArn": str, "VersionDeletionPolicy": str, "TenancyConfig": anyJSON,
+			"CapacityProviderConfig": anyJSON, "FunctionScalingConfig": anyJSON, "PublishToLatestPublished": boolean,
 		},
 		attributes: []string{"Arn"},
 	},
 	"AWS::Serverless::Api": {
 		properties: map[string]cfnspec.Type{
 			"ApiKeySourceType": str, "FailOnWarnings": boolean, "MergeDefinitions": boolean, "Mode": str,
-			"PropagateTags": boolean, "Policy": anyJSON,
+			"PropagateTags": boolean, "Policy": anyJSON, "SecurityPolicy": str, "EndpointAccessMode": str,
 		},
 		attributes: []string{"RootResourceId"},
 	},
@@ -57,7 +58,9 @@ var samExtras = map[string]struct {
 			"CompatibleArchitectures": {Kind: cfnspec.List, Element: &str}, "PublishLambdaVersion": boolean,
 		},
 	},
-	"AWS::Serverless::Application": {},
+	"AWS::Serverless::Application": {
+		properties: map[string]cfnspec.Type{"NotificationARNs": {Kind: cfnspec.List, Element: &str}},
+	},
 	// Not in the database at all.
 	"AWS::Serverless::Connector": {
 		properties: map[string]cfnspec.Type{
@@ -66,11 +69,19 @@ var samExtras = map[string]struct {
 	},
 }
 
+// samOpen are SAM types newer than the database: known by name, their properties not checked.
+var samOpen = []string{"AWS::Serverless::GraphQLApi", "AWS::Serverless::WebSocketApi", "AWS::Serverless::CapacityProvider"}
+
 var samRequired = map[string][]string{
 	"AWS::Serverless::Connector": {"Source", "Destination", "Permissions"},
 }
 
 func addSAMExtras(s *cfnspec.Spec) {
+	for _, name := range samOpen {
+		if s.Resources[name] == nil {
+			s.Resources[name] = &cfnspec.Resource{Properties: map[string]*cfnspec.Property{}, Transform: samTransform, Open: true}
+		}
+	}
 	for name, extra := range samExtras {
 		r := s.Resources[name]
 		if r == nil {
