@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluicehq/sluice"
 )
 
 func TestLintReportsFindingsAndExitStatus(t *testing.T) {
@@ -97,5 +99,52 @@ func TestLintReportsFindingsAndExitStatus(t *testing.T) {
 	r = sluiceRun(t, dir, "lint", "--rules")
 	if r.code != 0 || !strings.Contains(r.stdout, "LMB001") || !strings.Contains(r.stdout, "opt-in") {
 		t.Errorf("--rules: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+// A route gates on its templates with a check that runs sluice lint in the checkout of the
+// revision: a committed mistake fails the Checks stage with the finding in the log, the fix
+// passes it.
+func TestLintAsACheck(t *testing.T) {
+	t.Setenv("PATH", filepath.Dir(sluiceBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	root := t.TempDir()
+	r := &repo{t: t, dir: filepath.Join(root, "app"), state: filepath.Join(root, "state")}
+	if err := os.MkdirAll(filepath.Join(r.dir, "infra"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	route := `version: 1
+name: lint-gate
+build: {commands: ["true"], artifact: [infra/]}
+checks:
+  - name: templates
+    run: sluice lint infra/template.yaml
+service: {command: [infra/missing]}
+environments:
+  - name: dev
+`
+	broken := "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      DelaySecs: 5\n"
+	for name, text := range map[string]string{"sluice.yaml": route, "infra/template.yaml": broken} {
+		if err := os.WriteFile(filepath.Join(r.dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.git("init", "-q", "-b", "main")
+	r.commit("a route gated on its template")
+
+	code, s, res := r.run()
+	check := action(t, s, "Checks", sluice.KindCheck)
+	if code != 1 || check.Status != sluice.StatusFailed {
+		t.Fatalf("broken template: exit %d, check %s\n%s%s", code, check.Status, res.stdout, res.stderr)
+	}
+	logs := sluiceRun(t, r.dir, "logs", "--state", r.state, s.Execution, "templates")
+	if want := `infra/template.yaml:5:7: error: T012: Resources.Queue.Properties.DelaySecs: "DelaySecs" is not a property of AWS::SQS::Queue; did you mean "DelaySeconds"?`; !strings.Contains(logs.stdout, want) {
+		t.Errorf("the check's log lacks the finding %q:\n%s%s", want, logs.stdout, logs.stderr)
+	}
+
+	r.edit("infra/template.yaml", func(s string) string { return strings.Replace(s, "DelaySecs", "DelaySeconds", 1) })
+	r.commit("fix the template")
+	_, s, res = r.run()
+	if check := action(t, s, "Checks", sluice.KindCheck); check.Status != sluice.StatusSucceeded {
+		t.Fatalf("fixed template: check %s\n%s%s", check.Status, res.stdout, res.stderr)
 	}
 }
