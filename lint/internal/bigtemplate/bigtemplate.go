@@ -1,7 +1,8 @@
 // Package bigtemplate writes large, valid CloudFormation templates for benchmarks: groups of
 // ten resources (a key, an encrypted bucket with its TLS-only policy, a role, a function, a
 // queue, a topic, a log group, an alarm, a security group) that refer to each other the way
-// real stacks do, and pass every default rule of `sluice lint`.
+// real stacks do. They pass every rule of `sluice lint`, and the Control Tower guard rules
+// that check the same things (the TLS-only statement is written the way those rules read it).
 package bigtemplate
 
 import (
@@ -64,7 +65,9 @@ const group = `  Key%[1]d:
           - Effect: Deny
             Principal: "*"
             Action: s3:*
-            Resource: [!GetAtt Bucket%[1]d.Arn, !Sub "${Bucket%[1]d.Arn}/*"]
+            Resource:
+              - !GetAtt [Bucket%[1]d, Arn]
+              - !Join ["", [!GetAtt [Bucket%[1]d, Arn], "/*"]]
             Condition:
               Bool:
                 aws:SecureTransport: "false"
