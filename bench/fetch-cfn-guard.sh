@@ -21,7 +21,7 @@ fi
 mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
-(cd "$tmp" && npm pack --silent "@cdklabs/cdk-validator-cfnguard@$version" >/dev/null 2>&1) || {
+(cd "$tmp" && timeout 180 npm pack --silent "@cdklabs/cdk-validator-cfnguard@$version" >/dev/null 2>&1) || {
 	echo "npm pack @cdklabs/cdk-validator-cfnguard@$version failed" >&2
 	exit 1
 }
