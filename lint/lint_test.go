@@ -129,3 +129,36 @@ func TestValidTemplatesHaveNoFindings(t *testing.T) {
 		})
 	}
 }
+
+// Findings inside strings point at the character: a ${Name} of a quoted or block Fn::Sub, the
+// attribute of a short-form Fn::GetAtt.
+func TestFindingColumns(t *testing.T) {
+	src := `Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      TopicName: !Sub "x-${Nope}"
+      DisplayName: !GetAtt Queue.Arnn
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub |
+        first line
+          indented ${Gone.Arn} and ${Queue.Bad}
+`
+	findings, err := lint.Check("t.yaml", []byte(src), lint.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range findings {
+		got = append(got, fmt.Sprintf("%d:%d %s", f.Line, f.Col, f.Rule))
+	}
+	want := []string{"5:28 T022", "6:34 T021", "12:22 T021", "12:44 T021"}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings at %v, want %v", got, want)
+		for _, f := range findings {
+			t.Log(f)
+		}
+	}
+}

@@ -301,7 +301,8 @@ func (c *checker) sub(arg *template.Node, path string, w refWalk) {
 	}
 	for _, v := range subVariables(text.Value) {
 		name := strings.TrimSpace(v.name)
-		at := &template.Node{Value: name, Line: text.Line, Col: text.Col}
+		line, col := text.PositionOf(v.offset)
+		at := &template.Node{Kind: template.Scalar, Value: name, Line: line, Col: col}
 		if inner.subVars[name] || pseudoParameters[name] || c.parameters[name] != nil || c.resources[name] != nil {
 			continue
 		}
@@ -309,7 +310,8 @@ func (c *checker) sub(arg *template.Node, path string, w refWalk) {
 			if inner.subVars[base] || c.samAliasOrVersion(base, attr) {
 				continue
 			}
-			c.attribute(&template.Node{Value: base, Line: text.Line, Col: text.Col}, &template.Node{Kind: template.Scalar, Value: attr, Line: text.Line, Col: text.Col}, path, w)
+			attrLine, attrCol := text.PositionOf(v.offset + len(base) + 1)
+			c.attribute(&template.Node{Value: base, Line: line, Col: col}, &template.Node{Kind: template.Scalar, Value: attr, Line: attrLine, Col: attrCol}, path, w)
 			continue
 		}
 		if c.isSAMGenerated(name) {
@@ -319,26 +321,30 @@ func (c *checker) sub(arg *template.Node, path string, w refWalk) {
 	}
 }
 
-type subVariable struct{ name string }
+// subVariable is one ${Name} of a Fn::Sub string; offset is where Name starts in it.
+type subVariable struct {
+	name   string
+	offset int
+}
 
 // subVariables returns the ${Name} and ${Name.Attribute} of a Fn::Sub string; ${!Literal} is
 // text, not a variable.
 func subVariables(s string) []subVariable {
 	var out []subVariable
-	for {
-		i := strings.Index(s, "${")
+	for at := 0; ; {
+		i := strings.Index(s[at:], "${")
 		if i < 0 {
 			return out
 		}
-		s = s[i+2:]
-		j := strings.IndexByte(s, '}')
+		start := at + i + 2
+		j := strings.IndexByte(s[start:], '}')
 		if j < 0 {
 			return out
 		}
-		if !strings.HasPrefix(s, "!") {
-			out = append(out, subVariable{name: s[:j]})
+		if !strings.HasPrefix(s[start:], "!") {
+			out = append(out, subVariable{name: s[start : start+j], offset: start})
 		}
-		s = s[j+1:]
+		at = start + j + 1
 	}
 }
 

@@ -97,7 +97,7 @@ func (p *jsonParser) value(depth int) (*Node, error) {
 			return nil, p.fail(coff, err)
 		}
 	case string:
-		n.Value = t
+		n.Value, n.text.quoted = t, true
 	case json.Number:
 		n.Value, n.Type = string(t), Int
 		if bytes.ContainsAny([]byte(t), ".eE") {

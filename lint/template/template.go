@@ -62,10 +62,39 @@ type Node struct {
 	Value string
 	// Line and Col are where the value starts, from 1; Col counts characters.
 	Line, Col int
+	// text says how a scalar's characters map to the file, for PositionOf.
+	text textLayout
 	// Entries are a mapping's keys and values in file order, duplicates included.
 	Entries []Entry
 	// Items are a list's elements.
 	Items []*Node
+}
+
+// textLayout is where a scalar's text lies in the file: quoted (its first character one past
+// the node's column), or a block scalar whose lines start at blockLine, each at blockCol.
+type textLayout struct {
+	quoted              bool
+	blockLine, blockCol int
+}
+
+// PositionOf returns the line and column of the character at byte offset off of a scalar's
+// Value: exact for plain and quoted text on one line and for literal blocks (|), the node's own
+// place otherwise (folded text, escapes that change length).
+func (n *Node) PositionOf(off int) (line, col int) {
+	if n == nil || off < 0 || off > len(n.Value) {
+		return 1, 1
+	}
+	before := n.Value[:off]
+	last := strings.LastIndexByte(before, '\n')
+	switch {
+	case n.text.blockLine > 0:
+		return n.text.blockLine + strings.Count(before, "\n"), n.text.blockCol + utf8.RuneCountInString(before[last+1:])
+	case last >= 0:
+		return n.Line, n.Col
+	case n.text.quoted:
+		return n.Line, n.Col + 1 + utf8.RuneCountInString(before)
+	}
+	return n.Line, n.Col + utf8.RuneCountInString(before)
 }
 
 // Entry is one key of a mapping and its value. Key is a scalar.

@@ -54,7 +54,29 @@ func parseYAML(data []byte) (root *Node, err error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, &Error{Line: 1, Col: 1, Message: "the template holds only comments; a template has at least Resources"}
 	}
-	return convert(doc.Content[0], 0)
+	return (&converter{data: data}).convert(doc.Content[0], 0)
+}
+
+// converter turns the parser's nodes into Nodes; data is the template, for finding where the
+// lines of block scalars start.
+type converter struct {
+	data  []byte
+	lines [][]byte
+}
+
+// blockStart returns where the text of a block scalar whose indicator (|) is on line starts:
+// the first line after it that is not blank, at its indentation.
+func (c *converter) blockStart(line int) (int, int) {
+	if c.lines == nil {
+		c.lines = bytes.Split(c.data, []byte("\n"))
+	}
+	for i := line; i < len(c.lines); i++ { // c.lines[line] is the line after the indicator's
+		t := bytes.TrimLeft(c.lines[i], " ")
+		if len(bytes.TrimSpace(t)) > 0 {
+			return i + 1, len(c.lines[i]) - len(t) + 1
+		}
+	}
+	return 0, 0
 }
 
 // documentStart returns the line of the '---' that starts doc, or its first line.
@@ -89,7 +111,7 @@ func errAt(n *yaml.Node, format string, args ...any) error {
 	return &Error{Line: max(n.Line, 1), Col: max(n.Column, 1), Message: fmt.Sprintf(format, args...)}
 }
 
-func convert(n *yaml.Node, depth int) (*Node, error) {
+func (c *converter) convert(n *yaml.Node, depth int) (*Node, error) {
 	if depth > maxDepth {
 		return nil, errAt(n, "the template nests deeper than %d levels", maxDepth)
 	}
@@ -99,7 +121,7 @@ func convert(n *yaml.Node, depth int) (*Node, error) {
 	out := &Node{Line: max(n.Line, 1), Col: max(n.Column, 1)}
 	tag := n.Tag
 	if fn, ok := shortForms[tag]; ok {
-		return convertShortForm(n, fn, depth)
+		return c.convertShortForm(n, fn, depth)
 	}
 	if strings.HasPrefix(tag, "!") && !strings.HasPrefix(tag, "!!") {
 		return nil, errAt(n, "unknown tag %s; CloudFormation's short forms are !Ref, !GetAtt, !Sub, !Join, !If, ...", tag)
@@ -117,12 +139,12 @@ func convert(n *yaml.Node, depth int) (*Node, error) {
 			if k.Kind != yaml.ScalarNode {
 				return nil, errAt(k, "a key must be plain text, got %s", kindName(k))
 			}
-			key, err := convert(k, depth+1)
+			key, err := c.convert(k, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			key.Type = Str
-			value, err := convert(v, depth+1)
+			value, err := c.convert(v, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -135,7 +157,7 @@ func convert(n *yaml.Node, depth int) (*Node, error) {
 	case yaml.SequenceNode:
 		out.Kind = Sequence
 		for _, item := range n.Content {
-			c, err := convert(item, depth+1)
+			c, err := c.convert(item, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -143,6 +165,12 @@ func convert(n *yaml.Node, depth int) (*Node, error) {
 		}
 	case yaml.ScalarNode:
 		out.Value = n.Value
+		switch {
+		case n.Style&yaml.LiteralStyle != 0:
+			out.text.blockLine, out.text.blockCol = c.blockStart(n.Line)
+		case n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+			out.text.quoted = true
+		}
 		switch tag {
 		case "!!int":
 			out.Type = Int
@@ -170,7 +198,7 @@ func kindName(n *yaml.Node) string {
 }
 
 // convertShortForm rewrites a short-form function (!Ref X) into its long form ({Ref: X}).
-func convertShortForm(n *yaml.Node, fn string, depth int) (*Node, error) {
+func (c *converter) convertShortForm(n *yaml.Node, fn string, depth int) (*Node, error) {
 	plain := *n
 	plain.Tag = ""
 	switch n.Kind {
@@ -181,7 +209,7 @@ func convertShortForm(n *yaml.Node, fn string, depth int) (*Node, error) {
 	case yaml.SequenceNode:
 		plain.Tag = "!!seq"
 	}
-	arg, err := convert(&plain, depth+1)
+	arg, err := c.convert(&plain, depth+1)
 	if err != nil {
 		return nil, err
 	}
