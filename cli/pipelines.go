@@ -2,15 +2,12 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/sqlite"
 )
 
 func pipelinesCommand(e *env) *cobra.Command {
@@ -29,8 +26,8 @@ type pipelineList struct {
 }
 
 func cmdPipelines(e *env, f *flags) error {
-	return withState(f, func(dir string, db *sqlite.DB) error {
-		list, err := db.ListPipelines(e.ctx)
+	return withService(e, f, reads, func(svc service, _ bool) error {
+		list, err := svc.Pipelines(e.ctx)
 		if err != nil {
 			return err
 		}
@@ -55,16 +52,4 @@ func cmdPipelines(e *env, f *flags) error {
 		_, err = e.stdout.Write(buf.Bytes())
 		return err
 	})
-}
-
-// mainPipeline is the ID of the main pipeline of the route in f's file, for commands that read
-// the store without an engine. When the file cannot be read, it is the active main pipeline the
-// store knows of, if there is one.
-func mainPipeline(ctx context.Context, f *flags, db interface {
-	ListPipelines(context.Context) ([]sluice.Pipeline, error)
-}) string {
-	if route := parsedRoute(*f.file); route != nil {
-		return engine.MainPipeline(route).ID
-	}
-	return engine.StoredMainPipeline(ctx, db)
 }

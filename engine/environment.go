@@ -53,7 +53,9 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 
 // target is the action's environment as its provider sees it (see target).
 func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
-	return target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t := target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t.Execution = ac.ex.ID
+	return t
 }
 
 // prepare asks the provider for the change set that takes env from live to `to`.
@@ -203,10 +205,16 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 		ExecutionID: ac.ex.ID, Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
-		sluice.ApprovalRequested(a, e.now())) {
+	var requested []sluice.Event
+	if !e.save(ctx, func(...sluice.Event) error {
+		return e.store.CreateApproval(ctx, a, func(a *sluice.Approval) []sluice.Event {
+			requested = []sluice.Event{sluice.ApprovalRequested(a, e.now())}
+			return requested
+		})
+	}) {
 		return nil, errors.New("could not record the approval request")
 	}
+	e.bus.publish(requested...)
 	return a, nil
 }
 
@@ -307,7 +315,7 @@ func matchChangeSet(a *sluice.Approval, d Decision) error {
 // Decide records a decision and publishes its events.
 func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
 	var err error
-	if d.Pipeline, err = e.orMain(d.Pipeline); err != nil {
+	if d.Pipeline, err = e.orMain(ctx, d.Pipeline); err != nil {
 		return nil, err
 	}
 	a, events, err := Decide(ctx, e.store, d, e.now())
@@ -407,12 +415,16 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
-	started := sluice.DeploymentStarted(d, e.now())
-	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
+	var started []sluice.Event
+	err := e.store.StartDeployment(ctx, d, state, func(d *sluice.Deployment) []sluice.Event {
+		started = []sluice.Event{sluice.DeploymentStarted(d, e.now())}
+		return started
+	})
+	if err != nil {
 		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
-	e.bus.publish(started)
+	e.bus.publish(started...)
 	where := target(routeSpec, d.Pipeline, route, state)
 	instance := where.Name
 	req := deploy.Request{

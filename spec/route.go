@@ -31,9 +31,11 @@ type Route struct {
 	ExecutionMode sluice.ExecutionMode `json:"execution_mode"`
 	// Secrets names variables taken from Sluice's own environment at run time and given to every
 	// action and service. Their values are masked in logs and change sets.
-	Secrets     []string     `json:"secrets,omitempty"`
-	secretSites []secretSite // where each secret is declared, for UnsetSecrets
-	file        string
+	Secrets []string `json:"secrets,omitempty"`
+	// Notifications say which events reach which people, and how.
+	Notifications Notifications `json:"notifications,omitzero"`
+	secretSites   []secretSite  // where each secret is declared, for UnsetSecrets
+	file          string
 }
 
 // Source is where revisions come from.

@@ -74,8 +74,10 @@ type Builds interface {
 
 // Approvals keeps approval requests and decisions.
 type Approvals interface {
-	// CreateApproval stores a Waiting approval of a.Pipeline and assigns a.ID.
-	CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
+	// CreateApproval stores a Waiting approval of a.Pipeline and assigns a.ID. events, if not
+	// nil, builds the events stored in the same transaction, from a once its ID is assigned (the
+	// request's event carries it); the store sets the Seq of the events in the slice it returned.
+	CreateApproval(ctx context.Context, a *sluice.Approval, events func(*sluice.Approval) []sluice.Event) error
 	// DecideApproval records a decision on a Waiting approval: a.Status, DecidedBy, DecidedAt,
 	// Comment, Expired. It fails with ECONFLICT if the approval is no longer Waiting, so two
 	// people deciding at once cannot both win.
@@ -100,8 +102,10 @@ type Deployments interface {
 	// StartDeployment stores a new deployment (assigning d.ID) and the environment's state, with
 	// state.DeploymentID set to d.ID, in one transaction: a deployment is never recorded without
 	// its environment knowing, nor the other way round. d and state must be of the same pipeline
-	// and environment (EINVALID otherwise).
-	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
+	// and environment (EINVALID otherwise). events, if not nil, builds the events stored in the
+	// same transaction, from d once its ID is assigned (the start's event carries it); the store
+	// sets the Seq of the events in the slice it returned.
+	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events func(*sluice.Deployment) []sluice.Event) error
 	// EndDeployment saves how a deployment ended and the environment's state (what runs now) in
 	// one transaction: a deployment is never Succeeded without its version live.
 	EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
@@ -157,6 +161,33 @@ type EventCursors interface {
 	SaveEventCursor(ctx context.Context, consumer string, seq int64) error
 }
 
+// Outbox keeps the notices to send: one delivery per event and channel, filled from the stored
+// events with the notifier's cursor and sent from here, so a notice survives the engine being
+// killed at any moment and is never put in twice.
+type Outbox interface {
+	// StartOutbox returns consumer's event cursor. The first time it is asked about a consumer
+	// that never saved one, it saves the Seq of the newest event and returns it: notifications
+	// added to a state with a history tell of what happens from then on, not of all that
+	// happened before. Idempotent after that first call.
+	StartOutbox(ctx context.Context, consumer string) (int64, error)
+	// FillOutbox stores deliveries (each Pending, due at its NextAttempt; it assigns ID) and
+	// saves consumer's event cursor at seq, in one transaction. A delivery whose channel and
+	// event ID are in the outbox already is left as it is, so filling the same events twice adds
+	// nothing. A seq below the saved cursor fails with ECONFLICT and stores nothing, as
+	// EventCursors.SaveEventCursor does.
+	FillOutbox(ctx context.Context, consumer string, seq int64, deliveries []sluice.Delivery) error
+	// ClaimDeliveries returns up to limit Pending deliveries due at now (NextAttempt <= now) that
+	// no other owner holds a claim on, oldest first, and claims them for owner until now+ttl,
+	// in one transaction: two senders never get the same delivery while a claim stands.
+	ClaimDeliveries(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]sluice.Delivery, error)
+	// SaveDelivery records the outcome of an attempt: d's Status, Attempts, NextAttempt, Error,
+	// DeliveredAt and GaveUpAt; and ends any claim on it. ENOTFOUND if there is no delivery
+	// d.ID.
+	SaveDelivery(ctx context.Context, d *sluice.Delivery) error
+	// ListDeliveries returns deliveries newest first (by ID), at most limit (<= 0: all).
+	ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
+}
+
 // Leases gives things to one owner at a time, for a while: an execution to the engine that
 // drives it, a stage to the execution inside it, an environment to the engine deploying to it
 // (see sluice.Lease for keys). Owners renew what they hold while they work; what is not renewed
@@ -187,6 +218,7 @@ type Store interface {
 	Deployments
 	Events
 	EventCursors
+	Outbox
 	Leases
 	Close() error
 }

@@ -98,7 +98,7 @@ func testPipelines(t *testing.T, open opener) {
 		// Approvals of the same environment.
 		a := newApproval("prod")
 		a.ExecutionID = "ex-a"
-		must(t, "request approval in main", s.CreateApproval(ctx, a))
+		must(t, "request approval in main", s.CreateApproval(ctx, a, nil))
 		list, err := s.ListApprovals(ctx, branchPipeline, "prod", true)
 		must(t, "list branch approvals", err)
 		check(t, "approvals the branch sees", len(list), 0)
@@ -114,7 +114,7 @@ func testPipelines(t *testing.T, open opener) {
 		d.ExecutionID = "ex-a"
 		deploying := *stateA
 		deploying.Deploying = newVersion(3)
-		must(t, "deploy to main dev", s.StartDeployment(ctx, d, &deploying))
+		must(t, "deploy to main dev", s.StartDeployment(ctx, d, &deploying, nil))
 		history, err := s.ListDeployments(ctx, branchPipeline, "dev", 0)
 		must(t, "branch history", err)
 		check(t, "history the branch sees", len(history), 0)
@@ -122,7 +122,7 @@ func testPipelines(t *testing.T, open opener) {
 		must(t, "read branch dev", err)
 		check(t, "branch dev after a deployment to main dev", got, stateB)
 		crossed := newDeployment("dev", 2)
-		wantCode(t, "a deployment with another pipeline's state", s.StartDeployment(ctx, crossed, stateB), sluice.EINVALID)
+		wantCode(t, "a deployment with another pipeline's state", s.StartDeployment(ctx, crossed, stateB, nil), sluice.EINVALID)
 
 		// Leases of the same stage: stopping one pipeline's execution frees its stage only.
 		_, err = s.AcquireLease(ctx, "stage/"+mainPipeline+"/dev", "ex-a", "", t0, time.Hour)
