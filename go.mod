@@ -31,6 +31,9 @@ require (
 	// Notifications by email: SMTP with STARTTLS or TLS and authentication, MIME parts.
 	// v0.8.2 needs a newer Go than this module's.
 	github.com/wneessen/go-mail v0.8.1
+	// CloudFormation templates (sluice lint): a YAML parser that keeps short-form tags (!Ref)
+	// and the column of every node exactly. Already in the build through prometheus/common.
+	go.yaml.in/yaml/v3 v3.0.5
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )
