@@ -35,6 +35,7 @@ require (
 	modernc.org/sqlite v1.60.1
 )
 
+// The fake AWS (internal/fakeaws) serves S3 through gofakes3; CodeDeploy and KMS clients test it.
 require (
 	github.com/aws/aws-sdk-go-v2/service/codedeploy v1.36.0
 	github.com/aws/aws-sdk-go-v2/service/kms v1.62.6

@@ -144,12 +144,17 @@ func newReceiver(t *testing.T, answer func(n int) int) *receiver {
 	r := &receiver{answer: answer}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		// Kept as it arrives; its status once answered (0 until then).
 		r.mu.Lock()
+		r.requests = append(r.requests, request{header: req.Header.Clone(), body: body})
+		n := len(r.requests)
+		r.mu.Unlock()
 		status := http.StatusOK
 		if r.answer != nil {
-			status = r.answer(len(r.requests) + 1)
+			status = r.answer(n) // outside the lock: an answer may wait
 		}
-		r.requests = append(r.requests, request{header: req.Header.Clone(), body: body, status: status})
+		r.mu.Lock()
+		r.requests[n-1].status = status
 		r.mu.Unlock()
 		w.WriteHeader(status)
 	}))

@@ -489,7 +489,8 @@ func executeChangeSet(r *request, form url.Values) (any, error) {
 	// deletes them.
 	st.changeSets = []*changeSet{cs}
 	st.lastChangeSet = cs.id
-	r.s.background(func() { r.s.executeChangeSet(reg, st, cs) })
+	x := r.s.beginExecution(st, cs)
+	r.s.background(func() { r.s.executeChangeSet(reg, st, cs, x) })
 	return nil, nil
 }
 

@@ -202,14 +202,17 @@ func TestSignatureChecks(t *testing.T) {
 // TestSessionExpiry: a call with expired temporary credentials is refused with ExpiredToken,
 // and the SDK's credential cache, refreshing them, gets through again.
 func TestSessionExpiry(t *testing.T) {
-	s := start(t, func(c *fakeaws.Config) { c.SessionLifetime = time.Second })
+	// Sessions short enough to watch expire, long enough that a loaded machine signs and
+	// sends a call before its session lapses.
+	const lifetime = 2 * time.Second
+	s := start(t, func(c *fakeaws.Config) { c.SessionLifetime = lifetime })
 	out, err := sts.NewFromConfig(rootConfig(t, s, tooling)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::" + devAcct + ":role/app-eu-west-1-DeploymentRole"), RoleSessionName: aws.String("exec-1")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Until(*out.Credentials.Expiration); d > 2*time.Second {
-		t.Fatalf("expiration in %v, want the configured 1s", d)
+	if d := time.Until(*out.Credentials.Expiration); d > lifetime {
+		t.Fatalf("expiration in %v, want the configured %v", d, lifetime)
 	}
 	c := out.Credentials
 	// A wrong session token is refused even with the right key.
@@ -235,7 +238,9 @@ func TestSessionExpiry(t *testing.T) {
 		if _, err := refreshing.GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{}); err != nil {
 			t.Fatalf("call %d through the refreshing cache: %v", i, err)
 		}
-		time.Sleep(1100 * time.Millisecond) // let the session lapse, so the next call must refresh it
+		if i < 2 {
+			time.Sleep(lifetime + 100*time.Millisecond) // let the session lapse, so the next call must refresh it
+		}
 	}
 	assumed := 0
 	for _, c := range s.Calls() {

@@ -71,27 +71,46 @@ func executionOrder(t *template) []string {
 	return order
 }
 
-// executeChangeSet runs a change set on its stack to completion or rollback.
-func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet) {
-	s.mu.Lock()
+// execution is what a change set's execution must remember to roll back.
+type execution struct {
+	creating      bool
+	oldTemplate   *template
+	oldParams     map[string]string
+	oldParamOrder []string
+	oldResources  map[string]stackResource
+	changes       map[string]resourceChange
+}
+
+// beginExecution puts the stack in CREATE_IN_PROGRESS or UPDATE_IN_PROGRESS at once, as
+// ExecuteChangeSet does before it returns. Server.mu is held.
+func (s *Server) beginExecution(st *stack, cs *changeSet) *execution {
 	now := s.cfg.Now()
-	creating := cs.changeSetType == "CREATE"
-	oldTemplate, oldParams, oldParamOrder := st.template, st.params, st.paramOrder
-	oldResources := map[string]stackResource{}
+	x := &execution{
+		creating:    cs.changeSetType == "CREATE",
+		oldTemplate: st.template, oldParams: st.params, oldParamOrder: st.paramOrder,
+		oldResources: map[string]stackResource{}, changes: map[string]resourceChange{},
+	}
 	for id, r := range st.resources {
-		oldResources[id] = *r
+		x.oldResources[id] = *r
+	}
+	for _, c := range cs.changes {
+		x.changes[c.LogicalID] = c
 	}
 	st.template, st.params, st.paramOrder, st.capabilities = cs.template, cs.params, cs.paramOrder, cs.capabilities
 	st.updated = now
-	if creating {
+	if x.creating {
 		st.stackEvent(now, createInProgress, userInitiated)
 	} else {
 		st.stackEvent(now, updateInProgress, userInitiated)
 	}
-	changes := map[string]resourceChange{}
-	for _, c := range cs.changes {
-		changes[c.LogicalID] = c
-	}
+	return x
+}
+
+// executeChangeSet runs a change set on its stack to completion or rollback.
+func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet, x *execution) {
+	s.mu.Lock()
+	creating, changes := x.creating, x.changes
+	oldTemplate, oldParams, oldParamOrder, oldResources := x.oldTemplate, x.oldParams, x.oldParamOrder, x.oldResources
 	delay := s.cfg.StackStepDelay
 	s.mu.Unlock()
 
@@ -162,7 +181,7 @@ func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet) {
 
 	// Roll back: undo what was done, newest first.
 	s.mu.Lock()
-	now = s.cfg.Now()
+	now := s.cfg.Now()
 	cs.executionStatus = executionFailed
 	st.template, st.params, st.paramOrder = oldTemplate, oldParams, oldParamOrder
 	if creating {
