@@ -23,29 +23,30 @@ var programs struct {
 	built map[string]string
 }
 
-// build compiles the command at pkg (a directory, relative to this package, or in another
-// module with -C) for this machine and returns the binary's path.
-func build(t *testing.T, pkg string, args ...string) string {
+// build compiles the command at pkg (relative to dir, or to this package when dir is "") for
+// this machine, as a Lambda route builds its bootstrap, and returns the binary's path.
+func build(t *testing.T, dir, pkg string) string {
 	t.Helper()
 	programs.Lock()
 	defer programs.Unlock()
-	key := pkg + " " + strings.Join(args, " ")
+	key := filepath.Join(dir, pkg)
 	if bin, ok := programs.built[key]; ok {
 		return bin
 	}
 	if programs.dir == "" {
-		dir, err := os.MkdirTemp("", "lambdarun-test-")
+		tmp, err := os.MkdirTemp("", "lambdarun-test-")
 		if err != nil {
 			t.Fatal(err)
 		}
-		programs.dir = dir
+		programs.dir = tmp
 		programs.built = map[string]string{}
 	}
-	bin := filepath.Join(programs.dir, strings.NewReplacer("/", "_", ".", "_", " ", "_").Replace(key))
-	cmd := exec.Command("go", append(append([]string{"build", "-tags", "lambda.norpc", "-o", bin}, args...), pkg)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	bin := filepath.Join(programs.dir, strconv.Itoa(len(programs.built)))
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		t.Fatalf("build %s: %v\n%s", key, err, out)
 	}
 	programs.built[key] = bin
 	return bin
@@ -107,12 +108,12 @@ func readFile(t *testing.T, path string) []byte {
 
 // goFunction is the aws-lambda-go test function, zipped as bootstrap.
 func goFunction(t *testing.T) []byte {
-	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "./internal/testfunc")), mode: 0o755})
+	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "", "./internal/testfunc")), mode: 0o755})
 }
 
 // rawFunction is the raw Runtime API client, zipped as bootstrap.
 func rawFunction(t *testing.T) []byte {
-	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "./internal/rawclient")), mode: 0o755})
+	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "", "./internal/rawclient")), mode: 0o755})
 }
 
 func start(t *testing.T, cfg Config) *Function {

@@ -239,7 +239,7 @@ func TestBootstrapNotRunnable(t *testing.T) {
 // TestCodeInsideTheZip: folders and links inside the function's folder unpack, and a
 // bootstrap that is a link to the program works.
 func TestCodeInsideTheZip(t *testing.T) {
-	program := readFile(t, build(t, "./internal/testfunc"))
+	program := readFile(t, build(t, "", "./internal/testfunc"))
 	f := start(t, Config{Code: zipOf(t,
 		entry{name: "bin/", mode: 0o755 | os.ModeDir},
 		entry{name: "bin/function", data: program, mode: 0o755},
