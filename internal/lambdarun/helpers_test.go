@@ -25,7 +25,7 @@ var programs struct {
 
 // build compiles the command at pkg (relative to dir, or to this package when dir is "") for
 // this machine, as a Lambda route builds its bootstrap, and returns the binary's path.
-func build(t *testing.T, dir, pkg string) string {
+func build(t testing.TB, dir, pkg string) string {
 	t.Helper()
 	programs.Lock()
 	defer programs.Unlock()
@@ -68,7 +68,7 @@ type entry struct {
 	deflate bool
 }
 
-func zipOf(t *testing.T, entries ...entry) []byte {
+func zipOf(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -97,7 +97,7 @@ func zipOf(t *testing.T, entries ...entry) []byte {
 	return buf.Bytes()
 }
 
-func readFile(t *testing.T, path string) []byte {
+func readFile(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -107,12 +107,12 @@ func readFile(t *testing.T, path string) []byte {
 }
 
 // goFunction is the aws-lambda-go test function, zipped as bootstrap.
-func goFunction(t *testing.T) []byte {
+func goFunction(t testing.TB) []byte {
 	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "", "./internal/testfunc")), mode: 0o755})
 }
 
 // rawFunction is the raw Runtime API client, zipped as bootstrap.
-func rawFunction(t *testing.T) []byte {
+func rawFunction(t testing.TB) []byte {
 	return zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, "", "./internal/rawclient")), mode: 0o755})
 }
 

@@ -97,7 +97,16 @@ const (
 var reservedEnv = []string{"_HANDLER", "_X_AMZN_TRACE_ID", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_EXECUTION_ENV",
 	"LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"}
 
-var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// maxEnvSize is Lambda's limit on a function's environment variables, names and values.
+const maxEnvSize = 4096
+
+var (
+	envNameRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	functionNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	versionRe      = regexp.MustCompile(`^(\$LATEST|[0-9]{1,10})$`)
+	regionRe       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+	accountRe      = regexp.MustCompile(`^[0-9]{12}$`)
+)
 
 // ErrClosed is returned by Invoke on a function that is closed or closing.
 var ErrClosed = errors.New("the function is closed")
@@ -166,6 +175,7 @@ type slot struct{ sb *sandbox }
 
 // Start unpacks the code and prepares the function; no process runs until the first
 // invocation. The error says what to fix when the configuration or the code is not usable.
+// ctx is checked before the work starts; unpacking is not interrupted.
 func Start(ctx context.Context, cfg Config) (*Function, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -211,8 +221,14 @@ func (c *Config) fill() error {
 	switch {
 	case c.FunctionName == "":
 		return invalid("the function has no name; set FunctionName")
-	case strings.ContainsAny(c.FunctionName, ":/ \x00"):
-		return invalid("function name %q has ':', '/' or a space; use letters, digits, '-' and '_'", c.FunctionName)
+	case !functionNameRe.MatchString(c.FunctionName):
+		return invalid("function name %q is not one Lambda accepts; use up to 64 letters, digits, '-' and '_'", c.FunctionName)
+	case c.Version != "" && !versionRe.MatchString(c.Version):
+		return invalid("version %q is not a Lambda version; write $LATEST or a number", c.Version)
+	case c.Region != "" && !regionRe.MatchString(c.Region):
+		return invalid("region %q is not a region code such as eu-west-1", c.Region)
+	case c.Account != "" && !accountRe.MatchString(c.Account):
+		return invalid("account %q is not 12 digits", c.Account)
 	case c.Memory < 0 || c.Memory > maxMemory:
 		return invalid("memory %d MB is out of Lambda's range; write 128 to %d", c.Memory, maxMemory)
 	case c.Timeout < 0 || c.Timeout > maxTimeout:
@@ -222,7 +238,9 @@ func (c *Config) fill() error {
 	case c.MaxUnzippedSize < 0:
 		return invalid("MaxUnzippedSize is negative; leave it zero for Lambda's limit")
 	}
+	size := 0
 	for k, v := range c.Env {
+		size += len(k) + len(v)
 		switch {
 		case !envNameRe.MatchString(k):
 			return invalid("environment variable name %q is not valid; use letters, digits and '_', not starting with a digit", k)
@@ -231,6 +249,9 @@ func (c *Config) fill() error {
 		case strings.ContainsRune(v, 0):
 			return invalid("environment variable %s holds a NUL byte; remove it", k)
 		}
+	}
+	if size > maxEnvSize {
+		return invalid("the function's environment variables take %d bytes, over Lambda's limit of 4 KB; move large settings to a file in the code or a parameter store", size)
 	}
 	if c.Version == "" {
 		c.Version = "$LATEST"

@@ -280,6 +280,11 @@ func TestBadCode(t *testing.T) {
 		{"runtime variable", Config{Code: zipOf(t, exe("bootstrap")), Env: map[string]string{"AWS_LAMBDA_RUNTIME_API": "x"}}, "AWS_LAMBDA_RUNTIME_API is reserved"},
 		{"bad variable name", Config{Code: zipOf(t, exe("bootstrap")), Env: map[string]string{"A=B": "x"}}, `name "A=B" is not valid`},
 		{"timeout", Config{Code: zipOf(t, exe("bootstrap")), Timeout: time.Hour}, "timeout 1h0m0s is out of Lambda's range"},
+		{"function name", Config{Code: zipOf(t, exe("bootstrap")), FunctionName: "orders:live"}, `function name "orders:live" is not one Lambda accepts`},
+		{"version", Config{Code: zipOf(t, exe("bootstrap")), Version: "live"}, `version "live" is not a Lambda version`},
+		{"region", Config{Code: zipOf(t, exe("bootstrap")), Region: "Europe"}, `region "Europe" is not a region code`},
+		{"account", Config{Code: zipOf(t, exe("bootstrap")), Account: "1234"}, `account "1234" is not 12 digits`},
+		{"environment size", Config{Code: zipOf(t, exe("bootstrap")), Env: map[string]string{"BIG": strings.Repeat("x", 4094)}}, "take 4097 bytes, over Lambda's limit of 4 KB"},
 	}
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
