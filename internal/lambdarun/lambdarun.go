@@ -193,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (*Function, error) {
 		err = unzip(cfg.Code, task, cfg.MaxUnzippedSize)
 	}
 	if err == nil {
-		err = checkBootstrap(cfg.Code, task)
+		err = checkBootstrap(task)
 	}
 	if err != nil {
 		os.RemoveAll(dir)
@@ -281,8 +281,14 @@ func (c *Config) fill() error {
 }
 
 // checkBootstrap reports what is wrong when task has no executable bootstrap file at its top.
-func checkBootstrap(code []byte, task string) error {
-	info, err := os.Stat(filepath.Join(task, "bootstrap"))
+func checkBootstrap(task string) error {
+	root, err := os.OpenRoot(task)
+	if err != nil {
+		return fmt.Errorf("open the function's folder: %w", err)
+	}
+	defer root.Close()
+	// Through the root, so a chain of links cannot make a file outside pass for the bootstrap.
+	info, err := root.Stat("bootstrap")
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		if where := findBootstrap(task); where != "" {

@@ -273,6 +273,7 @@ func TestBadCode(t *testing.T) {
 		{"backslashes", Config{Code: zipOf(t, exe(`..\escaped`), exe("bootstrap"))}, `would be written outside`},
 		{"link out", Config{Code: zipOf(t, entry{name: "bootstrap", data: []byte("../../../bin/sh"), mode: 0o777 | os.ModeSymlink})}, `is a link to "../../../bin/sh", outside`},
 		{"absolute link", Config{Code: zipOf(t, entry{name: "lib", data: []byte("/usr/lib"), mode: 0o777 | os.ModeSymlink}, exe("bootstrap"))}, `is a link to "/usr/lib", outside`},
+		{"chain of links out", Config{Code: zipOf(t, escapingLinks()...)}, "the function's bootstrap cannot be read"},
 		{"twice", Config{Code: zipOf(t, exe("bootstrap"), exe("bootstrap"))}, `entry "bootstrap" appears twice`},
 		{"zip bomb", Config{Code: zipOf(t, exe("bootstrap"), entry{name: "zeros", data: make([]byte, 4<<20), deflate: true}), MaxUnzippedSize: 1 << 20}, "unzips to more than 1048576 bytes"},
 		{"no name", Config{Code: zipOf(t, exe("bootstrap")), FunctionName: ""}, "has no name"},
@@ -374,5 +375,21 @@ func TestCallerGivesUp(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "release"), nil, 0o644)
 	if r := succeeded(t, invoke(t, f, map[string]string{"value": "next"})); r.Value != "next" {
 		t.Errorf("reply %+v", r)
+	}
+}
+
+// escapingLinks are links each pointing inside the function's folder on paper, which together
+// lead out of it: d goes up to b, so x, going up from d as many times as it is deep, climbs out
+// from b. bootstrap through x is /bin/sh.
+func escapingLinks() []entry {
+	deep := strings.Repeat("p/", 10)
+	link := func(name, target string) entry {
+		return entry{name: name, data: []byte(target), mode: 0o777 | os.ModeSymlink}
+	}
+	return []entry{
+		{name: "b/", mode: 0o755 | os.ModeDir},
+		link(deep+"d", strings.Repeat("../", 10)+"b"),
+		link(deep+"x", "d"+strings.Repeat("/..", 11)),
+		link("bootstrap", deep+"x/bin/sh"),
 	}
 }
