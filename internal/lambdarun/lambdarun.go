@@ -19,6 +19,9 @@
 // with Result.FunctionError "Unhandled" and Lambda's error document as the payload, and the
 // next invocation starts a fresh sandbox where one was lost. Invoke returns an error only when
 // the invocation could not be run at all (the function is closed, the caller gave up).
+//
+// HTTPAPI puts a function (or anything that invokes one, such as an alias choosing among
+// versions) behind HTTP as an API Gateway HTTP API does, with payload format 2.0.
 package lambdarun
 
 import (

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -14,23 +15,7 @@ import (
 // events. With breakprod.go switched on, prod's requests for / fail as function errors (what
 // Lambda's Errors metric counts and the HTTP API answers with 500) while dev's succeed.
 func TestServerlessExample(t *testing.T) {
-	src := filepath.Join("..", "..", "examples", "serverless-api")
-	broken := t.TempDir()
-	if err := os.CopyFS(broken, os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
-	flag := filepath.Join(broken, "breakprod.go")
-	text := string(readFile(t, flag))
-	if !strings.Contains(text, "const deliberatelyBreakProd = false") {
-		t.Fatalf("breakprod.go lacks the line the demo flips:\n%s", text)
-	}
-	if err := os.WriteFile(flag, []byte(strings.Replace(text, "= false", "= true", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	code := map[string][]byte{
-		"fixed":  zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, src, ".")), mode: 0o755}),
-		"broken": zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, broken, ".")), mode: 0o755}),
-	}
+	code := serverlessCode(t)
 	tests := []struct {
 		code, stage, method, path string
 		status                    int
@@ -47,13 +32,12 @@ func TestServerlessExample(t *testing.T) {
 	functions := map[string]*Function{}
 	for _, tt := range tests {
 		if functions[tt.code+tt.stage] == nil {
-			functions[tt.code+tt.stage] = start(t, Config{Code: code[tt.code], FunctionName: "serverless-api-" + tt.stage, Version: "5",
-				Env: map[string]string{"STAGE": tt.stage, "ARTIFACT_DIGEST": "sha256:0123"}})
+			functions[tt.code+tt.stage] = startServerless(t, code[tt.code], tt.stage)
 		}
 	}
 	for _, tt := range tests {
 		t.Run(tt.code+" "+tt.stage+" "+tt.method+" "+tt.path, func(t *testing.T) {
-			res := invoke(t, functions[tt.code+tt.stage], httpEvent(tt.method, tt.path))
+			res := invoke(t, functions[tt.code+tt.stage], apiGatewayEvent(tt.method, tt.path))
 			if tt.status == 0 {
 				if fe := failed(t, res); !strings.Contains(fe.Message, tt.body) {
 					t.Errorf("error %+v, want %q", fe, tt.body)
@@ -78,8 +62,8 @@ func TestServerlessExample(t *testing.T) {
 	}
 }
 
-// httpEvent is an API Gateway HTTP API request, payload format 2.0, as Lambda receives it.
-func httpEvent(method, path string) map[string]any {
+// apiGatewayEvent is an API Gateway HTTP API request, payload format 2.0, as Lambda receives it.
+func apiGatewayEvent(method, path string) map[string]any {
 	return map[string]any{
 		"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
 		"headers": map[string]string{"host": "abc123.execute-api.eu-west-1.amazonaws.com"},
@@ -90,4 +74,51 @@ func httpEvent(method, path string) map[string]any {
 		},
 		"isBase64Encoded": false,
 	}
+}
+
+// serverlessDir is the bundled serverless route's source.
+var serverlessDir = filepath.Join("..", "..", "examples", "serverless-api")
+
+var serverlessZips struct {
+	sync.Mutex
+	code map[string][]byte
+}
+
+// serverlessCode returns the bundled serverless route's function zipped as the route deploys
+// it: "fixed" as it is, "broken" with breakprod.go switched on as `sluice demo --break-prod`
+// does.
+func serverlessCode(t *testing.T) map[string][]byte {
+	t.Helper()
+	serverlessZips.Lock()
+	defer serverlessZips.Unlock()
+	if serverlessZips.code != nil {
+		return serverlessZips.code
+	}
+	broken, err := os.MkdirTemp("", "serverless-api-broken-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(broken)
+	if err := os.CopyFS(broken, os.DirFS(serverlessDir)); err != nil {
+		t.Fatal(err)
+	}
+	flag := filepath.Join(broken, "breakprod.go")
+	text := string(readFile(t, flag))
+	if !strings.Contains(text, "const deliberatelyBreakProd = false") {
+		t.Fatalf("breakprod.go lacks the line the demo flips:\n%s", text)
+	}
+	if err := os.WriteFile(flag, []byte(strings.Replace(text, "= false", "= true", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serverlessZips.code = map[string][]byte{
+		"fixed":  zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, serverlessDir, ".")), mode: 0o755}),
+		"broken": zipOf(t, entry{name: "bootstrap", data: readFile(t, build(t, broken, ".")), mode: 0o755}),
+	}
+	return serverlessZips.code
+}
+
+// startServerless starts the route's function as the stage's stack configures it.
+func startServerless(t *testing.T, code []byte, stage string) *Function {
+	return start(t, Config{Code: code, FunctionName: "serverless-api-" + stage, Version: "5",
+		Env: map[string]string{"STAGE": stage, "ARTIFACT_DIGEST": "sha256:0123"}})
 }
