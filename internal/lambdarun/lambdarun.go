@@ -424,7 +424,12 @@ func (f *Function) run(s *slot, payload []byte) (Result, error) {
 			s.sb = started
 		}
 		inv.deadline = time.Now().Add(f.cfg.Timeout)
-		handoff := time.NewTimer(initLimit)
+		// A new bootstrap has Lambda's init limit to ask for its first invocation; a warm one
+		// asks again at once after answering, and is given the invocation's own timeout.
+		limit, phase := initLimit, "Init"
+		if !cold {
+			limit, phase = f.cfg.Timeout, "Task"
+		}
 		select {
 		case s.sb.next <- inv:
 			sb = s.sb
@@ -432,27 +437,22 @@ func (f *Function) run(s *slot, payload []byte) (Result, error) {
 			exited := s.sb
 			f.drop(s)
 			if body, ok := exited.initError(); ok {
-				handoff.Stop()
 				return f.failedWith(res, body), nil
 			}
 			if cold {
-				handoff.Stop()
 				return f.failed(res, "Runtime.ExitError", "RequestId: %s Error: %s", id, exitText(exited.exitErr)), nil
 			}
 			// A warm process that ended after its last invocation (a panic reported, then
 			// exit) never saw this one: it starts cold in a new sandbox, as on Lambda.
 		case body := <-s.sb.initFailed:
 			f.drop(s)
-			handoff.Stop()
 			return f.failedWith(res, body), nil
-		case <-handoff.C:
+		case <-time.After(limit): // no Stop needed: an unreachable timer is collected
 			f.drop(s)
-			return f.failed(res, "Sandbox.Timedout", "RequestId: %s Error: Init timed out after %.2f seconds", id, initLimit.Seconds()), nil
+			return f.failed(res, "Sandbox.Timedout", "RequestId: %s Error: %s timed out after %.2f seconds", id, phase, limit.Seconds()), nil
 		case <-f.closing:
-			handoff.Stop()
 			return res, ErrClosed
 		}
-		handoff.Stop()
 	}
 	delivered := time.Now()
 	if cold {

@@ -121,6 +121,21 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestRuntimeStopsAsking: a runtime that answers and then never asks for the next invocation
+// times the next one out, and the one after runs in a new process.
+func TestRuntimeStopsAsking(t *testing.T) {
+	f := start(t, Config{Code: rawFunction(t), Env: map[string]string{"RAW_MODE": "answer-once"}, Timeout: time.Second})
+	for range 2 {
+		if res := invoke(t, f, map[string]any{}); string(res.Payload) != `{"answered":true}` {
+			t.Fatalf("first invocation of a process: %s %s", res.FunctionError, res.Payload)
+		}
+		fe := failed(t, invoke(t, f, map[string]any{}))
+		if fe.Type != "Sandbox.Timedout" || !strings.Contains(fe.Message, "Task timed out after 1.00 seconds") {
+			t.Errorf("error %+v", fe)
+		}
+	}
+}
+
 // TestInstances: two sandboxes run two invocations at once, and a third waits for one of them.
 func TestInstances(t *testing.T) {
 	f := start(t, Config{Code: goFunction(t), Instances: 2})

@@ -1,7 +1,7 @@
 // Command rawclient is a Lambda bootstrap that speaks the Runtime API with net/http alone, as
 // a custom runtime written from its documentation would, built by lambdarun's tests. Its
 // environment variable RAW_MODE says what it does: echo (default: answer every invocation with
-// what it received), init-error, bad-id or stream-fail.
+// what it received), answer-once, init-error, bad-id or stream-fail.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -33,6 +34,9 @@ func main() {
 		res.Body.Close()
 		id := res.Header.Get("Lambda-Runtime-Aws-Request-Id")
 		switch mode {
+		case "answer-once":
+			post(base+"invocation/"+id+"/response", "", []byte(`{"answered":true}`))
+			time.Sleep(time.Hour) // never asks for the next invocation
 		case "bad-id":
 			status := post(base+"invocation/not-"+id+"/response", "", []byte(`{}`))
 			post(base+"invocation/"+id+"/response", "", []byte(fmt.Sprintf(`{"bad_id_status":%d}`, status)))
