@@ -26,6 +26,9 @@ type Alarm struct {
 	EvaluationPeriods  int     // if zero, 1
 	Threshold          float64 // the value compared with the metric
 	ComparisonOperator string  // if empty, GreaterThanThreshold
+	// TreatMissingData is how Config.Execution's evaluation treats a period without data:
+	// missing (the default: INSUFFICIENT_DATA), notBreaching, breaching or ignore.
+	TreatMissingData string
 }
 
 // MetricPoint is one data point of a metric, as tests inject it with Server.PutMetric.
@@ -41,6 +44,7 @@ type alarm struct {
 	Alarm
 	arn           string
 	state, reason string
+	reasonData    string // StateReasonData: JSON with the datapoints evaluated
 	updated       time.Time
 }
 
@@ -267,7 +271,7 @@ func describeAlarms(r *request, raw any) (any, error) {
 			dims = append(dims, map[string]any{"Name": k, "Value": a.Dimensions[k]})
 		}
 		alarms = append(alarms, map[string]any{
-			"AlarmName": a.Name, "AlarmArn": a.arn, "StateValue": a.state, "StateReason": a.reason,
+			"AlarmName": a.Name, "AlarmArn": a.arn, "StateValue": a.state, "StateReason": a.reason, "StateReasonData": a.reasonData,
 			"StateUpdatedTimestamp": a.updated, "StateTransitionedTimestamp": a.updated,
 			"Namespace": a.Namespace, "MetricName": a.MetricName, "Dimensions": dims,
 			"Statistic": a.Statistic, "Period": a.Period, "EvaluationPeriods": a.EvaluationPeriods,
@@ -430,7 +434,7 @@ func (reg *region) putAlarmFromStack(name string, props map[string]any, now time
 	a := Alarm{
 		Name: name, Namespace: scalarString(props["Namespace"]), MetricName: scalarString(props["MetricName"]),
 		Statistic: scalarString(props["Statistic"]), ComparisonOperator: scalarString(props["ComparisonOperator"]),
-		Dimensions: map[string]string{},
+		TreatMissingData: scalarString(props["TreatMissingData"]), Dimensions: map[string]string{},
 	}
 	fmt.Sscan(scalarString(props["Period"]), &a.Period)
 	fmt.Sscan(scalarString(props["EvaluationPeriods"]), &a.EvaluationPeriods)

@@ -5,11 +5,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +34,7 @@ type functionVersion struct {
 	CodeSize     int64
 	RevisionID   string
 	LastModified time.Time
+	Code         codeSource // where its code is, for Config.Execution to run it
 }
 
 type alias struct {
@@ -315,6 +314,10 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 	sum := sha256.Sum256(code)
 	fn.latest.CodeSha256 = base64.StdEncoding.EncodeToString(sum[:])
 	fn.latest.CodeSize = int64(len(code))
+	fn.latest.Code = codeSource{Bucket: in.S3Bucket, Key: in.S3Key, Env: fn.latest.Code.Env}
+	if in.ZipFile != nil {
+		fn.latest.Code.Zip = string(in.ZipFile)
+	}
 	fn.latest.RevisionID = newRequestID()
 	fn.latest.LastModified = r.s.cfg.Now()
 	if in.Publish {
@@ -496,24 +499,19 @@ func (reg *region) invoke(r *request, fn *function, qualifier string) (any, erro
 	if !ok {
 		return nil, notFound("Function not found: %s:%s", fn.arn, qualifier)
 	}
-	if a := fn.aliases[qualifier]; a != nil {
-		// Weighted routing: each additional version gets its share of invocations.
-		roll := rand.Float64()
-		for _, other := range slices.Sorted(maps.Keys(a.weights)) {
-			if roll < a.weights[other] {
-				v, _ = fn.version(other)
-				break
-			}
-			roll -= a.weights[other]
-		}
-	}
+	v = fn.route(qualifier, v)
 	if invocationType == "DryRun" {
 		return restResult{status: 204}, nil
 	}
 	req := InvokeRequest{Account: reg.account, Region: reg.name, Function: fn.name, Qualifier: qualifier, Version: v.Version, Payload: r.body}
 	hook := r.s.hooks.invoke
 	result := InvokeResult{Payload: []byte("null")}
-	if hook != nil {
+	if r.s.exec != nil && v.Code.runnable() {
+		// The function's own code runs, without the lock: an invocation takes its time.
+		r.s.mu.Unlock()
+		result = r.s.exec.invoke(reg.account, reg.name, fn.name, qualifier, v, r.body)
+		r.s.mu.Lock()
+	} else if hook != nil {
 		// The hook runs without the lock, so it may call the Server's own methods.
 		r.s.mu.Unlock()
 		result = hook(req)
@@ -551,7 +549,7 @@ func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, 
 		Version: "$LATEST", Runtime: scalarString(props["Runtime"]), Handler: scalarString(props["Handler"]),
 		Role: scalarString(props["Role"]), Description: scalarString(props["Description"]),
 		MemorySize: 128, Timeout: 3, CodeSha256: base64.StdEncoding.EncodeToString(sum[:]), CodeSize: int64(len(canonicalJSON(code))),
-		RevisionID: newRequestID(), LastModified: now,
+		RevisionID: newRequestID(), LastModified: now, Code: codeFromProperties(typ, props),
 	}
 	if v.Role == "" {
 		v.Role = "arn:aws:iam::" + reg.account + ":role/" + name + "-role"

@@ -34,6 +34,10 @@ type Config struct {
 	ChangeSetDelay time.Duration
 	// Now is the fake's clock. If nil, time.Now is used.
 	Now func() time.Time
+	// Execution, if set, makes the fake run functions' real code, record their metrics,
+	// evaluate alarms from them and serve HTTP APIs on loopback (see execute.go). If nil,
+	// Invoke answers with OnInvoke's function and alarms change only when tests set them.
+	Execution *Execution
 }
 
 // Role is an IAM role that can be assumed.
@@ -87,6 +91,7 @@ type Server struct {
 	s3       *s3Front
 	closing  bool
 	workers  sync.WaitGroup
+	exec     *executor // nil unless Config.Execution is set
 }
 
 // credential is an access key the fake issued.
@@ -136,6 +141,9 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	s.s3 = newS3Front(s)
+	if cfg.Execution != nil {
+		s.exec = newExecutor(s, *cfg.Execution)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
@@ -163,6 +171,9 @@ func (s *Server) Close() error {
 	err := s.http.Close()
 	<-s.done
 	s.workers.Wait()
+	if s.exec != nil {
+		s.exec.close()
+	}
 	return err
 }
 

@@ -168,7 +168,7 @@ func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet, x *exec
 		}
 		s.mu.Lock()
 		now := s.cfg.Now()
-		st.outputs = reg.outputs(st)
+		st.outputs = s.servedOutputs(reg, st, reg.outputs(st))
 		if creating {
 			st.stackEvent(now, createComplete, "")
 		} else {
@@ -329,5 +329,9 @@ func (reg *region) applyResource(s *Server, st *stack, id, action string, now ti
 			return
 		}
 		reg.putAlarmFromStack(r.PhysicalID, r.Properties, now)
+	case httpAPI, apiGatewayV2API:
+		if s.exec != nil {
+			s.exec.applyAPI(reg, st, id, action)
+		}
 	}
 }
