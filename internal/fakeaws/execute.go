@@ -435,8 +435,36 @@ func (s *Server) recordInvocation(account, region, function, qualifier, version 
 	}
 }
 
-// Resource types served as HTTP APIs.
+// putAliasFromStack creates, updates or removes the alias an AWS::Lambda::Alias describes, as
+// the stack's own change: its FunctionVersion, without weights.
+func (reg *region) putAliasFromStack(props map[string]any, remove bool) {
+	m := functionNamePattern.FindStringSubmatch(scalarString(props["FunctionName"]))
+	name := scalarString(props["Name"])
+	if m == nil || reg.functions[m[5]] == nil || name == "" {
+		return
+	}
+	fn := reg.functions[m[5]]
+	if remove {
+		delete(fn.aliases, name)
+		return
+	}
+	version := scalarString(props["FunctionVersion"])
+	if _, ok := fn.version(version); !ok {
+		return
+	}
+	a := fn.aliases[name]
+	if a == nil {
+		a = &alias{name: name, arn: fn.arn + ":" + name}
+		fn.aliases[name] = a
+	}
+	a.functionVersion, a.weights, a.revisionID = version, nil, newRequestID()
+	a.description = scalarString(props["Description"])
+	reg.recordAlias(fn, a, "")
+}
+
+// Resource types the execution mode makes real beyond functions and alarms.
 const (
+	lambdaAlias     = "AWS::Lambda::Alias"
 	httpAPI         = "AWS::Serverless::HttpApi"
 	apiGatewayV2API = "AWS::ApiGatewayV2::Api"
 )
@@ -526,7 +554,7 @@ func integrationTarget(st *stack, apiID string) (function, qualifier string, err
 	}
 	// A Ref to an AWS::Lambda::Alias of the stack names the alias.
 	for _, r := range st.resources {
-		if r.Type == "AWS::Lambda::Alias" && r.PhysicalID == target {
+		if r.Type == lambdaAlias && r.PhysicalID == target {
 			target = scalarString(r.Properties["FunctionName"]) + ":" + scalarString(r.Properties["Name"])
 		}
 	}

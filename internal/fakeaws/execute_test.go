@@ -85,11 +85,15 @@ func TestExecutionRunsCodeAndAlarms(t *testing.T) {
 		t.Fatal(err)
 	}
 	fn := res.StackResourceDetail.PhysicalResourceId
+	// The stack's alias starts on $LATEST, which serves the API at once.
+	if status, body, version := get(t, apiURL); status != 200 || !strings.Contains(body, `"message":"hello from prod"`) || version != "$LATEST" {
+		t.Fatalf("GET / answered %d %q from version %q, want the function's greeting from $LATEST", status, body, version)
+	}
 	v1, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: fn})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: fn, Name: aws.String("live"), FunctionVersion: v1.Version}); err != nil {
+	if _, err := lc.UpdateAlias(ctx(t), &lambda.UpdateAliasInput{FunctionName: fn, Name: aws.String("live"), FunctionVersion: v1.Version}); err != nil {
 		t.Fatal(err)
 	}
 

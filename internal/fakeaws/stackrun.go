@@ -329,6 +329,8 @@ func (reg *region) applyResource(s *Server, st *stack, id, action string, now ti
 			return
 		}
 		reg.putAlarmFromStack(r.PhysicalID, r.Properties, now)
+	case lambdaAlias:
+		reg.putAliasFromStack(r.Properties, action == "Remove")
 	case httpAPI, apiGatewayV2API:
 		if s.exec != nil {
 			s.exec.applyAPI(reg, st, id, action)
