@@ -391,17 +391,19 @@ func freezeCommand(e *env, frozen bool) *cobra.Command {
 
 // demoFlags are the flags of sluice demo.
 type demoFlags struct {
-	approve, breakProd, keep bool
+	approve, breakProd, keep, aws bool
 }
 
 func demoCommand(e *env) *cobra.Command {
-	c, f := newCommand("demo [--approve] [--break-prod] [--json] [--keep]", "Run the bundled example route end to end on this machine",
-		"Extracts the example hello-api into a new git repository in a temporary folder and runs it:\ndev, then prod behind an approval, then a second release shifted under load.",
+	c, f := newCommand("demo [--aws] [--approve] [--break-prod] [--json] [--keep]", "Run the bundled example route end to end on this machine",
+		"Extracts the example hello-api into a new git repository in a temporary folder and runs it:\ndev, then prod behind an approval, then a second release shifted under load.\n\n"+
+			"With --aws, runs the serverless route examples/serverless-api instead, against a simulation of AWS\n(Sluice's built-in fake AWS, in this process: no account needed, no call to AWS). Linux only.",
 		flagJSON)
 	var o demoFlags
 	c.Flags().BoolVar(&o.approve, "approve", false, "approve the prod change set without asking")
 	c.Flags().BoolVar(&o.breakProd, "break-prod", false, "after a good run, commit a change that breaks prod only, run again and watch the alarm roll it back")
 	c.Flags().BoolVar(&o.keep, "keep", false, "keep the environments serving (and the demo folder) until interrupted")
+	c.Flags().BoolVar(&o.aws, "aws", false, "run the serverless route against a simulated AWS (built-in fake; no account needed)")
 	c.Args = args(0, 0, "")
 	c.RunE = e.run(func([]string) error { return cmdDemo(e, f, o) })
 	return c

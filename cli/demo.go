@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,11 +27,39 @@ const (
 	breakTo   = "deliberatelyBreakProd = true"
 )
 
+// demoRoute is what sets one bundled route's demo apart from the other.
+type demoRoute struct {
+	name   string // the example's name
+	bundle []byte
+	// start readies the route's folder (before its first commit) and the machine for the
+	// route, and returns what undoes it; nil when there is nothing to ready.
+	start func(dir string, out io.Writer) (stop func(), err error)
+	// second says how prod takes the second release.
+	second string
+	// afterRun, if set, reports on a run once it ended.
+	afterRun func(out io.Writer, snap *engine.Snapshot)
+	// explain, if set, says more about a rolled back prod.
+	explain func(out io.Writer, snap *engine.Snapshot)
+	// json, if set, adds to the demo's JSON.
+	json func() map[string]any
+}
+
+func helloRoute() *demoRoute {
+	return &demoRoute{name: "hello-api", bundle: demo.Bundle, second: "which prod takes 20% at a time under load"}
+}
+
 func cmdDemo(e *env, f *flags, d demoFlags) error {
 	approve, breakIt, keep := &d.approve, &d.breakProd, &d.keep
 	out := e.stdout
 	if *f.json {
 		out = e.stderr
+	}
+	route := helloRoute()
+	if d.aws {
+		var err error
+		if route, err = serverlessRoute(); err != nil {
+			return err
+		}
 	}
 	dir, err := os.MkdirTemp("", "sluice-demo-")
 	if err != nil {
@@ -39,22 +68,29 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	if err := demo.Extract(dir); err != nil {
+	if err := demo.ExtractBundle(dir, route.bundle); err != nil {
 		return err
 	}
 	if err := gitRun(dir, "init", "-q", "-b", "main"); err != nil {
 		return err
 	}
 	// The state lives in the repository's folder, as it does for users; keep it out of commits.
-	if err := os.WriteFile(filepath.Join(dir, ".git", "info", "exclude"), []byte(".sluice/\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ".git", "info", "exclude"), []byte(".sluice/\n.sluice-*\n"), 0o644); err != nil {
 		return fmt.Errorf("write git exclude: %w", err)
 	}
-	if err := commitAll(dir, "hello-api: first version"); err != nil {
+	fmt.Fprintf(out, "demo: the bundled route %s in %s (a new git repository)\n", route.name, dir)
+	if route.start != nil {
+		stop, err := route.start(dir, out)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if err := commitAll(dir, route.name+": first version"); err != nil {
 		return err
 	}
 	file := filepath.Join(dir, "sluice.yaml")
 	state := filepath.Join(dir, ".sluice")
-	fmt.Fprintf(out, "demo: the bundled route hello-api in %s (a new git repository)\n", dir)
 	if !*approve && !isTerminal(e.stdin) {
 		fmt.Fprintf(out, "demo: no terminal to ask at: prod's approval will wait for `sluice approve prod --change-set DIGEST --state %s` (the run prints the digest), or use --approve\n", state)
 	}
@@ -66,23 +102,32 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	o := runOptions{file: file, dir: state, approve: *approve, json: *f.json, out: out, stateGoes: !*keep}
 
 	var summaries []Summary
-	first, err := demoRun(e, inst, o)
+	run := func() (*engine.Snapshot, error) {
+		snap, err := demoRun(e, inst, o)
+		if err != nil {
+			return nil, err
+		}
+		if route.afterRun != nil {
+			route.afterRun(out, snap)
+		}
+		summaries = append(summaries, summarize(snap))
+		return snap, nil
+	}
+	first, err := run()
 	if err != nil {
 		return err
 	}
-	summaries = append(summaries, summarize(first))
 	ok := first.Execution.Status == sluice.StatusSucceeded
 	if ok && !*breakIt {
 		// The first release goes to an empty prod all at once; a second one shows the shift.
-		fmt.Fprintln(out, "\ndemo: committing a second release, which prod takes 20% at a time under load")
-		if err := secondRelease(dir); err != nil {
+		fmt.Fprintf(out, "\ndemo: committing a second release, %s\n", route.second)
+		if err := secondRelease(dir, route.name); err != nil {
 			return err
 		}
-		second, err := demoRun(e, inst, o)
+		second, err := run()
 		if err != nil {
 			return err
 		}
-		summaries = append(summaries, summarize(second))
 		ok = second.Execution.Status == sluice.StatusSucceeded
 	}
 	if ok && *breakIt {
@@ -90,15 +135,21 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 		if err := breakProd(dir); err != nil {
 			return err
 		}
-		second, err := demoRun(e, inst, o)
+		second, err := run()
 		if err != nil {
 			return err
 		}
-		summaries = append(summaries, summarize(second))
 		ok = explainBreak(out, second)
+		if ok && route.explain != nil {
+			route.explain(out, second)
+		}
 	}
 	if *f.json {
-		writeJSON(e.stdout, map[string]any{"format_version": 1, "demo_folder": dir, "as_designed": ok, "runs": summaries})
+		doc := map[string]any{"format_version": 1, "demo_folder": dir, "as_designed": ok, "runs": summaries}
+		if route.json != nil {
+			maps.Copy(doc, route.json())
+		}
+		writeJSON(e.stdout, doc)
 	}
 	if *keep && e.ctx.Err() == nil {
 		fmt.Fprintln(out, "demo: environments keep serving until you press Ctrl-C")
@@ -197,7 +248,7 @@ func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCou
 }
 
 // secondRelease commits a harmless change: a new revision is a new version to deploy.
-func secondRelease(dir string) error {
+func secondRelease(dir, name string) error {
 	path := filepath.Join(dir, "README.md")
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -210,7 +261,7 @@ func secondRelease(dir string) error {
 	if err != nil {
 		return err
 	}
-	return commitAll(dir, "hello-api: second release")
+	return commitAll(dir, name+": second release")
 }
 
 func breakProd(dir string) error {

@@ -1,5 +1,6 @@
-// Package demo holds the bundled example route that `sluice demo` runs, packed as a tar
-// (examples/hello-api is its own Go module and so cannot be embedded directly).
+// Package demo holds the bundled example routes that `sluice demo` runs, packed as tars
+// (examples/hello-api and examples/serverless-api are Go modules of their own and so cannot be
+// embedded directly): hello-api for `sluice demo`, serverless-api for `sluice demo --aws`.
 package demo
 
 import (
@@ -13,11 +14,17 @@ import (
 )
 
 //go:generate go run ../../internal/mkbundle ../../examples/hello-api hello-api.tar
+//go:generate go run ../../internal/mkbundle ../../examples/serverless-api serverless-api.tar
 
 // Bundle is examples/hello-api as a tar.
 //
 //go:embed hello-api.tar
 var Bundle []byte
+
+// ServerlessBundle is examples/serverless-api as a tar.
+//
+//go:embed serverless-api.tar
+var ServerlessBundle []byte
 
 // Pack writes the example folder as a deterministic tar, leaving out build output and state.
 func Pack(w io.Writer, dir string) error {
@@ -36,9 +43,12 @@ func Pack(w io.Writer, dir string) error {
 	return artifact.Pack(w, dir, paths)
 }
 
-// Extract writes the bundle into dir, an existing directory.
-func Extract(dir string) error {
-	if err := artifact.Extract(dir, bytes.NewReader(Bundle)); err != nil {
+// Extract writes Bundle into dir, an existing directory.
+func Extract(dir string) error { return ExtractBundle(dir, Bundle) }
+
+// ExtractBundle writes a bundle into dir, an existing directory.
+func ExtractBundle(dir string, bundle []byte) error {
+	if err := artifact.Extract(dir, bytes.NewReader(bundle)); err != nil {
 		return fmt.Errorf("extract the bundled example: %w", err)
 	}
 	return nil

@@ -624,3 +624,17 @@ func (s *Server) APIURL(account, region, apiID string) (string, bool) {
 	}
 	return a.url, true
 }
+
+// StackResource returns the physical ID of a stack's resource, such as the name of the
+// function a template declares.
+func (s *Server) StackResource(account, region, stackName, logicalID string) (physicalID string, err error) {
+	err = s.withStack(account, region, stackName, func(st *stack) {
+		if r := st.resources[logicalID]; r != nil {
+			physicalID = r.PhysicalID
+		}
+	})
+	if err == nil && physicalID == "" {
+		err = fmt.Errorf("stack %s has no resource %s", stackName, logicalID)
+	}
+	return physicalID, err
+}
