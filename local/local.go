@@ -156,6 +156,9 @@ func (p *Provider) environment(ctx context.Context, target deploy.Environment) (
 		return nil, err
 	}
 	env := &environment{name: name, dir: filepath.Join(p.dir, name), addr: ln.Addr().String(), notify: make(chan struct{}, 1)}
+	// Version IDs go on from the last one an earlier engine gave here, so a new version never
+	// writes into an old version's folder or log.
+	env.seq = lastVersionSeq(filepath.Join(env.dir, "versions"))
 	opts := router.Options{OnResult: func(string, int, time.Duration) {
 		select {
 		case env.notify <- struct{}{}:
