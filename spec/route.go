@@ -31,7 +31,9 @@ type Route struct {
 	ExecutionMode sluice.ExecutionMode `json:"execution_mode"`
 	// Secrets names variables taken from Sluice's own environment at run time and given to every
 	// action and service. Their values are masked in logs and change sets.
-	Secrets     []string     `json:"secrets,omitempty"`
+	Secrets []string `json:"secrets,omitempty"`
+	// Pipelines says which other branches and which pull requests get pipelines of their own.
+	Pipelines   Pipelines    `json:"pipelines,omitzero"`
 	secretSites []secretSite // where each secret is declared, for UnsetSecrets
 	file        string
 }
