@@ -122,13 +122,26 @@ type Deployments interface {
 
 // Pipelines keeps the pipelines of routes: what each follows and whether it still runs.
 type Pipelines interface {
-	// SavePipeline creates p, or overwrites its state and removal time (a pipeline's route,
-	// kind, branch, pull request and creation time never change). Idempotent.
+	// SavePipeline creates p, or overwrites its state, removal time and reason, and expiry (a
+	// pipeline's route, kind, branch, pull request and creation time never change). Idempotent.
 	SavePipeline(ctx context.Context, p *sluice.Pipeline, events ...sluice.Event) error
 	// Pipeline returns one pipeline by ID.
 	Pipeline(ctx context.Context, id string) (*sluice.Pipeline, error)
 	// ListPipelines returns every pipeline: main pipelines first, then by ID.
 	ListPipelines(ctx context.Context) ([]sluice.Pipeline, error)
+}
+
+// Deliveries keeps the webhook deliveries Sluice accepted, so that one made again is refused.
+type Deliveries interface {
+	// RecordDelivery stores an accepted delivery. Checking and storing are one transaction:
+	// a delivery whose provider and ID are stored already is refused with ECONFLICT and
+	// nothing changes, so of two copies of one delivery arriving at once only one is acted on.
+	RecordDelivery(ctx context.Context, d *sluice.Delivery, events ...sluice.Event) error
+	// SaveDeliveryOutcome records d.Pipeline and d.Outcome for a recorded delivery; ENOTFOUND
+	// if it is not recorded.
+	SaveDeliveryOutcome(ctx context.Context, d *sluice.Delivery) error
+	// ListDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
+	ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 }
 
 // Events reads the history of state changes.
@@ -188,5 +201,6 @@ type Store interface {
 	Events
 	EventCursors
 	Leases
+	Deliveries
 	Close() error
 }

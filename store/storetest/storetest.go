@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("EventCursors", func(t *testing.T) { testEventCursors(t, open) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
 	t.Run("Ownership", func(t *testing.T) { testOwnership(t, open) })
+	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open) })
 }
 
 // check fails the test when got differs from want (see difference).
