@@ -74,6 +74,8 @@ func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Re
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
+func (p *fakeProvider) Teardown(context.Context, deploy.Environment) error { return nil }
+
 func (p *fakeProvider) Discard(ctx context.Context, env deploy.Environment, cs *sluice.ChangeSet) error {
 	p.named(env)
 	p.mu.Lock()
