@@ -155,7 +155,7 @@ func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, 
 //
 // user is who asked and comment why; both are recorded with the deployment (cause manual).
 func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error) {
-	route, err := e.currentPlan()
+	route, err := e.currentPlanOf(ctx, pipeline)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment stri
 // deployment the last engine left half done as rolled back. An environment that cannot be
 // restored is reported and left aside: the others serve, and executions can still deploy to it.
 func (e *Engine) restoreEnvironments(ctx context.Context) error {
-	route, err := e.currentPlan()
+	current, _, err := e.loadRoute()
 	if err != nil {
 		return err
 	}
@@ -227,10 +227,15 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list pipelines: %w", err)
 	}
-	ids := []string{mainOf(route).ID}
+	// Each pipeline's environments as it runs them (a pull request's ephemeral one is in its
+	// plan only); a removed pipeline's were torn down and stay so.
+	main := MainPipeline(current)
+	plans := map[string]*plan.Plan{main.ID: plan.Compile(current)}
+	ids := []string{main.ID}
 	for _, p := range pipelines {
-		if p.Route == route.Name && !p.State.Removed() && p.ID != ids[0] {
+		if p.Route == current.Name && !p.State.Removed() && p.ID != main.ID {
 			ids = append(ids, p.ID)
+			plans[p.ID] = plan.Compile(pipelineRoute(current, &p))
 		}
 	}
 	var states []sluice.EnvironmentState
@@ -243,6 +248,7 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 	}
 	for i := range states {
 		state := &states[i]
+		route := plans[state.Pipeline]
 		envSpec := route.Environment(state.Name)
 		if envSpec == nil {
 			e.log.Warn("environment no longer in the route; not restored", "environment", state.Name)
@@ -349,7 +355,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 // Endpoint returns the address of pipeline's environment (the main pipeline if ""), starting
 // its entry point if needed.
 func (e *Engine) Endpoint(ctx context.Context, pipeline, env string) (string, error) {
-	route, err := e.currentPlan()
+	route, err := e.currentPlanOf(ctx, pipeline)
 	if err != nil {
 		return "", err
 	}

@@ -66,23 +66,28 @@ func instanceName(p *plan.Plan, pipeline, env string) string {
 	return env + "@" + ref
 }
 
-// ensurePipeline records p unless the store has it; a removed pipeline that runs again is
-// active again.
+// ensurePipeline records p unless the store has it active; a removed pipeline that runs again
+// (its branch was created again) is active again. Either is told as sluice.pipeline.created.
 func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {
 	stored, err := e.store.Pipeline(ctx, p.ID)
 	switch {
 	case err == nil && !stored.State.Removed():
 		return nil
 	case err == nil:
-		stored.State, stored.RemovedAt = sluice.PipelineActive, time.Time{}
+		stored.State, stored.RemovedAt, stored.RemovedBecause = sluice.PipelineActive, time.Time{}, ""
 		p = *stored
 	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
 		return fmt.Errorf("read pipeline %s: %w", p.ID, err)
 	default:
 		p.CreatedAt = e.now().UTC()
 	}
-	if err := e.store.SavePipeline(ctx, &p); err != nil {
+	ev := sluice.PipelineCreatedEvent(&p, e.now())
+	if err := e.store.SavePipeline(ctx, &p, ev); err != nil {
 		return fmt.Errorf("record pipeline %s: %w", p.ID, err)
+	}
+	e.bus.publish(ev)
+	if p.Kind != sluice.KindMain {
+		e.log.Info("pipeline created", "pipeline", p.ID, "follows", p.Describe())
 	}
 	return nil
 }
