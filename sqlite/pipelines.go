@@ -71,7 +71,7 @@ const pipelineColumns = `id, route, kind, branch, pull_request, state, created_a
 
 func scanPipeline(row interface{ Scan(...any) error }) (*sluice.Pipeline, error) {
 	var (
-		p                sluice.Pipeline
+		p                         sluice.Pipeline
 		created, removed, expires sql.NullString
 	)
 	if err := row.Scan(&p.ID, &p.Route, &p.Kind, &p.Branch, &p.PullRequest, &p.State, &created, &removed, &p.RemovedBecause, &expires); err != nil {
