@@ -28,8 +28,15 @@ type upProcess struct {
 // environments are restored; a signal in between is a stop during start).
 func startUp(ctx context.Context, t *testing.T, r *repo, extra ...string) *upProcess {
 	t.Helper()
+	return startUpEnv(ctx, t, r, nil, extra...)
+}
+
+// startUpEnv is startUp with extra variables in sluice up's environment.
+func startUpEnv(ctx context.Context, t *testing.T, r *repo, env []string, extra ...string) *upProcess {
+	t.Helper()
 	args := append([]string{"up", "--listen", "127.0.0.1:0", "--no-watch", "--state", r.state}, extra...)
 	cmd, _, _ := sluiceCmd(ctx, r.dir, args...)
+	cmd.Env = append(cmd.Env, env...)
 	u := &upProcess{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = u.stdout, u.stderr
 	if err := cmd.Start(); err != nil {

@@ -235,21 +235,23 @@ Exit 0 when the execution succeeded; 1 when it failed, was rejected, rolled back
 
 // upFlags are the flags of sluice up.
 type upFlags struct {
-	listen  string
-	noWatch bool
-	poll    time.Duration
-	metrics bool
+	listen        string
+	webhookListen string
+	noWatch       bool
+	poll          time.Duration
+	metrics       bool
 }
 
 func upCommand(e *env) *cobra.Command {
-	c, f := newCommand("up [-f FILE] [--listen ADDR] [--no-watch] [--poll DURATION] [--metrics=false] [--state DIR]",
+	c, f := newCommand("up [-f FILE] [--listen ADDR] [--webhook-listen ADDR] [--no-watch] [--poll DURATION] [--metrics=false] [--state DIR]",
 		"Serve the engine: API, a run per new commit, environments kept serving",
 		"Runs until interrupted. Other sluice commands on the same state talk to it through its API\n(address in STATE/api.json, token in STATE/token).",
 		flagFile|flagState)
 	var o upFlags
 	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7373", "the API's `ADDR`ess")
-	c.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not run new commits of the source branch")
-	c.Flags().DurationVar(&o.poll, "poll", 5*time.Second, "how often to look for new commits")
+	c.Flags().StringVar(&o.webhookListen, "webhook-listen", "", "also serve git hosts' webhooks (GitHub, GitLab, Gitea) on `ADDR`, and only them; the secret comes from SLUICE_WEBHOOK_SECRET")
+	c.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not poll the source repository's branches for new commits")
+	c.Flags().DurationVar(&o.poll, "poll", 5*time.Second, "how often to look for new commits and expired pipelines")
 	c.Flags().BoolVar(&o.metrics, "metrics", true, "serve /metrics (Prometheus text, no token) on the API's address; --metrics=false turns it off")
 	c.Args = args(0, 0, "")
 	c.RunE = e.run(func([]string) error { return cmdUp(e, f, o) })
