@@ -1,6 +1,7 @@
 package sluice
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -47,6 +48,10 @@ type ChangeSet struct {
 	To          Version  `json:"to"`
 	Strategy    Strategy `json:"strategy"`
 	Changes     []Change `json:"changes"`
+	// Detail is the provider's own account of the change set, covered by the digest like the
+	// rest (aws: the stack, the CloudFormation change set's name, the template's hash, the
+	// parameters and the resource changes as CloudFormation described them). Nil for local.
+	Detail json.RawMessage `json:"detail,omitempty"`
 }
 
 // Empty reports whether applying the change set would change nothing.

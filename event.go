@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -149,6 +151,24 @@ func EventTypes() []EventType {
 // Known reports whether t is one of the types Sluice emits.
 func (t EventType) Known() bool { _, ok := eventPayloads[t]; return ok }
 
+// Stored reports whether events of type t are kept in the store (and so reach consumers that
+// tail it); sluice.deployment.progress is published on the engine's bus only.
+func (t EventType) Stored() bool { return t.Known() && t != EventDeploymentProgress }
+
+// Matches reports whether t matches pattern, as notification rules write them: a type with or
+// without its "sluice." prefix ("deployment.rolled_back"), with "*" standing for one part
+// between dots ("deployment.*", "*.failed"), or "*" alone for every type.
+func (t EventType) Matches(pattern string) bool {
+	pattern = strings.TrimPrefix(strings.TrimSpace(pattern), "sluice.")
+	name := strings.TrimPrefix(string(t), "sluice.")
+	if pattern == "*" {
+		return true
+	}
+	// path.Match's "*" stops at '/', so with dots as slashes it stands for one part.
+	ok, err := path.Match(strings.ReplaceAll(pattern, ".", "/"), strings.ReplaceAll(name, ".", "/"))
+	return err == nil && ok
+}
+
 // Payload returns a new, empty value of the payload type that events of type t carry, as a
 // pointer; nil if t is not known.
 func (t EventType) Payload() any {
@@ -214,15 +234,20 @@ type EnvironmentEvent struct {
 // version crashed, was restarted, or could not be restarted. Type says which; it is not part of
 // the payload.
 type VersionEvent struct {
-	Type        EventType `json:"-"` // EventVersionCrashed, EventVersionRestarted or EventVersionRestartFailed
-	Environment string    `json:"environment"`
-	Version     string    `json:"version"`
-	Revision    string    `json:"revision"`
-	Crashed     string    `json:"crashed,omitempty"`   // restarted: the version that crashed
-	ExitCode    *int      `json:"exit_code,omitempty"` // crashed: its exit code (-1: killed by a signal)
-	Log         string    `json:"log,omitempty"`       // crashed: its log file
-	Attempt     int       `json:"attempt,omitempty"`   // restarts: which attempt, from 1
-	Error       string    `json:"error,omitempty"`     // restart_failed: why
+	Type EventType `json:"-"` // EventVersionCrashed, EventVersionRestarted or EventVersionRestartFailed
+	// Pipeline is whose environment it is, e.g. hello-api@main. The engine sets it: a provider
+	// knows an environment by its instance name only.
+	Pipeline string `json:"pipeline"`
+	// Environment is the environment's name in its pipeline (the provider tells the name it
+	// knows the environment by; the engine turns it back into these two).
+	Environment string `json:"environment"`
+	Version     string `json:"version"`
+	Revision    string `json:"revision"`
+	Crashed     string `json:"crashed,omitempty"`   // restarted: the version that crashed
+	ExitCode    *int   `json:"exit_code,omitempty"` // crashed: its exit code (-1: killed by a signal)
+	Log         string `json:"log,omitempty"`       // crashed: its log file
+	Attempt     int    `json:"attempt,omitempty"`   // restarts: which attempt, from 1
+	Error       string `json:"error,omitempty"`     // restart_failed: why
 }
 
 // The type of each end a thing can have, by the status it ended with.
@@ -298,10 +323,10 @@ func ExecutionRetried(ex *Execution, now time.Time) Event {
 	return executionEvent(EventExecutionRetried, ex, ExecutionEvent{Pipeline: ex.Pipeline, Revision: ex.Revision}, now)
 }
 
-// ExecutionStopped is sluice.execution.stopped: who stopped execution id, for reason. It is
-// built before the stop is stored, from the id alone.
-func ExecutionStopped(id, who, reason string, now time.Time) Event {
-	return newEvent(EventExecutionStopped, id, ExecutionEvent{Execution: id, Status: StatusStopped, Error: reason, By: who}, now)
+// ExecutionStopped is sluice.execution.stopped: who stopped ex, for reason. It is built before
+// the stop is stored, from what never changes in an execution (its ID, pipeline and revision).
+func ExecutionStopped(ex *Execution, who, reason string, now time.Time) Event {
+	return executionEvent(EventExecutionStopped, ex, ExecutionEvent{Pipeline: ex.Pipeline, Revision: ex.Revision, Status: StatusStopped, Error: reason, By: who}, now)
 }
 
 // ExecutionEnded is the event of ex's end, by ex.Status: sluice.execution.succeeded, .failed,

@@ -54,7 +54,7 @@ func TestSubjects(t *testing.T) {
 		sluice.ActionStarted(&sluice.ActionExecution{ExecutionID: "ex", Stage: "dev", Action: "Test smoke"}, now).Subject: "ex/dev/Test smoke",
 		sluice.StageStarted(&sluice.StageExecution{ExecutionID: "ex", Stage: "dev"}, now).Subject:                         "ex/dev",
 		sluice.ChangeSetCreated("ex", "prod", &sluice.ChangeSet{Environment: "prod"}, now).Subject:                        "ex/prod",
-		sluice.ExecutionStopped("ex", "ann", "stopped by ann", now).Subject:                                               "ex",
+		sluice.ExecutionStopped(&sluice.Execution{ID: "ex", Pipeline: "p@main"}, "ann", "stopped by ann", now).Subject:    "ex",
 		sluice.VersionChanged(sluice.VersionEvent{Type: sluice.EventVersionCrashed, Environment: "dev"}, now).Subject:     "env/dev",
 	} {
 		if got != want {
@@ -110,5 +110,30 @@ func TestEveryTypeHasAPayload(t *testing.T) {
 	}
 	if sluice.EventType("sluice.x").Payload() != nil {
 		t.Error("an unknown type has a payload")
+	}
+}
+
+func TestEventTypeMatches(t *testing.T) {
+	tests := []struct {
+		pattern string
+		typ     sluice.EventType
+		want    bool
+	}{
+		{"*", sluice.EventActionFailed, true},
+		{"deployment.*", sluice.EventDeploymentRolledBack, true},
+		{"sluice.deployment.*", sluice.EventDeploymentRolledBack, true},
+		{"deployment.*", sluice.EventExecutionFailed, false},
+		{"*.failed", sluice.EventExecutionFailed, true},
+		{"*.failed", sluice.EventExecutionRolledBack, false},
+		{"execution.failed", sluice.EventExecutionFailed, true},
+		{"execution.failed", sluice.EventStageFailed, false},
+		{"execution", sluice.EventExecutionFailed, false},
+		{"execution.*.x", sluice.EventExecutionFailed, false},
+		{"[", sluice.EventExecutionFailed, false},
+	}
+	for _, tt := range tests {
+		if got := tt.typ.Matches(tt.pattern); got != tt.want {
+			t.Errorf("%s.Matches(%q) = %v, want %v", tt.typ, tt.pattern, got, tt.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -90,11 +91,84 @@ func (c *Client) Ping(ctx context.Context) bool {
 	return hmac.Equal([]byte(answer.Proof), []byte(Proof(c.Token, challenge)))
 }
 
-// Run starts an execution of rev; with resume, it follows an unfinished one of the same
-// revision instead, if there is one.
-func (c *Client) Run(ctx context.Context, rev string, resume bool) (*RunResult, error) {
+// Run starts a new execution of rev (empty: the head of source.branch), even if the revision
+// ran before.
+func (c *Client) Run(ctx context.Context, rev string) (*sluice.Execution, error) {
 	var res RunResult
-	return &res, c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"rev": rev, "resume": resume}, &res)
+	if err := c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"rev": rev, "resume": false}, &res); err != nil {
+		return nil, err
+	}
+	return res.Execution, nil
+}
+
+// RunOrResume follows the newest execution of rev when there is one (resumed is true; it may
+// have ended), and starts one otherwise.
+func (c *Client) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, resumed bool, err error) {
+	var res RunResult
+	if err := c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"rev": rev, "resume": true}, &res); err != nil {
+		return nil, false, err
+	}
+	return res.Execution, res.Resumed, nil
+}
+
+// Executions returns the executions whose ID begins with prefix (all if ""), newest first, at
+// most limit (all if limit <= 0).
+func (c *Client) Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error) {
+	q := url.Values{}
+	if prefix != "" {
+		q.Set("prefix", prefix)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var list ExecutionList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/executions?"+q.Encode(), nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Executions, nil
+}
+
+// Logs returns what an execution's actions printed after q.After.
+func (c *Client) Logs(ctx context.Context, q engine.LogQuery) (*engine.LogPage, error) {
+	v := url.Values{}
+	for key, value := range map[string]string{"after": q.After, "action": q.Action} {
+		if value != "" {
+			v.Set(key, value)
+		}
+	}
+	if q.Tail > 0 {
+		v.Set("tail", strconv.FormatInt(q.Tail, 10))
+	}
+	var page engine.LogPage
+	if err := c.do(ctx, http.MethodGet, "/api/v1/executions/"+url.PathEscape(q.Execution)+"/logs?"+v.Encode(), nil, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// VersionLog returns what a version of an environment printed from q.Offset on.
+func (c *Client) VersionLog(ctx context.Context, q engine.VersionLogQuery) (*engine.VersionLogPage, error) {
+	v := url.Values{}
+	for key, value := range map[string]string{"pipeline": q.Pipeline, "version": q.Version} {
+		if value != "" {
+			v.Set(key, value)
+		}
+	}
+	v.Set("offset", strconv.FormatInt(q.Offset, 10))
+	var page engine.VersionLogPage
+	if err := c.do(ctx, http.MethodGet, "/api/v1/environments/"+url.PathEscape(q.Environment)+"/log?"+v.Encode(), nil, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// Pipelines returns every pipeline, main pipelines first.
+func (c *Client) Pipelines(ctx context.Context) ([]engine.PipelineView, error) {
+	var list PipelineList
+	if err := c.do(ctx, http.MethodGet, "/api/v1/pipelines", nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Pipelines, nil
 }
 
 // Execution returns an execution's snapshot.
@@ -133,21 +207,37 @@ func (c *Client) PendingChangeSet(ctx context.Context, env string) (*sluice.Chan
 // Stop stops an execution as user and returns it as stopped.
 func (c *Client) Stop(ctx context.Context, id, user string) (*sluice.Execution, error) {
 	var ex sluice.Execution
-	if err := c.ExecutionOp(ctx, id, "stop", user, &ex); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/stop", map[string]string{"user": user}, &ex); err != nil {
 		return nil, err
 	}
 	return &ex, nil
 }
 
-// ExecutionOp stops or retries an execution, as user; out receives the answer (the execution)
-// if not nil.
-func (c *Client) ExecutionOp(ctx context.Context, id, op, user string, out any) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/executions/"+id+"/"+op, map[string]string{"user": user}, out)
+// Retry runs the failed stage of an execution that ended without succeeding again, and goes on
+// from there; it returns the execution as retried.
+func (c *Client) Retry(ctx context.Context, id string) (*sluice.Execution, error) {
+	var ex sluice.Execution
+	if err := c.do(ctx, http.MethodPost, "/api/v1/executions/"+url.PathEscape(id)+"/retry", map[string]string{}, &ex); err != nil {
+		return nil, err
+	}
+	return &ex, nil
 }
 
-// EnvironmentOp rolls back, freezes or unfreezes an environment.
-func (c *Client) EnvironmentOp(ctx context.Context, env, op, user, comment string, out any) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/environments/"+env+"/"+op, map[string]string{"user": user, "comment": comment}, out)
+// Freeze holds executions before env of pipeline (the main pipeline if ""), or with frozen
+// false lets them in again; reason is kept with it.
+func (c *Client) Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error {
+	op := map[bool]string{true: "freeze", false: "unfreeze"}[frozen]
+	return c.do(ctx, http.MethodPost, "/api/v1/environments/"+url.PathEscape(env)+"/"+op, map[string]string{"pipeline": pipeline, "comment": reason}, nil)
+}
+
+// Rollback puts the previous good version of env of pipeline (the main pipeline if "") back,
+// as user asked for the reason in comment, and returns the deployment that did it.
+func (c *Client) Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error) {
+	var d sluice.Deployment
+	if err := c.do(ctx, http.MethodPost, "/api/v1/environments/"+url.PathEscape(env)+"/rollback", map[string]string{"pipeline": pipeline, "user": user, "comment": comment}, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 // Decide approves or rejects the change set waiting in d.Environment.
@@ -157,7 +247,7 @@ func (c *Client) Decide(ctx context.Context, d engine.Decision) (*sluice.Approva
 		op = "approve"
 	}
 	var a sluice.Approval
-	err := c.do(ctx, http.MethodPost, "/api/v1/environments/"+d.Environment+"/"+op,
+	err := c.do(ctx, http.MethodPost, "/api/v1/environments/"+url.PathEscape(d.Environment)+"/"+op,
 		map[string]string{"user": d.User, "comment": d.Comment, "change_set": d.ChangeSet}, &a)
 	if err != nil {
 		return nil, err

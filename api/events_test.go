@@ -24,7 +24,7 @@ func TestTailEvents(t *testing.T) {
 			op = "unfreeze"
 		}
 		reason := fmt.Sprintf("step %d", i)
-		if err := c.EnvironmentOp(ctx, "dev", op, "ann", reason, nil); err != nil {
+		if err := c.Freeze(ctx, "", "dev", op == "freeze", reason); err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
 		want = append(want, op+" "+reason)

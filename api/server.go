@@ -4,15 +4,19 @@
 // answers only requests whose Host names the API's own address (see Server.Addr).
 //
 //	GET  /api/v1/status                          executions, environments, pending approvals
+//	GET  /api/v1/pipelines                       every pipeline of the route
+//	GET  /api/v1/executions?prefix=P&limit=N     executions whose ID begins with P, newest first
 //	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
 //	                                             execution if it has one; without, start a new one
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
+//	GET  /api/v1/executions/{id}/logs?after=CURSOR&action=A&tail=N  what its actions printed
 //	GET  /api/v1/changesets/{digest}             a change set
 //	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
 //	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:.."}
 //	GET  /api/v1/identity?challenge=HEX          HMAC-SHA256(token, challenge): proves the engine
 //	                                             knows the token without anyone sending it
-//	POST /api/v1/environments/{env}/rollback|freeze|unfreeze
+//	POST /api/v1/environments/{env}/rollback|freeze|unfreeze  {"user":"..","comment":"..","pipeline":".."}
+//	GET  /api/v1/environments/{env}/log?version=V&offset=N&pipeline=P  what a version printed
 //	GET  /metrics                                Prometheus text
 package api
 
@@ -47,10 +51,25 @@ type Engine interface {
 	Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error
 	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
 	Execution(ctx context.Context, id string) (*engine.Snapshot, error)
+	Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error)
+	Logs(ctx context.Context, q engine.LogQuery) (*engine.LogPage, error)
+	VersionLog(ctx context.Context, q engine.VersionLogQuery) (*engine.VersionLogPage, error)
+	Pipelines(ctx context.Context) ([]engine.PipelineView, error)
+	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	Store() store.Store
 	Status(ctx context.Context) (*engine.Status, error)
 	History(ctx context.Context, env string) (*engine.History, error)
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
+}
+
+// ExecutionList is the answer of GET /api/v1/executions.
+type ExecutionList struct {
+	Executions []sluice.Execution `json:"executions"`
+}
+
+// PipelineList is the answer of GET /api/v1/pipelines.
+type PipelineList struct {
+	Pipelines []engine.PipelineView `json:"pipelines"`
 }
 
 // Server serves the API.
@@ -177,12 +196,46 @@ func (s *Server) Handler() http.Handler {
 		ex, err := s.Engine.Run(r.Context(), body.Rev)
 		return RunResult{Execution: ex}, err
 	}))
+	mux.HandleFunc("GET /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
+		limit, err := queryInt(r.URL.Query().Get("limit"), 0)
+		if err != nil || limit < 0 {
+			return nil, sluice.Errorf(sluice.EINVALID, "limit=%q is not a number of executions; send 1 or more, or none for all", r.URL.Query().Get("limit"))
+		}
+		list, err := s.Engine.Executions(r.Context(), r.URL.Query().Get("prefix"), int(limit))
+		if list == nil {
+			list = []sluice.Execution{}
+		}
+		return ExecutionList{Executions: list}, err
+	}))
 	mux.HandleFunc("GET /api/v1/executions/{id}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.Execution(r.Context(), r.PathValue("id"))
 	}))
+	mux.HandleFunc("GET /api/v1/executions/{id}/logs", s.auth(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		tail, err := queryInt(q.Get("tail"), 0)
+		if err != nil || tail < 0 {
+			return nil, sluice.Errorf(sluice.EINVALID, "tail=%q is not a number of bytes; send 1 or more, or none for whole logs", q.Get("tail"))
+		}
+		return s.Engine.Logs(r.Context(), engine.LogQuery{Execution: r.PathValue("id"), Action: q.Get("action"), After: q.Get("after"), Tail: tail})
+	}))
+	mux.HandleFunc("GET /api/v1/environments/{env}/log", s.auth(func(r *http.Request) (any, error) {
+		q := r.URL.Query()
+		offset, err := queryInt(q.Get("offset"), 0)
+		if err != nil || offset < 0 {
+			return nil, sluice.Errorf(sluice.EINVALID, "offset=%q is not a place in a log; send the next of the last page, or 0", q.Get("offset"))
+		}
+		return s.Engine.VersionLog(r.Context(), engine.VersionLogQuery{Pipeline: q.Get("pipeline"), Environment: r.PathValue("env"), Version: q.Get("version"), Offset: offset})
+	}))
+	mux.HandleFunc("GET /api/v1/pipelines", s.auth(func(r *http.Request) (any, error) {
+		list, err := s.Engine.Pipelines(r.Context())
+		if list == nil {
+			list = []engine.PipelineView{}
+		}
+		return PipelineList{Pipelines: list}, err
+	}))
 	mux.HandleFunc("GET /api/v1/events", s.auth(s.events))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Store().ChangeSet(r.Context(), r.PathValue("digest"))
+		return s.Engine.ChangeSet(r.Context(), r.PathValue("digest"))
 	}))
 	mux.HandleFunc("POST /api/v1/executions/{id}/{op}", s.auth(func(r *http.Request) (any, error) {
 		id := r.PathValue("id")
@@ -206,6 +259,7 @@ func (s *Server) Handler() http.Handler {
 			User      string `json:"user"`
 			Comment   string `json:"comment"`
 			ChangeSet string `json:"change_set"`
+			Pipeline  string `json:"pipeline"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
@@ -214,9 +268,9 @@ func (s *Server) Handler() http.Handler {
 		case "approve", "reject":
 			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
-			return s.Engine.Rollback(r.Context(), "", env, body.User, body.Comment)
+			return s.Engine.Rollback(r.Context(), body.Pipeline, env, body.User, body.Comment)
 		case "freeze", "unfreeze":
-			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), "", env, op == "freeze", body.Comment)
+			return map[string]any{"environment": env, "frozen": op == "freeze"}, s.Engine.Freeze(r.Context(), body.Pipeline, env, op == "freeze", body.Comment)
 		}
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "unknown operation %q; use approve, reject, rollback, freeze or unfreeze", r.PathValue("op"))
 	}))

@@ -37,6 +37,13 @@ environments:
 // configure, if not nil, may change the Server before it serves.
 func newServer(t *testing.T, configure func(*api.Server)) (*httptest.Server, string) {
 	t.Helper()
+	srv, token, _ := newServerOf(t, route, configure)
+	return srv, token
+}
+
+// newServerOf is newServer for a route of the test's own, in a repository it returns.
+func newServerOf(t *testing.T, route string, configure func(*api.Server)) (*httptest.Server, string, string) {
+	t.Helper()
 	repo, state := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(repo, "sluice.yaml"), []byte(route), 0o600); err != nil {
 		t.Fatal(err)
@@ -80,7 +87,7 @@ func newServer(t *testing.T, configure func(*api.Server)) (*httptest.Server, str
 	s.Addr = srv.Listener.Addr().String()
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return srv, token
+	return srv, token, repo
 }
 
 func TestInputIsValidated(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/api"
-	"github.com/sluicehq/sluice/engine"
 )
 
 // An engine that stops while a run is handing it the execution (it was closing) must not fail
@@ -32,12 +31,12 @@ func TestBeginWhenTheEngineStopsDuringTheHandOff(t *testing.T) {
 	}
 	var handed, here int
 	src, ex, head, closeEngine, err := begin(t.Context(), e, runOptions{file: route, dir: state, out: &out},
-		func(*api.Client) (*sluice.Execution, string, error) {
-			handed++
-			first.close() // the engine stops while the request is in flight
-			return nil, "", io.ErrUnexpectedEOF
-		},
-		func(*engine.Engine) (*sluice.Execution, string, error) {
+		func(svc service) (*sluice.Execution, string, error) {
+			if _, remote := svc.(*api.Client); remote {
+				handed++
+				first.close() // the engine stops while the request is in flight
+				return nil, "", io.ErrUnexpectedEOF
+			}
 			here++
 			return &sluice.Execution{ID: "0123456789ab"}, "began here", nil
 		})

@@ -132,7 +132,7 @@ func takesEnvironment(e *env, c *cobra.Command, f *flags, body func(envName stri
 	c.Args = args(1, 1, "name the environment (ENV)")
 	c.ValidArgsFunction = completeEnvironments(f)
 	c.RunE = e.run(func(args []string) error {
-		if err := knownEnvironment(e.ctx, f, args[0]); err != nil {
+		if err := knownEnvironment(e, f, args[0]); err != nil {
 			return err
 		}
 		return body(args[0])
@@ -145,7 +145,7 @@ func takesExecution(e *env, c *cobra.Command, f *flags, body func(id string) err
 	c.Args = args(1, 1, "name the EXECUTION (sluice status lists them)")
 	c.ValidArgsFunction = completeExecutions(e, f)
 	c.RunE = e.run(func(args []string) error {
-		id, err := resolveExecution(e.ctx, f, args[0])
+		id, err := resolveExecution(e, f, args[0])
 		if err != nil {
 			return err
 		}
@@ -170,20 +170,14 @@ func completeExecutions(e *env, f *flags) cobra.CompletionFunc {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		dir, err := existingState(f)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		db, err := openStore(dir)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer db.Close()
-		exs, _ := db.ListExecutions(e.ctx, "", false, 20)
-		out := make([]string, 0, len(exs))
-		for _, ex := range exs {
-			out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))
-		}
+		var out []string
+		_ = withService(e, f, reads, func(svc service, _ bool) error {
+			exs, err := svc.Executions(e.ctx, "", 20)
+			for _, ex := range exs {
+				out = append(out, fmt.Sprintf("%s\t%s %s", ex.ID, ex.Status, ex.Subject))
+			}
+			return err
+		})
 		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 	}
 }
@@ -299,7 +293,7 @@ narrows it to one action (Build, or dev.integration).
 Here -f means --follow, as in tail -f: keep printing until the execution ends (or, with --env,
 until interrupted). Name the route file with --file FILE.`,
 		flagState)
-	o := &logsArgs{offsets: map[string]int{}}
+	o := &logsArgs{}
 	c.Flags().StringVar(f.file, "file", "sluice.yaml", "the route `FILE` (its environments are the ones --env accepts)")
 	c.Flags().BoolVarP(&o.follow, "follow", "f", false, "keep printing new output")
 	c.Flags().StringVar(&o.env, "env", "", "show what `ENV`'s newest version printed, instead of an execution's actions")
@@ -312,7 +306,7 @@ until interrupted). Name the route file with --file FILE.`,
 		case o.env == "" && len(args) == 0:
 			return usagef("missing argument: name an EXECUTION (sluice status lists them), or --env ENV")
 		case len(args) > 0:
-			id, err := resolveExecution(e.ctx, f, args[0])
+			id, err := resolveExecution(e, f, args[0])
 			if err != nil {
 				return err
 			}
@@ -322,7 +316,7 @@ until interrupted). Name the route file with --file FILE.`,
 			o.action = args[1]
 		}
 		if o.env != "" {
-			if err := knownEnvironment(e.ctx, f, o.env); err != nil {
+			if err := knownEnvironment(e, f, o.env); err != nil {
 				return err
 			}
 		}

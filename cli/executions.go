@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -11,30 +10,22 @@ import (
 // resolveExecution turns what a person typed for an execution (its ID, or a prefix of it as
 // sluice status and the run output show it) into the execution's ID. A prefix that matches more
 // than one execution is refused with the ones it matches.
-func resolveExecution(ctx context.Context, f *flags, typed string) (string, error) {
+func resolveExecution(e *env, f *flags, typed string) (string, error) {
 	if typed == "" {
 		return "", usagef("name an EXECUTION (sluice status lists them)")
 	}
-	dir, err := existingState(f)
-	if err != nil {
-		return "", err
-	}
-	db, err := openStore(dir)
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	if _, err := db.Execution(ctx, typed); err == nil {
-		return typed, nil
-	}
-	all, err := db.ListExecutions(ctx, "", false, 0)
-	if err != nil {
-		return "", err
-	}
 	var matches []sluice.Execution
-	for _, ex := range all {
-		if strings.HasPrefix(ex.ID, strings.ToLower(typed)) {
-			matches = append(matches, ex)
+	err := withService(e, f, reads, func(svc service, _ bool) error {
+		var err error
+		matches, err = svc.Executions(e.ctx, typed, 0)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	for _, ex := range matches {
+		if ex.ID == typed {
+			return ex.ID, nil
 		}
 	}
 	switch len(matches) {

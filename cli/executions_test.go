@@ -37,7 +37,7 @@ func TestResolveExecution(t *testing.T) {
 		{typed: "abc", code: sluice.EINVALID, says: []string{`"abc" is ambiguous`, "abc111111111", "abc222222222", "type more"}},
 		{typed: "0", code: sluice.ENOTFOUND, says: []string{`no execution "0"`}},
 	} {
-		id, err := resolveExecution(t.Context(), f, c.typed)
+		id, err := resolveExecution(&env{ctx: t.Context()}, f, c.typed)
 		if c.code == "" {
 			if err != nil || id != c.id {
 				t.Errorf("resolve %q = %q, %v; want %q", c.typed, id, err, c.id)

@@ -5,37 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/sluicehq/sluice"
-	"github.com/sluicehq/sluice/api"
 	"github.com/sluicehq/sluice/engine"
-	"github.com/sluicehq/sluice/sqlite"
 )
-
-// withState resolves the state directory and opens its database (reads are safe alongside a
-// running engine).
-func withState(f *flags, fn func(dir string, db *sqlite.DB) error) error {
-	dir, err := existingState(f)
-	if err != nil {
-		return err
-	}
-	db, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return fn(dir, db)
-}
 
 func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
 	d := engine.Decision{Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
-	return withService(e, f, func(svc service, _ bool) error {
+	return withService(e, f, reads, func(svc service, _ bool) error {
 		a, err := svc.Decide(e.ctx, d)
 		if err != nil {
 			return err
@@ -54,7 +35,7 @@ func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) er
 }
 
 func cmdStatus(e *env, f *flags) error {
-	return withService(e, f, func(svc service, serving bool) error {
+	return withService(e, f, reads, func(svc service, serving bool) error {
 		st, err := svc.Status(e.ctx)
 		if err != nil {
 			return err
@@ -162,7 +143,7 @@ func orDash(s string) string {
 }
 
 func cmdHistory(e *env, f *flags, envName string) error {
-	return withService(e, f, func(svc service, _ bool) error {
+	return withService(e, f, reads, func(svc service, _ bool) error {
 		h, err := svc.History(e.ctx, envName)
 		if err != nil {
 			return err
@@ -228,7 +209,7 @@ func decision(a sluice.Approval) string {
 }
 
 func cmdChangeSet(e *env, f *flags, envName string) error {
-	return withService(e, f, func(svc service, _ bool) error {
+	return withService(e, f, reads, func(svc service, _ bool) error {
 		cs, err := svc.PendingChangeSet(e.ctx, envName)
 		if err != nil {
 			return err
@@ -243,56 +224,35 @@ func cmdChangeSet(e *env, f *flags, envName string) error {
 }
 
 func cmdLogs(e *env, f *flags, pos *logsArgs) error {
-	return withState(f, func(dir string, db *sqlite.DB) error {
+	return withService(e, f, reads, func(svc service, _ bool) error {
 		if pos.env != "" {
-			return versionLogs(e, dir, pos)
+			return versionLogs(e, svc, pos)
 		}
-		id := pos.id
-		actions, err := db.Actions(e.ctx, id)
-		if err != nil {
-			return err
-		}
-		logDir := engine.LogDir(dir, id)
+		q := engine.LogQuery{Execution: pos.id, Action: pos.action}
+		printed := false
 		for {
-			printed := 0
-			for _, a := range actions {
-				if pos.action != "" && !strings.EqualFold(a.Action, pos.action) && !strings.EqualFold(a.Stage+"."+a.Action, pos.action) {
-					continue
-				}
-				b, err := os.ReadFile(filepath.Join(logDir, engine.LogName(a.Stage, a.Action)))
-				if err != nil {
-					continue
-				}
-				if pos.offsets[a.Stage+"/"+a.Action] >= len(b) {
-					continue
-				}
-				if pos.action == "" && pos.offsets[a.Stage+"/"+a.Action] == 0 {
-					fmt.Fprintf(e.stdout, "==> %s / %s <==\n", a.Stage, a.Action)
-				}
-				e.stdout.Write(b[pos.offsets[a.Stage+"/"+a.Action]:])
-				pos.offsets[a.Stage+"/"+a.Action] = len(b)
-				printed++
-			}
-			if !pos.follow {
-				if printed == 0 && pos.action != "" {
-					return sluice.Errorf(sluice.ENOTFOUND, "no log for action %q in execution %s", pos.action, id)
-				}
-				return nil
-			}
-			ex, err := db.Execution(e.ctx, id)
+			page, err := svc.Logs(e.ctx, q)
 			if err != nil {
 				return err
 			}
-			if ex.Status.Done() && printed == 0 {
+			for _, c := range page.Chunks {
+				if pos.action == "" && c.Offset == 0 {
+					fmt.Fprintf(e.stdout, "==> %s / %s <==\n", c.Stage, c.Action)
+				}
+				io.WriteString(e.stdout, c.Text)
+				printed = true
+			}
+			q.After = page.Cursor
+			switch {
+			case page.More:
+				continue
+			case !pos.follow && !printed && pos.action != "":
+				return sluice.Errorf(sluice.ENOTFOUND, "no log for action %q in execution %s", pos.action, pos.id)
+			case !pos.follow || page.Ended:
 				return nil
 			}
-			select {
-			case <-e.ctx.Done():
+			if !pause(e.ctx) {
 				return nil
-			case <-time.After(200 * time.Millisecond):
-			}
-			if actions, err = db.Actions(e.ctx, id); err != nil {
-				return err
 			}
 		}
 	})
@@ -302,63 +262,45 @@ type logsArgs struct {
 	id, action string
 	env        string
 	follow     bool
-	offsets    map[string]int
 }
 
-// versionLogs prints what the newest version of env printed, following it with -f.
-func versionLogs(e *env, dir string, a *logsArgs) error {
-	versions := filepath.Join(dir, "environments", a.env, "versions")
-	logs, _ := filepath.Glob(filepath.Join(versions, "*.log"))
-	if len(logs) == 0 {
-		return sluice.Errorf(sluice.ENOTFOUND, "%s has run no version yet; deploy to it with sluice run", a.env)
-	}
-	newest, newestTime := "", time.Time{}
-	for _, l := range logs {
-		if st, err := os.Stat(l); err == nil && st.ModTime().After(newestTime) {
-			newest, newestTime = l, st.ModTime()
-		}
-	}
-	fmt.Fprintf(e.stdout, "==> %s: version %s <==\n", a.env, strings.TrimSuffix(filepath.Base(newest), ".log"))
-	offset := 0
+// versionLogs prints what the newest version of a.env printed, following it with -f.
+func versionLogs(e *env, svc service, a *logsArgs) error {
+	q := engine.VersionLogQuery{Environment: a.env}
 	for {
-		b, err := os.ReadFile(newest)
+		page, err := svc.VersionLog(e.ctx, q)
 		if err != nil {
-			return fmt.Errorf("read version log: %w", err)
+			return err
 		}
-		if len(b) > offset {
-			e.stdout.Write(b[offset:])
-			offset = len(b)
+		if q.Version == "" {
+			fmt.Fprintf(e.stdout, "==> %s: version %s <==\n", a.env, page.Version)
 		}
-		if !a.follow {
+		io.WriteString(e.stdout, page.Text)
+		q.Version, q.Offset = page.Version, page.Next
+		switch {
+		case page.More:
+			continue
+		case !a.follow:
 			return nil
 		}
-		select {
-		case <-e.ctx.Done():
+		if !pause(e.ctx) {
 			return nil
-		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }
 
-// engineOp runs an operation on the engine serving the state, or on one started for it.
-func engineOp(e *env, f *flags, remote func(*api.Client) error, local func(context.Context, *engine.Engine) error) error {
-	dir, err := existingState(f)
-	if err != nil {
-		return err
+// pause waits before a followed log is read again; false when the command was interrupted.
+func pause(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(200 * time.Millisecond):
+		return true
 	}
-	if client := runningEngine(e.ctx, dir); client != nil {
-		return remote(client)
-	}
-	inst, err := startEngine(e.ctx, e, *f.file, dir, serveOptions{}, nil)
-	if err != nil {
-		return err
-	}
-	defer inst.close()
-	return local(e.ctx, inst.engine)
 }
 
 func cmdStop(e *env, f *flags, id string) error {
-	return withService(e, f, func(svc service, _ bool) error {
+	return withService(e, f, reads, func(svc service, _ bool) error {
 		// What it was doing, read before the stop changes it, so the answer can say. With no
 		// engine serving the state, the stop is recorded, and an engine that drives the
 		// execution elsewhere notices it.
@@ -407,20 +349,13 @@ func cmdRetry(e *env, f *flags, id string, approve bool) error {
 	if err != nil {
 		return err
 	}
-	retried := func(ex *sluice.Execution) string {
-		return fmt.Sprintf("retrying execution %s from its failed stage", ex.ID)
-	}
 	snap, err := execute(e, runOptions{file: *f.file, dir: dir, approve: approve, json: *f.json},
-		func(c *api.Client) (*sluice.Execution, string, error) {
-			ex := &sluice.Execution{ID: id}
-			return ex, retried(ex), c.ExecutionOp(e.ctx, id, "retry", identity(), nil)
-		},
-		func(en *engine.Engine) (*sluice.Execution, string, error) {
-			ex, err := en.Retry(e.ctx, id)
+		func(svc service) (*sluice.Execution, string, error) {
+			ex, err := svc.Retry(e.ctx, id)
 			if err != nil {
 				return nil, "", err
 			}
-			return ex, retried(ex), nil
+			return ex, fmt.Sprintf("retrying execution %s from its failed stage", ex.ID), nil
 		})
 	if err != nil {
 		return err
@@ -429,52 +364,30 @@ func cmdRetry(e *env, f *flags, id string, approve bool) error {
 }
 
 func cmdFreeze(e *env, f *flags, frozen bool, envName string, o freezeFlags) error {
-	dir, err := stateDir(f)
-	if err != nil {
-		return err
-	}
-	op := map[bool]string{true: "freeze", false: "unfreeze"}[frozen]
-	if client := runningEngine(e.ctx, dir); client != nil {
-		if err := client.EnvironmentOp(e.ctx, envName, op, identity(), o.comment, nil); err != nil {
+	return withService(e, f, records, func(svc service, _ bool) error {
+		if err := svc.Freeze(e.ctx, "", envName, frozen, o.comment); err != nil {
 			return err
 		}
-	} else {
-		db, err := openStore(dir)
-		if err != nil {
-			return err
+		if frozen {
+			fmt.Fprintf(e.stdout, "%s frozen: executions wait before it until sluice unfreeze %s\n", envName, envName)
+		} else {
+			fmt.Fprintf(e.stdout, "%s unfrozen: executions may enter it again\n", envName)
 		}
-		defer db.Close()
-		if _, err := engine.Freeze(e.ctx, db, mainPipeline(e.ctx, f, db), envName, frozen, o.comment, time.Now()); err != nil {
-			return err
-		}
-	}
-	if frozen {
-		fmt.Fprintf(e.stdout, "%s frozen: executions wait before it until sluice unfreeze %s\n", envName, envName)
-	} else {
-		fmt.Fprintf(e.stdout, "%s unfrozen: executions may enter it again\n", envName)
-	}
-	return nil
+		return nil
+	})
 }
 
 func cmdRollback(e *env, f *flags, envName string, o rollbackFlags) error {
-	var d sluice.Deployment
-	err := engineOp(e, f, func(c *api.Client) error {
-		return c.EnvironmentOp(e.ctx, envName, "rollback", identity(), o.comment, &d)
-	},
-		func(ctx context.Context, en *engine.Engine) error {
-			got, err := en.Rollback(ctx, "", envName, identity(), o.comment)
-			if got != nil {
-				d = *got
-			}
+	return withService(e, f, drives, func(svc service, _ bool) error {
+		d, err := svc.Rollback(e.ctx, "", envName, identity(), o.comment)
+		if err != nil {
 			return err
-		})
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		writeJSON(e.stdout, d)
+		}
+		if *f.json {
+			writeJSON(e.stdout, d)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", envName, sluice.ShortRevision(d.Revision), sluice.ShortDigest(d.To))
 		return nil
-	}
-	fmt.Fprintf(e.stdout, "%s rolled back to %s (%s)\n", envName, sluice.ShortRevision(d.Revision), sluice.ShortDigest(d.To))
-	return nil
+	})
 }

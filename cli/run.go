@@ -21,28 +21,17 @@ import (
 // process, or a running `sluice up`, through the service both implement.
 type source interface {
 	service
-	changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	// gone reports whether the engine behind the source has stopped serving.
 	gone(ctx context.Context) bool
 }
 
-type localSource struct {
-	*engine.Engine
-	inst *instance
-}
+type localSource struct{ *engine.Engine }
 
-func inProcess(inst *instance) localSource { return localSource{inst.engine, inst} }
-
-func (s localSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
-	return s.inst.db.ChangeSet(ctx, digest)
-}
+func inProcess(inst *instance) localSource      { return localSource{inst.engine} }
 func (s localSource) gone(context.Context) bool { return false }
 
 type remoteSource struct{ *api.Client }
 
-func (s remoteSource) changeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
-	return s.ChangeSet(ctx, digest)
-}
 func (s remoteSource) gone(ctx context.Context) bool { return !s.Ping(ctx) }
 
 type runOptions struct {
@@ -78,28 +67,20 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 // runRoute follows the execution of o.rev: a new one, or the one the revision has already
 // (interrupted ones resume; one revision runs once unless --new asks for another).
 func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
-	return execute(e, o,
-		func(c *api.Client) (*sluice.Execution, string, error) {
-			res, err := c.Run(e.ctx, o.rev, !o.fresh)
+	return execute(e, o, func(svc service) (*sluice.Execution, string, error) {
+		if o.fresh {
+			ex, err := svc.Run(e.ctx, o.rev)
 			if err != nil {
 				return nil, "", err
 			}
-			return res.Execution, headline(res.Execution, res.Resumed), nil
-		},
-		func(en *engine.Engine) (*sluice.Execution, string, error) {
-			if o.fresh {
-				ex, err := en.Run(e.ctx, o.rev)
-				if err != nil {
-					return nil, "", err
-				}
-				return ex, headline(ex, false), nil
-			}
-			ex, resumed, err := en.RunOrResume(e.ctx, o.rev)
-			if err != nil {
-				return nil, "", err
-			}
-			return ex, headline(ex, resumed), nil
-		})
+			return ex, headline(ex, false), nil
+		}
+		ex, resumed, err := svc.RunOrResume(e.ctx, o.rev)
+		if err != nil {
+			return nil, "", err
+		}
+		return ex, headline(ex, resumed), nil
+	})
 }
 
 func headline(ex *sluice.Execution, resumed bool) string {
@@ -112,19 +93,17 @@ func headline(ex *sluice.Execution, resumed bool) string {
 	return fmt.Sprintf("execution %s of %s at %s %s", ex.ID, ex.Pipeline, sluice.ShortRevision(ex.Revision), ex.Subject)
 }
 
-// execute begins an execution, through the engine serving o.dir (remote) or one started in this
-// process (local), follows it to its end, prints the --json summary when asked, and with --keep
-// leaves the environments serving until interrupted.
-func execute(e *env, o runOptions,
-	remote func(*api.Client) (*sluice.Execution, string, error),
-	local func(*engine.Engine) (*sluice.Execution, string, error),
-) (*engine.Snapshot, error) {
+// execute begins an execution with begins, on the engine serving o.dir or one started in this
+// process, follows it to its end, prints the --json summary when asked, and with --keep leaves
+// the environments serving until interrupted. begins returns the execution and the line that
+// announces it.
+func execute(e *env, o runOptions, begins func(service) (*sluice.Execution, string, error)) (*engine.Snapshot, error) {
 	ctx := e.ctx
 	o.out = e.stdout
 	if o.json {
 		o.out = e.stderr
 	}
-	src, ex, head, closeEngine, err := begin(ctx, e, o, remote, local)
+	src, ex, head, closeEngine, err := begin(ctx, e, o, begins)
 	if err != nil {
 		return nil, err
 	}
@@ -168,12 +147,10 @@ func execute(e *env, o runOptions,
 // here; the caller calls closeEngine when it is done. An engine that stops while it is being
 // handed the execution (it was closing) is no failure: the execution begins with whichever
 // engine serves the state next, or here.
-func begin(ctx context.Context, e *env, o runOptions,
-	remote func(*api.Client) (*sluice.Execution, string, error),
-	local func(*engine.Engine) (*sluice.Execution, string, error),
+func begin(ctx context.Context, e *env, o runOptions, begins func(service) (*sluice.Execution, string, error),
 ) (src source, ex *sluice.Execution, head string, closeEngine func(), err error) {
 	here := func(inst *instance) (source, *sluice.Execution, string, func(), error) {
-		ex, head, err := local(inst.engine)
+		ex, head, err := begins(inst.engine)
 		if err != nil {
 			inst.close()
 			return nil, nil, "", nil, err
@@ -189,7 +166,7 @@ func begin(ctx context.Context, e *env, o runOptions,
 		return here(inst)
 	}
 	fmt.Fprintf(o.out, "handing the execution to the engine serving %s (%s)\n", o.dir, client.Base)
-	if ex, head, err = remote(client); err == nil {
+	if ex, head, err = begins(client); err == nil {
 		return remoteSource{client}, ex, head, func() {}, nil
 	}
 	if ctx.Err() != nil || !(remoteSource{client}).gone(ctx) {
@@ -201,7 +178,7 @@ func begin(ctx context.Context, e *env, o runOptions,
 	case err != nil:
 		return nil, nil, "", nil, err
 	case other != nil:
-		ex, head, err = remote(other)
+		ex, head, err = begins(other)
 		return remoteSource{other}, ex, head, func() {}, err
 	}
 	return here(inst)
@@ -257,7 +234,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			}
 			return nil, err
 		}
-		render(o.out, o, prev, snap, start)
+		render(ctx, o.out, o, src, prev, snap, start)
 		prev = snap
 		if snap.Execution.Status.Done() {
 			renderEnd(o.out, snap, time.Since(start))
@@ -284,7 +261,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 					}
 				}
 			case isTerminal(e.stdin):
-				if cs, err := src.changeSet(ctx, a.ChangeSetDigest); err == nil {
+				if cs, err := src.ChangeSet(ctx, a.ChangeSetDigest); err == nil {
 					fmt.Fprint(o.out, indent(engine.FormatChangeSet(cs), "    "))
 				}
 				fmt.Fprintf(o.out, "  approve deploying this change set to %s? [y/N] ", env.Name)
@@ -343,7 +320,7 @@ func ask(r io.Reader, env, changeSet string, out chan<- answer) {
 
 // render prints what changed between two snapshots, stage by stage, and what the execution
 // waits for whenever that changes.
-func render(w io.Writer, o runOptions, prev, cur *engine.Snapshot, start time.Time) {
+func render(ctx context.Context, w io.Writer, o runOptions, svc service, prev, cur *engine.Snapshot, start time.Time) {
 	if why := cur.Execution.Waiting; why != "" && (prev == nil || prev.Execution.Waiting != why) {
 		fmt.Fprintf(w, "  %s\n", why)
 	}
@@ -362,7 +339,7 @@ func render(w io.Writer, o runOptions, prev, cur *engine.Snapshot, start time.Ti
 			if a.Status != was && a.Status != sluice.StatusPending {
 				renderAction(w, a)
 				if a.Status == sluice.StatusFailed || a.Status == sluice.StatusRolledBack {
-					renderFailedOutput(w, o, a)
+					renderFailedOutput(ctx, w, o, svc, a)
 				}
 			}
 		}
@@ -399,11 +376,15 @@ func renderAction(w io.Writer, a sluice.ActionExecution) {
 
 // renderFailedOutput shows the last lines an action printed before it failed or rolled back,
 // and the command that shows all of it.
-func renderFailedOutput(w io.Writer, o runOptions, a sluice.ActionExecution) {
+func renderFailedOutput(ctx context.Context, w io.Writer, o runOptions, svc service, a sluice.ActionExecution) {
 	if a.Kind == sluice.KindApproval || a.Kind == sluice.KindSource {
 		return
 	}
-	tail := logtail.Last(filepath.Join(engine.LogDir(o.dir, a.ExecutionID), engine.LogName(a.Stage, a.Action)), 10, "      | ")
+	page, err := svc.Logs(ctx, engine.LogQuery{Execution: a.ExecutionID, Action: a.Stage + "." + a.Action, Tail: logtail.Window})
+	if err != nil || len(page.Chunks) == 0 {
+		return // the tail is a courtesy, never the reason the failure is not shown
+	}
+	tail := logtail.Lines(page.Chunks[len(page.Chunks)-1].Text, 10, "      | ")
 	if tail == "" {
 		return
 	}

@@ -350,22 +350,21 @@ func (inst *instance) close() {
 // knownEnvironment refuses an environment that is not in the route, so that no command records
 // anything about, or reads files of, a name such as ../../x. When the route file cannot be read,
 // the environments recorded in the state are the ones known.
-func knownEnvironment(ctx context.Context, f *flags, name string) error {
+func knownEnvironment(e *env, f *flags, name string) error {
 	known := routeEnvironments(*f.file)
 	hint := ""
 	if known == nil {
 		hint = fmt.Sprintf(" (%s could not be read, or is not valid: sluice validate says why; pass -f FILE for another)", *f.file)
-		if dir, err := statePath(f); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
-				if db, err := openStore(dir); err == nil {
-					states, _ := db.ListEnvironments(ctx, mainPipeline(ctx, f, db))
-					db.Close()
-					for _, st := range states {
-						known = append(known, st.Name)
-					}
-				}
+		_ = withService(e, f, reads, func(svc service, _ bool) error {
+			st, err := svc.Status(e.ctx)
+			if err != nil {
+				return err
 			}
-		}
+			for _, env := range st.Environments {
+				known = append(known, env.Name)
+			}
+			return nil
+		})
 	}
 	if slices.Contains(known, name) {
 		return nil

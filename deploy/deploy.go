@@ -26,6 +26,12 @@ import (
 // provider finds the account, region and role of the environment here).
 type Environment struct {
 	Name string
+	// Route is the route's name (sluice.yaml's name), which providers use to name what they
+	// create (an AWS stack is <route>-<environment> by default).
+	Route string
+	// Execution is the execution on whose behalf the call is made (an AWS role session is named
+	// after it); empty for a call no execution makes (restore, sluice rollback, status).
+	Execution string
 	// Config is the environment's target block as its kind's decoder read it
 	// (spec.Environment.TargetConfig): *spec.LocalTarget for local; nil for a kind without
 	// configuration.
@@ -153,4 +159,23 @@ type VersionStatus struct {
 	Errors    int64   `json:"errors"`
 	InFlight  int64   `json:"in_flight"`
 	ErrorRate float64 `json:"error_rate"`
+}
+
+// Output is a provider that keeps what the versions it runs print (local: each version's log
+// file). The engine reads it for `sluice logs --env`, so nobody reads a provider's folders.
+// A provider whose versions print elsewhere (CloudWatch Logs) need not implement it.
+type Output interface {
+	// VersionOutput returns at most limit bytes of what version of env printed, from offset
+	// on; the newest version's when version is "". ENOTFOUND when env has run no version, or
+	// not that one. Read only: safe to call at any time, beside an Apply, and from an engine
+	// that was never started.
+	VersionOutput(ctx context.Context, env Environment, version string, offset int64, limit int) (VersionOutput, error)
+}
+
+// VersionOutput is output of one version.
+type VersionOutput struct {
+	// Version is the version that printed Text: the one asked for, or the newest.
+	Version string
+	// Text is what it printed from the offset asked for; empty when it printed nothing since.
+	Text []byte
 }

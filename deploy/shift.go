@@ -26,6 +26,16 @@ type Traffic interface {
 	Changed() <-chan struct{}
 }
 
+// Watcher is a Traffic that also watches alarms of its own, judged by the platform rather than
+// by Sluice (CloudWatch alarms by name). The driver asks Breach whenever it judges its alarms.
+type Watcher interface {
+	Traffic
+	// Breach returns what an alarm of the platform's reports when one is breached, else nil.
+	// It must not block: a provider polls the platform in the background and Breach reads the
+	// last answer.
+	Breach() *sluice.Rollback
+}
+
 // Clock is the time the Shift driver reads. Tests pass a clock they advance by hand.
 type Clock interface {
 	Now() time.Time
@@ -73,6 +83,10 @@ type Shift struct {
 	Progress func(Progress)
 	// Log receives the driver's narration (may be nil).
 	Log func(format string, args ...any)
+	// Bake is the least time alarms are watched with all traffic on the new version; the
+	// longest alarm window is watched when longer. A provider whose Traffic is a Watcher sets
+	// it so that the platform's alarms get to judge the new version under full traffic.
+	Bake time.Duration
 	// Clock is the time the driver reads. If nil, SystemClock is used.
 	Clock Clock
 	// Tick is how often alarms are judged when no measurement arrives. If zero, DefaultTick.
@@ -163,7 +177,7 @@ func (d *driver) shift(ctx context.Context) (Outcome, bool) {
 // bake watches alarms for the longest alarm window after all traffic reached the new version,
 // so a version that fails under full traffic is still caught.
 func (d *driver) bake(ctx context.Context) (Outcome, bool) {
-	var longest time.Duration
+	longest := d.Bake
 	for _, a := range d.Alarms {
 		longest = max(longest, a.Window)
 	}
@@ -180,7 +194,8 @@ func (d *driver) bake(ctx context.Context) (Outcome, bool) {
 func (d *driver) watch(ctx context.Context, dur time.Duration) (Outcome, bool) {
 	timer := d.Clock.NewTimer(dur)
 	defer timer.Stop()
-	if len(d.Alarms) == 0 {
+	watcher, _ := d.t.(Watcher)
+	if len(d.Alarms) == 0 && watcher == nil {
 		select {
 		case <-ctx.Done():
 			return d.canceled(ctx), true
@@ -192,6 +207,14 @@ func (d *driver) watch(ctx context.Context, dur time.Duration) (Outcome, bool) {
 	tick := d.Clock.NewTimer(d.Tick)
 	defer func() { tick.Stop() }()
 	for {
+		if watcher != nil {
+			if rb := watcher.Breach(); rb != nil {
+				if rb.BreachedAt.IsZero() {
+					rb.BreachedAt = d.Clock.Now().UTC()
+				}
+				return d.rollback(ctx, rb, fmt.Sprintf("alarm %s breached: %s", rb.Alarm, rb.Detail)), true
+			}
+		}
 		if alarm, v, breached := rollout.Check(d.Alarms, d.t.Window); breached {
 			rb := &sluice.Rollback{Cause: sluice.CauseAlarm, Alarm: alarm.Name, Metric: alarm.Metric, Value: v.Value,
 				Threshold: alarm.Threshold, Detail: v.Reason, BreachedAt: d.Clock.Now().UTC()}

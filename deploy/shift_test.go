@@ -318,3 +318,72 @@ func TestShiftWeightThatCannotBeSet(t *testing.T) {
 		t.Fatalf("outcome %+v: want the failed restore reported", o)
 	}
 }
+
+// watcherTraffic is traffic whose platform judges an alarm of its own (a CloudWatch alarm).
+type watcherTraffic struct {
+	*traffic
+	mu     sync.Mutex
+	breach *sluice.Rollback
+}
+
+func (w *watcherTraffic) Breach() *sluice.Rollback {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.breach == nil {
+		return nil
+	}
+	rb := *w.breach
+	return &rb
+}
+
+func (w *watcherTraffic) alarm(rb sluice.Rollback) {
+	w.mu.Lock()
+	w.breach = &rb
+	w.mu.Unlock()
+	w.changed <- struct{}{}
+}
+
+// A platform alarm is judged with no alarm of Sluice's own, during the shift and during a bake
+// that lasts at least Bake, and its rollback carries what the platform said.
+func TestShiftPlatformAlarmRollsBackDuringTheBake(t *testing.T) {
+	clock := newFrozenClock()
+	w := &watcherTraffic{traffic: newTraffic()}
+	out := make(chan deploy.Outcome, 1)
+	go func() {
+		out <- deploy.Shift{Strategy: linear(50, time.Minute), Bake: 30 * time.Second, Clock: clock, Tick: time.Second}.Run(t.Context(), w)
+	}()
+	w.expect(t, 50)
+	clock.advance(t, 2, time.Minute)
+	w.expect(t, 100)
+	clock.advance(t, 2, 10*time.Second) // a third of the bake: only the tick fires
+	w.alarm(sluice.Rollback{Cause: sluice.CauseAlarm, Alarm: "api-5xx", Value: 7, Threshold: 1, Detail: "Threshold Crossed: 1 datapoint [7.0] was greater than the threshold (1.0)."})
+	w.expect(t, 0)
+	o := wait(t, out)
+	if o.Rollback == nil || o.Rollback.Alarm != "api-5xx" || o.Rollback.Value != 7 || o.Rollback.BreachedAt.IsZero() {
+		t.Fatalf("rollback %+v, want the platform's api-5xx alarm with its value", o.Rollback)
+	}
+	if got := w.recorded(); !slices.Equal(got, []int{50, 100, 0}) {
+		t.Errorf("weights %v, want 50 100 0", got)
+	}
+}
+
+// Without a breach, the bake lasts Bake and the shift succeeds.
+func TestShiftBakesForBakeWithoutAlarms(t *testing.T) {
+	clock := newFrozenClock()
+	w := &watcherTraffic{traffic: newTraffic()}
+	out := make(chan deploy.Outcome, 1)
+	go func() {
+		out <- deploy.Shift{Strategy: sluice.Strategy{Type: sluice.AllAtOnce}, Bake: 30 * time.Second, Clock: clock, Tick: time.Second}.Run(t.Context(), w)
+	}()
+	w.expect(t, 100)
+	clock.advance(t, 2, 20*time.Second)
+	select {
+	case o := <-out:
+		t.Fatalf("the shift ended %s into a 30s bake: %+v", 20*time.Second, o)
+	default:
+	}
+	clock.advance(t, 2, 10*time.Second)
+	if o := wait(t, out); o.Rollback != nil || o.Err != nil {
+		t.Fatalf("outcome %+v, want all traffic on the new version", o)
+	}
+}

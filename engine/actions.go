@@ -371,7 +371,7 @@ func (e *Engine) provider(env *plan.Environment) (deploy.Provider, error) {
 // instanceName), the provider's own configuration, and where to serve. state may be nil when
 // where to serve does not matter.
 func target(route *plan.Plan, pipeline string, env *plan.Environment, state *sluice.EnvironmentState) deploy.Environment {
-	t := deploy.Environment{Name: instanceName(route, pipeline, env.Name), Config: env.TargetConfig}
+	t := deploy.Environment{Name: instanceName(route, pipeline, env.Name), Route: route.Name, Config: env.TargetConfig}
 	if state != nil {
 		t.Listen = listenAddress(route, env, state)
 	}

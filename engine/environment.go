@@ -53,7 +53,9 @@ func (ac *actionContext) createChangeSet(ctx context.Context) outcome {
 
 // target is the action's environment as its provider sees it (see target).
 func (ac *actionContext) target(state *sluice.EnvironmentState) deploy.Environment {
-	return target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t := target(ac.plan, ac.ex.Pipeline, ac.environment(), state)
+	t.Execution = ac.ex.ID
+	return t
 }
 
 // prepare asks the provider for the change set that takes env from live to `to`.
@@ -407,12 +409,16 @@ func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
-	started := sluice.DeploymentStarted(d, e.now())
-	if err := e.store.StartDeployment(ctx, d, state, started); err != nil {
+	var started []sluice.Event
+	err := e.store.StartDeployment(ctx, d, state, func(d *sluice.Deployment) []sluice.Event {
+		started = []sluice.Event{sluice.DeploymentStarted(d, e.now())}
+		return started
+	})
+	if err != nil {
 		state.Deploying = nil
 		return deploy.Result{}, fmt.Errorf("record deployment: %w", err)
 	}
-	e.bus.publish(started)
+	e.bus.publish(started...)
 	where := target(routeSpec, d.Pipeline, route, state)
 	instance := where.Name
 	req := deploy.Request{

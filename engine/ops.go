@@ -34,14 +34,21 @@ func (e *Engine) Stop(ctx context.Context, id, who string) (*sluice.Execution, e
 // Stop records that an execution is stopped, with or without a running engine (an engine that
 // drives it notices within its poll). stopped, if not nil, runs once the stop is recorded.
 func Stop(ctx context.Context, st interface {
+	Execution(context.Context, string) (*sluice.Execution, error)
 	StopExecution(context.Context, string, string, string, time.Time, ...sluice.Event) (*sluice.Execution, error)
 }, id, who string, now time.Time, stopped func(*sluice.Execution, sluice.Event)) (*sluice.Execution, error) {
 	if who == "" {
 		who = "someone"
 	}
+	// The event is stored with the stop, so it is built before it, from the execution as it
+	// is: its pipeline and revision never change.
+	ex, err := st.Execution(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	reason := "stopped by " + who
-	ev := sluice.ExecutionStopped(id, who, reason, now)
-	ex, err := st.StopExecution(ctx, id, who, reason, now.UTC(), ev)
+	ev := sluice.ExecutionStopped(ex, who, reason, now)
+	ex, err = st.StopExecution(ctx, id, who, reason, now.UTC(), ev)
 	if err != nil {
 		return nil, err
 	}

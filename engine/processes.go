@@ -57,6 +57,7 @@ func (e *Engine) openLedger() error {
 func (e *Engine) providerEvent(v sluice.VersionEvent) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 10*time.Second)
 	defer cancel()
+	v.Pipeline, v.Environment = e.instanceOf(ctx, v.Environment)
 	e.save(ctx, func(ev ...sluice.Event) error { return e.store.AppendEvents(ctx, ev...) }, sluice.VersionChanged(v, e.now()))
 }
 

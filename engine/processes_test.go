@@ -130,15 +130,34 @@ func TestProviderEventsAreStored(t *testing.T) {
 	if ep.tell == nil {
 		t.Fatal("the engine did not hand the provider an event sink")
 	}
+	// The provider names environments by instance: a branch pipeline's dev is dev@<branch>.
 	ep.tell(sluice.VersionEvent{Type: sluice.EventVersionRestarted, Environment: "dev", Version: "abc-2", Crashed: "abc-1"})
+	ep.tell(sluice.VersionEvent{Type: sluice.EventVersionCrashed, Environment: "dev@feature-x", Version: "def-1"})
 	events, err := f.db.ListEvents(context.Background(), 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[string]sluice.VersionEvent{
+		"abc-2": {Pipeline: "t@main", Environment: "dev"},
+		"def-1": {Pipeline: "t@feature-x", Environment: "dev"},
+	}
 	for _, ev := range events {
-		if ev.Type == "sluice.version.restarted" && ev.Subject == "env/dev" && strings.Contains(string(ev.Data), "abc-2") {
-			return
+		if !strings.HasPrefix(string(ev.Type), "sluice.version.") {
+			continue
+		}
+		data, err := ev.DecodeData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := data.(*sluice.VersionEvent)
+		if w, ok := want[v.Version]; ok {
+			if v.Pipeline != w.Pipeline || v.Environment != w.Environment || ev.Subject != "env/dev" {
+				t.Errorf("version %s told of %s of %s (subject %s); want %s of %s", v.Version, v.Environment, v.Pipeline, ev.Subject, w.Environment, w.Pipeline)
+			}
+			delete(want, v.Version)
 		}
 	}
-	t.Fatalf("no stored sluice.version.restarted event among %d", len(events))
+	if len(want) > 0 {
+		t.Fatalf("version events not stored among %d: %v", len(events), want)
+	}
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"strings"
 
 	"github.com/sluicehq/sluice"
 )
@@ -124,4 +125,33 @@ func StoredMainPipeline(ctx context.Context, st interface {
 // Execution returns a snapshot of one execution: its stages, actions and environments.
 func (e *Engine) Execution(ctx context.Context, id string) (*Snapshot, error) {
 	return e.Snapshots().Execution(ctx, id)
+}
+
+// Executions returns the executions of every pipeline whose ID begins with prefix (every one
+// if ""), newest first, at most limit (all if limit <= 0): for finding an execution by the
+// prefix of its ID that people type.
+func (e *Engine) Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error) {
+	prefix = strings.ToLower(prefix)
+	if prefix == "" {
+		return e.store.ListExecutions(ctx, "", false, limit)
+	}
+	all, err := e.store.ListExecutions(ctx, "", false, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []sluice.Execution
+	for _, ex := range all {
+		if strings.HasPrefix(ex.ID, prefix) {
+			out = append(out, ex)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// ChangeSet returns a change set by its digest.
+func (e *Engine) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error) {
+	return e.store.ChangeSet(ctx, digest)
 }

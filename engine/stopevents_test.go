@@ -59,3 +59,60 @@ func TestStopSeenFirstAsARejectedApproval(t *testing.T) {
 		t.Error("no sluice.action.stopped for the approval")
 	}
 }
+
+// TestStopAndDeploymentEventsSayWhich: the stop's event names the execution's pipeline and
+// revision, and a deployment's start event carries the number its end carries, though the
+// start's event is stored in the write that numbers it.
+func TestStopAndDeploymentEventsSayWhich(t *testing.T) {
+	f := newFixture(t, routeHead+`
+environments:
+  - name: dev
+  - name: prod
+    approval: {required: true, timeout: 1h}
+`)
+	f.start()
+	ex := f.run()
+	eventually(t, "an approval waiting in prod, after dev's deployment", func() bool {
+		list, err := f.db.ListApprovals(context.Background(), ex.Pipeline, "prod", true)
+		return err == nil && len(list) > 0
+	})
+	if _, err := f.engine.Stop(context.Background(), ex.ID, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	f.wait(ex.ID)
+	events, err := f.db.ListEvents(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, ended := map[int64]bool{}, map[int64]bool{}
+	var stopped *sluice.ExecutionEvent
+	for _, ev := range events {
+		data, err := ev.DecodeData()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch d := data.(type) {
+		case *sluice.Deployment:
+			if ev.Type == sluice.EventDeploymentStarted {
+				started[d.ID] = true
+			} else {
+				ended[d.ID] = true
+			}
+		case *sluice.ExecutionEvent:
+			if ev.Type == sluice.EventExecutionStopped {
+				stopped = d
+			}
+		}
+	}
+	if len(ended) == 0 || started[0] || len(started) != len(ended) {
+		t.Errorf("deployments started %v, ended %v; want each start numbered as its end", started, ended)
+	}
+	for id := range ended {
+		if !started[id] {
+			t.Errorf("deployment %d ended without a start event of that number", id)
+		}
+	}
+	if stopped == nil || stopped.Pipeline != ex.Pipeline || stopped.Revision != ex.Revision || stopped.By != "dave" {
+		t.Errorf("the stop's event %+v; want execution %s of %s at %s, by dave", stopped, ex.ID, ex.Pipeline, ex.Revision)
+	}
+}

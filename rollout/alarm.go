@@ -52,7 +52,10 @@ func Evaluate(a sluice.Alarm, w Window) Verdict {
 		return verdict(v > a.Threshold, v, "error_rate %s %s %s over %s (%d of %d requests)",
 			formatFloat(v), cmp(v > a.Threshold), threshold, span, w.Errors, w.Requests)
 	}
-	p99 := w.Quantile(0.99)
+	p99 := w.P99
+	if p99 == 0 {
+		p99 = w.Quantile(0.99)
+	}
 	v := p99.Seconds()
 	return verdict(v > a.Threshold, v, "latency_p99 %s %s %s over %s (%d requests)",
 		formatFloat(v), cmp(v > a.Threshold), threshold, span, w.Requests)

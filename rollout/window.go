@@ -60,6 +60,10 @@ type Window struct {
 	Latency [LatencyBuckets]int64
 	// MaxLatency is the slowest response, used to bound the top bucket's percentile.
 	MaxLatency time.Duration
+	// P99 is the 99th percentile latency as measured by a source that computes percentiles
+	// itself (CloudWatch's p99 statistic), with Latency left empty. When set, alarms on
+	// latency_p99 judge it instead of an estimate from Latency.
+	P99 time.Duration
 }
 
 // Observe adds one response to w. It is how tests and simple callers build a Window.

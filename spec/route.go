@@ -32,6 +32,8 @@ type Route struct {
 	// Secrets names variables taken from Sluice's own environment at run time and given to every
 	// action and service. Their values are masked in logs and change sets.
 	Secrets []string `json:"secrets,omitempty"`
+	// Notifications say which events reach which people, and how.
+	Notifications Notifications `json:"notifications,omitzero"`
 	// Pipelines says which other branches and which pull requests get pipelines of their own.
 	Pipelines   Pipelines    `json:"pipelines,omitzero"`
 	secretSites []secretSite // where each secret is declared, for UnsetSecrets

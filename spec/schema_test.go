@@ -239,6 +239,12 @@ func TestKnownKeysMatchTypes(t *testing.T) {
 		{"strategy", strategyKeys, reflect.TypeFor[sluice.Strategy](), []string{"name"}},
 		{"hooks", hooksKeys, reflect.TypeFor[Hooks](), nil},
 		{"alarm", alarmKeys, reflect.TypeFor[sluice.Alarm](), nil},
+		{"notifications", notificationsKeys, reflect.TypeFor[Notifications](), nil},
+		{"channel", channelKeys, reflect.TypeFor[Channel](), nil},
+		{"email", emailKeys, reflect.TypeFor[EmailChannel](), nil},
+		{"webhook", webhookKeys, reflect.TypeFor[WebhookChannel](), nil},
+		{"slack", slackKeys, reflect.TypeFor[SlackChannel](), nil},
+		{"rule", ruleKeys, reflect.TypeFor[NotifyRule](), nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -405,7 +411,7 @@ func TestSchemaRejectsInvalid(t *testing.T) {
 	for _, name := range []string{
 		"alarms", "approvals", "artifact-empty", "artifact-paths", "durations", "empty-commands",
 		"env-names", "execution-mode", "health", "health-mapping", "missing-required",
-		"missing-sections", "name-too-long", "names", "run-order", "strategies", "targets",
+		"missing-sections", "name-too-long", "names", "notifications", "run-order", "strategies", "targets",
 		"unknown-keys", "version", "version-string", "version-unsupported", "wrong-types",
 	} {
 		t.Run(name, func(t *testing.T) {

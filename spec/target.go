@@ -206,6 +206,33 @@ func (b *TargetBlock) Strings(key string) ([]string, bool) {
 	return out, true
 }
 
+// StringMap returns the mapping of names to strings at key, like String. A name that valid
+// rejects is reported with hint (such as "a CloudFormation parameter name") and left out.
+func (b *TargetBlock) StringMap(key string, valid func(string) bool, hint string) (map[string]string, bool) {
+	f, ok := b.fields[key]
+	if !ok {
+		return nil, false
+	}
+	entries, ok := b.r.entries(f.value, f.path)
+	if !ok {
+		b.r.typeError(f.value, f.pos(), f.path, `a mapping of NAME: "value"`)
+		return nil, false
+	}
+	out := make(map[string]string, len(entries))
+	for _, e := range entries {
+		b.r.keyAt[e.path] = e.keyPos
+		if !valid(e.key) {
+			b.r.errorf(e.keyPos, e.path, "%q is not %s", e.key, hint)
+			continue
+		}
+		e.value = b.r.resolve(e.value, e.path)
+		if s, ok := b.r.str(e); ok {
+			out[e.key] = s
+		}
+	}
+	return out, true
+}
+
 // Errorf reports an error about key (a key of the block, or "" for the block itself).
 func (b *TargetBlock) Errorf(key, format string, args ...any) {
 	at, path := b.where(key)

@@ -32,20 +32,7 @@ func (db *DB) SaveEventCursor(ctx context.Context, consumer string, seq int64) e
 		return sluice.Errorf(sluice.EINVALID, "an event cursor needs the consumer's name and a Seq of 0 or more (got %q, %d)", consumer, seq)
 	}
 	err := db.update(ctx, nil, func(tx *sql.Tx) error {
-		var saved int64
-		err := tx.QueryRowContext(ctx, `SELECT seq FROM event_cursors WHERE consumer = ?`, consumer).Scan(&saved)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case seq < saved:
-			return sluice.Errorf(sluice.ECONFLICT, "the event cursor of %s is at %d already, past %d; is a second copy of %s running? Stop it: one consumer name, one reader", consumer, saved, seq, consumer)
-		}
-		_, err = tx.ExecContext(ctx, `
-			INSERT INTO event_cursors (consumer, seq, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at`,
-			consumer, seq, timeArg(time.Now().UTC()))
-		return err
+		return saveCursor(ctx, tx, consumer, seq, time.Now().UTC())
 	}, nil)
 	if err != nil {
 		return wrap(err, "save event cursor of %s", consumer)

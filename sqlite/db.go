@@ -14,6 +14,8 @@
 //	events.go      the event history
 //	leases.go      who owns an execution, a stage or an environment, until when
 //	pipelines.go   the pipelines of routes (main, branch, pull request)
+//	cursors.go     how far each consumer of the events has read them
+//	outbox.go      the notices to send, filled from the events with a cursor
 //
 // Durability: the file is in WAL mode with synchronous=NORMAL. A committed transaction survives
 // the process being killed at any moment (SIGKILL, a panic, an OOM kill); a power loss or an
@@ -175,17 +177,28 @@ func (db *DB) openError(err error) error {
 // give the events their Seq (and any defaults it filled in) and run done, so a failed change
 // leaves the caller's values as they were.
 func (db *DB) update(ctx context.Context, events []sluice.Event, fn func(tx *sql.Tx) error, done func()) (err error) {
-	defer func() { err = markDiskFull(err) }()
-	stored, err := prepareEvents(events)
-	if err != nil {
-		return err
+	if _, err := prepareEvents(events); err != nil {
+		return err // refused before any write
 	}
+	return db.updateThen(ctx, func(tx *sql.Tx) ([]sluice.Event, error) { return events, fn(tx) }, done)
+}
+
+// updateThen is update for writes whose events are known only once fn has written (they carry
+// an ID the write assigned): fn returns them, and they are stored in the same transaction, their
+// Seq set in the slice fn returned.
+func (db *DB) updateThen(ctx context.Context, fn func(tx *sql.Tx) ([]sluice.Event, error), done func()) (err error) {
+	defer func() { err = markDiskFull(err) }()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit; a failed rollback leaves nothing to do
-	if err := fn(tx); err != nil {
+	events, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	stored, err := prepareEvents(events)
+	if err != nil {
 		return err
 	}
 	if err := insertEvents(ctx, tx, stored); err != nil {

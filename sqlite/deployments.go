@@ -43,18 +43,26 @@ func insertDeployment(ctx context.Context, tx *sql.Tx, d *sluice.Deployment) (in
 
 // StartDeployment stores a new deployment and the environment's state, pointing at it, in one
 // transaction.
-func (db *DB) StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error {
+func (db *DB) StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events func(*sluice.Deployment) []sluice.Event) error {
 	if err := sameEnvironment(d, state); err != nil {
 		return err
 	}
 	var id int64
-	err := db.update(ctx, events, func(tx *sql.Tx) (err error) {
+	err := db.updateThen(ctx, func(tx *sql.Tx) (_ []sluice.Event, err error) {
 		if id, err = insertDeployment(ctx, tx, d); err != nil {
-			return err
+			return nil, err
 		}
 		withID := *state
 		withID.DeploymentID = id
-		return saveEnvironment(ctx, tx, &withID, true)
+		if err := saveEnvironment(ctx, tx, &withID, true); err != nil {
+			return nil, err
+		}
+		if events == nil {
+			return nil, nil
+		}
+		numbered := *d
+		numbered.ID = id
+		return events(&numbered), nil
 	}, func() { d.ID, state.DeploymentID = id, id })
 	if err != nil {
 		return wrap(err, "start deployment to %s", d.Environment)

@@ -100,8 +100,10 @@ type Deployments interface {
 	// StartDeployment stores a new deployment (assigning d.ID) and the environment's state, with
 	// state.DeploymentID set to d.ID, in one transaction: a deployment is never recorded without
 	// its environment knowing, nor the other way round. d and state must be of the same pipeline
-	// and environment (EINVALID otherwise).
-	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
+	// and environment (EINVALID otherwise). events, if not nil, builds the events stored in the
+	// same transaction, from d once its ID is assigned (the start's event carries it); the store
+	// sets the Seq of the events in the slice it returned.
+	StartDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events func(*sluice.Deployment) []sluice.Event) error
 	// EndDeployment saves how a deployment ended and the environment's state (what runs now) in
 	// one transaction: a deployment is never Succeeded without its version live.
 	EndDeployment(ctx context.Context, d *sluice.Deployment, state *sluice.EnvironmentState, events ...sluice.Event) error
@@ -131,17 +133,17 @@ type Pipelines interface {
 	ListPipelines(ctx context.Context) ([]sluice.Pipeline, error)
 }
 
-// Deliveries keeps the webhook deliveries Sluice accepted, so that one made again is refused.
-type Deliveries interface {
-	// RecordDelivery stores an accepted delivery. Checking and storing are one transaction:
+// WebhookDeliveries keeps the webhook deliveries Sluice accepted, so that one made again is refused.
+type WebhookDeliveries interface {
+	// RecordWebhookDelivery stores an accepted delivery. Checking and storing are one transaction:
 	// a delivery whose provider and ID are stored already is refused with ECONFLICT and
 	// nothing changes, so of two copies of one delivery arriving at once only one is acted on.
-	RecordDelivery(ctx context.Context, d *sluice.Delivery, events ...sluice.Event) error
-	// SaveDeliveryOutcome records d.Pipeline and d.Outcome for a recorded delivery; ENOTFOUND
+	RecordWebhookDelivery(ctx context.Context, d *sluice.WebhookDelivery, events ...sluice.Event) error
+	// SaveWebhookOutcome records d.Pipeline and d.Outcome for a recorded delivery; ENOTFOUND
 	// if it is not recorded.
-	SaveDeliveryOutcome(ctx context.Context, d *sluice.Delivery) error
-	// ListDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
-	ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
+	SaveWebhookOutcome(ctx context.Context, d *sluice.WebhookDelivery) error
+	// ListWebhookDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
+	ListWebhookDeliveries(ctx context.Context, limit int) ([]sluice.WebhookDelivery, error)
 }
 
 // Events reads the history of state changes.
@@ -168,6 +170,33 @@ type EventCursors interface {
 	// one consumer run, and the older one would make the other repeat events). Safe to call
 	// concurrently for different consumers.
 	SaveEventCursor(ctx context.Context, consumer string, seq int64) error
+}
+
+// Outbox keeps the notices to send: one delivery per event and channel, filled from the stored
+// events with the notifier's cursor and sent from here, so a notice survives the engine being
+// killed at any moment and is never put in twice.
+type Outbox interface {
+	// StartOutbox returns consumer's event cursor. The first time it is asked about a consumer
+	// that never saved one, it saves the Seq of the newest event and returns it: notifications
+	// added to a state with a history tell of what happens from then on, not of all that
+	// happened before. Idempotent after that first call.
+	StartOutbox(ctx context.Context, consumer string) (int64, error)
+	// FillOutbox stores deliveries (each Pending, due at its NextAttempt; it assigns ID) and
+	// saves consumer's event cursor at seq, in one transaction. A delivery whose channel and
+	// event ID are in the outbox already is left as it is, so filling the same events twice adds
+	// nothing. A seq below the saved cursor fails with ECONFLICT and stores nothing, as
+	// EventCursors.SaveEventCursor does.
+	FillOutbox(ctx context.Context, consumer string, seq int64, deliveries []sluice.Delivery) error
+	// ClaimDeliveries returns up to limit Pending deliveries due at now (NextAttempt <= now) that
+	// no other owner holds a claim on, oldest first, and claims them for owner until now+ttl,
+	// in one transaction: two senders never get the same delivery while a claim stands.
+	ClaimDeliveries(ctx context.Context, owner string, now time.Time, ttl time.Duration, limit int) ([]sluice.Delivery, error)
+	// SaveDelivery records the outcome of an attempt: d's Status, Attempts, NextAttempt, Error,
+	// DeliveredAt and GaveUpAt; and ends any claim on it. ENOTFOUND if there is no delivery
+	// d.ID.
+	SaveDelivery(ctx context.Context, d *sluice.Delivery) error
+	// ListDeliveries returns deliveries newest first (by ID), at most limit (<= 0: all).
+	ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 }
 
 // Leases gives things to one owner at a time, for a while: an execution to the engine that
@@ -200,7 +229,8 @@ type Store interface {
 	Deployments
 	Events
 	EventCursors
+	Outbox
 	Leases
-	Deliveries
+	WebhookDeliveries
 	Close() error
 }

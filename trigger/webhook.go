@@ -27,10 +27,10 @@ type Pipelines interface {
 	PullRequestClosed(ctx context.Context, number int, why string) (*sluice.Pipeline, error)
 }
 
-// Deliveries records accepted deliveries; store.Deliveries is one.
+// Deliveries records accepted deliveries; store.WebhookDeliveries is one.
 type Deliveries interface {
-	RecordDelivery(ctx context.Context, d *sluice.Delivery, events ...sluice.Event) error
-	SaveDeliveryOutcome(ctx context.Context, d *sluice.Delivery) error
+	RecordWebhookDelivery(ctx context.Context, d *sluice.WebhookDelivery, events ...sluice.Event) error
+	SaveWebhookOutcome(ctx context.Context, d *sluice.WebhookDelivery) error
 }
 
 // DefaultMaxBody bounds a delivery's body unless Webhooks.MaxBody says otherwise: far above
@@ -193,8 +193,8 @@ func (wh *Webhooks) accept(r *http.Request, p provider) (deliveryResult, error) 
 	if wh.Now != nil {
 		now = wh.Now
 	}
-	d := &sluice.Delivery{Provider: p.name, ID: id, Event: event, ReceivedAt: now().UTC()}
-	if err := wh.Deliveries.RecordDelivery(r.Context(), d); err != nil {
+	d := &sluice.WebhookDelivery{Provider: p.name, ID: id, Event: event, ReceivedAt: now().UTC()}
+	if err := wh.Deliveries.RecordWebhookDelivery(r.Context(), d); err != nil {
 		if sluice.ErrorCode(err) == sluice.ECONFLICT {
 			return res, refuse(http.StatusConflict, "%s delivery %s was received before; a replayed delivery is refused", p.name, id)
 		}
@@ -212,7 +212,7 @@ func (wh *Webhooks) accept(r *http.Request, p provider) (deliveryResult, error) 
 		res.Execution = t.Execution.ID
 	}
 	d.Pipeline, d.Outcome = res.Pipeline, res.Outcome
-	if err := wh.Deliveries.SaveDeliveryOutcome(ctx, d); err != nil {
+	if err := wh.Deliveries.SaveWebhookOutcome(ctx, d); err != nil {
 		actErr = errors.Join(actErr, err)
 	}
 	return res, actErr

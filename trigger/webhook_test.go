@@ -152,7 +152,7 @@ func TestWebhookEventsOfEachHost(t *testing.T) {
 			}
 		})
 	}
-	list, err := db.ListDeliveries(context.Background(), 0)
+	list, err := db.ListWebhookDeliveries(context.Background(), 0)
 	if err != nil || len(list) != len(tests) {
 		t.Fatalf("recorded %d deliveries (%v), want %d", len(list), err, len(tests))
 	}
@@ -231,7 +231,7 @@ func TestWebhookRefusals(t *testing.T) {
 			}
 		})
 	}
-	list, err := db.ListDeliveries(context.Background(), 0)
+	list, err := db.ListWebhookDeliveries(context.Background(), 0)
 	if err != nil || len(list) != 1 || list[0].ID != "first" {
 		t.Errorf("deliveries recorded: %+v, %v; want only the first good one", list, err)
 	}

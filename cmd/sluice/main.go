@@ -16,5 +16,6 @@ func main() {
 	// name none of them. (spec knows the local target's shorthand; its provider is wired here.)
 	spec.RegisterTarget(aws.TargetKind)
 	deploy.Register(spec.TargetLocal, local.Open)
+	deploy.Register(aws.Kind, aws.Open)
 	os.Exit(cli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

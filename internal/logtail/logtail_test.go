@@ -16,7 +16,7 @@ func TestLast(t *testing.T) {
 		}
 		return path
 	}
-	long := strings.Repeat("x", window) + "\nnext to last\nlast\n"
+	long := strings.Repeat("x", Window) + "\nnext to last\nlast\n"
 	for _, c := range []struct {
 		name, path string
 		n          int

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -149,9 +150,30 @@ func testOwnership(t *testing.T, open opener) {
 		must(t, "save", s.SaveEnvironment(t.Context(), frozen))
 		d := newDeployment("prod", 2)
 		state := &sluice.EnvironmentState{Pipeline: mainPipeline, Name: "prod", Address: "127.0.0.1:8081", Live: newVersion(1), Deploying: newVersion(2), UpdatedAt: at(time.Second)}
-		must(t, "start", s.StartDeployment(t.Context(), d, state, newEvent("sluice.deployment.started", "env/prod", 1)))
+		events, err := s.ListEvents(t.Context(), 0, 0)
+		must(t, "events before", err)
+		var built []sluice.Event
+		must(t, "start", s.StartDeployment(t.Context(), d, state, func(numbered *sluice.Deployment) []sluice.Event {
+			built = []sluice.Event{sluice.DeploymentStarted(numbered, at(time.Second))}
+			return built
+		}))
 		if d.ID <= 0 || state.DeploymentID != d.ID {
 			t.Fatalf("deployment %d, environment points at %d", d.ID, state.DeploymentID)
+		}
+		// The start's event is built once the deployment is numbered, and stored with it.
+		after := int64(0)
+		if len(events) > 0 {
+			after = events[len(events)-1].Seq
+		}
+		stored, err := s.ListEvents(t.Context(), after, 0)
+		must(t, "events after", err)
+		if len(stored) != 1 || len(built) != 1 || built[0].Seq != stored[0].Seq || stored[0].Seq <= after {
+			t.Fatalf("stored %d events, built %+v; want the one built, its Seq set", len(stored), built)
+		}
+		var data sluice.Deployment
+		must(t, "decode the start's event", json.Unmarshal(stored[0].Data, &data))
+		if data.ID != d.ID {
+			t.Errorf("the start's event tells of deployment %d; it was numbered %d", data.ID, d.ID)
 		}
 		got, err := s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
@@ -183,6 +205,6 @@ func testOwnership(t *testing.T, open opener) {
 		got, err = s.Environment(t.Context(), mainPipeline, "prod")
 		must(t, "read", err)
 		check(t, "environment after a refused end", got, &before)
-		wantCode(t, "start with another environment's state", s.StartDeployment(t.Context(), newDeployment("dev", 4), state), sluice.EINVALID)
+		wantCode(t, "start with another environment's state", s.StartDeployment(t.Context(), newDeployment("dev", 4), state, nil), sluice.EINVALID)
 	})
 }

@@ -122,7 +122,7 @@ func testPipelines(t *testing.T, open opener) {
 		d.ExecutionID = "ex-a"
 		deploying := *stateA
 		deploying.Deploying = newVersion(3)
-		must(t, "deploy to main dev", s.StartDeployment(ctx, d, &deploying))
+		must(t, "deploy to main dev", s.StartDeployment(ctx, d, &deploying, nil))
 		history, err := s.ListDeployments(ctx, branchPipeline, "dev", 0)
 		must(t, "branch history", err)
 		check(t, "history the branch sees", len(history), 0)
@@ -130,7 +130,7 @@ func testPipelines(t *testing.T, open opener) {
 		must(t, "read branch dev", err)
 		check(t, "branch dev after a deployment to main dev", got, stateB)
 		crossed := newDeployment("dev", 2)
-		wantCode(t, "a deployment with another pipeline's state", s.StartDeployment(ctx, crossed, stateB), sluice.EINVALID)
+		wantCode(t, "a deployment with another pipeline's state", s.StartDeployment(ctx, crossed, stateB, nil), sluice.EINVALID)
 
 		// Leases of the same stage: stopping one pipeline's execution frees its stage only.
 		_, err = s.AcquireLease(ctx, "stage/"+mainPipeline+"/dev", "ex-a", "", t0, time.Hour)
@@ -154,32 +154,32 @@ func testPipelines(t *testing.T, open opener) {
 	})
 }
 
-func testDeliveries(t *testing.T, open opener) {
+func testWebhookDeliveries(t *testing.T, open opener) {
 	s := open(t)
 	ctx := t.Context()
-	first := &sluice.Delivery{Provider: "github", ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Event: "push", ReceivedAt: t0}
-	must(t, "record", s.RecordDelivery(ctx, first, newEvent("sluice.pipeline.created", "pipeline/"+branchPipeline, 1)))
+	first := &sluice.WebhookDelivery{Provider: "github", ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Event: "push", ReceivedAt: t0}
+	must(t, "record", s.RecordWebhookDelivery(ctx, first, newEvent("sluice.pipeline.created", "pipeline/"+branchPipeline, 1)))
 	if evs := allEvents(t, s); len(evs) != 1 {
 		t.Fatalf("a delivery recorded with an event stored %d events, want 1", len(evs))
 	}
 	replay := *first
 	replay.ReceivedAt, replay.Event = at(time.Minute), "delete"
-	wantCode(t, "the same delivery again", s.RecordDelivery(ctx, &replay, newEvent("sluice.pipeline.removed", "pipeline/"+branchPipeline, 2)), sluice.ECONFLICT)
+	wantCode(t, "the same delivery again", s.RecordWebhookDelivery(ctx, &replay, newEvent("sluice.pipeline.removed", "pipeline/"+branchPipeline, 2)), sluice.ECONFLICT)
 	if evs := allEvents(t, s); len(evs) != 1 {
 		t.Errorf("a refused replay stored its event: %d events, want 1", len(evs))
 	}
 	// The same ID from another provider is another delivery.
-	other := &sluice.Delivery{Provider: "gitea", ID: first.ID, Event: "delete", ReceivedAt: at(time.Second)}
-	must(t, "record another provider's", s.RecordDelivery(ctx, other))
-	wantCode(t, "a delivery without an ID", s.RecordDelivery(ctx, &sluice.Delivery{Provider: "gitlab", ReceivedAt: t0}), sluice.EINVALID)
+	other := &sluice.WebhookDelivery{Provider: "gitea", ID: first.ID, Event: "delete", ReceivedAt: at(time.Second)}
+	must(t, "record another provider's", s.RecordWebhookDelivery(ctx, other))
+	wantCode(t, "a delivery without an ID", s.RecordWebhookDelivery(ctx, &sluice.WebhookDelivery{Provider: "gitlab", ReceivedAt: t0}), sluice.EINVALID)
 
 	first.Pipeline, first.Outcome = branchPipeline, "started execution ex-b"
-	must(t, "outcome", s.SaveDeliveryOutcome(ctx, first))
-	wantCode(t, "the outcome of a delivery never recorded", s.SaveDeliveryOutcome(ctx, &sluice.Delivery{Provider: "gitlab", ID: "nope"}), sluice.ENOTFOUND)
-	list, err := s.ListDeliveries(ctx, 0)
+	must(t, "outcome", s.SaveWebhookOutcome(ctx, first))
+	wantCode(t, "the outcome of a delivery never recorded", s.SaveWebhookOutcome(ctx, &sluice.WebhookDelivery{Provider: "gitlab", ID: "nope"}), sluice.ENOTFOUND)
+	list, err := s.ListWebhookDeliveries(ctx, 0)
 	must(t, "list", err)
-	check(t, "deliveries, newest first", list, []sluice.Delivery{*other, *first})
-	list, err = s.ListDeliveries(ctx, 1)
+	check(t, "deliveries, newest first", list, []sluice.WebhookDelivery{*other, *first})
+	list, err = s.ListWebhookDeliveries(ctx, 1)
 	must(t, "list one", err)
-	check(t, "newest delivery", list, []sluice.Delivery{*other})
+	check(t, "newest delivery", list, []sluice.WebhookDelivery{*other})
 }

@@ -37,9 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Environments", func(t *testing.T) { testEnvironments(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("EventCursors", func(t *testing.T) { testEventCursors(t, open) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
 	t.Run("Ownership", func(t *testing.T) { testOwnership(t, open) })
-	t.Run("Deliveries", func(t *testing.T) { testDeliveries(t, open) })
+	t.Run("WebhookDeliveries", func(t *testing.T) { testWebhookDeliveries(t, open) })
 }
 
 // check fails the test when got differs from want (see difference).

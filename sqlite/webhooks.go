@@ -8,9 +8,9 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// RecordDelivery stores an accepted webhook delivery; ECONFLICT if its provider and ID are
+// RecordWebhookDelivery stores an accepted webhook delivery; ECONFLICT if its provider and ID are
 // stored already (a replay).
-func (db *DB) RecordDelivery(ctx context.Context, d *sluice.Delivery, events ...sluice.Event) error {
+func (db *DB) RecordWebhookDelivery(ctx context.Context, d *sluice.WebhookDelivery, events ...sluice.Event) error {
 	if d.Provider == "" || d.ID == "" || d.ReceivedAt.IsZero() {
 		return sluice.Errorf(sluice.EINVALID, "a webhook delivery needs its provider, ID and time of receipt")
 	}
@@ -33,8 +33,8 @@ func (db *DB) RecordDelivery(ctx context.Context, d *sluice.Delivery, events ...
 	return nil
 }
 
-// SaveDeliveryOutcome records what was done with a recorded delivery.
-func (db *DB) SaveDeliveryOutcome(ctx context.Context, d *sluice.Delivery) error {
+// SaveWebhookOutcome records what was done with a recorded delivery.
+func (db *DB) SaveWebhookOutcome(ctx context.Context, d *sluice.WebhookDelivery) error {
 	err := db.update(ctx, nil, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET pipeline = ?, outcome = ? WHERE provider = ? AND id = ?`,
 			d.Pipeline, d.Outcome, d.Provider, d.ID)
@@ -52,8 +52,8 @@ func (db *DB) SaveDeliveryOutcome(ctx context.Context, d *sluice.Delivery) error
 	return nil
 }
 
-// ListDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
-func (db *DB) ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery, error) {
+// ListWebhookDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
+func (db *DB) ListWebhookDeliveries(ctx context.Context, limit int) ([]sluice.WebhookDelivery, error) {
 	if limit <= 0 {
 		limit = -1
 	}
@@ -64,10 +64,10 @@ func (db *DB) ListDeliveries(ctx context.Context, limit int) ([]sluice.Delivery,
 		return nil, wrap(err, "list webhook deliveries")
 	}
 	defer rows.Close()
-	var out []sluice.Delivery
+	var out []sluice.WebhookDelivery
 	for rows.Next() {
 		var (
-			d        sluice.Delivery
+			d        sluice.WebhookDelivery
 			received sql.NullString
 		)
 		if err := rows.Scan(&d.Provider, &d.ID, &d.Event, &d.Pipeline, &d.Outcome, &received); err != nil {

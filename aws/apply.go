@@ -1,0 +1,389 @@
+package aws
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/deploy"
+)
+
+// stackLimit bounds the wait for a stack update.
+const stackLimit = 2 * time.Hour
+
+// Apply executes exactly the prepared change set, following the stack's events, then publishes
+// the function's new version and shifts its alias by the strategy while the alarms watch.
+func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
+	env := req.Environment
+	logf := req.Log
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	progress := req.Progress
+	if progress == nil {
+		progress = func(deploy.Progress) {}
+	}
+	t, err := targetOf(env)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	d, err := detailOf(req.ChangeSet)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	if d == nil {
+		return deploy.Result{}, sluice.Errorf(sluice.EINVALID, "change set %s of %s was not prepared by the aws provider; prepare it again", short(req.ChangeSet.Digest), env.Name)
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	progress(deploy.Progress{Phase: "starting"})
+	if !req.ChangeSet.Empty() {
+		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
+		if notFound(err) || (err == nil && cs.ExecutionStatus != cfntypes.ExecutionStatusAvailable) {
+			state := "gone"
+			if err == nil {
+				state = string(cs.ExecutionStatus)
+			}
+			return deploy.Result{}, sluice.Errorf(sluice.ECONFLICT, "change set %s of stack %s can no longer be executed (%s); run again to prepare a new one", d.ChangeSet, d.Stack, state)
+		}
+		if err != nil {
+			return deploy.Result{}, fmt.Errorf("read change set %s of stack %s: %w", d.ChangeSet, d.Stack, err)
+		}
+		token := "sluice-" + strings.TrimPrefix(req.ChangeSet.Digest, "sha256:")[:32]
+		started := time.Now().Add(-time.Second)
+		logf("executing change set %s of stack %s (%d resource changes)", d.ChangeSet, d.Stack, len(d.Resources))
+		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ClientRequestToken: &token}); err != nil {
+			return deploy.Result{}, fmt.Errorf("execute change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))
+		}
+		failure, err := p.follow(ctx, s, d.Stack, token, started, logf)
+		if err != nil {
+			return deploy.Result{}, err
+		}
+		if failure != "" {
+			progress(deploy.Progress{Phase: "done"})
+			return deploy.Result{Status: sluice.StatusFailed, Reason: failure}, nil
+		}
+	}
+	if t.Function == "" {
+		progress(deploy.Progress{Phase: "done", Weight: 100})
+		return deploy.Result{Status: sluice.StatusSucceeded}, nil
+	}
+	return p.shift(ctx, s, t, req, logf, progress)
+}
+
+// shift publishes the function's code as a new version and moves the alias onto it.
+func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.Request, logf func(string, ...any), progress func(deploy.Progress)) (deploy.Result, error) {
+	fn, err := p.functionName(ctx, s, t)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	pub, err := s.lambda.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: &fn,
+		Description: ptr(fmt.Sprintf("Sluice %s at %s", short(req.ChangeSet.To.Artifact), req.ChangeSet.To.Revision))})
+	if err != nil {
+		return deploy.Result{}, fmt.Errorf("publish a version of %s: %w", fn, explain(err))
+	}
+	newVersion := deref(pub.Version)
+	old, err := aliasVersion(ctx, s, fn, t.Alias)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	if old == newVersion {
+		logf("alias %s of %s already serves version %s", t.Alias, fn, newVersion)
+		progress(deploy.Progress{Phase: "done", Weight: 100})
+		return deploy.Result{Status: sluice.StatusSucceeded}, nil
+	}
+	logf("published version %s of %s; alias %s serves %s", newVersion, fn, t.Alias, versionText(old))
+	progress(deploy.Progress{Phase: "healthy"})
+	endpoint, err := p.endpointOf(ctx, s, t)
+	if err != nil {
+		return deploy.Result{}, err
+	}
+	tr := newAliasTraffic(s, t, fn, old, newVersion, req.Alarms, logf)
+	stop := tr.watch(ctx)
+	defer stop()
+	var bake time.Duration
+	if len(t.Alarms) > 0 {
+		bake = 2 * t.MetricsInterval // the platform's alarms get two reads under full traffic
+	}
+	hook := req.Hook
+	if hook == nil {
+		hook = func(context.Context, string, string) error { return nil }
+	}
+	out := deploy.Shift{
+		Strategy: req.ChangeSet.To.Strategy,
+		Alarms:   req.Alarms,
+		First:    old == "",
+		Hook:     func(ctx context.Context, phase string) error { return hook(ctx, phase, endpoint) },
+		Progress: progress,
+		Log:      func(format string, args ...any) { logf("%s:%s: %s", fn, newVersion, fmt.Sprintf(format, args...)) },
+		Clock:    p.clock,
+		Tick:     t.MetricsInterval,
+		Bake:     bake,
+	}.Run(ctx, tr)
+	if out.Rollback == nil {
+		progress(deploy.Progress{Phase: "done", Weight: 100})
+		return deploy.Result{Status: sluice.StatusSucceeded}, nil
+	}
+	status := sluice.StatusRolledBack
+	if old == "" {
+		status = sluice.StatusFailed // no version served before: the alias is gone again
+	}
+	res := deploy.Result{Status: status, Reason: out.Reason, Rollback: out.Rollback}
+	if out.Err != nil {
+		res.Status, res.Reason = sluice.StatusFailed, fmt.Sprintf("%s; %v", out.Reason, out.Err)
+	}
+	return res, ctx.Err()
+}
+
+func versionText(v string) string {
+	if v == "" {
+		return "nothing yet"
+	}
+	return "version " + v
+}
+
+// functionName is the physical name of the route's function in the stack.
+func (p *Provider) functionName(ctx context.Context, s *session, t *Target) (string, error) {
+	out, err := s.cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: &t.Stack, LogicalResourceId: &t.Function})
+	if err != nil {
+		if notFound(err) {
+			return "", sluice.Errorf(sluice.EINVALID, "stack %s has no resource %s; set function: to the logical ID of the Lambda function in the template", t.Stack, t.Function)
+		}
+		return "", fmt.Errorf("find function %s in stack %s: %w", t.Function, t.Stack, explain(err))
+	}
+	d := out.StackResourceDetail
+	if d == nil || deref(d.PhysicalResourceId) == "" {
+		return "", sluice.Errorf(sluice.EINVALID, "resource %s of stack %s has no physical ID yet", t.Function, t.Stack)
+	}
+	if typ := deref(d.ResourceType); typ != "AWS::Lambda::Function" {
+		return "", sluice.Errorf(sluice.EINVALID, "resource %s of stack %s is a %s, not a Lambda function; set function: to the function's logical ID", t.Function, t.Stack, typ)
+	}
+	return *d.PhysicalResourceId, nil
+}
+
+// aliasVersion is the version the alias sends its main traffic to; "" when there is no alias
+// yet, or it points at $LATEST (a template may create it so, for the API to reference it).
+func aliasVersion(ctx context.Context, s *session, fn, alias string) (string, error) {
+	out, err := s.lambda.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: &fn, Name: &alias})
+	if notFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read alias %s of %s: %w", alias, fn, explain(err))
+	}
+	if v := deref(out.FunctionVersion); v != "$LATEST" {
+		return v, nil
+	}
+	return "", nil
+}
+
+// follow waits for the stack update started with token to end, narrating its events, and
+// returns why it failed ("" when it succeeded).
+func (p *Provider) follow(ctx context.Context, s *session, stack, token string, since time.Time, logf func(string, ...any)) (string, error) {
+	seen := map[string]bool{}
+	var firstFailure, final string
+	read := func() error {
+		var fresh []cfntypes.StackEvent
+		var next *string
+		for page := 0; page < 10; page++ {
+			out, err := s.cfn.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: &stack, NextToken: next})
+			if err != nil {
+				return fmt.Errorf("read the events of stack %s: %w", stack, err)
+			}
+			older := false
+			for _, e := range out.StackEvents {
+				if seen[deref(e.EventId)] || (e.Timestamp != nil && e.Timestamp.Before(since)) {
+					older = true
+					break
+				}
+				fresh = append(fresh, e)
+			}
+			if older || out.NextToken == nil {
+				break
+			}
+			next = out.NextToken
+		}
+		slices.Reverse(fresh) // oldest first
+		for _, e := range fresh {
+			seen[deref(e.EventId)] = true
+			if deref(e.ClientRequestToken) != token && deref(e.ClientRequestToken) != "" {
+				continue
+			}
+			status := string(e.ResourceStatus)
+			line := fmt.Sprintf("%s %s %s", deref(e.LogicalResourceId), deref(e.ResourceType), status)
+			if r := deref(e.ResourceStatusReason); r != "" {
+				line += ": " + r
+			}
+			logf("%s", line)
+			if strings.HasSuffix(status, "_FAILED") && firstFailure == "" && deref(e.ResourceType) != "AWS::CloudFormation::Stack" {
+				firstFailure = fmt.Sprintf("%s (%s) %s: %s", deref(e.LogicalResourceId), deref(e.ResourceType), status, deref(e.ResourceStatusReason))
+			}
+		}
+		return nil
+	}
+	err := p.wait(ctx, stackLimit, "updating stack "+stack, func() (bool, error) {
+		if err := read(); err != nil {
+			return false, err
+		}
+		st, err := p.describeStack(ctx, s, stack)
+		if err != nil {
+			return false, err
+		}
+		if st == nil {
+			return false, sluice.Errorf(sluice.ECONFLICT, "stack %s was deleted while Sluice updated it", stack)
+		}
+		status := string(st.StackStatus)
+		if strings.HasSuffix(status, "_IN_PROGRESS") {
+			return false, nil
+		}
+		final = status
+		return true, read()
+	})
+	if err != nil {
+		return "", err
+	}
+	if final == "CREATE_COMPLETE" || final == "UPDATE_COMPLETE" || final == "IMPORT_COMPLETE" {
+		return "", nil
+	}
+	if firstFailure == "" {
+		firstFailure = "no resource reported why"
+	}
+	return fmt.Sprintf("stack %s ended %s: %s", stack, final, firstFailure), nil
+}
+
+// endpointOf is the stack output the route names as the environment's URL; "" without one.
+func (p *Provider) endpointOf(ctx context.Context, s *session, t *Target) (string, error) {
+	if t.EndpointOutput == "" {
+		return "", nil
+	}
+	st, err := p.describeStack(ctx, s, t.Stack)
+	if err != nil || st == nil {
+		return "", err
+	}
+	for _, o := range st.Outputs {
+		if deref(o.OutputKey) == t.EndpointOutput {
+			return deref(o.OutputValue), nil
+		}
+	}
+	if st.StackStatus == cfntypes.StackStatusReviewInProgress {
+		return "", nil
+	}
+	return "", sluice.Errorf(sluice.EINVALID, "stack %s has no output %s; add it to the template's Outputs or fix endpoint_output", t.Stack, t.EndpointOutput)
+}
+
+// Address returns the environment's URL, the stack output endpoint_output names; "" before
+// the stack exists or when the route names no output.
+func (p *Provider) Address(ctx context.Context, env deploy.Environment) (string, error) {
+	t, err := targetOf(env)
+	if err != nil {
+		return "", err
+	}
+	if t.EndpointOutput == "" {
+		return "", nil
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return "", err
+	}
+	return p.endpointOf(ctx, s, t)
+}
+
+// Restore puts an alias left mid-shift by an engine that died back on its main version: all
+// traffic on the version that served before the interrupted deployment.
+func (p *Provider) Restore(ctx context.Context, env deploy.Environment, _ *sluice.Version, _ map[string]string) error {
+	t, err := targetOf(env)
+	if err != nil || t.Function == "" {
+		return err
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	if st, err := p.describeStack(ctx, s, t.Stack); err != nil || st == nil {
+		return err
+	}
+	fn, err := p.functionName(ctx, s, t)
+	if err != nil {
+		if sluice.ErrorCode(err) == sluice.EINVALID {
+			return nil // not created yet
+		}
+		return err
+	}
+	out, err := s.lambda.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: &fn, Name: &t.Alias})
+	if notFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read alias %s of %s: %w", t.Alias, fn, err)
+	}
+	if out.RoutingConfig == nil || len(out.RoutingConfig.AdditionalVersionWeights) == 0 {
+		return nil
+	}
+	p.log.Info("an interrupted shift is put back", "environment", env.Name, "function", fn, "alias", t.Alias, "version", deref(out.FunctionVersion))
+	_, err = s.lambda.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: &fn, Name: &t.Alias, FunctionVersion: out.FunctionVersion,
+		RoutingConfig: &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{}}})
+	if err != nil {
+		return fmt.Errorf("put alias %s of %s back on version %s: %w", t.Alias, fn, deref(out.FunctionVersion), err)
+	}
+	return nil
+}
+
+// Status reports the stack and the alias's versions with their shares of traffic.
+func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.EnvironmentStatus, error) {
+	t, err := targetOf(env)
+	if err != nil {
+		return nil, err
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.describeStack(ctx, s, t.Stack)
+	if err != nil || st == nil {
+		return nil, err
+	}
+	es := &deploy.EnvironmentStatus{}
+	status := string(st.StackStatus)
+	if strings.HasSuffix(status, "_FAILED") || strings.Contains(status, "ROLLBACK") {
+		es.Problem = fmt.Sprintf("stack %s is %s: %s", t.Stack, status, deref(st.StackStatusReason))
+	}
+	for _, o := range st.Outputs {
+		if deref(o.OutputKey) == t.EndpointOutput {
+			es.Address = deref(o.OutputValue)
+		}
+	}
+	if t.Function == "" {
+		return es, nil
+	}
+	fn, err := p.functionName(ctx, s, t)
+	if err != nil {
+		return es, nil
+	}
+	out, err := s.lambda.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: &fn, Name: &t.Alias})
+	if notFound(err) {
+		return es, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read alias %s of %s: %w", t.Alias, fn, err)
+	}
+	main := 100
+	if out.RoutingConfig != nil {
+		for v, w := range out.RoutingConfig.AdditionalVersionWeights {
+			pct := int(w*100 + 0.5)
+			main -= pct
+			es.Versions = append(es.Versions, deploy.VersionStatus{ID: fn + ":" + v, Weight: pct})
+		}
+	}
+	es.Versions = append([]deploy.VersionStatus{{ID: fn + ":" + deref(out.FunctionVersion), Weight: main}}, es.Versions...)
+	return es, nil
+}

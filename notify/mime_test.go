@@ -1,0 +1,5 @@
+package notify_test
+
+import "mime"
+
+type mimeDecoder = mime.WordDecoder
