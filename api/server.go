@@ -57,8 +57,9 @@ type Engine interface {
 	Pipelines(ctx context.Context) ([]engine.PipelineView, error)
 	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	Store() store.Store
-	Status(ctx context.Context) (*engine.Status, error)
-	History(ctx context.Context, env string) (*engine.History, error)
+	Status(ctx context.Context, pipeline string) (*engine.Status, error)
+	History(ctx context.Context, pipeline, env string) (*engine.History, error)
+	RunIn(ctx context.Context, pipeline, rev string) (*sluice.Execution, error)
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
 }
 
@@ -173,21 +174,26 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"proof": Proof(s.Token, challenge)})
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Status(r.Context())
+		return s.Engine.Status(r.Context(), r.URL.Query().Get("pipeline"))
 	}))
 	mux.HandleFunc("GET /api/v1/environments/{env}/history", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.History(r.Context(), r.PathValue("env"))
+		return s.Engine.History(r.Context(), r.URL.Query().Get("pipeline"), r.PathValue("env"))
 	}))
 	mux.HandleFunc("GET /api/v1/environments/{env}/changeset", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.PendingChangeSet(r.Context(), r.PathValue("env"))
 	}))
 	mux.HandleFunc("POST /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
 		var body struct {
-			Rev    string `json:"rev"`
-			Resume bool   `json:"resume"`
+			Rev      string `json:"rev"`
+			Resume   bool   `json:"resume"`
+			Pipeline string `json:"pipeline"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
+		}
+		if body.Pipeline != "" {
+			ex, err := s.Engine.RunIn(r.Context(), body.Pipeline, body.Rev)
+			return RunResult{Execution: ex}, err
 		}
 		if body.Resume {
 			ex, resumed, err := s.Engine.RunOrResume(r.Context(), body.Rev)
@@ -266,7 +272,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		switch op := r.PathValue("op"); op {
 		case "approve", "reject":
-			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
+			return s.Engine.Decide(r.Context(), engine.Decision{Pipeline: body.Pipeline, Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
 			return s.Engine.Rollback(r.Context(), body.Pipeline, env, body.User, body.Comment)
 		case "freeze", "unfreeze":

@@ -251,6 +251,27 @@ func TestBranchAndPullRequestPipelinesFromWebhooks(t *testing.T) {
 		t.Fatalf("the release branch's dev runs %s after the push, want %s", rel.Environments[0].Live, push["SHA"])
 	}
 
+	// status, history and run take --pipeline (through the API of sluice up).
+	st := sluiceRun(t, r.dir, "status", "--pipeline", "release/1.0", "--json", "--state", r.state)
+	if st.code != 0 || !strings.Contains(st.stdout, relDev) || strings.Contains(st.stdout, prEnv) {
+		t.Errorf("status --pipeline release/1.0: exit %d; want the branch's dev (%s), not pr-7's\n%s%s", st.code, relDev, st.stdout, st.stderr)
+	}
+	hist := sluiceRun(t, r.dir, "history", "dev", "--pipeline", release, "--json", "--state", r.state)
+	var hd struct{ Deployments []sluice.Deployment }
+	if err := json.Unmarshal([]byte(hist.stdout), &hd); err != nil || len(hd.Deployments) != 2 || hd.Deployments[0].Pipeline != release {
+		t.Errorf("history dev --pipeline %s: %v; want its 2 deployments\n%s%s", release, err, hist.stdout, hist.stderr)
+	}
+	if res := sluiceRun(t, r.dir, "history", "pr-7", "--pipeline", "pr-7", "--json", "--state", r.state); res.code != 0 || !strings.Contains(res.stdout, "hello-api@pr-7") {
+		t.Errorf("history pr-7 --pipeline pr-7: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if res := sluiceRun(t, r.dir, "approve", "dev", "--pipeline", "hotfix/9", "--change-set", "abcdef", "--state", r.state); res.code == 0 || !strings.Contains(res.stderr, "no pipeline is called") {
+		t.Errorf("approve --pipeline of an unknown pipeline: exit %d\n%s", res.code, res.stderr)
+	}
+	code, sum, res := r.run("--pipeline", "pr-7")
+	if code != 0 || sum.Pipeline != "hello-api@pr-7" || sum.Status != sluice.StatusSucceeded {
+		t.Fatalf("run --pipeline pr-7: exit %d, pipeline %s, %s\n%s", code, sum.Pipeline, sum.Status, res.stderr)
+	}
+
 	// Restart: everything comes back, and a delivery accepted before is still a replay.
 	u.stop(t)
 	if serves(relDev) || serves(prEnv) {

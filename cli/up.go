@@ -110,7 +110,7 @@ func (expiryOnly) Branches(context.Context) (map[string]string, error) {
 	return map[string]string{}, nil
 }
 
-func (expiryOnly) SyncBranches(context.Context, map[string]string) ([]sluice.Execution, []sluice.Pipeline, error) {
+func (expiryOnly) SyncBranches(context.Context, map[string]string) ([]engine.Triggered, []sluice.Pipeline, error) {
 	return nil, nil, nil
 }
 

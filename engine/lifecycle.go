@@ -284,9 +284,10 @@ func (e *Engine) ExpirePipelines(ctx context.Context) ([]sluice.Pipeline, error)
 
 // SyncBranches brings the branch pipelines in line with heads, every branch of the source
 // repository and its commit (as a poller lists them): each branch is told pushed (see
-// BranchPushed; a head that ran already runs nothing), and each active branch pipeline whose
-// branch is gone is removed. It returns what it started and removed.
-func (e *Engine) SyncBranches(ctx context.Context, heads map[string]string) (started []sluice.Execution, removed []sluice.Pipeline, err error) {
+// BranchPushed; a head that ran already runs nothing, and is returned Existing), and each
+// active branch pipeline whose branch is gone is removed. It returns what each pushed branch
+// with a pipeline did, and the pipelines it removed.
+func (e *Engine) SyncBranches(ctx context.Context, heads map[string]string) (triggered []Triggered, removed []sluice.Pipeline, err error) {
 	var errs []error
 	for branch, sha := range heads {
 		t, err := e.BranchPushed(ctx, branch, sha)
@@ -294,17 +295,17 @@ func (e *Engine) SyncBranches(ctx context.Context, heads map[string]string) (sta
 			errs = append(errs, fmt.Errorf("branch %s: %w", branch, err))
 			continue
 		}
-		if t.Execution != nil && !t.Existing {
-			started = append(started, *t.Execution)
+		if t.Execution != nil {
+			triggered = append(triggered, t)
 		}
 	}
 	list, err := e.store.ListPipelines(ctx)
 	if err != nil {
-		return started, nil, err
+		return triggered, nil, err
 	}
 	here, _, err := e.loadRoute()
 	if err != nil {
-		return started, nil, err
+		return triggered, nil, err
 	}
 	for _, pl := range list {
 		if pl.Kind != sluice.KindBranch || pl.Route != here.Name || pl.State.Removed() {
@@ -321,7 +322,7 @@ func (e *Engine) SyncBranches(ctx context.Context, heads map[string]string) (sta
 			removed = append(removed, *got)
 		}
 	}
-	return started, removed, errors.Join(errs...)
+	return triggered, removed, errors.Join(errs...)
 }
 
 // Branches returns the branches of the source repository with their heads, for polling.
@@ -356,4 +357,41 @@ func (e *Engine) stopRemoved(ctx context.Context, active []sluice.Execution) []s
 		}
 	}
 	return out
+}
+
+// RunIn starts a new execution of rev in the pipeline people call name (see ResolvePipeline),
+// even if the revision ran there before; an empty rev is the head of the pipeline's branch. A
+// removed pipeline is refused: its branch or pull request is gone.
+func (e *Engine) RunIn(ctx context.Context, name, rev string) (*sluice.Execution, error) {
+	id, err := e.ResolvePipeline(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := e.store.Pipeline(ctx, id)
+	if sluice.ErrorCode(err) == sluice.ENOTFOUND {
+		return e.Run(ctx, rev) // the main pipeline before its first execution
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pl.State.Removed() {
+		return nil, sluice.Errorf(sluice.ECONFLICT, "pipeline %s was removed (%s); it runs again when its branch or pull request comes back", id, pl.RemovedBecause)
+	}
+	here, _, err := e.loadRoute()
+	if err != nil {
+		return nil, err
+	}
+	if rev == "" {
+		rev = pl.Branch
+	}
+	sha, err := e.resolveRev(ctx, here, rev)
+	if err != nil {
+		return nil, err
+	}
+	route, text, err := e.routeAt(ctx, here, sha)
+	if err != nil {
+		return nil, err
+	}
+	ex, _, err := e.startIn(ctx, *pl, route, text, sha, true)
+	return ex, err
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 )
 
 // Runner is what the Poller works on; *engine.Engine implements it. Every method is safe to
@@ -24,9 +25,9 @@ type Runner interface {
 	// Branches returns every branch of the source repository with the commit at its head.
 	Branches(ctx context.Context) (map[string]string, error)
 	// SyncBranches runs each head in its branch's pipeline (source.branch's in the main one;
-	// others where a rule of sluice.yaml matches them) unless it ran there already, and
-	// removes the pipelines of branches that are gone.
-	SyncBranches(ctx context.Context, heads map[string]string) (started []sluice.Execution, removed []sluice.Pipeline, err error)
+	// others where a rule of sluice.yaml matches them) unless it ran there already (Existing),
+	// and removes the pipelines of branches that are gone.
+	SyncBranches(ctx context.Context, heads map[string]string) (triggered []engine.Triggered, removed []sluice.Pipeline, err error)
 	// ExpirePipelines removes the pipelines whose time to live ran out.
 	ExpirePipelines(ctx context.Context) ([]sluice.Pipeline, error)
 }
@@ -63,12 +64,17 @@ func (p *Poller) Run(ctx context.Context) {
 		case err != nil:
 			log.Warn("look for new commits", "err", err)
 		case last == nil || !maps.Equal(heads, last):
-			started, removed, err := p.Runner.SyncBranches(ctx, heads)
+			triggered, removed, err := p.Runner.SyncBranches(ctx, heads)
 			if ctx.Err() != nil {
 				return
 			}
-			for _, ex := range started {
-				log.Info("new commit: execution started", "pipeline", ex.Pipeline, "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
+			for _, t := range triggered {
+				ex := t.Execution
+				if t.Existing {
+					log.Info("new commit has an execution already", "pipeline", ex.Pipeline, "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
+				} else {
+					log.Info("new commit: execution started", "pipeline", ex.Pipeline, "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
+				}
 			}
 			for _, pl := range removed {
 				log.Info("pipeline removed", "pipeline", pl.ID, "because", pl.RemovedBecause)

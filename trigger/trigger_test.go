@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/trigger"
 )
 
@@ -32,7 +33,7 @@ func (r *runner) Branches(context.Context) (map[string]string, error) {
 	return maps.Clone(r.heads), r.listErr
 }
 
-func (r *runner) SyncBranches(_ context.Context, heads map[string]string) ([]sluice.Execution, []sluice.Pipeline, error) {
+func (r *runner) SyncBranches(_ context.Context, heads map[string]string) ([]engine.Triggered, []sluice.Pipeline, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var parts []string
@@ -40,7 +41,7 @@ func (r *runner) SyncBranches(_ context.Context, heads map[string]string) ([]slu
 		parts = append(parts, b+"="+heads[b])
 	}
 	r.synced = append(r.synced, fmt.Sprint(parts))
-	return []sluice.Execution{{ID: "ex"}}, nil, r.syncErr
+	return []engine.Triggered{{Execution: &sluice.Execution{ID: "ex"}}}, nil, r.syncErr
 }
 
 func (r *runner) ExpirePipelines(context.Context) ([]sluice.Pipeline, error) {
