@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 )
 
 // gitflowRoute has dev (with approval, so executions wait there), qa and prod; release
@@ -208,5 +209,102 @@ func TestPullRequestPipelineExpires(t *testing.T) {
 	}
 	if !slices.Contains(f.trail(), "teardown pr-7@pr-7 -") {
 		t.Errorf("provider calls %q; want pr-7 torn down", f.trail())
+	}
+}
+
+// The poller's path: SyncBranches over the repository's real branches runs each new head once
+// in its pipeline, and removes the pipeline of a branch that is gone.
+func TestSyncBranchesFollowsTheRepository(t *testing.T) {
+	f := newFixture(t, strings.ReplaceAll(gitflowRoute, "    approval: {required: true, timeout: 1h}\n", ""))
+	f.git("branch", "release/2.0")
+	f.git("branch", "hack")
+	f.start()
+	ctx := context.Background()
+	sync := func() ([]engine.Triggered, []sluice.Pipeline) {
+		t.Helper()
+		heads, err := f.engine.Branches(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started, removed, err := f.engine.SyncBranches(ctx, heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return started, removed
+	}
+	started, removed := sync()
+	var pipelines []string
+	for _, tr := range started {
+		if tr.Existing {
+			t.Errorf("first sync found execution %s existing", tr.Execution.ID)
+		}
+		pipelines = append(pipelines, tr.Pipeline.ID)
+		f.wait(tr.Execution.ID)
+	}
+	release := sluice.PipelineID("t", sluice.KindBranch, "release/2.0", 0)
+	slices.Sort(pipelines)
+	if want := []string{"t@main", release}; !slices.Equal(pipelines, want) || len(removed) != 0 {
+		t.Fatalf("first sync ran in %v and removed %v; want %v, nothing removed (hack matches no rule)", pipelines, removed, want)
+	}
+	again, _ := sync()
+	for _, tr := range again {
+		if !tr.Existing {
+			t.Errorf("unchanged heads started execution %s in %s", tr.Execution.ID, tr.Pipeline.ID)
+		}
+	}
+	f.git("branch", "-D", "release/2.0")
+	_, removed = sync()
+	if len(removed) != 1 || removed[0].ID != release || !strings.Contains(removed[0].RemovedBecause, "gone") {
+		t.Fatalf("after deleting the branch, removed %+v; want %s", removed, release)
+	}
+	if pl, _ := f.db.Pipeline(ctx, "t@main"); pl.State.Removed() {
+		t.Error("the main pipeline was removed")
+	}
+}
+
+// An engine stopped between recording a removal and stopping the pipeline's executions stops
+// them when it starts again, and tears the environments down; other pipelines resume.
+func TestStartFinishesARemoval(t *testing.T) {
+	f := newFixture(t, gitflowRoute)
+	f.git("branch", "release/3.0")
+	f.start()
+	ctx := context.Background()
+	mainEx := f.run()
+	f.waitApproval()
+	f.git("checkout", "-q", "release/3.0")
+	f.writeRoute(strings.Replace(gitflowRoute, "  - name: qa\n", "  - name: qa\n    approval: {required: true, timeout: 1h}\n", 1))
+	f.commit("qa waits")
+	f.git("checkout", "-q", "main")
+	tr, err := f.engine.BranchPushed(ctx, "release/3.0", "")
+	if err != nil || tr.Execution == nil {
+		t.Fatalf("push: %+v, %v", tr, err)
+	}
+	eventually(t, "the branch waiting in qa", func() bool {
+		list, err := f.db.ListApprovals(ctx, tr.Pipeline.ID, "qa", true)
+		return err == nil && len(list) == 1
+	})
+	if err := f.engine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pl := *tr.Pipeline
+	pl.State, pl.RemovedAt, pl.RemovedBecause = sluice.PipelineRemoved, time.Now(), "branch release/3.0 was deleted"
+	if err := f.db.SavePipeline(ctx, &pl); err != nil {
+		t.Fatal(err)
+	}
+	f.db.Close()
+	f.provider.mu.Lock()
+	f.provider.trail = nil
+	f.provider.mu.Unlock()
+
+	f.start()
+	if ex, _ := f.db.Execution(ctx, tr.Execution.ID); ex.Status != sluice.StatusStopped {
+		t.Errorf("the removed pipeline's execution is %s after the restart, want Stopped", ex.Status)
+	}
+	qa := "qa@" + strings.TrimPrefix(pl.ID, "t@")
+	if !slices.Contains(f.trail(), "teardown "+qa+" -") {
+		t.Errorf("provider calls after the restart %q; want %s torn down", f.trail(), qa)
+	}
+	if ex, _ := f.db.Execution(ctx, mainEx.ID); ex.Status.Done() {
+		t.Errorf("main's execution ended (%s) at the restart", ex.Status)
 	}
 }
