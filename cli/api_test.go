@@ -58,6 +58,25 @@ func startUpEnv(ctx context.Context, t *testing.T, r *repo, env []string, extra 
 	return u
 }
 
+// stop sends sluice up SIGTERM and waits for it to exit cleanly.
+func (u *upProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- u.cmd.Wait() }()
+	select {
+	case err := <-done:
+		u.stopped = true
+		if err != nil {
+			t.Fatalf("sluice up after SIGTERM: %v\n%s", err, u.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("sluice up did not stop within 60s of SIGTERM")
+	}
+}
+
 // TestUpMetricsOff starts `sluice up --metrics=false`: /metrics is gone, the API still answers,
 // and a request whose Host names another server is refused.
 func TestUpMetricsOff(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -132,24 +131,6 @@ func (u *upProcess) webhooks(t *testing.T) hook {
 		t.Fatalf("sluice up does not say where webhooks are served:\n%s", u.stdout)
 	}
 	return hook{t: t, base: "http://" + m[1]}
-}
-
-func (u *upProcess) stop(t *testing.T) {
-	t.Helper()
-	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- u.cmd.Wait() }()
-	select {
-	case err := <-done:
-		u.stopped = true
-		if err != nil {
-			t.Fatalf("sluice up after SIGTERM: %v\n%s", err, u.stderr)
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatal("sluice up did not stop within 60s of SIGTERM")
-	}
 }
 
 func serves(url string) bool {

@@ -182,11 +182,7 @@ func parseGitea(event string, body []byte) (GitEvent, error) {
 func parseHub(event string, body []byte) (GitEvent, error) {
 	switch event {
 	case "push":
-		var p pushPayload
-		if err := decode(body, &p); err != nil {
-			return GitEvent{}, err
-		}
-		return p.event(), nil
+		return parsePush(body)
 	case "create", "delete":
 		var p refPayload
 		if err := decode(body, &p); err != nil {
@@ -204,22 +200,14 @@ func parseHub(event string, body []byte) (GitEvent, error) {
 		}
 		return p.event()
 	}
-	var obj map[string]json.RawMessage
-	if err := decode(body, &obj); err != nil {
-		return GitEvent{}, err
-	}
-	return GitEvent{Kind: Ignored, Why: "event " + event}, nil
+	return parseIgnored(event, body)
 }
 
 // parseGitLab reads a GitLab delivery of event (X-Gitlab-Event).
 func parseGitLab(event string, body []byte) (GitEvent, error) {
 	switch event {
 	case "Push Hook":
-		var p pushPayload
-		if err := decode(body, &p); err != nil {
-			return GitEvent{}, err
-		}
-		return p.event(), nil
+		return parsePush(body)
 	case "Merge Request Hook":
 		var p mergeRequestPayload
 		if err := decode(body, &p); err != nil {
@@ -227,6 +215,20 @@ func parseGitLab(event string, body []byte) (GitEvent, error) {
 		}
 		return p.event()
 	}
+	return parseIgnored(event, body)
+}
+
+// parsePush reads a push event, which GitHub, GitLab and Gitea shape alike.
+func parsePush(body []byte) (GitEvent, error) {
+	var p pushPayload
+	if err := decode(body, &p); err != nil {
+		return GitEvent{}, err
+	}
+	return p.event(), nil
+}
+
+// parseIgnored checks that an event Sluice does not act on is a JSON object all the same.
+func parseIgnored(event string, body []byte) (GitEvent, error) {
 	var obj map[string]json.RawMessage
 	if err := decode(body, &obj); err != nil {
 		return GitEvent{}, err
