@@ -3,16 +3,19 @@
 // /healthz and /metrics needs the bearer token kept in the state directory, and every route
 // answers only requests whose Host names the API's own address (see Server.Addr).
 //
-//	GET  /api/v1/status                          executions, environments, pending approvals
-//	GET  /api/v1/pipelines                       every pipeline of the route
+//	GET  /api/v1/status?pipeline=P               executions, environments, pending approvals
+//	GET  /api/v1/pipelines                       every pipeline of the route, with its last
+//	                                             execution and environments
 //	GET  /api/v1/executions?prefix=P&limit=N     executions whose ID begins with P, newest first
-//	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
-//	                                             execution if it has one; without, start a new one
+//	POST /api/v1/executions        {"rev":"..","resume":true,"pipeline":".."}  run rev: with resume,
+//	                                             follow its execution if it has one; without, or in
+//	                                             a named pipeline, start a new one
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/executions/{id}/logs?after=CURSOR&action=A&tail=N  what its actions printed
 //	GET  /api/v1/changesets/{digest}             a change set
 //	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
-//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:.."}
+//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:..","pipeline":".."}
+//	GET  /api/v1/environments/{env}/history?pipeline=P  its deployments and approvals
 //	GET  /api/v1/identity?challenge=HEX          HMAC-SHA256(token, challenge): proves the engine
 //	                                             knows the token without anyone sending it
 //	POST /api/v1/environments/{env}/rollback|freeze|unfreeze  {"user":"..","comment":"..","pipeline":".."}
