@@ -93,7 +93,7 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 		return deploy.Result{}, fmt.Errorf("publish a version of %s: %w", fn, explain(err))
 	}
 	newVersion := deref(pub.Version)
-	old, err := aliasVersion(ctx, s, fn, t.Alias)
+	old, exists, err := aliasVersion(ctx, s, fn, t.Alias)
 	if err != nil {
 		return deploy.Result{}, err
 	}
@@ -109,6 +109,7 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 		return deploy.Result{}, err
 	}
 	tr := newAliasTraffic(s, t, fn, old, newVersion, req.Alarms, logf)
+	tr.exists = exists
 	stop := tr.watch(ctx)
 	defer stop()
 	var bake time.Duration
@@ -165,26 +166,27 @@ func (p *Provider) functionName(ctx context.Context, s *session, t *Target) (str
 	if d == nil || deref(d.PhysicalResourceId) == "" {
 		return "", sluice.Errorf(sluice.EINVALID, "resource %s of stack %s has no physical ID yet", t.Function, t.Stack)
 	}
-	if typ := deref(d.ResourceType); typ != "AWS::Lambda::Function" {
+	if typ := deref(d.ResourceType); typ != "AWS::Lambda::Function" && typ != "AWS::Serverless::Function" {
 		return "", sluice.Errorf(sluice.EINVALID, "resource %s of stack %s is a %s, not a Lambda function; set function: to the function's logical ID", t.Function, t.Stack, typ)
 	}
 	return *d.PhysicalResourceId, nil
 }
 
 // aliasVersion is the version the alias sends its main traffic to; "" when there is no alias
-// yet, or it points at $LATEST (a template may create it so, for the API to reference it).
-func aliasVersion(ctx context.Context, s *session, fn, alias string) (string, error) {
+// yet (exists is false), or it points at $LATEST (a template may create it so, for the API to
+// reference it).
+func aliasVersion(ctx context.Context, s *session, fn, alias string) (version string, exists bool, err error) {
 	out, err := s.lambda.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: &fn, Name: &alias})
 	if notFound(err) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("read alias %s of %s: %w", alias, fn, explain(err))
+		return "", false, fmt.Errorf("read alias %s of %s: %w", alias, fn, explain(err))
 	}
 	if v := deref(out.FunctionVersion); v != "$LATEST" {
-		return v, nil
+		return v, true, nil
 	}
-	return "", nil
+	return "", true, nil
 }
 
 // follow waits for the stack update started with token to end, narrating its events, and
@@ -358,6 +360,10 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 		es.Problem = fmt.Sprintf("stack %s is %s: %s", t.Stack, status, deref(st.StackStatusReason))
 	}
 	for _, o := range st.Outputs {
+		if es.Outputs == nil {
+			es.Outputs = map[string]string{}
+		}
+		es.Outputs[deref(o.OutputKey)] = deref(o.OutputValue)
 		if deref(o.OutputKey) == t.EndpointOutput {
 			es.Address = deref(o.OutputValue)
 		}
@@ -386,4 +392,42 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 	}
 	es.Versions = append([]deploy.VersionStatus{{ID: fn + ":" + deref(out.FunctionVersion), Weight: main}}, es.Versions...)
 	return es, nil
+}
+
+// Teardown deletes the environment's stack and waits until it is gone; a stack that does not
+// exist is not an error. A stack named in sluice.yaml (stack:) is not deleted: the route names it
+// for every pipeline's copy of the environment, so deleting it could take another pipeline's
+// environment with it; Teardown says so and leaves it.
+func (p *Provider) Teardown(ctx context.Context, env deploy.Environment) error {
+	t, err := targetOf(env)
+	if err != nil {
+		return err
+	}
+	if named, ok := env.Config.(*Target); ok && named.Stack != "" {
+		return sluice.Errorf(sluice.ECONFLICT, "stack %s is named in sluice.yaml, so other pipelines' copies of %s may use it; it was not deleted: delete it yourself if nothing uses it (aws cloudformation delete-stack --stack-name %s)", t.Stack, env.Name, t.Stack)
+	}
+	s, err := p.session(ctx, env, t)
+	if err != nil {
+		return err
+	}
+	st, err := p.describeStack(ctx, s, t.Stack)
+	if err != nil || st == nil || st.StackStatus == cfntypes.StackStatusDeleteComplete {
+		return err
+	}
+	if _, err := s.cfn.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: &t.Stack}); err != nil {
+		return fmt.Errorf("delete stack %s: %w", t.Stack, explain(err))
+	}
+	return p.wait(ctx, stackLimit, "deleting stack "+t.Stack, func() (bool, error) {
+		st, err := p.describeStack(ctx, s, t.Stack)
+		if err != nil || st == nil {
+			return err == nil, err
+		}
+		switch st.StackStatus {
+		case cfntypes.StackStatusDeleteComplete:
+			return true, nil
+		case cfntypes.StackStatusDeleteFailed:
+			return false, sluice.Errorf(sluice.ECONFLICT, "stack %s could not be deleted: %s; empty what holds it (a bucket with objects) and delete it by hand", t.Stack, deref(st.StackStatusReason))
+		}
+		return false, nil
+	})
 }

@@ -40,11 +40,12 @@ func (p *Provider) unpack(digest string, t *Target, withCode bool) (*bundle, err
 	if p.host.Artifacts == nil {
 		return nil, sluice.Errorf(sluice.EINTERNAL, "the aws provider was opened without an artifact store")
 	}
-	dir, err := os.MkdirTemp("", "sluice-aws-")
+	tmp, err := os.MkdirTemp("", "sluice-aws-")
 	if err != nil {
 		return nil, fmt.Errorf("create a folder to unpack the artifact: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(tmp)
+	dir := filepath.Join(tmp, "artifact")
 	if err := p.host.Artifacts.Unpack(digest, dir); err != nil {
 		return nil, err
 	}

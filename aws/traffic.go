@@ -29,6 +29,7 @@ type aliasTraffic struct {
 	s         *session
 	fn, alias string
 	old, new  string
+	exists    bool // the alias exists: SetWeight updates it rather than creating it
 	alarms    []string
 	windows   []time.Duration // the windows the route's metric alarms judge
 	interval  time.Duration
@@ -62,6 +63,7 @@ func (tr *aliasTraffic) SetWeight(ctx context.Context, percent int) error {
 		if err != nil && !notFound(err) {
 			return fmt.Errorf("delete alias %s of %s: %w", tr.alias, tr.fn, err)
 		}
+		tr.exists = false
 		return nil
 	case percent <= 0:
 	default:
@@ -71,11 +73,14 @@ func (tr *aliasTraffic) SetWeight(ctx context.Context, percent int) error {
 			weights[tr.new] = float64(percent) / 100
 		}
 	}
-	routing := &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: weights}
-	_, err := tr.s.lambda.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: &tr.fn, Name: &tr.alias, FunctionVersion: &main, RoutingConfig: routing})
-	if notFound(err) && tr.old == "" {
+	var err error
+	if tr.exists {
+		routing := &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: weights}
+		_, err = tr.s.lambda.UpdateAlias(ctx, &lambda.UpdateAliasInput{FunctionName: &tr.fn, Name: &tr.alias, FunctionVersion: &main, RoutingConfig: routing})
+	} else {
 		_, err = tr.s.lambda.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: &tr.fn, Name: &tr.alias, FunctionVersion: &main,
 			Description: ptr("Served by Sluice")})
+		tr.exists = err == nil
 	}
 	if err != nil {
 		return fmt.Errorf("set alias %s of %s to %d%% on version %s: %w", tr.alias, tr.fn, percent, tr.new, explain(err))

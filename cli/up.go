@@ -7,10 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
-
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/trigger"
 )
@@ -56,6 +56,13 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 		if addr, err := inst.engine.Endpoint(e.ctx, "", env.Name); err == nil {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
 		}
+	}
+	if chs := route.Notifications.Channels; len(chs) > 0 && len(route.Notifications.Rules) > 0 {
+		names := make([]string, len(chs))
+		for i, ch := range chs {
+			names[i] = ch.Name + " (" + ch.Kind() + ")"
+		}
+		fmt.Fprintf(e.stdout, "  notify  %s (sluice notify log shows deliveries)\n", strings.Join(names, ", "))
 	}
 	if o.webhookListen != "" {
 		addr, stop, err := serveWebhooks(o.webhookListen, secret, inst, logger)

@@ -205,10 +205,16 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 		ExecutionID: ac.ex.ID, Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
-		sluice.ApprovalRequested(a, e.now())) {
+	var requested []sluice.Event
+	if !e.save(ctx, func(...sluice.Event) error {
+		return e.store.CreateApproval(ctx, a, func(a *sluice.Approval) []sluice.Event {
+			requested = []sluice.Event{sluice.ApprovalRequested(a, e.now())}
+			return requested
+		})
+	}) {
 		return nil, errors.New("could not record the approval request")
 	}
+	e.bus.publish(requested...)
 	return a, nil
 }
 

@@ -222,13 +222,9 @@ func (e *Engine) RemovePipeline(ctx context.Context, id, because string) (*sluic
 	return pl, errors.Join(errs...)
 }
 
-// teardown asks the providers to tear down every environment pl has a state of.
+// teardown asks the providers to tear down every environment pl has a state of, each as the
+// route that deployed what it runs describes it (see livePlan).
 func (e *Engine) teardown(ctx context.Context, pl *sluice.Pipeline) error {
-	route, _, err := e.loadRoute()
-	if err != nil {
-		return err
-	}
-	p := plan.Compile(pipelineRoute(route, pl))
 	states, err := e.store.ListEnvironments(ctx, pl.ID)
 	if err != nil {
 		return fmt.Errorf("list environments of %s: %w", pl.ID, err)
@@ -236,6 +232,11 @@ func (e *Engine) teardown(ctx context.Context, pl *sluice.Pipeline) error {
 	var errs []error
 	for i := range states {
 		state := &states[i]
+		p, err := e.livePlan(ctx, state)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
 		envSpec := p.Environment(state.Name)
 		if envSpec == nil {
 			e.log.Warn("environment of a removed pipeline is no longer in the route; not torn down", "pipeline", pl.ID, "environment", state.Name)
