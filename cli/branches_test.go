@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -48,16 +49,26 @@ type pipelineEntry struct {
 
 func (r *repo) pipelines() map[string]pipelineEntry {
 	r.t.Helper()
+	m, err := r.tryPipelines()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return m
+}
+
+// tryPipelines is pipelines for a state that may not be served yet (sluice up starting).
+func (r *repo) tryPipelines() (map[string]pipelineEntry, error) {
+	r.t.Helper()
 	res := sluiceRun(r.t, r.dir, "pipelines", "--json", "--state", r.state)
 	var out struct{ Pipelines []pipelineEntry }
 	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil {
-		r.t.Fatalf("sluice pipelines --json: %v\n%s%s", err, res.stdout, res.stderr)
+		return nil, fmt.Errorf("sluice pipelines --json: %v\n%s%s", err, res.stdout, res.stderr)
 	}
 	m := map[string]pipelineEntry{}
 	for _, p := range out.Pipelines {
 		m[p.ID] = p
 	}
-	return m
+	return m, nil
 }
 
 // waitPipeline waits until pipeline id's last execution ended, and returns the pipeline.
@@ -65,8 +76,9 @@ func (r *repo) waitPipeline(id string, want sluice.Status) pipelineEntry {
 	r.t.Helper()
 	var p pipelineEntry
 	eventually(r.t, "pipeline "+id+" to end its execution "+string(want), func() bool {
-		p = r.pipelines()[id]
-		return p.LastExecution != nil && p.LastExecution.Status.Done()
+		m, err := r.tryPipelines()
+		p = m[id]
+		return err == nil && p.LastExecution != nil && p.LastExecution.Status.Done()
 	})
 	if p.LastExecution.Status != want {
 		r.t.Fatalf("pipeline %s: execution %s %s, want %s", id, p.LastExecution.ID, p.LastExecution.Status, want)
@@ -126,10 +138,11 @@ var webhookAddress = regexp.MustCompile(`webhooks http://([0-9.:]+)/webhooks/`)
 
 func (u *upProcess) webhooks(t *testing.T) hook {
 	t.Helper()
-	m := webhookAddress.FindStringSubmatch(u.stdout.String())
-	if m == nil {
-		t.Fatalf("sluice up does not say where webhooks are served:\n%s", u.stdout)
-	}
+	var m []string
+	eventually(t, "sluice up to say where webhooks are served", func() bool {
+		m = webhookAddress.FindStringSubmatch(u.stdout.String())
+		return m != nil
+	})
 	return hook{t: t, base: "http://" + m[1]}
 }
 
@@ -295,4 +308,37 @@ func TestBranchAndPullRequestPipelinesFromWebhooks(t *testing.T) {
 		}
 	}
 	u.stop(t)
+}
+
+// TestBranchPipelinesFromPolling: where no webhook reaches, sluice up's poller does the same
+// from the repository's branches: a release branch gets its pipeline and an environment that
+// answers, a branch no rule matches gets none, and deleting the branch removes its pipeline
+// and stops its environment.
+func TestBranchPipelinesFromPolling(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	r := newRepo(t, branchRoute)
+	r.git("branch", "release/2.0")
+	r.git("branch", "experiment")
+	r.startSluice(nil, "up", "--listen", "127.0.0.1:0", "--poll", "200ms", "--state", r.state)
+	release := sluice.PipelineID("hello-api", sluice.KindBranch, "release/2.0", 0)
+	rel := r.waitPipeline(release, sluice.StatusSucceeded)
+	if len(rel.Environments) != 1 || !serves(rel.Environments[0].Address) {
+		t.Fatalf("the release branch's environments: %+v; want its own dev, answering", rel.Environments)
+	}
+	for id := range r.pipelines() {
+		if strings.Contains(id, "experiment") {
+			t.Errorf("a branch no rule matches got pipeline %s", id)
+		}
+	}
+	r.git("branch", "-D", "release/2.0")
+	eventually(t, "the deleted branch's pipeline to be removed", func() bool {
+		return r.pipelines()[release].State == sluice.PipelineRemoved
+	})
+	if serves(rel.Environments[0].Address) {
+		t.Fatalf("the deleted branch's dev still answers at %s", rel.Environments[0].Address)
+	}
+	if p := r.pipelines()["hello-api@main"]; p.State != sluice.PipelineActive {
+		t.Errorf("the main pipeline is %s", p.State)
+	}
 }
