@@ -285,7 +285,7 @@ func TestCommandsAskTheServingEngine(t *testing.T) {
 	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"proof": api.Proof(token, r.URL.Query().Get("challenge"))})
 	})
-	answer("GET /api/v1/pipelines", api.PipelineList{Pipelines: []sluice.Pipeline{{ID: "only-the-engine@main", Route: "only-the-engine", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive}}})
+	answer("GET /api/v1/pipelines", api.PipelineList{Pipelines: []engine.PipelineView{{Pipeline: sluice.Pipeline{ID: "only-the-engine@main", Route: "only-the-engine", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive}}}})
 	answer("GET /api/v1/executions", api.ExecutionList{Executions: []sluice.Execution{{ID: id, Pipeline: "only-the-engine@main", Status: sluice.StatusSucceeded}}})
 	answer("GET /api/v1/executions/{id}/logs", engine.LogPage{Chunks: []engine.LogChunk{{Stage: "Build", Action: "Build", Text: "printed where the engine runs\n"}}, Cursor: "c1", Ended: true})
 	answer("GET /api/v1/environments/{env}/log", engine.VersionLogPage{Environment: "dev", Version: "v-1", Text: "a version the engine runs\n", Next: 26})
