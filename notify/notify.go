@@ -307,9 +307,9 @@ func (n *Notifier) send(ctx context.Context) error {
 // deliver makes one attempt at d and records its outcome.
 func (n *Notifier) deliver(ctx context.Context, d *sluice.Delivery) {
 	err := n.attempt(ctx, d)
-	if ctx.Err() != nil {
-		// Stopping: the claim lapses and the next engine sends it; an attempt cut off by the
-		// stop is no failure of the receiver.
+	if err != nil && ctx.Err() != nil {
+		// Stopping: the next engine on the state sends it; an attempt cut off by the stop is no
+		// failure of the receiver. (One that succeeded is recorded, below.)
 		return
 	}
 	now := n.now().UTC()
