@@ -33,6 +33,17 @@ func fastRetries(n *notify.Notifier) *notify.Notifier {
 // takes mail only over STARTTLS with a password, and reads the message as a person would.
 func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
 	srv := smtptest.Start(t, "sluice", "s3cret")
+	sendRollback(t, srv, "smtp://sluice:s3cret@127.0.0.1:"+srv.Port())
+}
+
+// TestEmailOverTLS is the same through a server that speaks TLS from the first byte (smtps://).
+func TestEmailOverTLS(t *testing.T) {
+	srv := smtptest.StartTLS(t, "sluice", "s3cret")
+	sendRollback(t, srv, "smtps://sluice:s3cret@127.0.0.1:"+srv.Port())
+}
+
+func sendRollback(t *testing.T, srv *smtptest.Server, smtpURL string) {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(srv.CertPEM)
 	db := openStore(t)
@@ -45,7 +56,7 @@ func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
       channels: [team]
 `)
 	h := newHistory(t, db)
-	vars := env(map[string]string{notify.SMTPURLEnv: "smtp://sluice:s3cret@127.0.0.1:" + srv.Port()})
+	vars := env(map[string]string{notify.SMTPURLEnv: smtpURL})
 	senders := notify.Senders(rt, vars)
 	senders["team"].(*notify.Email).TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	n := notify.New(notify.Config{Route: rt, Store: db, Logs: h.logs, Env: vars, Senders: senders})
@@ -60,7 +71,7 @@ func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
 	}
 	m := msgs[0]
 	if !m.TLS || m.AuthUser != "sluice" {
-		t.Errorf("message sent with TLS=%v as %q; want STARTTLS and AUTH as sluice", m.TLS, m.AuthUser)
+		t.Errorf("message sent with TLS=%v as %q; want TLS and AUTH as sluice", m.TLS, m.AuthUser)
 	}
 	if m.From != "sluice@example.com" || len(m.To) != 1 || m.To[0] != "team@example.com" {
 		t.Errorf("envelope from %s to %v", m.From, m.To)
@@ -389,5 +400,40 @@ func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
 	}
 	if a, b := got[0].header.Get(notify.DeliveryHeader), got[1].header.Get(notify.DeliveryHeader); a == "" || a != b {
 		t.Errorf("keys %q and %q: a notice sent again must carry the key it had", a, b)
+	}
+}
+
+// TestEmailWaitsForItsServer: while the SMTP server answers 421 (down), the notice waits and is
+// tried again; once the server is back it arrives, once.
+func TestEmailWaitsForItsServer(t *testing.T) {
+	srv := smtptest.Start(t, "", "")
+	srv.SetDown(true)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CertPEM)
+	db := openStore(t)
+	rt := route(t, `
+  channels:
+    - name: team
+      email: {to: [team@example.com]}
+  rules:
+    - events: [execution.created]
+      channels: [team]
+`)
+	vars := env(map[string]string{notify.SMTPURLEnv: "smtp://127.0.0.1:" + srv.Port()})
+	senders := notify.Senders(rt, vars)
+	senders["team"].(*notify.Email).TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Env: vars, Senders: senders}))
+	must(t, n.Start(t.Context()))
+	newHistory(t, db).execution(t, "ex-1")
+	must(t, n.Pass(t.Context()))
+	ds, err := db.ListDeliveries(t.Context(), 0)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != sluice.DeliveryPending || ds[0].Attempts != 1 || !strings.Contains(ds[0].Error, "421") {
+		t.Fatalf("outbox while the server is down: %+v; want pending after one attempt, the 421 recorded", ds)
+	}
+	srv.SetDown(false)
+	drain(t, n)
+	if got := srv.Messages(); len(got) != 1 {
+		t.Errorf("server took %d messages once back, want 1", len(got))
 	}
 }
