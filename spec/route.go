@@ -35,6 +35,7 @@ type Route struct {
 	// Notifications say which events reach which people, and how.
 	Notifications Notifications `json:"notifications,omitzero"`
 	secretSites   []secretSite  // where each secret is declared, for UnsetSecrets
+	notifyVars    []notifyVar   // the variables notification channels read, for UnsetNotifyVars
 	file          string
 }
 
