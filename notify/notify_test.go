@@ -12,7 +12,24 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/smtptest"
 	"github.com/sluicehq/sluice/notify"
+	"github.com/sluicehq/sluice/spec"
 )
+
+// hookRoute is a route whose events of type events go to the webhook channel ops at url,
+// signed with $HOOK_SECRET; extra is a further line of notifications, if any.
+func hookRoute(t *testing.T, url, events, extra string) *spec.Route {
+	t.Helper()
+	if extra != "" {
+		extra = "  " + extra + "\n"
+	}
+	return route(t, extra+`  channels:
+    - name: ops
+      webhook: {url: "`+url+`", secret_env: HOOK_SECRET}
+  rules:
+    - events: [`+events+`]
+      channels: [ops]
+`)
+}
 
 // drain runs the notifier until nothing is pending, failing the test if that takes a minute.
 func drain(t *testing.T, n *notify.Notifier) {
@@ -161,14 +178,7 @@ func TestWebhookSignedOnceAfterTheReceiverComesBack(t *testing.T) {
 		return http.StatusAccepted
 	})
 	db := openStore(t)
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`/hooks/sluice", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.failed]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL+"/hooks/sluice", "execution.failed", "")
 	h := newHistory(t, db)
 	n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Logs: h.logs, Env: env(map[string]string{"HOOK_SECRET": "k3y"})}))
 	must(t, n.Start(t.Context()))
@@ -305,15 +315,7 @@ func TestGivingUpIsRecorded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			recv := newReceiver(t, func(int) int { return tt.status })
 			db := openStore(t)
-			rt := route(t, `
-  give_up_after: `+tt.giveUp+`
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+			rt := hookRoute(t, recv.URL, "execution.created", "give_up_after: "+tt.giveUp)
 			h := newHistory(t, db)
 			n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Env: env(map[string]string{"HOOK_SECRET": "k"})}))
 			must(t, n.Start(t.Context()))
@@ -335,14 +337,7 @@ func TestHistoryBeforeNotificationsIsNotSent(t *testing.T) {
 	db := openStore(t)
 	h := newHistory(t, db)
 	h.execution(t, "old")
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL, "execution.created", "")
 	n := notify.New(notify.Config{Route: rt, Store: db, Env: env(map[string]string{"HOOK_SECRET": "k"})})
 	must(t, n.Start(t.Context()))
 	h.execution(t, "new")
@@ -368,14 +363,7 @@ func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
 	})
 	t.Cleanup(func() { close(hold) })
 	db := openStore(t)
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL, "execution.created", "")
 	vars := env(map[string]string{"HOOK_SECRET": "k"})
 	first := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
 	must(t, first.Start(t.Context()))
