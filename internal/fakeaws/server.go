@@ -267,6 +267,13 @@ func (r *request) principalARN() string {
 // ServeHTTP verifies the request's signature and hands it to the service its credential scope
 // names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	defer func() {
+		// A request the fake cannot handle is a bug in the fake; the caller gets AWS's answer to
+		// an internal error rather than a dropped connection.
+		if v := recover(); v != nil {
+			http.Error(w, fmt.Sprintf("InternalFailure: the fake AWS failed on %s %s: %v", hr.Method, hr.URL.Path, v), http.StatusInternalServerError)
+		}
+	}()
 	body, err := io.ReadAll(http.MaxBytesReader(w, hr.Body, 64<<20))
 	if err != nil {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,9 +158,19 @@ func jsonNumber(f float64) string {
 func TestInvokeHook(t *testing.T) {
 	s := start(t)
 	s.PutFunction(devAcct, region, "pre-traffic", []byte("hook"))
-	var seen fakeaws.InvokeRequest
+	var (
+		mu   sync.Mutex
+		seen fakeaws.InvokeRequest
+	)
+	last := func() fakeaws.InvokeRequest {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen
+	}
 	s.OnInvoke(func(r fakeaws.InvokeRequest) fakeaws.InvokeResult {
+		mu.Lock()
 		seen = r
+		mu.Unlock()
 		if bytes.Contains(r.Payload, []byte("bad")) {
 			return fakeaws.InvokeResult{Payload: []byte(`{"errorMessage":"smoke test failed"}`), FunctionError: "Unhandled"}
 		}
@@ -170,12 +181,26 @@ func TestInvokeHook(t *testing.T) {
 	if err != nil || out.FunctionError != nil || string(out.Payload) != `{"ok":true}` || *out.ExecutedVersion != "$LATEST" {
 		t.Fatalf("invoke: %+v %v", out, err)
 	}
-	if seen.Account != devAcct || seen.Function != "pre-traffic" || string(seen.Payload) != `{"version":"2"}` {
+	if seen := last(); seen.Account != devAcct || seen.Function != "pre-traffic" || string(seen.Payload) != `{"version":"2"}` {
 		t.Fatalf("hook saw %+v", seen)
 	}
 	out, err = lc.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("pre-traffic"), Payload: []byte(`"bad"`)})
 	if err != nil || aws.ToString(out.FunctionError) != "Unhandled" || !strings.Contains(string(out.Payload), "smoke test failed") {
 		t.Fatalf("failing invoke: %+v %v", out, err)
+	}
+
+	// Through an alias that sends all its traffic to version 2, version 2 runs.
+	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
+	lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("pre-traffic"), ZipFile: []byte("hook 2")})
+	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
+	_, err = lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("pre-traffic"), Name: aws.String("live"), FunctionVersion: aws.String("1"),
+		RoutingConfig: &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err = lc.Invoke(ctx(t), &lambda.InvokeInput{FunctionName: aws.String("pre-traffic"), Qualifier: aws.String("live")})
+	if seen := last(); err != nil || *out.ExecutedVersion != "2" || seen.Version != "2" || seen.Qualifier != "live" {
+		t.Fatalf("invoke through the alias ran %v (hook saw %+v): %v", aws.ToString(out.ExecutedVersion), seen, err)
 	}
 }
 
