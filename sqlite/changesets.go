@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/sluicehq/sluice"
@@ -21,12 +22,16 @@ func (db *DB) SaveChangeSet(ctx context.Context, cs *sluice.ChangeSet, events ..
 			return wrap(err, "save change set %s", cs.Digest)
 		}
 	}
+	var detail any
+	if len(cs.Detail) > 0 {
+		detail = string(cs.Detail)
+	}
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO change_sets (digest, environment, from_version, to_version, strategy, changes)
-			VALUES (?, ?, ?, ?, ?, ?)
+			INSERT INTO change_sets (digest, environment, from_version, to_version, strategy, changes, detail)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (digest) DO NOTHING`,
-			cs.Digest, cs.Environment, args[0], args[1], args[2], args[3])
+			cs.Digest, cs.Environment, args[0], args[1], args[2], args[3], detail)
 		return err
 	}, nil)
 	if err != nil {
@@ -40,12 +45,13 @@ func (db *DB) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, 
 	var (
 		cs                          sluice.ChangeSet
 		from, to, strategy, changes sql.NullString
+		detail                      sql.NullString
 	)
 	err := db.read.QueryRowContext(ctx, `
-		SELECT digest, environment, from_version, to_version, strategy, changes
+		SELECT digest, environment, from_version, to_version, strategy, changes, detail
 		FROM change_sets
 		WHERE digest = ?`, digest).
-		Scan(&cs.Digest, &cs.Environment, &from, &to, &strategy, &changes)
+		Scan(&cs.Digest, &cs.Environment, &from, &to, &strategy, &changes, &detail)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "change set %q not found; create it by running the pipeline up to the environment's CreateChangeSet action", digest)
@@ -62,6 +68,9 @@ func (db *DB) ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, 
 	}
 	errs[2] = parseJSON(strategy, &cs.Strategy)
 	errs[3] = parseJSON(changes, &cs.Changes)
+	if detail.Valid && detail.String != "" {
+		cs.Detail = json.RawMessage(detail.String)
+	}
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, wrap(err, "read change set %s", digest)
 	}

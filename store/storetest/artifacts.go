@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -50,6 +51,11 @@ func testChangeSets(t *testing.T, open opener) {
 				{Field: "env.N", From: "1", To: "2", Replaces: true},
 				{Field: "strategy", From: "AllAtOnce", To: "Canary10Percent5Minutes"},
 			},
+		}},
+		{"with the provider's detail", sluice.ChangeSet{
+			Digest: "sha256:4444", Environment: "prod", From: newVersion(1), To: *newVersion(2),
+			Changes: []sluice.Change{{Field: "ApiFunction", From: "v1", To: "v2"}},
+			Detail:  json.RawMessage(`{"stack":"api-prod","change_set":"sluice-4444"}`),
 		}},
 		{"empty", sluice.ChangeSet{Digest: "sha256:3333", Environment: "prod", From: newVersion(3), To: *newVersion(3)}},
 	}
