@@ -36,6 +36,9 @@ type demoRoute struct {
 	start func(dir string, out io.Writer) (stop func(), err error)
 	// second says how prod takes the second release.
 	second string
+	// releaseFile is the file of the artifact the second release appends a line to, starting
+	// with releaseComment.
+	releaseFile, releaseComment string
 	// afterRun, if set, reports on a run once it ended.
 	afterRun func(out io.Writer, snap *engine.Snapshot)
 	// explain, if set, says more about a rolled back prod.
@@ -45,7 +48,7 @@ type demoRoute struct {
 }
 
 func helloRoute() *demoRoute {
-	return &demoRoute{name: "hello-api", bundle: demo.Bundle, second: "which prod takes 20% at a time under load"}
+	return &demoRoute{name: "hello-api", bundle: demo.Bundle, second: "which prod takes 20% at a time under load", releaseFile: "README.md"}
 }
 
 func cmdDemo(e *env, f *flags, d demoFlags) error {
@@ -121,7 +124,7 @@ func cmdDemo(e *env, f *flags, d demoFlags) error {
 	if ok && !*breakIt {
 		// The first release goes to an empty prod all at once; a second one shows the shift.
 		fmt.Fprintf(out, "\ndemo: committing a second release, %s\n", route.second)
-		if err := secondRelease(dir, route.name); err != nil {
+		if err := secondRelease(dir, route); err != nil {
 			return err
 		}
 		second, err := run()
@@ -247,21 +250,22 @@ func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCou
 	}
 }
 
-// secondRelease commits a harmless change: a new revision is a new version to deploy.
-func secondRelease(dir, name string) error {
-	path := filepath.Join(dir, "README.md")
+// secondRelease commits a harmless change to a file of the artifact: a new artifact is a new
+// version to deploy.
+func secondRelease(dir string, route *demoRoute) error {
+	path := filepath.Join(dir, route.releaseFile)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("edit %s: %w", path, err)
 	}
-	_, err = fmt.Fprintf(f, "\nSecond release, deployed by sluice demo.\n")
+	_, err = fmt.Fprintf(f, "\n%sSecond release, deployed by sluice demo.\n", route.releaseComment)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return err
 	}
-	return commitAll(dir, name+": second release")
+	return commitAll(dir, route.name+": second release")
 }
 
 func breakProd(dir string) error {

@@ -15,7 +15,7 @@ func envOf(vars map[string]string) func(string) string {
 }
 
 func TestConfigFromEnv(t *testing.T) {
-	if got := configFromEnv(envOf(nil)); got.stage != "local" || got.version != "local" || got.artifact != "" || got.breakProd {
+	if got := configFromEnv(envOf(nil)); got.stage != "local" || got.version != "local" || got.artifact != "" || got.breakProd != deliberatelyBreakProd {
 		t.Errorf("defaults: %+v", got)
 	}
 	got := configFromEnv(envOf(map[string]string{"STAGE": "prod", "AWS_LAMBDA_FUNCTION_VERSION": "7", "ARTIFACT_DIGEST": "sha256:abc"}))
