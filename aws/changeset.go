@@ -275,11 +275,14 @@ func (p *Provider) describeChanges(ctx context.Context, s *session, d *Detail) (
 	return out, nil
 }
 
-// changes turns CloudFormation's resource changes into the lines a person reviews.
+// changes turns CloudFormation's resource changes into the lines a person reviews. Every one
+// needs the change set executed, a new version of the environment, so each Replaces (whether
+// CloudFormation replaces the resource is in the line's text): a change that only moved the
+// engine's recorded strategy would leave the stack as it was.
 func changes(rs []ResourceChange) []sluice.Change {
 	var out []sluice.Change
 	for _, r := range rs {
-		replaces := r.Replacement == "True"
+		const replaces = true
 		switch {
 		case r.Action == "Add":
 			out = append(out, sluice.Change{Field: r.LogicalID, From: "(none)", To: "add " + r.Type, Replaces: true})

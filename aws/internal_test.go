@@ -142,8 +142,8 @@ func TestChangesReadLikeADiff(t *testing.T) {
 	})
 	want := []sluice.Change{
 		{Field: "Queue", From: "(none)", To: "add AWS::SQS::Queue", Replaces: true},
-		{Field: "Fn.Properties.Code.S3Key", From: "sluice/a.zip", To: "sluice/b.zip"},
-		{Field: "Fn.Tags", To: "modified by CloudFormation"},
+		{Field: "Fn.Properties.Code.S3Key", From: "sluice/a.zip", To: "sluice/b.zip", Replaces: true},
+		{Field: "Fn.Tags", To: "modified by CloudFormation", Replaces: true},
 		{Field: "Old", From: "AWS::SNS::Topic", To: "(removed)", Replaces: true},
 		{Field: "Table", From: "AWS::DynamoDB::Table", To: "modify (replaces the resource)", Replaces: true},
 	}
