@@ -240,7 +240,7 @@ func sendLoad(ctx context.Context, inst *instance, env string, count *trafficCou
 		if err != nil || st.Address == "" || st.Live == nil {
 			continue
 		}
-		resp, err := client.Get(st.URL() + "/")
+		resp, err := client.Get(strings.TrimSuffix(st.URL(), "/") + "/")
 		if err != nil {
 			count.add("", true)
 			continue

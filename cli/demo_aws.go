@@ -255,7 +255,11 @@ func (a *awsSimulation) explain(out io.Writer, snap *engine.Snapshot) {
 			continue
 		}
 		rb := d.Rollback
-		fmt.Fprintf(out, "demo: prod's rollback: alarm %s saw %g (threshold %g)", rb.Alarm, rb.Value, rb.Threshold)
+		if rb.Cause == sluice.CauseAlarm {
+			fmt.Fprintf(out, "demo: prod's rollback: alarm %s saw %g (threshold %g)", rb.Alarm, rb.Value, rb.Threshold)
+		} else {
+			fmt.Fprintf(out, "demo: prod's rollback: %s (%s)", rb.Cause, rb.Detail)
+		}
 		if r := rb.Reaction(); r > 0 {
 			fmt.Fprintf(out, "; the alias was back on the old version %s after the breach", r.Round(time.Millisecond))
 		}
