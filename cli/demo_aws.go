@@ -57,12 +57,14 @@ func serverlessRoute() (*demoRoute, error) {
 
 // awsSimulation is the fake AWS a demo runs against, and what it counted.
 type awsSimulation struct {
-	fake     *fakeaws.Server
-	prod     *aws.Target // the last environment's target
-	stack    string      // its stack
-	counted  int         // calls already reported
-	perRun   []map[string]int
-	restored []func()
+	fake      *fakeaws.Server
+	prod      *aws.Target // the last environment's target
+	stack     string      // its stack
+	counted   int         // calls already reported
+	perRun    []map[string]int
+	aliases   []aliasState // prod's alias after each run
+	aliasSeen int          // alias states already reported
+	restored  []func()
 }
 
 // start builds the function for this machine, starts the fake AWS with the accounts, roles,
@@ -244,6 +246,43 @@ func (a *awsSimulation) afterRun(out io.Writer, _ *engine.Snapshot) {
 		total += perService[s]
 	}
 	fmt.Fprintf(out, "  simulated AWS calls during the run: %d (%s)\n", total, strings.Join(parts, ", "))
+	a.aliases = append(a.aliases, a.prodAlias())
+}
+
+// aliasState is where prod's alias was after a run, as the simulated Lambda holds it.
+type aliasState struct {
+	Function string `json:"function,omitempty"`
+	Alias    string `json:"alias"`
+	// Version is the version the alias serves; empty before it exists.
+	Version string `json:"version,omitempty"`
+	// Steps are the alias's states during the run, such as "1", "1+2@10%", "1".
+	Steps []string `json:"steps"`
+}
+
+// prodAlias reads prod's alias and the states it went through since the last read.
+func (a *awsSimulation) prodAlias() aliasState {
+	st := aliasState{Alias: a.prod.Alias, Steps: []string{}}
+	if st.Alias == "" {
+		st.Alias = "live"
+	}
+	fn, err := a.fake.StackResource(a.prod.Account, a.prod.Region, a.stack, a.prod.Function)
+	if err != nil {
+		return st
+	}
+	st.Function = fn
+	history := a.fake.AliasHistory(a.prod.Account, a.prod.Region, fn, st.Alias)
+	for _, c := range history[min(a.aliasSeen, len(history)):] {
+		step := c.FunctionVersion
+		for _, v := range slices.Sorted(maps.Keys(c.Weights)) {
+			step += fmt.Sprintf("+%s@%g%%", v, c.Weights[v]*100)
+		}
+		st.Steps = append(st.Steps, step)
+	}
+	a.aliasSeen = len(history)
+	if len(history) > 0 {
+		st.Version = history[len(history)-1].FunctionVersion
+	}
+	return st
 }
 
 // explain says which alarm put prod's alias back, on what value, how fast, and where the alias
@@ -265,29 +304,12 @@ func (a *awsSimulation) explain(out io.Writer, snap *engine.Snapshot) {
 		}
 		fmt.Fprintln(out)
 	}
-	alias := a.prod.Alias
-	if alias == "" {
-		alias = "live"
+	if n := len(a.aliases); n > 0 && a.aliases[n-1].Function != "" {
+		st := a.aliases[n-1]
+		fmt.Fprintf(out, "demo: prod's alias %s of %s moved %s during the run; it serves version %s\n", st.Alias, st.Function, strings.Join(st.Steps, " → "), st.Version)
 	}
-	fn, err := a.fake.StackResource(a.prod.Account, a.prod.Region, a.stack, a.prod.Function)
-	if err != nil {
-		return
-	}
-	history := a.fake.AliasHistory(a.prod.Account, a.prod.Region, fn, alias)
-	if len(history) == 0 {
-		return
-	}
-	var steps []string
-	for _, c := range history {
-		step := c.FunctionVersion
-		for v, w := range c.Weights {
-			step += fmt.Sprintf("+%s@%g%%", v, w*100)
-		}
-		steps = append(steps, step)
-	}
-	fmt.Fprintf(out, "demo: prod's alias %s of %s moved %s; it serves version %s\n", alias, fn, strings.Join(steps, " → "), history[len(history)-1].FunctionVersion)
 }
 
 func (a *awsSimulation) json() map[string]any {
-	return map[string]any{"aws": map[string]any{"simulation": true, "endpoint": a.fake.URL, "calls_per_run": a.perRun}}
+	return map[string]any{"aws": map[string]any{"simulation": true, "endpoint": a.fake.URL, "calls_per_run": a.perRun, "prod_alias_per_run": a.aliases}}
 }
