@@ -139,7 +139,7 @@ func cmdAWSSynth(e *env, f *flags, bf *bootstrapFlags) error {
 	if diags.HasErrors() {
 		return exitError(ExitUsage)
 	}
-	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: bf.account, ToolingRegion: bf.region})
+	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: bf.account, ToolingRegion: bf.region, Pipelines: route.Pipelines})
 	if err != nil {
 		return err
 	}
