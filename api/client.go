@@ -179,6 +179,16 @@ func (c *Client) VersionLog(ctx context.Context, q engine.VersionLogQuery) (*eng
 	return &page, nil
 }
 
+// Deliveries returns the notification outbox's deliveries, newest first, at most limit (<= 0:
+// all).
+func (c *Client) Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error) {
+	var list DeliveryList
+	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/notifications?limit=%d", max(limit, 0)), nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Deliveries, nil
+}
+
 // Pipelines returns every pipeline, main pipelines first.
 func (c *Client) Pipelines(ctx context.Context) ([]engine.PipelineView, error) {
 	var list PipelineList

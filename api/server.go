@@ -13,6 +13,7 @@
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/executions/{id}/logs?after=CURSOR&action=A&tail=N  what its actions printed
 //	GET  /api/v1/changesets/{digest}             a change set
+//	GET  /api/v1/notifications?limit=N           the notification outbox, newest first
 //	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
 //	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:..","pipeline":".."}
 //	GET  /api/v1/environments/{env}/history?pipeline=P  its deployments and approvals
@@ -46,6 +47,7 @@ import (
 
 // Engine is what the API needs of the engine.
 type Engine interface {
+	Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
 	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
@@ -69,6 +71,11 @@ type Engine interface {
 // ExecutionList is the answer of GET /api/v1/executions.
 type ExecutionList struct {
 	Executions []sluice.Execution `json:"executions"`
+}
+
+// DeliveryList is the answer of GET /api/v1/notifications.
+type DeliveryList struct {
+	Deliveries []sluice.Delivery `json:"deliveries"`
 }
 
 // PipelineList is the answer of GET /api/v1/pipelines.
@@ -243,6 +250,17 @@ func (s *Server) Handler() http.Handler {
 		return PipelineList{Pipelines: list}, err
 	}))
 	mux.HandleFunc("GET /api/v1/events", s.auth(s.events))
+	mux.HandleFunc("GET /api/v1/notifications", s.auth(func(r *http.Request) (any, error) {
+		limit, err := queryInt(r.URL.Query().Get("limit"), 0)
+		if err != nil || limit < 0 {
+			return nil, sluice.Errorf(sluice.EINVALID, "limit=%q is not a number of deliveries; send 1 or more, or none for all", r.URL.Query().Get("limit"))
+		}
+		list, err := s.Engine.Deliveries(r.Context(), int(limit))
+		if list == nil {
+			list = []sluice.Delivery{}
+		}
+		return DeliveryList{Deliveries: list}, err
+	}))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.ChangeSet(r.Context(), r.PathValue("digest"))
 	}))

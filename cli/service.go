@@ -23,6 +23,7 @@ type service interface {
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
 	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	Pipelines(ctx context.Context) ([]engine.PipelineView, error)
+	Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 	Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error)
 	Execution(ctx context.Context, id string) (*engine.Snapshot, error)
 	Logs(ctx context.Context, q engine.LogQuery) (*engine.LogPage, error)

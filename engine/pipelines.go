@@ -185,3 +185,9 @@ func (e *Engine) Pipelines(ctx context.Context) ([]PipelineView, error) {
 	}
 	return out, nil
 }
+
+// Deliveries returns the notification outbox's deliveries, newest first, at most limit (<= 0:
+// all).
+func (e *Engine) Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error) {
+	return e.store.ListDeliveries(ctx, limit)
+}

@@ -37,6 +37,7 @@ type Route struct {
 	// Pipelines says which other branches and which pull requests get pipelines of their own.
 	Pipelines   Pipelines    `json:"pipelines,omitzero"`
 	secretSites []secretSite // where each secret is declared, for UnsetSecrets
+	notifyVars  []notifyVar  // the variables notification channels read, for UnsetNotifyVars
 	file        string
 }
 
