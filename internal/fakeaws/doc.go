@@ -25,6 +25,9 @@
 //	s3.go          REST-XML through gofakes3: one store per account, SSE-KMS checked
 //	hooks.go       what tests arrange and read: failures on demand, alarm states, metric
 //	               values, the Invoke answer, deployments, alias history
+//	execute.go     Config.Execution, off by default: functions' real code run through
+//	               lambdarun, Lambda's metrics recorded from it, alarms evaluated from them,
+//	               stacks' HTTP APIs served on loopback
 //
 // Who may do what: each account has root keys (Server.Root). STS AssumeRole gives temporary
 // keys and a session token in the role's account, expiring after DurationSeconds or
@@ -61,8 +64,8 @@
 // the change set lists the template's own resources, not the transformed ones. Other resource
 // types exist only as stack resources. DeploymentPreference does not start a CodeDeploy
 // deployment: tests start one with Server.StartDeployment. Lambda updates are Successful at
-// once (no Pending or InProgress). CloudWatch alarms change state only when tests set it, and
-// GetMetricData returns injected points (no metric math). KMS keys have no policies and are not
+// once (no Pending or InProgress). Without Config.Execution, CloudWatch alarms change state
+// only when tests set it, and GetMetricData returns injected points (no metric math). KMS keys have no policies and are not
 // shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
 // header-signed SigV4 is accepted (no presigned URLs, no SigV4A).
 package fakeaws
