@@ -12,34 +12,63 @@ import (
 )
 
 // BenchmarkDeployment deploys a new version of the function through a change set and shifts
-// its alias in steps (linear 25%: four weights), against the fake. It reports the AWS calls each
-// deployment makes, per service: each costs money and counts toward throttling.
+// its alias in steps, against the fake. It reports the AWS calls each deployment makes, per
+// service: each costs money and counts toward throttling. The cases show how the count grows:
+// with the number of shift steps (linear 50%, 25%, 10%: 2, 4 and 10 weights), and with the
+// metrics interval when a CloudWatch alarm is watched (four 200 ms steps read every 100 ms or
+// 50 ms, plus the bake of two reads).
 //
 //	go test -run '^$' -bench BenchmarkDeployment -benchtime 20x ./aws
 func BenchmarkDeployment(b *testing.B) {
-	w := newWorld(b)
-	env := w.env(devAcct, "dev", "bench", nil)
-	live := version(w.build(b, "v0"), allAtOnce)
-	w.deploy(b, env, nil, live)
-	digests := []string{w.build(b, "a"), w.build(b, "b")}
-	before := len(w.fake.Calls())
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		next := version(digests[i%2], sluice.Strategy{Type: sluice.Linear, Percent: 25, Interval: time.Millisecond})
-		w.deploy(b, env, &live, next)
-		live = next
+	for _, c := range []struct {
+		name     string
+		percent  int
+		step     time.Duration
+		alarm    bool
+		interval time.Duration
+	}{
+		{"steps=2", 50, time.Millisecond, false, time.Second},
+		{"steps=4", 25, time.Millisecond, false, time.Second},
+		{"steps=10", 10, time.Millisecond, false, time.Second},
+		{"steps=4/alarm/metrics=100ms", 25, 200 * time.Millisecond, true, 100 * time.Millisecond},
+		{"steps=4/alarm/metrics=50ms", 25, 200 * time.Millisecond, true, 50 * time.Millisecond},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := newWorld(b)
+			env := w.env(devAcct, "dev", "bench", func(tg *aws.Target) {
+				tg.MetricsInterval = c.interval
+				if c.alarm {
+					tg.Alarms = []string{"orders-5xx"}
+				}
+			})
+			if c.alarm {
+				if err := w.fake.PutAlarm(devAcct, region, fakeaws.Alarm{Name: "orders-5xx", Namespace: "AWS/Lambda", MetricName: "Errors", Threshold: 1}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			live := version(w.build(b, "v0"), allAtOnce)
+			w.deploy(b, env, nil, live)
+			digests := []string{w.build(b, "a"), w.build(b, "b")}
+			before := len(w.fake.Calls())
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				next := version(digests[i%2], sluice.Strategy{Type: sluice.Linear, Percent: c.percent, Interval: c.step})
+				w.deploy(b, env, &live, next)
+				live = next
+			}
+			b.StopTimer()
+			perService := map[string]int{}
+			for _, call := range w.fake.Calls()[before:] {
+				perService[call.Service]++
+			}
+			total := 0
+			for service, n := range perService {
+				b.ReportMetric(float64(n)/float64(b.N), service+"-calls/op")
+				total += n
+			}
+			b.ReportMetric(float64(total)/float64(b.N), "aws-calls/op")
+		})
 	}
-	b.StopTimer()
-	perService := map[string]int{}
-	for _, c := range w.fake.Calls()[before:] {
-		perService[c.Service]++
-	}
-	total := 0
-	for service, n := range perService {
-		b.ReportMetric(float64(n)/float64(b.N), service+"-calls/op")
-		total += n
-	}
-	b.ReportMetric(float64(total)/float64(b.N), "aws-calls/op")
 }
 
 // BenchmarkAlarmReaction measures, with alarms read every 50 ms, the time from a CloudWatch

@@ -57,14 +57,15 @@ func serverlessRoute() (*demoRoute, error) {
 
 // awsSimulation is the fake AWS a demo runs against, and what it counted.
 type awsSimulation struct {
-	fake      *fakeaws.Server
-	prod      *aws.Target // the last environment's target
-	stack     string      // its stack
-	counted   int         // calls already reported
-	perRun    []map[string]int
-	aliases   []aliasState // prod's alias after each run
-	aliasSeen int          // alias states already reported
-	restored  []func()
+	fake         *fakeaws.Server
+	prod         *aws.Target // the last environment's target
+	stack        string      // its stack
+	counted      int         // calls already reported
+	perRun       []map[string]int
+	perOperation []map[string]int
+	aliases      []aliasState // prod's alias after each run
+	aliasSeen    int          // alias states already reported
+	restored     []func()
 }
 
 // start builds the function for this machine, starts the fake AWS with the accounts, roles,
@@ -233,10 +234,12 @@ func hostArchitecture(dir string, out io.Writer) error {
 // afterRun reports the AWS calls the run made, per service.
 func (a *awsSimulation) afterRun(out io.Writer, _ *engine.Snapshot) {
 	calls := a.fake.Calls()
-	perService := map[string]int{}
+	perService, perOperation := map[string]int{}, map[string]int{}
 	for _, c := range calls[a.counted:] {
 		perService[c.Service]++
+		perOperation[c.Service+":"+c.Operation]++
 	}
+	a.perOperation = append(a.perOperation, perOperation)
 	a.counted = len(calls)
 	a.perRun = append(a.perRun, perService)
 	var parts []string
@@ -311,5 +314,5 @@ func (a *awsSimulation) explain(out io.Writer, snap *engine.Snapshot) {
 }
 
 func (a *awsSimulation) json() map[string]any {
-	return map[string]any{"aws": map[string]any{"simulation": true, "endpoint": a.fake.URL, "calls_per_run": a.perRun, "prod_alias_per_run": a.aliases}}
+	return map[string]any{"aws": map[string]any{"simulation": true, "endpoint": a.fake.URL, "calls_per_run": a.perRun, "operations_per_run": a.perOperation, "prod_alias_per_run": a.aliases}}
 }
