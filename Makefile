@@ -37,7 +37,8 @@ bench:
 demo:
 	$(GO) run ./cmd/sluice demo --approve --break-prod
 
-# Rebuild the demo's copy of examples/hello-api after changing the example.
+# Rebuild the demo's copies of examples/hello-api and examples/serverless-api (sluice demo
+# --aws) after changing either example.
 bundle:
 	$(GO) generate ./cli/demo
 
