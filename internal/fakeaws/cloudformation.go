@@ -218,19 +218,31 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 		if st == nil || st.template == nil {
 			return nil, validation("UsePreviousTemplate can only be used with an existing stack")
 		}
-		t = st.template
+		t = st.template.source
 	} else {
 		var err error
 		if t, err = parseTemplate(body); err != nil {
 			return nil, err
 		}
 	}
-	if need := requiredCapabilities(t); need != "" && !slices.Contains(capabilities, need) && !(need == "CAPABILITY_IAM" && slices.Contains(capabilities, "CAPABILITY_NAMED_IAM")) {
-		return nil, errorf("InsufficientCapabilitiesException", "Requires capabilities : [%s]", need)
-	}
 	params, order, err := changeSetParameters(t, st, queryStructs(form, "Parameters"))
 	if err != nil {
 		return nil, err
+	}
+	x := &resolver{account: r.account, region: r.region, st: &stack{name: stackName}}
+	if st != nil {
+		x.st = st
+	}
+	if t, err = t.withConditions(params, func(name string) (string, bool) {
+		if name == "AWS::StackId" && x.st.id == "" {
+			return "", false // not known before the stack exists
+		}
+		return x.ref(name)
+	}); err != nil {
+		return nil, err
+	}
+	if need := requiredCapabilities(t); need != "" && !slices.Contains(capabilities, need) && !(need == "CAPABILITY_IAM" && slices.Contains(capabilities, "CAPABILITY_NAMED_IAM")) {
+		return nil, errorf("InsufficientCapabilitiesException", "Requires capabilities : [%s]", need)
 	}
 
 	now := r.s.cfg.Now()
@@ -344,6 +356,9 @@ func changeSetParameters(t *template, st *stack, given []map[string]string) (map
 				continue
 			}
 			values[key] = *p.Default
+		}
+		if _, err := strconv.ParseFloat(values[key], 64); p.Type == "Number" && err != nil {
+			return nil, nil, validation("Parameter '%s' must be a number.", key)
 		}
 		if len(p.AllowedValue) > 0 && !slices.Contains(p.AllowedValue, values[key]) {
 			return nil, nil, validation("Parameter '%s' must be one of AllowedValues", key)

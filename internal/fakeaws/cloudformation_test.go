@@ -488,3 +488,82 @@ func TestStackEventPages(t *testing.T) {
 		t.Fatalf("newest event %s %s", *all[0].LogicalResourceId, all[0].ResourceStatus)
 	}
 }
+
+// TestConditions: a resource whose condition is false is not in the change set, Fn::If picks
+// by the parameters, and changing the parameter adds the resource and modifies the property.
+func TestConditions(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = time.Millisecond })
+	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
+	body := `Parameters:
+  Stage: {Type: String, AllowedValues: [dev, prod]}
+  Memory: {Type: Number, Default: 128}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  InIreland: !Equals [!Ref "AWS::Region", eu-west-1]
+  ProdInIreland: !And [!Condition IsProd, !Condition InIreland]
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      DisplayName: !If [IsProd, production, !Ref Stage]
+      KmsMasterKeyId: !If [ProdInIreland, alias/prod, !Ref "AWS::NoValue"]
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Condition: IsProd
+    Properties: {AlarmName: prod-errors, Namespace: AWS/Lambda, MetricName: Errors, Threshold: 1}
+Outputs:
+  AlarmName:
+    Condition: IsProd
+    Value: !Ref Alarm
+`
+	createChangeSet(t, cf, "cond", "c1", cftypes.ChangeSetTypeCreate, body, params("Stage", "dev"))
+	cs := changeSetStatus(t, cf, "cond", "c1")
+	if len(cs.Changes) != 1 || *cs.Changes[0].ResourceChange.LogicalResourceId != "Topic" ||
+		strings.Contains(aws.ToString(cs.Changes[0].ResourceChange.AfterContext), "KmsMasterKeyId") ||
+		!strings.Contains(aws.ToString(cs.Changes[0].ResourceChange.AfterContext), `"DisplayName":"dev"`) {
+		t.Fatalf("dev changes %+v", cs.Changes)
+	}
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c1")})
+	if st := stackDone(t, cf, "cond"); len(st.Outputs) != 0 {
+		t.Fatalf("outputs of dev %+v", st.Outputs)
+	}
+
+	_, err := cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c2"),
+		UsePreviousTemplate: aws.Bool(true), Parameters: params("Stage", "prod")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs = changeSetStatus(t, cf, "cond", "c2")
+	var got []string
+	for _, c := range cs.Changes {
+		rc := c.ResourceChange
+		entry := string(rc.Action) + " " + *rc.LogicalResourceId
+		for _, d := range rc.Details {
+			entry += " " + *d.Target.Name + "=" + aws.ToString(d.Target.AfterValue)
+		}
+		got = append(got, entry)
+	}
+	if want := "Add Alarm|Modify Topic DisplayName=production KmsMasterKeyId=alias/prod"; strings.Join(got, "|") != want {
+		t.Fatalf("prod changes %q, want %q", strings.Join(got, "|"), want)
+	}
+
+	for name, tc := range map[string]struct {
+		body string
+		p    []cftypes.Parameter
+		want string
+	}{
+		"unknown condition":       {"Resources: {A: {Type: AWS::SNS::Topic, Condition: Nope}}", nil, "Unresolved condition dependencies [Nope]"},
+		"resource in a condition": {"Conditions: {C: !Equals [!Ref A, x]}\nResources: {A: {Type: AWS::SNS::Topic, Condition: C}}", nil, "Cannot reference resources in the Conditions block"},
+		"not a number":            {"Parameters: {N: {Type: Number}}\nResources: {A: {Type: AWS::SNS::Topic}}", params("N", "ten"), "must be a number"},
+		"unknown parameter type":  {"Parameters: {N: {Type: Text}}\nResources: {A: {Type: AWS::SNS::Topic}}", nil, "Unrecognized parameter type: Text"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("bad"), ChangeSetName: aws.String("c"),
+				ChangeSetType: cftypes.ChangeSetTypeCreate, TemplateBody: aws.String(tc.body), Parameters: tc.p})
+			wantCode(t, err, "ValidationError")
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want it to say %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -55,8 +55,12 @@
 // AWS::Serverless::Function resources into Lambda functions (AutoPublishAlias publishes a
 // version and points the alias at it) and their AWS::CloudWatch::Alarm resources into alarms.
 //
-// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no Conditions,
-// Mappings, nested stacks, imports or IMPORT change sets; SAM is accepted and its implicit
+// Conditions are evaluated (Fn::Equals over parameters and pseudo parameters, Fn::Not, Fn::And,
+// Fn::Or, Condition): a resource or output whose condition is false is left out, and Fn::If
+// picks its branch (AWS::NoValue removes a property) before the diff.
+//
+// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no Mappings
+// (Fn::FindInMap), nested stacks, imports or IMPORT change sets; SAM is accepted and its implicit
 // resources (ServerlessHttpApi, the function's role, alias and version) may be referred to, but
 // the change set lists the template's own resources, not the transformed ones. Other resource
 // types exist only as stack resources. DeploymentPreference does not start a CodeDeploy
