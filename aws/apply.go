@@ -360,6 +360,10 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 		es.Problem = fmt.Sprintf("stack %s is %s: %s", t.Stack, status, deref(st.StackStatusReason))
 	}
 	for _, o := range st.Outputs {
+		if es.Outputs == nil {
+			es.Outputs = map[string]string{}
+		}
+		es.Outputs[deref(o.OutputKey)] = deref(o.OutputValue)
 		if deref(o.OutputKey) == t.EndpointOutput {
 			es.Address = deref(o.OutputValue)
 		}

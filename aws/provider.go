@@ -67,7 +67,7 @@ func New(h deploy.Host) *Provider {
 
 // sessionKey names one environment's credentials: its account, region and role, for one
 // execution (the role session is named after it).
-type sessionKey struct{ account, region, role, name string }
+type sessionKey struct{ account, region, role, externalID, name string }
 
 // session is an environment's clients, all signing with the role assumed in its account.
 type session struct {
@@ -170,7 +170,7 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 		return nil, err
 	}
 	role := roleARN(env.Route, t)
-	key := sessionKey{t.Account, t.Region, role, sessionName(env)}
+	key := sessionKey{t.Account, t.Region, role, t.ExternalID, sessionName(env)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s, ok := p.sessions[key]; ok {
@@ -181,6 +181,9 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 	assume := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(stsCfg), role, func(o *stscreds.AssumeRoleOptions) {
 		o.RoleSessionName = key.name
 		o.Duration = time.Hour
+		if t.ExternalID != "" {
+			o.ExternalID = &t.ExternalID
+		}
 	})
 	cfg := tooling.Copy()
 	cfg.Region = t.Region

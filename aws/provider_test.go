@@ -64,7 +64,7 @@ type world struct {
 	mu     sync.Mutex
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	fake, err := fakeaws.Start(fakeaws.Config{
 		Accounts: []string{tooling, devAcct, prdAcct},
@@ -106,7 +106,7 @@ func newWorld(t *testing.T) *world {
 }
 
 // build stores an artifact holding the template and a bootstrap saying version.
-func (w *world) build(t *testing.T, version string) string {
+func (w *world) build(t testing.TB, version string) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(template), 0o644); err != nil {
@@ -154,6 +154,19 @@ func (w *world) apply(t *testing.T, env deploy.Environment, live *sluice.Version
 		t.Fatalf("apply: %v", err)
 	}
 	return cs, res
+}
+
+// deploy prepares and applies to, which must succeed.
+func (w *world) deploy(t testing.TB, env deploy.Environment, live *sluice.Version, to sluice.Version) {
+	t.Helper()
+	cs, err := w.p.Prepare(context.Background(), env, live, to)
+	if err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	res, err := w.p.Apply(context.Background(), w.request(cs, env))
+	if err != nil || res.Status != sluice.StatusSucceeded {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
 }
 
 var allAtOnce = sluice.Strategy{Type: sluice.AllAtOnce}
@@ -260,11 +273,14 @@ func weightsEqual(a, b map[string]float64) bool {
 }
 
 // functionOf is the physical name of the stack's function, as the fake named it.
-func functionOf(t *testing.T, w *world, account string) string {
+func functionOf(t testing.TB, w *world, account string) string {
 	t.Helper()
 	st, err := w.p.Status(t.Context(), w.env(account, "dev", "exec-1", nil))
 	if err != nil || st == nil || len(st.Versions) == 0 {
 		t.Fatalf("status %+v, %v", st, err)
+	}
+	if !strings.HasPrefix(st.Outputs["ApiUrl"], "https://") || st.Address != st.Outputs["ApiUrl"] {
+		t.Errorf("status outputs %v, address %q: want the stack's ApiUrl output", st.Outputs, st.Address)
 	}
 	fn, _, _ := strings.Cut(st.Versions[0].ID, ":")
 	return fn

@@ -30,6 +30,9 @@ type Target struct {
 	// Role is the deployment role to assume: a name in Account or an ARN. If empty,
 	// <route name>-<Region>-DeploymentRole, as `sluice aws bootstrap` creates it.
 	Role string `json:"role,omitempty"`
+	// ExternalID is the external ID the deployment role's trust policy asks of the engine
+	// (`sluice aws bootstrap` writes sluice-<route> unless told otherwise).
+	ExternalID string `json:"external_id,omitempty"`
 	// ExecutionRole is the role CloudFormation assumes to change the stack's resources (a
 	// name in Account or an ARN), so the deployment role itself needs no permission on them.
 	// If empty, CloudFormation acts with the deployment role's permissions.
@@ -67,22 +70,23 @@ type Target struct {
 // directly on an environment, as before the target block existed, still work, with a warning.
 var TargetKind = spec.TargetKind{
 	Name: Kind,
-	Keys: []string{"account", "region", "role", "execution_role", "stack", "template", "code", "parameters", "function", "alias",
+	Keys: []string{"account", "region", "role", "external_id", "execution_role", "stack", "template", "code", "parameters", "function", "alias",
 		"endpoint_output", "cloudwatch_alarms", "metrics_interval", "artifact_bucket", "artifact_kms_key"},
 	LegacyKeys: []string{"account", "region"},
 	Decode:     func(b *spec.TargetBlock) any { return decode(b) },
 }
 
 var (
-	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-	roleRe    = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,64}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$`)
-	stackRe   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
-	logicalRe = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
-	aliasRe   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,127}$`)
-	alarmRe   = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
-	bucketRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	kmsKeyRe  = regexp.MustCompile(`^(alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,250})$`)
+	accountRe    = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	roleRe       = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,64}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$`)
+	externalIDRe = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	stackRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	logicalRe    = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
+	aliasRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,127}$`)
+	alarmRe      = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+	bucketRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	kmsKeyRe     = regexp.MustCompile(`^(alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,250})$`)
 )
 
 func decode(b *spec.TargetBlock) *Target {
@@ -95,6 +99,8 @@ func decode(b *spec.TargetBlock) *Target {
 			"target aws needs the environment's AWS region, e.g. region: eu-west-1"),
 		Role: optional(b, "role", roleRe.MatchString,
 			"invalid role %q; write a role name such as hello-api-eu-west-1-DeploymentRole or its ARN, or remove the key for the default"),
+		ExternalID: optional(b, "external_id", func(s string) bool { return len(s) >= 2 && len(s) <= 1224 && externalIDRe.MatchString(s) },
+			"invalid external ID %q; use 2 to 1224 letters, digits and +=,.@:/-"),
 		ExecutionRole: optional(b, "execution_role", roleRe.MatchString,
 			"invalid role %q; write the CloudFormation execution role's name or ARN, or remove the key to act with the deployment role"),
 		Stack: optional(b, "stack", stackRe.MatchString,

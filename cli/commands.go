@@ -43,7 +43,7 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 		statusCommand(e), logsCommand(e), historyCommand(e), changeSetCommand(e),
 		rollbackCommand(e), retryCommand(e), stopCommand(e),
 		freezeCommand(e, true), freezeCommand(e, false),
-		pipelinesCommand(e), demoCommand(e), versionCommand(e),
+		pipelinesCommand(e), notifyCommand(e), awsCommand(e), demoCommand(e), versionCommand(e),
 	)
 	return root
 }

@@ -417,14 +417,31 @@ func TestBrokenProdRollsBack(t *testing.T) {
 		return replaceOnce(src, "deliberatelyBreakProd = false", "deliberatelyBreakProd = true")
 	})
 	r.commit("break prod")
-	stop := make(chan struct{})
+	stop := sendTraffic(endpoint)
+	code, s, res = r.run("--approve")
+	served, failed := stop()
+	t.Logf("clients got %d answers from prod, %d of them errors", served, failed)
+	if code != cli.ExitFailed || s.Status != sluice.StatusRolledBack {
+		t.Fatalf("exit %d, want 1 and RolledBack\n%s", code, explain(s, res))
+	}
+	p := prod(t, s)
+	if p.last == nil || p.last.Status != sluice.StatusRolledBack || p.last.Rollback == nil || p.last.Rollback.Cause != "alarm" {
+		t.Fatalf("prod's last deployment = %+v, want rolled back by an alarm", p.last)
+	}
+	t.Logf("reaction %s", p.last.Rollback.Reaction())
+	if p.live != good {
+		t.Errorf("prod runs %s after the rollback, want the good %s", p.live, good)
+	}
+}
+
+// sendTraffic asks endpoint for / until the returned stop is called, which says how many answers
+// came and how many were errors. Prod's router listens only while an engine lives; refused
+// connections before then are expected and not counted.
+func sendTraffic(endpoint string) (stop func() (served, failed int)) {
+	done := make(chan struct{})
 	var wg sync.WaitGroup
 	var served, failed int
-	wg.Add(1)
-	go func() {
-		// Prod's router listens only while the run's engine lives; refused connections before
-		// then are expected and not counted.
-		defer wg.Done()
+	wg.Go(func() {
 		c := &http.Client{Timeout: 2 * time.Second}
 		url := endpoint
 		if !strings.Contains(url, "://") {
@@ -432,7 +449,7 @@ func TestBrokenProdRollsBack(t *testing.T) {
 		}
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			default:
 			}
@@ -449,21 +466,11 @@ func TestBrokenProdRollsBack(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-	}()
-	code, s, res = r.run("--approve")
-	close(stop)
-	wg.Wait()
-	t.Logf("clients got %d answers from prod, %d of them errors", served, failed)
-	if code != cli.ExitFailed || s.Status != sluice.StatusRolledBack {
-		t.Fatalf("exit %d, want 1 and RolledBack\n%s", code, explain(s, res))
-	}
-	p := prod(t, s)
-	if p.last == nil || p.last.Status != sluice.StatusRolledBack || p.last.Rollback == nil || p.last.Rollback.Cause != "alarm" {
-		t.Fatalf("prod's last deployment = %+v, want rolled back by an alarm", p.last)
-	}
-	t.Logf("reaction %s", p.last.Rollback.Reaction())
-	if p.live != good {
-		t.Errorf("prod runs %s after the rollback, want the good %s", p.live, good)
+	})
+	return func() (int, int) {
+		close(done)
+		wg.Wait()
+		return served, failed
 	}
 }
 

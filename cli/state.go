@@ -211,7 +211,7 @@ func lockState(dir string) (func(), error) {
 	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
-// openStore opens the state's database for commands that only read or record decisions.
+// openStore opens the state's database, for an engine in this process.
 func openStore(dir string) (*sqlite.DB, error) {
 	db, err := sqlite.Open(filepath.Join(dir, stateFile))
 	if err != nil {
@@ -230,6 +230,8 @@ type instance struct {
 	address   string
 	dir       string
 	unlock    func()
+	// notifications deliver the route's notices while the engine runs; nil without rules.
+	notifications *notifications
 }
 
 // serveOptions say how an engine serves its API. The zero value serves it, metrics included,
@@ -304,8 +306,14 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	if err := os.WriteFile(filepath.Join(dir, apiFile), info, 0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", apiFile, err)
 	}
+	if inst.notifications, err = startNotifications(ctx, routeFile, dir, inst.db, e.stderr, logger); err != nil {
+		return nil, err
+	}
 	if err := inst.engine.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start engine: %w", err)
+	}
+	if inst.notifications != nil {
+		inst.notifications.run(inst.engine.Bus())
 	}
 	ok = true
 	return inst, nil
@@ -338,6 +346,10 @@ func (inst *instance) close() {
 		for _, p := range inst.providers {
 			_ = p.Close()
 		}
+	}
+	if inst.notifications != nil {
+		// After the engine, so the events of its last moments are told too.
+		inst.notifications.stop()
 	}
 	if inst.db != nil {
 		_ = inst.db.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/trigger"
@@ -46,6 +47,13 @@ func cmdUp(e *env, f *flags, o upFlags) error {
 		if addr, err := inst.engine.Endpoint(e.ctx, "", env.Name); err == nil {
 			fmt.Fprintf(e.stdout, "  %-7s %s\n", env.Name, addr)
 		}
+	}
+	if chs := route.Notifications.Channels; len(chs) > 0 && len(route.Notifications.Rules) > 0 {
+		names := make([]string, len(chs))
+		for i, ch := range chs {
+			names[i] = ch.Name + " (" + ch.Kind() + ")"
+		}
+		fmt.Fprintf(e.stdout, "  notify  %s (sluice notify log shows deliveries)\n", strings.Join(names, ", "))
 	}
 	if !o.noWatch {
 		poller := &trigger.Poller{Runner: inst.engine, Every: o.poll, Last: latestRevision(e.ctx, inst.engine), Log: logger}

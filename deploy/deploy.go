@@ -134,6 +134,10 @@ type EnvironmentStatus struct {
 	// LastRestart is when the last one was.
 	Restarts    int       `json:"restarts,omitempty"`
 	LastRestart time.Time `json:"last_restart,omitzero"`
+	// Outputs are values the provider publishes about the environment (aws: the stack's
+	// outputs), by name. Tests see each as SLUICE_ENV_<NAME>, the name in upper snake case
+	// (ApiUrl: SLUICE_ENV_API_URL).
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // VersionStatus is one running version and its share of traffic.

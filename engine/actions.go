@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
@@ -201,6 +202,13 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 	}
 	_ = os.Remove(outputFile)
 	env := append(ac.environ(ac.action.Env, endpoint), "SLUICE_OUTPUT="+outputFile)
+	if ac.stage.Environment != "" {
+		outputs, err := ac.providerOutputs(ctx)
+		if err != nil {
+			return failed(err)
+		}
+		env = append(env, outputs...)
+	}
 	fmt.Fprintf(ac.log, "$ %s\n", ac.action.Run)
 	res, err := runner.Run(ctx, runner.Command{
 		Name: fmt.Sprintf("%s %q", ac.action.Kind, ac.action.Name), Dir: dir, Shell: ac.action.Run, Env: env,
@@ -214,6 +222,50 @@ func (ac *actionContext) gate(ctx context.Context) outcome {
 		return failed(err)
 	}
 	return outcome{status: sluice.StatusSucceeded, summary: fmt.Sprintf("passed in %s", res.Duration.Round(time.Millisecond)), outputs: outputs}
+}
+
+// providerOutputs are the values the environment's provider publishes about it (aws: the
+// stack's outputs), as SLUICE_ENV_<NAME> variables for the action.
+func (ac *actionContext) providerOutputs(ctx context.Context) ([]string, error) {
+	p, err := ac.provider()
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx, ac.target(nil))
+	if err != nil {
+		return nil, fmt.Errorf("read the outputs of %s: %w", ac.stage.Environment, err)
+	}
+	if st == nil {
+		return nil, nil
+	}
+	var vars []string
+	for _, name := range slices.Sorted(maps.Keys(st.Outputs)) {
+		vars = append(vars, "SLUICE_ENV_"+upperSnake(name)+"="+st.Outputs[name])
+	}
+	return vars, nil
+}
+
+// upperSnake turns an output name into the tail of an environment variable's: ApiUrl is
+// API_URL, HTTPApiURL is HTTP_API_URL, api-url is API_URL.
+func upperSnake(name string) string {
+	var b strings.Builder
+	rs := []rune(name)
+	for i, r := range rs {
+		switch {
+		case !unicode.IsLetter(r) && !unicode.IsDigit(r) || r > unicode.MaxASCII:
+			if b.Len() > 0 && !strings.HasSuffix(b.String(), "_") {
+				b.WriteByte('_')
+			}
+			continue
+		case i > 0 && unicode.IsUpper(r) && (unicode.IsLower(rs[i-1]) || unicode.IsDigit(rs[i-1]) ||
+			i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1])):
+			if !strings.HasSuffix(b.String(), "_") {
+				b.WriteByte('_')
+			}
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return strings.Trim(b.String(), "_")
 }
 
 var outputName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)

@@ -205,10 +205,16 @@ func (ac *actionContext) pendingApproval(ctx context.Context, digest string) (*s
 		ExecutionID: ac.ex.ID, Pipeline: ac.ex.Pipeline, Environment: ac.stage.Environment, ChangeSetDigest: digest, Approvers: gate.Approvers,
 		Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Duration(gate.Timeout)),
 	}
-	if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.CreateApproval(ctx, a, ev...) },
-		sluice.ApprovalRequested(a, e.now())) {
+	var requested []sluice.Event
+	if !e.save(ctx, func(...sluice.Event) error {
+		return e.store.CreateApproval(ctx, a, func(a *sluice.Approval) []sluice.Event {
+			requested = []sluice.Event{sluice.ApprovalRequested(a, e.now())}
+			return requested
+		})
+	}) {
 		return nil, errors.New("could not record the approval request")
 	}
+	e.bus.publish(requested...)
 	return a, nil
 }
 
@@ -309,7 +315,7 @@ func matchChangeSet(a *sluice.Approval, d Decision) error {
 // Decide records a decision and publishes its events.
 func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
 	var err error
-	if d.Pipeline, err = e.orMain(d.Pipeline); err != nil {
+	if d.Pipeline, err = e.orMain(ctx, d.Pipeline); err != nil {
 		return nil, err
 	}
 	a, events, err := Decide(ctx, e.store, d, e.now())

@@ -214,13 +214,17 @@ func (e *Engine) VersionLog(ctx context.Context, q VersionLogQuery) (*VersionLog
 	if q.Offset < 0 {
 		return nil, sluice.Errorf(sluice.EINVALID, "offset %d is not a place in a log; send the next of the last page, or 0", q.Offset)
 	}
-	route, err := e.currentPlan()
+	pipeline := q.Pipeline
+	if pipeline == "" {
+		pipeline = e.mainOrStored(ctx)
+	}
+	state, err := e.environmentState(ctx, pipeline, q.Environment)
 	if err != nil {
 		return nil, err
 	}
-	pipeline := q.Pipeline
-	if pipeline == "" {
-		pipeline = mainOf(route).ID
+	route, err := e.livePlan(ctx, state)
+	if err != nil {
+		return nil, err
 	}
 	envSpec := route.Environment(q.Environment)
 	if envSpec == nil {

@@ -142,7 +142,7 @@ func Freeze(ctx context.Context, st interface {
 // Freeze disables (or, with frozen false, enables) the transition into env's stage in pipeline
 // (the main pipeline if "").
 func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, reason string) error {
-	pipeline, err := e.orMain(pipeline)
+	pipeline, err := e.orMain(ctx, pipeline)
 	if err != nil {
 		return err
 	}
@@ -162,20 +162,8 @@ func (e *Engine) Freeze(ctx context.Context, pipeline, env string, frozen bool, 
 //
 // user is who asked and comment why; both are recorded with the deployment (cause manual).
 func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error) {
-	route, err := e.currentPlan()
-	if err != nil {
-		return nil, err
-	}
 	if pipeline == "" {
-		pipeline = mainOf(route).ID
-	}
-	envSpec := route.Environment(env)
-	if envSpec == nil {
-		return nil, sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in %s", env, e.cfg.RouteFile)
-	}
-	p, err := e.provider(envSpec)
-	if err != nil {
-		return nil, err
+		pipeline = e.mainOrStored(ctx)
 	}
 	release, err := e.holdEnvironment(ctx, pipeline, env, nil)
 	if err != nil {
@@ -183,6 +171,20 @@ func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment stri
 	}
 	defer release()
 	state, err := e.environmentState(ctx, pipeline, env)
+	if err != nil {
+		return nil, err
+	}
+	// The environment is as its live revision's route says (its target, where it listens, its
+	// alarms), whatever the working tree's route file says now.
+	route, err := e.livePlan(ctx, state)
+	if err != nil {
+		return nil, err
+	}
+	envSpec := route.Environment(env)
+	if envSpec == nil {
+		return nil, sluice.Errorf(sluice.ENOTFOUND, "environment %q is not in %s", env, e.cfg.RouteFile)
+	}
+	p, err := e.provider(envSpec)
 	if err != nil {
 		return nil, err
 	}
@@ -226,17 +228,18 @@ func (e *Engine) Rollback(ctx context.Context, pipeline, env, user, comment stri
 // deployment the last engine left half done as rolled back. An environment that cannot be
 // restored is reported and left aside: the others serve, and executions can still deploy to it.
 func (e *Engine) restoreEnvironments(ctx context.Context) error {
-	route, err := e.currentPlan()
-	if err != nil {
-		return err
+	main := e.mainOrStored(ctx)
+	if main == "" {
+		return nil // nothing ran yet, and the route file does not say which route this is
 	}
+	name, _, _ := strings.Cut(main, "@")
 	pipelines, err := e.store.ListPipelines(ctx)
 	if err != nil {
 		return fmt.Errorf("list pipelines: %w", err)
 	}
-	ids := []string{mainOf(route).ID}
+	ids := []string{main}
 	for _, p := range pipelines {
-		if p.Route == route.Name && !p.State.Removed() && p.ID != ids[0] {
+		if p.Route == name && !p.State.Removed() && p.ID != ids[0] {
 			ids = append(ids, p.ID)
 		}
 	}
@@ -250,6 +253,13 @@ func (e *Engine) restoreEnvironments(ctx context.Context) error {
 	}
 	for i := range states {
 		state := &states[i]
+		// What serves is restored as its revision's route deployed it, not as the working
+		// tree's route file says now.
+		route, err := e.livePlan(ctx, state)
+		if err != nil {
+			e.log.Warn("environment not restored: no route to restore it by", "environment", state.Name, "err", err)
+			continue
+		}
 		envSpec := route.Environment(state.Name)
 		if envSpec == nil {
 			e.log.Warn("environment no longer in the route; not restored", "environment", state.Name)
@@ -318,14 +328,56 @@ func (e *Engine) repairDeployments(ctx context.Context, state *sluice.Environmen
 	}
 }
 
-// currentPlan compiles the route file as it is now, for what works on environments rather than
-// on one execution (rollback, restore, status): its environments and service.
+// currentPlan compiles the route file as it is now: which route this engine serves and its
+// environments in order, for what nothing live says (the first run, names in status).
 func (e *Engine) currentPlan() (*plan.Plan, error) {
 	route, _, err := e.loadRoute()
 	if err != nil {
 		return nil, err
 	}
 	return plan.Compile(route), nil
+}
+
+// livePlan is the plan an environment runs by: the route of the execution that deployed its
+// live version, which is the route file as that revision holds it (see routeAt). So restoring,
+// rolling back and showing an environment use the target, listen address, alarms and secrets it
+// was deployed with, not edits of the working tree that no execution ran yet. An environment
+// with nothing live, or whose version no recorded execution deployed, gets the route file as it
+// is now. state may be nil.
+func (e *Engine) livePlan(ctx context.Context, state *sluice.EnvironmentState) (*plan.Plan, error) {
+	if state != nil && state.Live != nil {
+		if text, file := e.liveRoute(ctx, state); text != "" {
+			if route, err := parseRoute(file, []byte(text)); err == nil {
+				return plan.Compile(route), nil
+			}
+		}
+	}
+	return e.currentPlan()
+}
+
+// liveRoute is the route text (and its file's name) of the execution that deployed state's live
+// version: the newest deployment of it that an execution made, else the newest execution of its
+// revision in the pipeline; "" when the store has neither.
+func (e *Engine) liveRoute(ctx context.Context, state *sluice.EnvironmentState) (text, file string) {
+	live := state.Live
+	if ds, err := e.store.ListDeployments(ctx, state.Pipeline, state.Name, 0); err == nil {
+		for _, d := range ds {
+			if d.ExecutionID == "" || d.Status != sluice.StatusSucceeded || d.To != live.Artifact || d.Revision != live.Revision {
+				continue // a manual rollback has no route of its own: the one that first deployed it does
+			}
+			if ex, err := e.store.Execution(ctx, d.ExecutionID); err == nil && ex.Route != "" {
+				return ex.Route, ex.RouteFile
+			}
+		}
+	}
+	if exs, err := e.store.ListExecutions(ctx, state.Pipeline, false, 0); err == nil {
+		for _, ex := range exs {
+			if ex.Revision == live.Revision && ex.Route != "" {
+				return ex.Route, ex.RouteFile
+			}
+		}
+	}
+	return "", ""
 }
 
 func (e *Engine) setProgress(env string, p deploy.Progress) { e.progress.Store(env, p) }
@@ -356,12 +408,16 @@ func (w logWriter) Write(p []byte) (int, error) {
 // Endpoint returns the address of pipeline's environment (the main pipeline if ""), starting
 // its entry point if needed.
 func (e *Engine) Endpoint(ctx context.Context, pipeline, env string) (string, error) {
-	route, err := e.currentPlan()
+	if pipeline == "" {
+		pipeline = e.mainOrStored(ctx)
+	}
+	state, err := e.environmentState(ctx, pipeline, env)
 	if err != nil {
 		return "", err
 	}
-	if pipeline == "" {
-		pipeline = mainOf(route).ID
+	route, err := e.livePlan(ctx, state)
+	if err != nil {
+		return "", err
 	}
 	return e.endpoint(ctx, route, pipeline, env)
 }

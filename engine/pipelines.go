@@ -47,19 +47,28 @@ func (e *Engine) mainPipeline() (string, error) {
 	return mainOf(p).ID, nil
 }
 
-// orMain returns pipeline, or the main pipeline's ID when it is empty.
-func (e *Engine) orMain(pipeline string) (string, error) {
+// orMain returns pipeline, or when it is empty the main pipeline's ID: the route file's, or
+// while the file cannot be read the one the store knows (see mainOrStored).
+func (e *Engine) orMain(ctx context.Context, pipeline string) (string, error) {
 	if pipeline != "" {
 		return pipeline, nil
 	}
-	return e.mainPipeline()
+	if id := e.mainOrStored(ctx); id != "" {
+		return id, nil
+	}
+	return e.mainPipeline() // nothing stored either: say why the file cannot be read
 }
 
 // instanceName is the name providers know pipeline's environment env by: the environment's own
 // name in the main pipeline of route (so what served before pipelines existed keeps serving),
 // "<env>@<branch slug>" in any other. Environment names cannot hold '@', so no two collide.
 func instanceName(p *plan.Plan, pipeline, env string) string {
-	if pipeline == "" || pipeline == mainOf(p).ID {
+	return instanceIn(mainOf(p).ID, pipeline, env)
+}
+
+// instanceIn is instanceName for the route whose main pipeline is main.
+func instanceIn(main, pipeline, env string) string {
+	if pipeline == "" || pipeline == main {
 		return env
 	}
 	_, ref, _ := strings.Cut(pipeline, "@")

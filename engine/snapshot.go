@@ -140,32 +140,27 @@ func (s Snapshots) Environments(ctx context.Context, names []string) ([]Environm
 // Snapshots returns the engine's view of its main pipeline (Pipeline picks another), with
 // traffic progress and what serves.
 func (e *Engine) Snapshots() Snapshots {
-	route, _ := e.currentPlan()
-	instance := func(pipeline, env string) string {
-		if route == nil {
-			return env
-		}
-		return instanceName(route, pipeline, env)
-	}
-	s := Snapshots{
+	main := e.mainOrStored(context.Background())
+	return Snapshots{
 		Store:    e.store,
-		Progress: func(pipeline, env string) (deploy.Progress, bool) { return e.Progress(instance(pipeline, env)) },
-		Problem:  func(pipeline, env string) string { return e.Problem(instance(pipeline, env)) },
+		Pipeline: main,
+		Progress: func(pipeline, env string) (deploy.Progress, bool) { return e.Progress(instanceIn(main, pipeline, env)) },
+		Problem:  func(pipeline, env string) string { return e.Problem(instanceIn(main, pipeline, env)) },
 		Stalled:  e.stalled,
-		Serving: func(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus {
-			return e.serving(ctx, route, pipeline, env)
-		},
+		Serving:  e.serving,
 	}
-	if route != nil {
-		s.Pipeline = mainOf(route).ID
-	}
-	return s
 }
 
-// serving asks the provider of pipeline's env what serves there. A provider that cannot tell is
-// logged and skipped: status shows what the store knows all the same.
-func (e *Engine) serving(ctx context.Context, route *plan.Plan, pipeline, env string) *deploy.EnvironmentStatus {
-	if route == nil {
+// serving asks the provider of pipeline's env what serves there, as the env's live revision's
+// route names it. A provider that cannot tell is logged and skipped: status shows what the store
+// knows all the same.
+func (e *Engine) serving(ctx context.Context, pipeline, env string) *deploy.EnvironmentStatus {
+	state, err := e.environmentState(ctx, pipeline, env)
+	if err != nil {
+		return nil
+	}
+	route, err := e.livePlan(ctx, state)
+	if err != nil {
 		return nil
 	}
 	envSpec := route.Environment(env)

@@ -61,8 +61,8 @@ func TestStopSeenFirstAsARejectedApproval(t *testing.T) {
 }
 
 // TestStopAndDeploymentEventsSayWhich: the stop's event names the execution's pipeline and
-// revision, and a deployment's start event carries the number its end carries, though the
-// start's event is stored in the write that numbers it.
+// revision, and a deployment's start event carries the number its end carries, as an
+// approval's request carries the approval's, though each is stored in the write that numbers it.
 func TestStopAndDeploymentEventsSayWhich(t *testing.T) {
 	f := newFixture(t, routeHead+`
 environments:
@@ -86,6 +86,7 @@ environments:
 	}
 	started, ended := map[int64]bool{}, map[int64]bool{}
 	var stopped *sluice.ExecutionEvent
+	var requested []int64
 	for _, ev := range events {
 		data, err := ev.DecodeData()
 		if err != nil {
@@ -102,7 +103,18 @@ environments:
 			if ev.Type == sluice.EventExecutionStopped {
 				stopped = d
 			}
+		case *sluice.Approval:
+			if ev.Type == sluice.EventApprovalRequested {
+				requested = append(requested, d.ID)
+			}
 		}
+	}
+	approvals, err := f.db.ListApprovals(context.Background(), ex.Pipeline, "prod", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(approvals) != 1 || len(requested) != 1 || requested[0] != approvals[0].ID {
+		t.Errorf("approval requests told of %v; the store holds %+v", requested, approvals)
 	}
 	if len(ended) == 0 || started[0] || len(started) != len(ended) {
 		t.Errorf("deployments started %v, ended %v; want each start numbered as its end", started, ended)

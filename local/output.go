@@ -17,14 +17,18 @@ import (
 
 var _ deploy.Output = (*Provider)(nil)
 
-// VersionOutput reads what a version printed, from its log in the environment's folder (the
-// newest log when version is ""). It reads files only, so it answers for environments this
-// provider does not serve now (an engine that only reads), and beside a deployment.
+// VersionOutput reads what a version printed, from its log in the environment's folder. When
+// version is "", it is the version that serves there now, or when this provider serves none
+// there (an engine that only reads), the one whose log was written last: the live one when
+// its engine stopped. It reads files only, so it may run beside a deployment.
 func (p *Provider) VersionOutput(_ context.Context, target deploy.Environment, version string, offset int64, limit int) (deploy.VersionOutput, error) {
 	if !plainName(target.Name) || (version != "" && !plainName(version)) {
 		return deploy.VersionOutput{}, sluice.Errorf(sluice.EINVALID, "environment %q, version %q: not names of this provider's", target.Name, version)
 	}
 	versions := filepath.Join(p.dir, target.Name, "versions")
+	if version == "" {
+		version = p.liveVersion(target.Name)
+	}
 	if version == "" {
 		newest, err := newestLog(versions)
 		if err != nil {
@@ -48,6 +52,23 @@ func (p *Provider) VersionOutput(_ context.Context, target deploy.Environment, v
 		return deploy.VersionOutput{}, fmt.Errorf("read version log: %w", err)
 	}
 	return deploy.VersionOutput{Version: version, Text: text}, nil
+}
+
+// liveVersion is the ID of the version that serves in the environment named name now, or ""
+// when this provider serves none there.
+func (p *Provider) liveVersion(name string) string {
+	p.mu.Lock()
+	env := p.envs[name]
+	p.mu.Unlock()
+	if env == nil {
+		return ""
+	}
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	if env.live == nil {
+		return ""
+	}
+	return env.live.id
 }
 
 // newestLog is the version whose log in dir was written last, or "" when there is none.

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -50,6 +52,33 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var p permanentError
 	return errors.As(err, &p)
+}
+
+// unset says that a channel's variable is missing. It is not final: the notice waits in the
+// outbox (until give_up_after) for an engine started with the variable set.
+func unset(name, why string) error {
+	return fmt.Errorf("%s is not set (%s); start sluice with it set and the notice goes out", name, why)
+}
+
+// Problems returns what keeps the route's channels from sending with the variables in env, a
+// sentence each: a variable a channel reads that is unset, an SMTP URL that cannot be used.
+func Problems(senders map[string]Sender) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(senders)) {
+		var err error
+		switch s := senders[name].(type) {
+		case *Email:
+			_, err = s.server()
+		case *Webhook:
+			_, err = s.secret()
+		case *Slack:
+			_, err = s.url()
+		}
+		if err != nil {
+			out = append(out, fmt.Sprintf("channel %s cannot send: %v", name, err))
+		}
+	}
+	return out
 }
 
 // Env reads the variables channels take their settings and secrets from; os.LookupEnv in

@@ -91,15 +91,25 @@ func parseSMTPURL(raw string) (smtpServer, error) {
 	return s, nil
 }
 
-// Send mails n's message to every address in To.
-func (e *Email) Send(ctx context.Context, n Notice) error {
+// server reads SLUICE_SMTP_URL: unset is an error that passes, a URL that cannot be used a
+// final one.
+func (e *Email) server() (smtpServer, error) {
 	raw, ok := e.Env(SMTPURLEnv)
 	if !ok || raw == "" {
-		return Permanent(fmt.Errorf("%s is not set: email needs the SMTP server, such as smtp://user:pass@mail.example.com:587", SMTPURLEnv))
+		return smtpServer{}, unset(SMTPURLEnv, "email needs the SMTP server, such as smtp://user:pass@mail.example.com:587")
 	}
 	srv, err := parseSMTPURL(raw)
 	if err != nil {
-		return Permanent(err)
+		return smtpServer{}, Permanent(err)
+	}
+	return srv, nil
+}
+
+// Send mails n's message to every address in To.
+func (e *Email) Send(ctx context.Context, n Notice) error {
+	srv, err := e.server()
+	if err != nil {
+		return err
 	}
 	tlsConfig, err := e.tlsConfig(srv.host)
 	if err != nil {

@@ -105,7 +105,7 @@ func (h *history) approveAndRollBack(t *testing.T, ex *sluice.Execution) {
 		Changes: []sluice.Change{{Field: "artifact", From: "sha256:aaa", To: "sha256:bbb", Replaces: true}}}
 	must(t, h.db.SaveChangeSet(ctx, cs))
 	a := &sluice.Approval{ExecutionID: ex.ID, Pipeline: pipeline, Environment: "prod", ChangeSetDigest: cs.Digest, Status: sluice.StatusWaiting, RequestedAt: now, ExpiresAt: now.Add(time.Hour)}
-	must(t, h.db.CreateApproval(ctx, a, sluice.ApprovalRequested(a, now)))
+	must(t, h.db.CreateApproval(ctx, a, func(a *sluice.Approval) []sluice.Event { return []sluice.Event{sluice.ApprovalRequested(a, now)} }))
 	a.Status, a.DecidedBy, a.DecidedAt = sluice.StatusSucceeded, "alice", now
 	must(t, h.db.DecideApproval(ctx, a, sluice.ApprovalDecided(a, now)))
 	d := &sluice.Deployment{Pipeline: pipeline, Environment: "prod", ExecutionID: ex.ID, ChangeSetDigest: cs.Digest,
@@ -144,12 +144,17 @@ func newReceiver(t *testing.T, answer func(n int) int) *receiver {
 	r := &receiver{answer: answer}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
+		// Kept as it arrives; its status once answered (0 until then).
 		r.mu.Lock()
+		r.requests = append(r.requests, request{header: req.Header.Clone(), body: body})
+		n := len(r.requests)
+		r.mu.Unlock()
 		status := http.StatusOK
 		if r.answer != nil {
-			status = r.answer(len(r.requests) + 1)
+			status = r.answer(n) // outside the lock: an answer may wait
 		}
-		r.requests = append(r.requests, request{header: req.Header.Clone(), body: body, status: status})
+		r.mu.Lock()
+		r.requests[n-1].status = status
 		r.mu.Unlock()
 		w.WriteHeader(status)
 	}))

@@ -426,8 +426,8 @@ func (c *Composer) deploymentMessage(ctx context.Context, m *Message, t sluice.E
 				m.Facts = append(m.Facts, Fact{"Breached at", rb.BreachedAt.UTC().Format(time.RFC3339)})
 			}
 			if r := rb.Reaction(); r > 0 {
-				m.Facts = append(m.Facts, Fact{"Traffic restored in", r.Round(time.Millisecond).String()})
-				m.Lead += fmt.Sprintf(" All traffic was back on the old version %s after the breach.", r.Round(time.Millisecond))
+				m.Facts = append(m.Facts, Fact{"Traffic restored in", roundDuration(r)})
+				m.Lead += fmt.Sprintf(" All traffic was back on the old version %s after the breach.", roundDuration(r))
 			}
 		}
 		m.Act = append(m.Act, fmt.Sprintf("sluice history %s", d.Environment))
@@ -468,6 +468,14 @@ func rollbackCause(d *sluice.Deployment) string {
 		return string(rb.Cause)
 	}
 	return fmt.Sprintf("%s: %s", rb.Cause, firstLine(detail))
+}
+
+// roundDuration keeps the digits of d a person reads: milliseconds, or microseconds below one.
+func roundDuration(d time.Duration) string {
+	if d < time.Millisecond {
+		return d.Round(time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func num(f float64) string { return strconv.FormatFloat(f, 'g', 4, 64) }

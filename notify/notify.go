@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -235,6 +236,9 @@ func (n *Notifier) fill(ctx context.Context) error {
 		var ds []sluice.Delivery
 		now := n.now().UTC()
 		for _, ev := range evs {
+			if !n.wanted(ev.Type) {
+				continue // no rule names it: not worth reading what it is about
+			}
 			_, about := n.composer.Compose(ctx, ev)
 			for _, ch := range Channels(n.rules, ev, about, n.composer.MainBranch) {
 				ds = append(ds, sluice.Delivery{
@@ -249,6 +253,16 @@ func (n *Notifier) fill(ctx context.Context) error {
 		}
 		after = last
 	}
+}
+
+// wanted reports whether any rule names events of type t, whatever they are about.
+func (n *Notifier) wanted(t sluice.EventType) bool {
+	for _, r := range n.rules {
+		if slices.ContainsFunc(r.Events, t.Matches) {
+			return true
+		}
+	}
+	return false
 }
 
 // send claims the due deliveries and sends them.

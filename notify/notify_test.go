@@ -98,8 +98,7 @@ func decodeHeader(s string) (string, error) {
 	return new(mimeDecoder).DecodeHeader(s)
 }
 
-// TestEmailRefusedWithoutTLS: a server that offers no STARTTLS gets no mail and no password
-// unless the URL says tls=none, and then without a password.
+// TestEmailNeedsItsServer: an email channel without a usable SLUICE_SMTP_URL says what to set.
 func TestEmailNeedsItsServer(t *testing.T) {
 	rt := route(t, `
   channels:
@@ -109,11 +108,15 @@ func TestEmailNeedsItsServer(t *testing.T) {
     - events: ["*"]
       channels: [team]
 `)
-	tests := []struct{ name, url, want string }{
-		{"unset", "", "SLUICE_SMTP_URL is not set"},
-		{"scheme", "http://mail.example.com", `scheme "http"`},
-		{"clear password", "smtp://u:p@127.0.0.1:25?tls=none", "in clear text"},
-		{"tls mode", "smtp://127.0.0.1:25?tls=maybe", "tls=maybe"},
+	tests := []struct {
+		name, url, want string
+		final           bool
+	}{
+		// Unset waits for an engine started with it set; a wrong URL cannot be tried again.
+		{"unset", "", "SLUICE_SMTP_URL is not set", false},
+		{"scheme", "http://mail.example.com", `scheme "http"`, true},
+		{"clear password", "smtp://u:p@127.0.0.1:25?tls=none", "in clear text", true},
+		{"tls mode", "smtp://127.0.0.1:25?tls=maybe", "tls=maybe", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,8 +126,12 @@ func TestEmailNeedsItsServer(t *testing.T) {
 			}
 			s := notify.Senders(rt, env(vars))["team"]
 			err := s.Send(t.Context(), notify.Samples(rt, now)[0])
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !notify.IsPermanent(err) {
-				t.Errorf("Send = %v; want a final error saying %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || notify.IsPermanent(err) != tt.final {
+				t.Errorf("Send = %v (final %v); want an error saying %q, final %v", err, notify.IsPermanent(err), tt.want, tt.final)
+			}
+			problems := notify.Problems(map[string]notify.Sender{"team": s})
+			if len(problems) != 1 || !strings.Contains(problems[0], "channel team cannot send: ") || !strings.Contains(problems[0], tt.want) {
+				t.Errorf("Problems = %q, want one naming channel team and %q", problems, tt.want)
 			}
 		})
 	}
@@ -329,5 +336,58 @@ func TestHistoryBeforeNotificationsIsNotSent(t *testing.T) {
 	got := recv.got()
 	if len(got) != 1 || !strings.Contains(string(got[0].body), `"execution":"new"`) {
 		t.Errorf("receiver got %d requests, want only the new execution's", len(got))
+	}
+}
+
+// TestCutOffAttemptIsSentAgainWithItsKey: a notifier stopped while the receiver holds its
+// request (as a killed engine would be) leaves the delivery claimed; the next notifier on the
+// state takes it over at once and sends it again with the same key, for the receiver to drop.
+func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
+	hold := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	recv := newReceiver(t, func(n int) int {
+		if n == 1 {
+			arrived <- struct{}{}
+			<-hold // the first request stays with the receiver until the notifier is gone
+		}
+		return http.StatusOK
+	})
+	t.Cleanup(func() { close(hold) })
+	db := openStore(t)
+	rt := route(t, `
+  channels:
+    - name: ops
+      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
+  rules:
+    - events: [execution.created]
+      channels: [ops]
+`)
+	vars := env(map[string]string{"HOOK_SECRET": "k"})
+	first := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
+	must(t, first.Start(t.Context()))
+	newHistory(t, db).execution(t, "ex-1")
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { first.Run(ctx); close(done) }()
+	<-arrived
+	stop()
+	<-done
+
+	ds, err := db.ListDeliveries(t.Context(), 0)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != sluice.DeliveryPending || ds[0].Attempts != 0 {
+		t.Fatalf("outbox after the cut-off attempt: %+v; want it pending, no attempt recorded", ds)
+	}
+	// Within drain's minute: the claim of the stopped notifier (two minutes) does not hold up
+	// the next one on the same state.
+	second := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
+	must(t, second.Start(t.Context()))
+	drain(t, second)
+	got := recv.got()
+	if len(got) != 2 {
+		t.Fatalf("receiver got %d requests, want 2 (the cut-off one and the one after)", len(got))
+	}
+	if a, b := got[0].header.Get(notify.DeliveryHeader), got[1].header.Get(notify.DeliveryHeader); a == "" || a != b {
+		t.Errorf("keys %q and %q: a notice sent again must carry the key it had", a, b)
 	}
 }

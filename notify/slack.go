@@ -21,11 +21,18 @@ type Slack struct {
 
 var _ Sender = (*Slack)(nil)
 
+func (s *Slack) url() (string, error) {
+	if v, ok := s.Env(s.URLEnv); ok && v != "" {
+		return v, nil
+	}
+	return "", unset(s.URLEnv, "it holds the Slack incoming webhook's URL")
+}
+
 // Send posts n's message.
 func (s *Slack) Send(ctx context.Context, n Notice) error {
-	url, ok := s.Env(s.URLEnv)
-	if !ok || url == "" {
-		return Permanent(fmt.Errorf("%s is not set: it holds the Slack incoming webhook's URL; set it in the environment of sluice", s.URLEnv))
+	url, err := s.url()
+	if err != nil {
+		return err
 	}
 	body, err := json.Marshal(SlackPayload(n.Message))
 	if err != nil {

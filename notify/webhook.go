@@ -39,11 +39,18 @@ type Webhook struct {
 
 var _ Sender = (*Webhook)(nil)
 
+func (w *Webhook) secret() (string, error) {
+	if v, ok := w.Env(w.SecretEnv); ok && v != "" {
+		return v, nil
+	}
+	return "", unset(w.SecretEnv, "the webhook's requests are signed with it")
+}
+
 // Send posts n's event, signed.
 func (w *Webhook) Send(ctx context.Context, n Notice) error {
-	secret, ok := w.Env(w.SecretEnv)
-	if !ok || secret == "" {
-		return Permanent(fmt.Errorf("%s is not set: the webhook's requests are signed with it; set it in the environment of sluice", w.SecretEnv))
+	secret, err := w.secret()
+	if err != nil {
+		return err
 	}
 	body, err := json.Marshal(n.Event)
 	if err != nil {

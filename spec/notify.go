@@ -178,17 +178,13 @@ func (r *reader) readEmail(block field, e *EmailChannel) {
 		return
 	}
 	if f, ok := fs["to"]; ok {
-		items, _ := r.strItems(f, "a list of addresses")
-		for _, it := range items {
+		e.To = r.checkedItems(f, "a list of addresses", "add at least one address", func(it strItem) bool {
 			if !plausibleAddress(it.s) {
 				r.errorf(it.pos, it.path, "%q is not an email address; write it as name@example.com", it.s)
-				continue
+				return false
 			}
-			e.To = append(e.To, it.s)
-		}
-		if len(items) == 0 {
-			r.errorf(f.pos(), f.path, "empty list; add at least one address")
-		}
+			return true
+		})
 	} else {
 		r.missing(joinPath(block.path, "to"), "add to: [team@example.com]")
 	}
@@ -301,56 +297,38 @@ func (r *reader) readRules(f field, rt *Route, channels []Channel) []NotifyRule 
 		}
 		var rule NotifyRule
 		if f, ok := fs["events"]; ok {
-			items, _ := r.strItems(f, "a list of event types or patterns such as deployment.*")
-			for _, it := range items {
-				if it.s == string(sluice.EventDeploymentProgress) || strings.TrimPrefix(it.s, "sluice.") == "deployment.progress" {
+			rule.Events = r.checkedItems(f, "a list of event types or patterns such as deployment.*", "add the events to send, e.g. [execution.failed, approval.requested]", func(it strItem) bool {
+				switch {
+				case strings.TrimPrefix(it.s, "sluice.") == "deployment.progress":
 					r.errorf(it.pos, it.path, "deployment.progress is never stored, so it cannot be notified; use deployment.* for a deployment's start and end")
-					continue
-				}
-				if !matchesStored(it.s) {
+				case !matchesStored(it.s):
 					r.errorf(it.pos, it.path, "%q matches no event type%s (docs/events.md lists them)", it.s, didYouMean(strings.TrimPrefix(it.s, "sluice."), eventPatterns()))
-					continue
+				default:
+					return true
 				}
-				rule.Events = append(rule.Events, it.s)
-			}
-			if len(items) == 0 {
-				r.errorf(f.pos(), f.path, "empty list; add the events to send, e.g. [execution.failed, approval.requested]")
-			}
+				return false
+			})
 		} else {
 			r.missing(joinPath(it.path, "events"), "add the events to send, e.g. events: [execution.failed, approval.requested, deployment.rolled_back]")
 		}
 		if f, ok := fs["environments"]; ok {
-			items, _ := r.strItems(f, "a list of environment names")
-			for _, it := range items {
-				if !slices.Contains(envNames, it.s) {
-					r.errorf(it.pos, it.path, "no environment is called %q%s", it.s, didYouMean(it.s, envNames))
-					continue
-				}
-				rule.Environments = append(rule.Environments, it.s)
-			}
+			rule.Environments = r.checkedItems(f, "a list of environment names", "", func(it strItem) bool {
+				return r.known(it, "environment", envNames)
+			})
 		}
 		if f, ok := fs["pipelines"]; ok {
-			items, _ := r.strItems(f, "a list of pipeline kinds (main, branch, pull_request) or branch patterns")
-			for _, it := range items {
+			rule.Pipelines = r.checkedItems(f, "a list of pipeline kinds (main, branch, pull_request) or branch patterns", "", func(it strItem) bool {
 				if strings.TrimSpace(it.s) == "" || strings.ContainsAny(it.s, "[]\\") {
 					r.errorf(it.pos, it.path, "%q is not a pipeline filter; write main, branch, pull_request, or a branch pattern such as release-*", it.s)
-					continue
+					return false
 				}
-				rule.Pipelines = append(rule.Pipelines, it.s)
-			}
+				return true
+			})
 		}
 		if f, ok := fs["channels"]; ok {
-			items, _ := r.strItems(f, "a list of channel names")
-			for _, it := range items {
-				if !slices.Contains(channelNames, it.s) {
-					r.errorf(it.pos, it.path, "no channel is called %q%s", it.s, didYouMean(it.s, channelNames))
-					continue
-				}
-				rule.Channels = append(rule.Channels, it.s)
-			}
-			if len(items) == 0 {
-				r.errorf(f.pos(), f.path, "empty list; name the channels to send to")
-			}
+			rule.Channels = r.checkedItems(f, "a list of channel names", "name the channels to send to", func(it strItem) bool {
+				return r.known(it, "channel", channelNames)
+			})
 		} else {
 			r.missing(joinPath(it.path, "channels"), "name the channels to send to, e.g. channels: [team]")
 		}
@@ -359,17 +337,27 @@ func (r *reader) readRules(f field, rt *Route, channels []Channel) []NotifyRule 
 	return out
 }
 
-// NotifySecrets returns the environment variables the notification channels read (signing
-// secrets, Slack URLs), sorted, without repeats.
-func (rt *Route) NotifySecrets() []string {
+// checkedItems reads a list of strings and keeps those check accepts (check reports the others).
+// An empty list is an error when empty says what to add instead.
+func (r *reader) checkedItems(f field, want, empty string, check func(strItem) bool) []string {
+	items, _ := r.strItems(f, want)
 	var out []string
-	for _, c := range rt.Notifications.Channels {
-		for _, v := range []string{c.Webhook.SecretEnv, c.Slack.URLEnv} {
-			if v != "" && !slices.Contains(out, v) {
-				out = append(out, v)
-			}
+	for _, it := range items {
+		if check(it) {
+			out = append(out, it.s)
 		}
 	}
-	sort.Strings(out)
+	if len(items) == 0 && empty != "" {
+		r.errorf(f.pos(), f.path, "empty list; %s", empty)
+	}
 	return out
+}
+
+// known reports whether it names one of names (a kind of thing), and says so where it does not.
+func (r *reader) known(it strItem, kind string, names []string) bool {
+	if slices.Contains(names, it.s) {
+		return true
+	}
+	r.errorf(it.pos, it.path, "no %s is called %q%s", kind, it.s, didYouMean(it.s, names))
+	return false
 }

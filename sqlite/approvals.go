@@ -10,8 +10,9 @@ import (
 )
 
 // CreateApproval stores a Waiting approval and sets a.ID. An empty status is taken as Waiting
-// (and set); any other is EINVALID.
-func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error {
+// (and set); any other is EINVALID. events, if not nil, builds the events stored with it from
+// the approval once it is numbered.
+func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events func(*sluice.Approval) []sluice.Event) error {
 	if a.Pipeline == "" {
 		return sluice.Errorf(sluice.EINVALID, "an approval needs the pipeline it belongs to")
 	}
@@ -23,7 +24,7 @@ func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events ...
 		return wrap(err, "create approval")
 	}
 	var id int64
-	err = db.update(ctx, events, func(tx *sql.Tx) error {
+	err = db.updateThen(ctx, func(tx *sql.Tx) ([]sluice.Event, error) {
 		res, err := tx.ExecContext(ctx, `
 			INSERT INTO approvals (execution_id, pipeline, environment, change_set_digest, approvers, status,
 				requested_at, expires_at, decided_by, decided_at, comment, expired)
@@ -31,10 +32,14 @@ func (db *DB) CreateApproval(ctx context.Context, a *sluice.Approval, events ...
 			a.ExecutionID, a.Pipeline, a.Environment, a.ChangeSetDigest, approvers, sluice.StatusWaiting,
 			timeArg(a.RequestedAt), timeArg(a.ExpiresAt), a.DecidedBy, timeArg(a.DecidedAt), a.Comment, a.Expired)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		id, err = res.LastInsertId()
-		return err
+		if id, err = res.LastInsertId(); err != nil || events == nil {
+			return nil, err
+		}
+		numbered := *a
+		numbered.ID, numbered.Status = id, sluice.StatusWaiting
+		return events(&numbered), nil
 	}, func() {
 		a.ID = id
 		a.Status = sluice.StatusWaiting

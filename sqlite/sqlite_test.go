@@ -204,7 +204,7 @@ func TestInvalidInputStoresNothing(t *testing.T) {
 			return db.SaveBuild(ctx, &sluice.Build{Pipeline: "p@main", Revision: "r"}, ev, sluice.Event{Type: "t", Data: []byte("nope")})
 		}},
 		{"new approval not waiting", func() error {
-			return db.CreateApproval(ctx, &sluice.Approval{Pipeline: "p@main", Environment: "prod", Status: sluice.StatusSucceeded}, ev)
+			return db.CreateApproval(ctx, &sluice.Approval{Pipeline: "p@main", Environment: "prod", Status: sluice.StatusSucceeded}, func(*sluice.Approval) []sluice.Event { return []sluice.Event{ev} })
 		}},
 		{"decision that is not one", func() error {
 			return db.DecideApproval(ctx, &sluice.Approval{ID: 1, Status: sluice.StatusWaiting}, ev)
@@ -262,7 +262,7 @@ func TestTwoHandlesOnOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	dbs := []*DB{open(t, path), open(t, path)}
 	a := &sluice.Approval{Pipeline: "p@main", Environment: "prod", ChangeSetDigest: "sha256:1"}
-	if err := dbs[0].CreateApproval(t.Context(), a); err != nil {
+	if err := dbs[0].CreateApproval(t.Context(), a, nil); err != nil {
 		t.Fatal(err)
 	}
 	const writers, builds = 8, 25

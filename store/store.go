@@ -74,8 +74,10 @@ type Builds interface {
 
 // Approvals keeps approval requests and decisions.
 type Approvals interface {
-	// CreateApproval stores a Waiting approval of a.Pipeline and assigns a.ID.
-	CreateApproval(ctx context.Context, a *sluice.Approval, events ...sluice.Event) error
+	// CreateApproval stores a Waiting approval of a.Pipeline and assigns a.ID. events, if not
+	// nil, builds the events stored in the same transaction, from a once its ID is assigned (the
+	// request's event carries it); the store sets the Seq of the events in the slice it returned.
+	CreateApproval(ctx context.Context, a *sluice.Approval, events func(*sluice.Approval) []sluice.Event) error
 	// DecideApproval records a decision on a Waiting approval: a.Status, DecidedBy, DecidedAt,
 	// Comment, Expired. It fails with ECONFLICT if the approval is no longer Waiting, so two
 	// people deciding at once cannot both win.

@@ -26,9 +26,17 @@ func testApprovals(t *testing.T, open opener) {
 	t.Run("round trip", func(t *testing.T) {
 		s := open(t)
 		a := newApproval("prod")
-		must(t, "create", s.CreateApproval(t.Context(), a, newEvent("sluice.approval.requested", "env/prod", 1)))
+		var numbered *sluice.Approval
+		must(t, "create", s.CreateApproval(t.Context(), a, func(n *sluice.Approval) []sluice.Event {
+			numbered = n
+			return []sluice.Event{newEvent("sluice.approval.requested", "env/prod", 1)}
+		}))
 		if a.ID <= 0 {
 			t.Errorf("ID = %d after create, want > 0", a.ID)
+		}
+		// The request's event is built once the approval is numbered, and stored with it.
+		if numbered == nil || numbered.ID != a.ID || numbered.Status != sluice.StatusWaiting {
+			t.Errorf("the events were built from %+v; want approval %d, Waiting", numbered, a.ID)
 		}
 		got, err := s.Approval(t.Context(), a.ID)
 		must(t, "read", err)
@@ -36,7 +44,7 @@ func testApprovals(t *testing.T, open opener) {
 		checkEvents(t, s, 0, newEvent("sluice.approval.requested", "env/prod", 1))
 
 		b := newApproval("prod")
-		must(t, "create another", s.CreateApproval(t.Context(), b))
+		must(t, "create another", s.CreateApproval(t.Context(), b, nil))
 		if b.ID == a.ID {
 			t.Errorf("two approvals got the same ID %d", a.ID)
 		}
@@ -60,7 +68,7 @@ func testApprovals(t *testing.T, open opener) {
 		t.Run("decide "+d.name, func(t *testing.T) {
 			s := open(t)
 			a := newApproval("prod")
-			must(t, "create", s.CreateApproval(t.Context(), a))
+			must(t, "create", s.CreateApproval(t.Context(), a, nil))
 			before := lastSeq(t, s)
 			d.decision(a)
 			must(t, "decide", s.DecideApproval(t.Context(), a, newEvent("sluice.approval.decided", "env/prod", 1)))
@@ -82,7 +90,7 @@ func testApprovals(t *testing.T, open opener) {
 	t.Run("concurrent decisions: exactly one wins", func(t *testing.T) {
 		s := open(t)
 		a := newApproval("prod")
-		must(t, "create", s.CreateApproval(t.Context(), a))
+		must(t, "create", s.CreateApproval(t.Context(), a, nil))
 		before := lastSeq(t, s)
 		const deciders = 8
 		results := make([]error, deciders)
@@ -129,7 +137,7 @@ func testApprovals(t *testing.T, open opener) {
 	t.Run("missing is not found", func(t *testing.T) {
 		s := open(t)
 		a := newApproval("prod")
-		must(t, "create", s.CreateApproval(t.Context(), a))
+		must(t, "create", s.CreateApproval(t.Context(), a, nil))
 		_, err := s.Approval(t.Context(), a.ID+100)
 		wantCode(t, "Approval", err, sluice.ENOTFOUND)
 		missing := *a
@@ -142,7 +150,7 @@ func testApprovals(t *testing.T, open opener) {
 		var created []*sluice.Approval
 		for _, env := range []string{"dev", "prod", "prod", "staging", "prod"} {
 			a := newApproval(env)
-			must(t, "create", s.CreateApproval(t.Context(), a))
+			must(t, "create", s.CreateApproval(t.Context(), a, nil))
 			created = append(created, a)
 		}
 		decided := created[2]

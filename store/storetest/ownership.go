@@ -68,7 +68,7 @@ func testOwnership(t *testing.T, open opener) {
 		must(t, "create", s.CreateExecution(t.Context(), ex, stages, actions))
 		a := newApproval("dev")
 		a.ExecutionID = "ex-1"
-		must(t, "request approval", s.CreateApproval(t.Context(), a))
+		must(t, "request approval", s.CreateApproval(t.Context(), a, nil))
 		_, err := s.AcquireLease(t.Context(), "stage/hello-api@main/dev", "ex-1", "", t0, time.Minute)
 		must(t, "hold the stage", err)
 		_, err = s.AcquireLease(t.Context(), "execution/ex-1", "engine-a", "", t0, time.Minute)

@@ -98,7 +98,7 @@ func testPipelines(t *testing.T, open opener) {
 		// Approvals of the same environment.
 		a := newApproval("prod")
 		a.ExecutionID = "ex-a"
-		must(t, "request approval in main", s.CreateApproval(ctx, a))
+		must(t, "request approval in main", s.CreateApproval(ctx, a, nil))
 		list, err := s.ListApprovals(ctx, branchPipeline, "prod", true)
 		must(t, "list branch approvals", err)
 		check(t, "approvals the branch sees", len(list), 0)

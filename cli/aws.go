@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice/aws"
+)
+
+// awsCommand is `sluice aws`, the commands of the aws target.
+func awsCommand(e *env) *cobra.Command {
+	c := &cobra.Command{Use: "aws", Short: "Prepare AWS accounts for a route's aws environments",
+		Long: "Prepare AWS accounts for a route's aws environments.\n\nSee docs/aws.md."}
+	c.RunE = e.run(func(args []string) error {
+		if len(args) > 0 {
+			return usagef("unknown command %q; try: sluice aws bootstrap", args[0])
+		}
+		return usagef("missing command; try: sluice aws bootstrap")
+	})
+	c.AddCommand(awsBootstrapCommand(e))
+	return c
+}
+
+type bootstrapFlags struct {
+	out, account, region, externalID string
+}
+
+func awsBootstrapCommand(e *env) *cobra.Command {
+	c, f := newCommand("bootstrap [-f FILE] --out DIR --tooling-account ID --region REGION [--external-id ID] [--json]",
+		"Write the CloudFormation stacks that prepare a route's AWS accounts",
+		`One template per stack, named so that their order is their file-name order: 01-tooling.yaml
+for the tooling account (artifact key and bucket, notification topic, the engine's role), then
+02-role-ACCOUNT-REGION.yaml for each account and region of the route's aws environments (the
+deployment role Sluice assumes and the CloudFormation execution role), and a README.md saying
+where each goes and the commands. Everything is least privilege and comes from the route.`,
+		flagFile|flagJSON)
+	bf := &bootstrapFlags{}
+	c.Flags().StringVar(&bf.out, "out", "", "the `DIR` to write the templates to (required)")
+	c.Flags().StringVar(&bf.account, "tooling-account", "", "the tooling account's `ID` (12 digits), where Sluice runs (required)")
+	c.Flags().StringVar(&bf.region, "region", "", "the tooling account's `REGION` (required)")
+	c.Flags().StringVar(&bf.externalID, "external-id", "", "the external `ID` the deployment roles ask of the engine (default sluice-NAME)")
+	_ = c.MarkFlagDirname("out")
+	c.Args = args(0, 0, "")
+	c.RunE = e.run(func([]string) error { return cmdAWSBootstrap(e, f, bf) })
+	return c
+}
+
+func cmdAWSBootstrap(e *env, f *flags, bf *bootstrapFlags) error {
+	for _, req := range []struct{ flag, value string }{{"--out", bf.out}, {"--tooling-account", bf.account}, {"--region", bf.region}} {
+		if req.value == "" {
+			return usagef("missing %s; see sluice aws bootstrap --help", req.flag)
+		}
+	}
+	route, diags, err := load(*f.file)
+	if err != nil {
+		return err
+	}
+	printDiagnostics(e.stderr, diags)
+	if diags.HasErrors() {
+		return exitError(ExitUsage)
+	}
+	var envs []aws.BootstrapEnvironment
+	for _, env := range route.Environments {
+		if t, ok := env.TargetConfig.(*aws.Target); ok {
+			envs = append(envs, aws.BootstrapEnvironment{Name: env.Name, Target: t})
+		}
+	}
+	files, err := aws.Bootstrap(aws.BootstrapOptions{Route: route.Name, ToolingAccount: bf.account, ToolingRegion: bf.region, ExternalID: bf.externalID}, envs)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(bf.out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", bf.out, err)
+	}
+	type written struct {
+		Path    string `json:"path"`
+		Account string `json:"account,omitempty"`
+		Region  string `json:"region,omitempty"`
+		Stack   string `json:"stack,omitempty"`
+	}
+	var out []written
+	for _, file := range files {
+		path := filepath.Join(bf.out, file.Name)
+		if err := os.WriteFile(path, file.Body, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		out = append(out, written{Path: path, Account: file.Account, Region: file.Region, Stack: file.Stack})
+	}
+	if *f.json {
+		writeJSON(e.stdout, map[string]any{"format_version": 1, "files": out})
+		return nil
+	}
+	for _, w := range out {
+		if w.Stack == "" {
+			fmt.Fprintf(e.stdout, "wrote %s\n", w.Path)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "wrote %s: stack %s, account %s, %s\n", w.Path, w.Stack, w.Account, w.Region)
+	}
+	fmt.Fprintf(e.stdout, "deploy them in that order; %s says how\n", filepath.Join(bf.out, "README.md"))
+	return nil
+}

@@ -1,0 +1,5 @@
+package cli_test
+
+import "mime"
+
+func decodeWords(s string) (string, error) { return new(mime.WordDecoder).DecodeHeader(s) }
