@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/sluicehq/sluice/internal/fakeaws"
@@ -565,5 +567,101 @@ Outputs:
 				t.Fatalf("error %v; want it to say %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDeploymentPreference: a SAM function with a DeploymentPreference moves its alias through
+// a CodeDeploy deployment that the stack waits for; stopping the deployment fails the update
+// and the stack rolls back with the alias on the old version; a deployment that succeeds
+// completes the update.
+func TestDeploymentPreference(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = 5 * time.Millisecond })
+	cfg := roleConfig(t, s, prodAcc, "exec-8")
+	cf, cd, lc := cloudformation.NewFromConfig(cfg), codedeploy.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
+	body := strings.Replace(samTemplate, "      AutoPublishAlias: live\n",
+		"      AutoPublishAlias: live\n      DeploymentPreference:\n        Type: Linear10PercentEvery1Minute\n", 1)
+	deploy := func(name, key string) {
+		typ := cftypes.ChangeSetTypeUpdate
+		if name == "c1" {
+			typ = cftypes.ChangeSetTypeCreate
+		}
+		createChangeSet(t, cf, "app-prod", name, typ, body, params("ArtifactKey", key))
+		changeSetStatus(t, cf, "app-prod", name)
+		if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy("c1", "k1")
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusCreateComplete {
+		t.Fatalf("create: %s", st.StackStatus)
+	}
+	physical := func(logical string) string {
+		out, err := cf.DescribeStackResource(ctx(t), &cloudformation.DescribeStackResourceInput{StackName: aws.String("app-prod"), LogicalResourceId: aws.String(logical)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.StackResourceDetail.PhysicalResourceId
+	}
+	app, group := physical("ServerlessDeploymentApplication"), physical("ApiDeploymentGroup")
+	inProgress := func() string {
+		var id string
+		waitFor(t, "a deployment in progress", func() (bool, error) {
+			out, err := cd.ListDeployments(ctx(t), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(app), DeploymentGroupName: aws.String(group),
+				IncludeOnlyStatuses: []cdtypes.DeploymentStatus{cdtypes.DeploymentStatusInProgress}})
+			if err != nil || len(out.Deployments) == 0 {
+				return false, err
+			}
+			id = out.Deployments[0]
+			return true, nil
+		})
+		return id
+	}
+	alias := func() string {
+		a, err := lc.GetAlias(ctx(t), &lambda.GetAliasInput{FunctionName: aws.String("app-prod-api"), Name: aws.String("live")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *a.FunctionVersion
+	}
+
+	deploy("u1", "k2")
+	id := inProgress()
+	if status, _ := s.StackStatus(prodAcc, region, "app-prod"); status != "UPDATE_IN_PROGRESS" || alias() != "1" {
+		t.Fatalf("during the deployment: stack %s, alias on %s", status, alias())
+	}
+	got, err := cd.GetDeployment(ctx(t), &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if err != nil || *got.DeploymentInfo.DeploymentConfigName != "CodeDeployDefault.LambdaLinear10PercentEvery1Minute" || *got.DeploymentInfo.ApplicationName != app {
+		t.Fatalf("deployment %+v %v", got, err)
+	}
+	if _, err := cd.StopDeployment(ctx(t), &codedeploy.StopDeploymentInput{DeploymentId: aws.String(id), AutoRollbackEnabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusUpdateRollbackComplete || alias() != "1" {
+		t.Fatalf("after the stopped deployment: stack %s, alias on %s", st.StackStatus, alias())
+	}
+	events, _ := cf.DescribeStackEvents(ctx(t), &cloudformation.DescribeStackEventsInput{StackName: aws.String("app-prod")})
+	reason := ""
+	for _, e := range events.StackEvents {
+		if e.ResourceStatus == cftypes.ResourceStatusUpdateFailed && *e.LogicalResourceId == "Api" {
+			reason = aws.ToString(e.ResourceStatusReason)
+			break
+		}
+	}
+	if !strings.Contains(reason, id) || !strings.Contains(reason, "stopped") {
+		t.Fatalf("the failed update says %q; want the deployment and that it stopped", reason)
+	}
+
+	deploy("u2", "k3")
+	id = inProgress()
+	if err := s.FinishDeployment(prodAcc, region, id, fakeaws.DeploymentSucceeded, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusUpdateComplete || alias() == "1" {
+		t.Fatalf("after the deployment: stack %s, alias on %s", st.StackStatus, alias())
+	}
+	_, err = cd.ListDeployments(ctx(t), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String("nope")})
+	var noApp *cdtypes.ApplicationDoesNotExistException
+	if !errors.As(err, &noApp) {
+		t.Fatalf("listing an unknown application: %v", err)
 	}
 }

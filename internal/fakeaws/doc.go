@@ -17,11 +17,12 @@
 //	stackrun.go    a change set's execution, step by step, with events and rollback
 //	cloudformation.go  CreateChangeSet, DescribeChangeSet, ExecuteChangeSet, DeleteChangeSet,
 //	               ListChangeSets, DescribeStacks, DescribeStackEvents, DeleteStack
+//	resources.go   DescribeStackResource
 //	lambda.go      REST-JSON: GetFunction, UpdateFunctionCode, PublishVersion, GetAlias,
 //	               CreateAlias, UpdateAlias, Invoke; every alias state recorded
 //	kms.go         JSON: Encrypt, Decrypt, GenerateDataKey, DescribeKey (real AES-GCM)
 //	cloudwatch.go  Smithy RPC v2 CBOR: DescribeAlarms, GetMetricData
-//	codedeploy.go  JSON: GetDeployment, StopDeployment
+//	codedeploy.go  JSON: GetDeployment, StopDeployment, ListDeployments
 //	s3.go          REST-XML through gofakes3: one store per account, SSE-KMS checked
 //	hooks.go       what tests arrange and read: failures on demand, alarm states, metric
 //	               values, the Invoke answer, deployments, alias history
@@ -54,6 +55,11 @@
 // (an HTTP API's ID, a function's ARN). Stacks make their AWS::Lambda::Function and
 // AWS::Serverless::Function resources into Lambda functions (AutoPublishAlias publishes a
 // version and points the alias at it) and their AWS::CloudWatch::Alarm resources into alarms.
+// A SAM function with a DeploymentPreference moves its alias through a CodeDeploy deployment
+// instead: the stack adds ServerlessDeploymentApplication and <Function>DeploymentGroup, the
+// deployment stays InProgress (the alias on the old version) until a test finishes it
+// (Server.FinishDeployment) or StopDeployment stops it, and the function's update waits for it:
+// a deployment that fails or stops fails the update, and the stack rolls back.
 //
 // Conditions are evaluated (Fn::Equals over parameters and pseudo parameters, Fn::Not, Fn::And,
 // Fn::Or, Condition): a resource or output whose condition is false is left out, and Fn::If
@@ -63,8 +69,9 @@
 // (Fn::FindInMap), nested stacks, imports or IMPORT change sets; SAM is accepted and its implicit
 // resources (ServerlessHttpApi, the function's role, alias and version) may be referred to, but
 // the change set lists the template's own resources, not the transformed ones. Other resource
-// types exist only as stack resources. DeploymentPreference does not start a CodeDeploy
-// deployment: tests start one with Server.StartDeployment. Lambda updates are Successful at
+// types exist only as stack resources. A CodeDeploy deployment does not shift the alias's
+// weights while in progress, and a DeploymentPreference's Hooks and Alarms are not run. Lambda
+// updates are Successful at
 // once (no Pending or InProgress). CloudWatch alarms change state only when tests set it, and
 // GetMetricData returns injected points (no metric math). KMS keys have no policies and are not
 // shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only

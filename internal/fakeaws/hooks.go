@@ -68,7 +68,7 @@ func (s *Server) PutFunction(account, region, name string, code []byte) (string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reg := s.regionLocked(account, region)
-	reg.putFunctionFromStack(name, lambdaFunction, map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Code": string(code)}, s.cfg.Now())
+	reg.putFunctionFromStack(name, lambdaFunction, map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Code": string(code)}, s.cfg.Now(), nil)
 	return reg.functions[name].arn, nil
 }
 

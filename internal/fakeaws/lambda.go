@@ -327,13 +327,8 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 // publish makes $LATEST a version, unless the newest version already has its code and
 // configuration, in which case that version is returned as Lambda does.
 func (fn *function) publish(now time.Time, description string) functionVersion {
-	if n := len(fn.versions); n > 0 {
-		last := fn.versions[n-1]
-		cmp := fn.latest
-		cmp.Version, cmp.RevisionID, cmp.LastModified, cmp.Description = last.Version, last.RevisionID, last.LastModified, last.Description
-		if cmp == last {
-			return last
-		}
+	if n := len(fn.versions); n > 0 && sameConfiguration(fn.latest, fn.versions[n-1]) {
+		return fn.versions[n-1]
 	}
 	v := fn.latest
 	v.Version = strconv.Itoa(len(fn.versions) + 1)
@@ -534,9 +529,10 @@ func (reg *region) invoke(r *request, fn *function, qualifier string) (any, erro
 }
 
 // putFunctionFromStack creates or updates the function a stack's resource describes. A SAM
-// function with AutoPublishAlias publishes a version when it changed and points the alias at
-// it, all at once.
-func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, now time.Time) {
+// function with AutoPublishAlias points its alias at a version with the new code and
+// configuration (publishing one if none has it): all at once, or, if shift is not nil and the
+// alias moves, through a CodeDeploy deployment whose ID it returns.
+func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, now time.Time, shift *Deployment) string {
 	fn := reg.functions[name]
 	if fn == nil {
 		fn = &function{name: name, arn: functionARN(reg.name, reg.account, name), aliases: map[string]*alias{}}
@@ -563,16 +559,45 @@ func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, 
 		v.Timeout = n
 	}
 	fn.latest = v
-	if aliasName := scalarString(props["AutoPublishAlias"]); typ == samFunction && aliasName != "" {
-		published := fn.publish(now, "")
-		a := fn.aliases[aliasName]
-		if a == nil {
-			a = &alias{name: aliasName, arn: fn.arn + ":" + aliasName}
-			fn.aliases[aliasName] = a
-		}
-		if a.functionVersion != published.Version || len(a.weights) > 0 {
-			a.functionVersion, a.weights, a.revisionID = published.Version, nil, newRequestID()
-			reg.recordAlias(fn, a, "")
+	aliasName := scalarString(props["AutoPublishAlias"])
+	if typ != samFunction || aliasName == "" {
+		return ""
+	}
+	// The stack's AWS::Lambda::Version for this code may exist already (a rollback goes back to
+	// it); otherwise the stack publishes one.
+	target, found := fn.versionLike(fn.latest)
+	if !found {
+		target = fn.publish(now, "")
+	}
+	a := fn.aliases[aliasName]
+	if a == nil {
+		a = &alias{name: aliasName, arn: fn.arn + ":" + aliasName}
+		fn.aliases[aliasName] = a
+	} else if shift != nil && a.functionVersion != target.Version {
+		d := &deployment{Deployment: *shift, id: newDeploymentID(), status: DeploymentInProgress, created: now}
+		d.Function, d.Alias, d.From, d.To = name, aliasName, a.functionVersion, target.Version
+		reg.deployments[d.id] = d
+		return d.id
+	}
+	if a.functionVersion != target.Version || len(a.weights) > 0 {
+		a.functionVersion, a.weights, a.revisionID = target.Version, nil, newRequestID()
+		reg.recordAlias(fn, a, "")
+	}
+	return ""
+}
+
+// versionLike finds a published version with v's code and configuration.
+func (fn *function) versionLike(v functionVersion) (functionVersion, bool) {
+	for i := len(fn.versions) - 1; i >= 0; i-- {
+		if sameConfiguration(v, fn.versions[i]) {
+			return fn.versions[i], true
 		}
 	}
+	return functionVersion{}, false
+}
+
+// sameConfiguration tells whether two versions have the same code and configuration.
+func sameConfiguration(a, b functionVersion) bool {
+	a.Version, a.RevisionID, a.LastModified, a.Description = b.Version, b.RevisionID, b.LastModified, b.Description
+	return a == b
 }

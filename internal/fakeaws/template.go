@@ -235,6 +235,10 @@ func (t *template) implicitResources() map[string]templateResource {
 		if _, ok := r.Properties["Role"]; !ok {
 			out[name+"Role"] = templateResource{Type: "AWS::IAM::Role"}
 		}
+		if _, ok := r.Properties["DeploymentPreference"]; ok {
+			out["ServerlessDeploymentApplication"] = templateResource{Type: "AWS::CodeDeploy::Application"}
+			out[name+"DeploymentGroup"] = templateResource{Type: "AWS::CodeDeploy::DeploymentGroup"}
+		}
 	}
 	return out
 }
