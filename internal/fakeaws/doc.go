@@ -10,7 +10,7 @@
 //	sigv4.go       the signature check: key, session token and its expiry, date skew, the
 //	               canonical request recomputed from the key's secret
 //	wire.go        the awsQuery (XML) and awsJson1_1 protocols, errors in each protocol's shape
-//	sts.go         AssumeRole (roles and their trusted accounts), GetCallerIdentity
+//	sts.go         AssumeRole (roles, their trusted accounts and external ID), GetCallerIdentity
 //	template.go    CloudFormation templates in JSON or YAML (short-form tags), checked
 //	stack.go       stacks, change sets, the property diff, intrinsic functions resolved to
 //	               fake values

@@ -171,8 +171,23 @@ func TestAssumeRoleRefusals(t *testing.T) {
 			wantCode(t, err, tc.code)
 		})
 	}
+	// A role that requires an external ID refuses AssumeRole without it or with another.
+	if err := s.AddRole(fakeaws.Role{Account: prodAcc, Name: "guarded", Trusts: []string{tooling}, ExternalID: "sluice-app"}); err != nil {
+		t.Fatal(err)
+	}
+	guarded := aws.String("arn:aws:iam::" + prodAcc + ":role/guarded")
+	for _, id := range []*string{nil, aws.String("sluice-other")} {
+		_, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: id})
+		wantCode(t, err, "AccessDenied")
+	}
+	_, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: aws.String("bad id!")})
+	wantCode(t, err, "ValidationError")
+	if _, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: aws.String("sluice-app")}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The dev account's root is not trusted by the prod role.
-	_, err := sts.NewFromConfig(rootConfig(t, s, devAcct)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
+	_, err = sts.NewFromConfig(rootConfig(t, s, devAcct)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::" + prodAcc + ":role/app-eu-west-1-DeploymentRole"), RoleSessionName: aws.String("s1")})
 	wantCode(t, err, "AccessDenied")
 }

@@ -43,6 +43,9 @@ type Role struct {
 	// Trusts are the accounts whose principals may assume the role. If empty, any account of
 	// the fake may.
 	Trusts []string
+	// ExternalID, if set, is the sts:ExternalId the role's trust policy requires: AssumeRole
+	// without it, or with another, is refused with AccessDenied.
+	ExternalID string
 }
 
 // ARN is the role's ARN.
