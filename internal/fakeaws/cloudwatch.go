@@ -41,6 +41,7 @@ type alarm struct {
 	Alarm
 	arn           string
 	state, reason string
+	reasonData    string // StateReasonData, JSON
 	updated       time.Time
 }
 
@@ -266,13 +267,17 @@ func describeAlarms(r *request, raw any) (any, error) {
 		for _, k := range slices.Sorted(maps.Keys(a.Dimensions)) {
 			dims = append(dims, map[string]any{"Name": k, "Value": a.Dimensions[k]})
 		}
-		alarms = append(alarms, map[string]any{
+		entry := map[string]any{
 			"AlarmName": a.Name, "AlarmArn": a.arn, "StateValue": a.state, "StateReason": a.reason,
 			"StateUpdatedTimestamp": a.updated, "StateTransitionedTimestamp": a.updated,
 			"Namespace": a.Namespace, "MetricName": a.MetricName, "Dimensions": dims,
 			"Statistic": a.Statistic, "Period": a.Period, "EvaluationPeriods": a.EvaluationPeriods,
 			"Threshold": a.Threshold, "ComparisonOperator": a.ComparisonOperator, "ActionsEnabled": true,
-		})
+		}
+		if a.reasonData != "" {
+			entry["StateReasonData"] = a.reasonData
+		}
+		alarms = append(alarms, entry)
 	}
 	if len(in.AlarmTypes) > 0 && !slices.Contains(in.AlarmTypes, "MetricAlarm") {
 		alarms = nil
@@ -464,4 +469,36 @@ func (reg *region) putAlarm(a Alarm, now time.Time) {
 		Alarm: a, arn: "arn:aws:cloudwatch:" + reg.name + ":" + reg.account + ":alarm:" + a.Name,
 		state: "INSUFFICIENT_DATA", reason: "Unchecked: Initial alarm creation", updated: now,
 	}
+}
+
+var bracketed = regexp.MustCompile(`\[([^\]]*)\]`)
+
+// reasonDatapoints reads the values in the brackets of a CloudWatch state reason.
+func reasonDatapoints(reason string) []float64 {
+	m := bracketed.FindStringSubmatch(reason)
+	if m == nil {
+		return nil
+	}
+	var out []float64
+	for part := range strings.SplitSeq(m[1], ",") {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(part), &v); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// stateReasonData is the JSON CloudWatch puts in StateReasonData for a metric alarm.
+func stateReasonData(a *alarm, datapoints []float64) string {
+	if datapoints == nil {
+		datapoints = []float64{}
+	}
+	period := time.Duration(a.Period) * time.Second
+	b, _ := json.Marshal(map[string]any{
+		"version": "1.0", "queryDate": a.updated.UTC().Format("2006-01-02T15:04:05.000-0700"),
+		"startDate": a.updated.Add(-period).UTC().Format("2006-01-02T15:04:05.000-0700"),
+		"statistic": a.Statistic, "period": a.Period, "recentDatapoints": datapoints, "threshold": a.Threshold,
+	})
+	return string(b)
 }

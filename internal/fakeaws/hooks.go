@@ -133,8 +133,10 @@ func (s *Server) PutAlarm(account, region string, a Alarm) error {
 }
 
 // SetAlarmState puts an alarm in OK, ALARM or INSUFFICIENT_DATA with a reason, as CloudWatch
-// does when it evaluates the alarm.
-func (s *Server) SetAlarmState(account, region, name, state, reason string) error {
+// does when it evaluates the alarm. StateReasonData lists datapoints as the recent values; if
+// none are given, the numbers CloudWatch's reason text puts in brackets ("Threshold Crossed:
+// 1 datapoint [7.0 (29/11/26 10:00:00)] was greater than the threshold (1.0).") are used.
+func (s *Server) SetAlarmState(account, region, name, state, reason string, datapoints ...float64) error {
 	if !slices.Contains(alarmStates, state) {
 		return fmt.Errorf("alarm state %q: one of %s", state, strings.Join(alarmStates, ", "))
 	}
@@ -144,7 +146,11 @@ func (s *Server) SetAlarmState(account, region, name, state, reason string) erro
 	if a == nil {
 		return fmt.Errorf("no alarm %q in account %s, %s", name, account, region)
 	}
+	if len(datapoints) == 0 {
+		datapoints = reasonDatapoints(reason)
+	}
 	a.state, a.reason, a.updated = state, reason, s.cfg.Now()
+	a.reasonData = stateReasonData(a, datapoints)
 	return nil
 }
 

@@ -274,6 +274,19 @@ func TestCloudWatch(t *testing.T) {
 		out.MetricAlarms[0].StateUpdatedTimestamp.IsZero() {
 		t.Fatalf("alarms in ALARM: %+v %v", out, err)
 	}
+	var reasonData struct {
+		RecentDatapoints []float64 `json:"recentDatapoints"`
+		Threshold        float64   `json:"threshold"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.MetricAlarms[0].StateReasonData)), &reasonData); err != nil || !reflect.DeepEqual(reasonData.RecentDatapoints, []float64{3}) || reasonData.Threshold != 1 {
+		t.Fatalf("state reason data %q: %v", aws.ToString(out.MetricAlarms[0].StateReasonData), err)
+	}
+	s.SetAlarmState(prodAcc, region, "api-5xx", "ALARM", "Threshold Crossed", 4, 9)
+	out, _ = cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"api-5xx"}})
+	if !strings.Contains(aws.ToString(out.MetricAlarms[0].StateReasonData), `"recentDatapoints":[4,9]`) {
+		t.Fatalf("state reason data %q", aws.ToString(out.MetricAlarms[0].StateReasonData))
+	}
+
 	// The tooling account sees none of prod's alarms.
 	mine, err := cloudwatch.NewFromConfig(rootConfig(t, s, tooling)).DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{})
 	if err != nil || len(mine.MetricAlarms) != 0 {
