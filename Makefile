@@ -1,7 +1,7 @@
 # One Makefile; CI (.ci/run) calls these targets verbatim.
 GO ?= go
 
-.PHONY: build test test-race lint fuzz bench demo bundle
+.PHONY: build test test-race lint fuzz bench demo bundle cfnspec
 
 # sluice --version prints VERSION and the commit the binary was built from.
 VERSION ?= 0.1.0-dev
@@ -40,3 +40,12 @@ demo:
 # Rebuild the demo's copy of examples/hello-api after changing the example.
 bundle:
 	$(GO) generate ./cli/demo
+
+# Refresh the CloudFormation resource specification `sluice lint` embeds: fetch the npm package
+# @aws-cdk/aws-service-spec and keep what the checks need (lint/cfnspec/spec.json.gz + LICENSE).
+CFNSPEC_VERSION ?= 0.1.216
+cfnspec:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent @aws-cdk/aws-service-spec@$(CFNSPEC_VERSION) >/dev/null && tar xzf aws-cdk-aws-service-spec-$(CFNSPEC_VERSION).tgz) && \
+	cp "$$tmp/package/LICENSE" lint/cfnspec/LICENSE && \
+	$(GO) run ./lint/internal/gen -db "$$tmp/package/db.json.gz" -source "@aws-cdk/aws-service-spec@$(CFNSPEC_VERSION)" -out lint/cfnspec/spec.json.gz

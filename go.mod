@@ -5,6 +5,8 @@ go 1.26.0
 // Pure Go only, so the binary is static. Versions are pinned exactly: the module proxy these
 // machines reach refuses some newer ones (modernc.org/sqlite v1.61.x breaks go mod tidy).
 require (
+	// Tests only: lambdarun's tests build real Lambda bootstraps with the Go runtime's own library.
+	github.com/aws/aws-lambda-go v1.55.1
 	// The aws target: the SDK's own clients, so credentials, endpoints (AWS_ENDPOINT_URL for
 	// LocalStack, moto or Sluice's fake) and retries behave as every AWS tool's do.
 	github.com/aws/aws-sdk-go-v2 v1.48.0
@@ -31,6 +33,9 @@ require (
 	// Notifications by email: SMTP with STARTTLS or TLS and authentication, MIME parts.
 	// v0.8.2 needs a newer Go than this module's.
 	github.com/wneessen/go-mail v0.8.1
+	// CloudFormation templates (sluice lint): a YAML parser that keeps short-form tags (!Ref)
+	// and the column of every node exactly. Already in the build through prometheus/common.
+	go.yaml.in/yaml/v3 v3.0.5
 	// The embedded store: SQLite without cgo.
 	modernc.org/sqlite v1.60.1
 )

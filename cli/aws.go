@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sluicehq/sluice/aws"
+	"github.com/sluicehq/sluice/plan"
 )
 
 // awsCommand is `sluice aws`, the commands of the aws target.
@@ -16,11 +17,11 @@ func awsCommand(e *env) *cobra.Command {
 		Long: "Prepare AWS accounts for a route's aws environments.\n\nSee docs/aws.md."}
 	c.RunE = e.run(func(args []string) error {
 		if len(args) > 0 {
-			return usagef("unknown command %q; try: sluice aws bootstrap", args[0])
+			return usagef("unknown command %q; try: sluice aws bootstrap or sluice aws synth", args[0])
 		}
-		return usagef("missing command; try: sluice aws bootstrap")
+		return usagef("missing command; try: sluice aws bootstrap or sluice aws synth")
 	})
-	c.AddCommand(awsBootstrapCommand(e))
+	c.AddCommand(awsBootstrapCommand(e), awsSynthCommand(e))
 	return c
 }
 
@@ -101,5 +102,69 @@ func cmdAWSBootstrap(e *env, f *flags, bf *bootstrapFlags) error {
 		fmt.Fprintf(e.stdout, "wrote %s: stack %s, account %s, %s\n", w.Path, w.Stack, w.Account, w.Region)
 	}
 	fmt.Fprintf(e.stdout, "deploy them in that order; %s says how\n", filepath.Join(bf.out, "README.md"))
+	return nil
+}
+
+func awsSynthCommand(e *env) *cobra.Command {
+	c, f := newCommand("synth [-f FILE] --out DIR --tooling-account ID --region REGION [--json]",
+		"Write an AWS CodePipeline (V2) that runs the route without a Sluice server",
+		`One CloudFormation template, DIR/pipeline.yaml, for the tooling account: a CodeConnections
+source triggered by pushes to the route's branch, CodeBuild projects for the build, checks and
+tests, and per aws environment a change set created and executed with the environment's
+deployment role, a manual approval where the route asks for one, and the environment's
+CloudWatch alarms as a stage condition that rolls back. What CodePipeline cannot express is
+printed as a warning and listed in DIR/NOTES.txt. Deploy it after sluice aws bootstrap's stacks.`,
+		flagFile|flagJSON)
+	bf := &bootstrapFlags{}
+	c.Flags().StringVar(&bf.out, "out", "", "the `DIR` to write the pipeline to (required)")
+	c.Flags().StringVar(&bf.account, "tooling-account", "", "the tooling account's `ID` (12 digits), where the pipeline runs (required)")
+	c.Flags().StringVar(&bf.region, "region", "", "the tooling account's `REGION` (required)")
+	_ = c.MarkFlagDirname("out")
+	c.Args = args(0, 0, "")
+	c.RunE = e.run(func([]string) error { return cmdAWSSynth(e, f, bf) })
+	return c
+}
+
+func cmdAWSSynth(e *env, f *flags, bf *bootstrapFlags) error {
+	for _, req := range []struct{ flag, value string }{{"--out", bf.out}, {"--tooling-account", bf.account}, {"--region", bf.region}} {
+		if req.value == "" {
+			return usagef("missing %s; see sluice aws synth --help", req.flag)
+		}
+	}
+	route, diags, err := load(*f.file)
+	if err != nil {
+		return err
+	}
+	printDiagnostics(e.stderr, diags)
+	if diags.HasErrors() {
+		return exitError(ExitUsage)
+	}
+	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: bf.account, ToolingRegion: bf.region})
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(bf.out, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", bf.out, err)
+	}
+	path := filepath.Join(bf.out, "pipeline.yaml")
+	if err := os.WriteFile(path, res.Template, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	notes := filepath.Join(bf.out, "NOTES.txt")
+	var text string
+	for _, n := range res.Notes {
+		text += "- " + n + "\n"
+	}
+	if err := os.WriteFile(notes, []byte(text), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", notes, err)
+	}
+	if *f.json {
+		writeJSON(e.stdout, map[string]any{"format_version": 1, "template": path, "notes": res.Notes})
+		return nil
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(e.stderr, "warning: %s\n", n)
+	}
+	fmt.Fprintf(e.stdout, "wrote %s: deploy it in account %s, %s, with the parameters it names (outputs of the tooling stack)\n", path, bf.account, bf.region)
 	return nil
 }

@@ -57,3 +57,33 @@ environments:
 		t.Errorf("with a bad account: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// sluice aws synth writes the pipeline and says what CodePipeline cannot express.
+func TestAWSSynth(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sluice.yaml"), []byte(`version: 1
+name: orders
+build: {commands: [make], artifact: [dist/]}
+environments:
+  - name: dev
+    target: {aws: {account: "222233334444", region: eu-west-1, function: ApiFunction, artifact_bucket: orders-artifacts, artifact_kms_key: alias/orders-artifacts}}
+    deploy: {strategy: Canary10Percent5Minutes}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := sluiceRun(t, dir, "aws", "synth", "--out", "pipe", "--tooling-account", "111122223333", "--region", "eu-west-1")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "warning: environment dev: the Canary10Percent5Minutes traffic shift is Sluice's own") {
+		t.Errorf("no warning about the canary: %s", r.stderr)
+	}
+	body, err := os.ReadFile(filepath.Join(dir, "pipe", "pipeline.yaml"))
+	if err != nil || !strings.Contains(string(body), "PipelineType: V2") {
+		t.Errorf("pipeline.yaml: %v\n%s", err, body)
+	}
+	notes, _ := os.ReadFile(filepath.Join(dir, "pipe", "NOTES.txt"))
+	if !strings.Contains(string(notes), "Canary10Percent5Minutes") {
+		t.Errorf("NOTES.txt: %s", notes)
+	}
+}

@@ -44,6 +44,7 @@ Exit codes: 0 succeeded, 1 failed/rejected/rolled back, 2 bad usage or invalid f
 		rollbackCommand(e), retryCommand(e), stopCommand(e),
 		freezeCommand(e, true), freezeCommand(e, false),
 		pipelinesCommand(e), notifyCommand(e), awsCommand(e), demoCommand(e), versionCommand(e),
+		lintCommand(e),
 	)
 	return root
 }

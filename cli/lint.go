@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/lint"
+	"github.com/sluicehq/sluice/lint/template"
+)
+
+func lintCommand(e *env) *cobra.Command {
+	c, f := newCommand("lint TEMPLATE... [--json] [--enable RULE] [--disable RULE] [--rules]",
+		"Check CloudFormation templates against the resource specification and security rules",
+		`Each template (YAML or JSON, SAM included) is checked against the CloudFormation resource
+specification Sluice carries (resource types, properties, required properties, value types,
+allowed values, Ref/Fn::GetAtt/Fn::Sub/DependsOn/condition targets) and against security rules
+(IAM wildcards, public or unencrypted buckets, key rotation, open security groups, ...; --rules
+lists them). Every finding is printed as FILE:LINE:COL: error: RULE: PATH: message.
+
+A resource suppresses a rule with a reason in Metadata: {sluice: {suppress: [{id: RULE, reason: why}]}}.
+Exit 0 when no template has errors (warnings do not count), 1 when one has, 2 on bad usage.`,
+		flagJSON)
+	enable := c.Flags().StringSlice("enable", nil, "turn on an opt-in `RULE` (repeat or comma-separate)")
+	disable := c.Flags().StringSlice("disable", nil, "turn off a `RULE` for every template")
+	rules := c.Flags().Bool("rules", false, "list the security rules and exit")
+	c.Args = cobra.ArbitraryArgs
+	c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return []string{"yaml", "yml", "json", "template"}, cobra.ShellCompDirectiveFilterFileExt
+	}
+	c.RunE = e.run(func(args []string) error {
+		if *rules {
+			return cmdLintRules(e, f)
+		}
+		if len(args) == 0 {
+			return usagef("missing argument: name the TEMPLATE files to check")
+		}
+		return cmdLint(e, f, args, lint.Options{Enable: *enable, Disable: *disable})
+	})
+	return c
+}
+
+// lintedTemplate is one template's findings, for --json.
+type lintedTemplate struct {
+	File     string         `json:"file"`
+	Findings []lint.Finding `json:"findings"`
+}
+
+func cmdLint(e *env, f *flags, files []string, opts lint.Options) error {
+	var (
+		out              []lintedTemplate
+		errCount, warned int
+	)
+	for _, file := range files {
+		data, err := readTemplate(file)
+		if err != nil {
+			return err
+		}
+		findings, err := lint.Check(file, data, opts)
+		if err != nil {
+			return sluice.Errorf(sluice.EINVALID, "%w", err)
+		}
+		if findings == nil {
+			findings = []lint.Finding{}
+		}
+		for _, fd := range findings {
+			if fd.Severity == lint.SeverityError {
+				errCount++
+			} else {
+				warned++
+			}
+			if !*f.json {
+				fmt.Fprintln(e.stdout, fd.String())
+			}
+		}
+		out = append(out, lintedTemplate{File: file, Findings: findings})
+	}
+	if *f.json {
+		writeJSON(e.stdout, map[string]any{"templates": out, "errors": errCount, "warnings": warned})
+	} else {
+		fmt.Fprintf(e.stdout, "%d %s checked: %d %s, %d %s\n", len(files), plural(len(files), "template", "templates"),
+			errCount, plural(errCount, "error", "errors"), warned, plural(warned, "warning", "warnings"))
+	}
+	if errCount > 0 {
+		return exitError(ExitFailed)
+	}
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// readTemplate reads a template file, refusing what is not a regular file or is too large
+// before reading it whole.
+func readTemplate(file string) ([]byte, error) {
+	st, err := os.Stat(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, sluice.Errorf(sluice.EINVALID, "no template %s; check the path", file)
+	case err != nil:
+		return nil, sluice.Errorf(sluice.EINVALID, "read %s: %w", file, err)
+	case !st.Mode().IsRegular():
+		return nil, sluice.Errorf(sluice.EINVALID, "%s is not a regular file; name template files (a directory's templates: DIR/*.yaml)", file)
+	case st.Size() > template.MaxSize:
+		return nil, sluice.Errorf(sluice.EINVALID, "%s is larger than %d bytes; CloudFormation takes templates up to 1 MB", file, template.MaxSize)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, sluice.Errorf(sluice.EINVALID, "read %s: %w", file, err)
+	}
+	return data, nil
+}
+
+func cmdLintRules(e *env, f *flags) error {
+	if *f.json {
+		writeJSON(e.stdout, map[string]any{"rules": lint.Rules})
+		return nil
+	}
+	for _, r := range lint.Rules {
+		optIn := ""
+		if r.OptIn {
+			optIn = " (opt-in: --enable " + r.ID + ")"
+		}
+		fmt.Fprintf(e.stdout, "%-7s %s%s\n", r.ID, r.Summary, optIn)
+	}
+	return nil
+}
