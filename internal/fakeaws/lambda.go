@@ -22,6 +22,8 @@ type function struct {
 	versions     []functionVersion // version N is versions[N-1]
 	aliases      map[string]*alias
 	lastModified time.Time
+	// updateEnds is when the update under way ends; zero when none is.
+	updateEnds time.Time
 }
 
 type functionVersion struct {
@@ -142,6 +144,9 @@ func (restJSONProtocol) serve(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if now := r.s.cfg.Now(); !fn.updateEnds.IsZero() && !now.Before(fn.updateEnds) {
+		fn.updateEnds = time.Time{}
+	}
 	if q := r.http.URL.Query().Get("Qualifier"); q != "" {
 		qualifier = q
 	}
@@ -249,9 +254,24 @@ func (fn *function) configuration(v functionVersion) map[string]any {
 		"FunctionName": fn.name, "FunctionArn": arn, "Runtime": v.Runtime, "Role": v.Role, "Handler": v.Handler,
 		"CodeSize": v.CodeSize, "Description": v.Description, "Timeout": v.Timeout, "MemorySize": v.MemorySize,
 		"LastModified": v.LastModified.UTC().Format("2006-01-02T15:04:05.000-0700"), "CodeSha256": v.CodeSha256,
-		"Version": v.Version, "RevisionId": v.RevisionID, "State": "Active", "LastUpdateStatus": "Successful",
+		"Version": v.Version, "RevisionId": v.RevisionID, "State": "Active", "LastUpdateStatus": fn.updateStatus(v),
 		"PackageType": "Zip", "Architectures": []string{"x86_64"},
 	}
+}
+
+func (fn *function) updateStatus(v functionVersion) string {
+	if v.Version == "$LATEST" && !fn.updateEnds.IsZero() {
+		return "InProgress"
+	}
+	return "Successful"
+}
+
+// busy refuses an operation while an update is under way, as Lambda does.
+func (fn *function) busy() error {
+	if fn.updateEnds.IsZero() {
+		return nil
+	}
+	return &apiError{Code: "ResourceConflictException", Status: 409, Message: "The operation cannot be performed at this time. An update is in progress for resource: " + fn.arn}
 }
 
 func (reg *region) getFunction(fn *function, qualifier string) (any, error) {
@@ -298,6 +318,9 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 	case in.RevisionId != "" && in.RevisionId != fn.latest.RevisionID:
 		return nil, &apiError{Code: "PreconditionFailedException", Status: 412, Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
 	}
+	if err := fn.busy(); err != nil {
+		return nil, err
+	}
 	code := in.ZipFile
 	if in.S3Bucket != "" {
 		data, err := r.s.s3.readObject(reg.account, in.S3Bucket, in.S3Key)
@@ -321,6 +344,7 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 		v := fn.publish(r.s.cfg.Now(), "")
 		return restResult{status: 200, body: fn.configuration(v)}, nil
 	}
+	fn.updateEnds = r.s.cfg.Now().Add(r.s.cfg.LambdaUpdateDelay)
 	return restResult{status: 200, body: fn.configuration(fn.latest)}, nil
 }
 
@@ -356,6 +380,9 @@ func (reg *region) publishVersion(r *request, fn *function) (any, error) {
 	}
 	if in.RevisionId != "" && in.RevisionId != fn.latest.RevisionID {
 		return nil, &apiError{Code: "PreconditionFailedException", Status: 412, Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
+	}
+	if err := fn.busy(); err != nil {
+		return nil, err
 	}
 	v := fn.publish(r.s.cfg.Now(), in.Description)
 	return restResult{status: 201, body: fn.configuration(v)}, nil

@@ -32,6 +32,10 @@ type Config struct {
 	// ChangeSetDelay is how long a change set stays CREATE_PENDING/CREATE_IN_PROGRESS before it
 	// is CREATE_COMPLETE. If zero, 20ms is used.
 	ChangeSetDelay time.Duration
+	// LambdaUpdateDelay is how long an UpdateFunctionCode stays LastUpdateStatus InProgress,
+	// during which PublishVersion and another update are refused as Lambda refuses them. If
+	// zero, 20ms is used.
+	LambdaUpdateDelay time.Duration
 	// Now is the fake's clock. If nil, time.Now is used.
 	Now func() time.Time
 }
@@ -124,6 +128,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if s.cfg.StackStepDelay == 0 {
 		s.cfg.StackStepDelay = 20 * time.Millisecond
+	}
+	if s.cfg.LambdaUpdateDelay == 0 {
+		s.cfg.LambdaUpdateDelay = 20 * time.Millisecond
 	}
 	if s.cfg.ChangeSetDelay == 0 {
 		s.cfg.ChangeSetDelay = 20 * time.Millisecond
