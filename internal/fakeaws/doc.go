@@ -66,14 +66,15 @@
 // picks its branch (AWS::NoValue removes a property) before the diff.
 //
 // Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no Mappings
-// (Fn::FindInMap), nested stacks, imports or IMPORT change sets; SAM is accepted and its implicit
-// resources (ServerlessHttpApi, the function's role, alias and version) may be referred to, but
-// the change set lists the template's own resources, not the transformed ones. Other resource
-// types exist only as stack resources. A CodeDeploy deployment does not shift the alias's
-// weights while in progress, and a DeploymentPreference's Hooks and Alarms are not run. Lambda
-// updates are Successful at
-// once (no Pending or InProgress). CloudWatch alarms change state only when tests set it, and
-// GetMetricData returns injected points (no metric math). KMS keys have no policies and are not
-// shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
+// (Fn::FindInMap), nested stacks, imports or IMPORT change sets; SAM is accepted and its
+// implicit resources (ServerlessHttpApi, the function's role, alias and version) may be
+// referred to, but the change set lists the template's own resources, not the transformed
+// ones. Other resource types exist only as stack resources. A CodeDeploy deployment does not
+// shift the alias's weights while in progress, and a DeploymentPreference's Hooks and Alarms
+// are not run. An UpdateFunctionCode is InProgress for Config.LambdaUpdateDelay
+// (PublishVersion meanwhile is a ResourceConflictException, as in Lambda); functions a stack
+// updates are Successful at once. CloudWatch alarms change state only when tests set it, and
+// GetMetricData returns injected points (no metric math). KMS keys have no policies and are
+// not shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
 // header-signed SigV4 is accepted (no presigned URLs, no SigV4A).
 package fakeaws
