@@ -196,6 +196,13 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
+	roleARN := form.Get("RoleARN")
+	if roleARN != "" {
+		// CloudFormation assumes the execution role: it must exist in the stack's account.
+		if role, ok := r.s.roles[roleARN]; !ok || role.Account != r.account {
+			return nil, validation("Role %s is invalid or cannot be assumed", roleARN)
+		}
+	}
 	reg := r.state()
 	st := reg.findStack(stackName)
 	switch {
@@ -260,7 +267,7 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 		id:          fmt.Sprintf("arn:aws:cloudformation:%s:%s:changeSet/%s/%s", r.region, r.account, name, newRequestID()),
 		status:      changeSetCreatePending,
 		description: form.Get("Description"), created: now,
-		template: t, params: params, paramOrder: order, capabilities: capabilities,
+		template: t, params: params, paramOrder: order, capabilities: capabilities, roleARN: roleARN,
 		executionStatus: executionUnavailable,
 	}
 	cs.changes = diffResources(st, t, params)
@@ -571,6 +578,7 @@ type stackXML struct {
 	Outputs                     []stackOutputXML `xml:"Outputs>member"`
 	DisableRollback             bool
 	EnableTerminationProtection bool
+	RoleARN                     string `xml:",omitempty"`
 }
 
 type stackOutputXML struct {
@@ -608,7 +616,7 @@ func describeStacks(r *request, form url.Values) (any, error) {
 		x := stackXML{
 			StackId: st.id, StackName: st.name, ChangeSetId: st.lastChangeSet,
 			CreationTime: st.created.UTC().Format(time.RFC3339Nano),
-			StackStatus:  st.status, StackStatusReason: st.reason, Capabilities: st.capabilities,
+			StackStatus:  st.status, StackStatusReason: st.reason, Capabilities: st.capabilities, RoleARN: st.roleARN,
 		}
 		if !st.updated.IsZero() {
 			x.LastUpdatedTime = st.updated.UTC().Format(time.RFC3339Nano)

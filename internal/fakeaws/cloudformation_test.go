@@ -394,6 +394,22 @@ func TestCloudFormationRefusals(t *testing.T) {
 		t.Fatalf("want the typed InsufficientCapabilitiesException, got %T", err)
 	}
 
+	// An execution role must exist in the stack's account.
+	_, err = cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c"), ChangeSetType: cftypes.ChangeSetTypeCreate,
+		TemplateBody: aws.String("Resources: {A: {Type: AWS::SNS::Topic}}"), RoleARN: aws.String("arn:aws:iam::" + tooling + ":role/nope")})
+	wantCode(t, err, "ValidationError")
+	s.AddRole(fakeaws.Role{Account: tooling, Name: "cfn-exec"})
+	_, err = cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c"), ChangeSetType: cftypes.ChangeSetTypeCreate,
+		TemplateBody: aws.String("Resources: {A: {Type: AWS::SNS::Topic}}"), RoleARN: aws.String("arn:aws:iam::" + tooling + ":role/cfn-exec")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changeSetStatus(t, cf, "r", "c")
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c")})
+	if st := stackDone(t, cf, "r"); aws.ToString(st.RoleARN) != "arn:aws:iam::"+tooling+":role/cfn-exec" {
+		t.Fatalf("stack role %q", aws.ToString(st.RoleARN))
+	}
+
 	// A CREATE change set on a stack that exists is refused with AlreadyExistsException.
 	createChangeSet(t, cf, "s", "c1", cftypes.ChangeSetTypeCreate, "Resources: {A: {Type: AWS::SNS::Topic}}", nil)
 	changeSetStatus(t, cf, "s", "c1")

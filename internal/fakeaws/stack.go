@@ -60,6 +60,7 @@ type stack struct {
 	params         map[string]string // the values it runs with
 	paramOrder     []string
 	capabilities   []string
+	roleARN        string // the execution role CloudFormation acts with; empty for the caller
 	resources      map[string]*stackResource
 	outputs        []stackOutput
 	events         []stackEvent // oldest first
@@ -105,6 +106,7 @@ type changeSet struct {
 	params          map[string]string
 	paramOrder      []string
 	capabilities    []string
+	roleARN         string
 	changes         []resourceChange
 }
 

@@ -98,6 +98,9 @@ func (s *Server) beginExecution(st *stack, cs *changeSet) *execution {
 		x.changes[c.LogicalID] = c
 	}
 	st.template, st.params, st.paramOrder, st.capabilities = cs.template, cs.params, cs.paramOrder, cs.capabilities
+	if cs.roleARN != "" {
+		st.roleARN = cs.roleARN
+	}
 	st.updated = now
 	if x.creating {
 		st.stackEvent(now, createInProgress, userInitiated)
