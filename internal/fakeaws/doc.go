@@ -42,7 +42,8 @@
 // Parameters are checked as AWS checks them, with its messages where they are known.
 //
 // CloudFormation: a change set is CREATE_PENDING, then CREATE_IN_PROGRESS, then
-// CREATE_COMPLETE (or FAILED with "didn't contain changes"), each after Config.ChangeSetDelay.
+// CREATE_COMPLETE (or FAILED with "didn't contain changes"), each after Config.ChangeSetDelay;
+// an execution role (RoleARN) must be one of the fake's roles in the stack's account.
 // Its changes come from diffing the template's resources with the stack's, parameters
 // resolved: Add, Modify (with one detail per changed property, before and after values when
 // IncludePropertyValues, and Replacement from a table of replacing properties) and Remove.
