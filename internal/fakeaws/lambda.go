@@ -536,10 +536,13 @@ func (reg *region) invoke(r *request, fn *function, qualifier string) (any, erro
 	hook := r.s.hooks.invoke
 	result := InvokeResult{Payload: []byte("null")}
 	if hook != nil {
-		// The hook runs without the lock, so it may call the Server's own methods.
-		r.s.mu.Unlock()
-		result = hook(req)
-		r.s.mu.Lock()
+		// The hook runs without the lock, so it may call the Server's own methods; the lock is
+		// taken again even if the hook panics, for the caller's deferred unlock.
+		func() {
+			r.s.mu.Unlock()
+			defer r.s.mu.Lock()
+			result = hook(req)
+		}()
 	}
 	if invocationType == "Event" {
 		return restResult{status: 202, raw: []byte{}}, nil
