@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // Synth turns a route into the CloudFormation template of a native AWS CodePipeline (V2) that
@@ -25,6 +26,8 @@ import (
 type SynthOptions struct {
 	ToolingAccount string
 	ToolingRegion  string
+	// Pipelines are the route's branch and pull-request pipelines (sluice.yaml's pipelines).
+	Pipelines spec.Pipelines
 }
 
 // SynthResult is the pipeline's template and the notes about what it could not express.
@@ -89,6 +92,17 @@ type synth struct {
 	projects m
 }
 
+// only is the aws environments among names, in the route's order.
+func (s *synth) only(names []string) []synthEnv {
+	var out []synthEnv
+	for _, e := range s.envs {
+		if containsString(names, e.plan.Name) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (s *synth) note(format string, args ...any) {
 	s.notes = append(s.notes, fmt.Sprintf(format, args...))
 }
@@ -124,6 +138,11 @@ func (s *synth) baseDirectory() string {
 }
 
 func (s *synth) project(id, name, buildspec string, env map[string]string, timeout sluice.Duration) {
+	for _, p := range s.projects {
+		if p.Key == id {
+			return // another pipeline of the route runs it too
+		}
+	}
 	vars := []m{}
 	for _, k := range sortedKeys(env) {
 		vars = append(vars, kv("Name", k, "Value", env[k], "Type", "PLAINTEXT"))
@@ -219,30 +238,48 @@ func (s *synth) template() m {
 	if len(checks) > 0 {
 		stages = append(stages, kv("Name", "Checks", "Actions", checks))
 	}
-	for _, e := range s.envs {
-		stages = append(stages, s.environmentStage(e, base))
-	}
 	resources := kv(
 		"PipelineRole", s.pipelineRole(),
 		"BuildRole", s.buildRole(),
 	)
-	resources = append(resources, s.projects...)
-	resources = append(resources, kv(
-		"Pipeline", kv("Type", "AWS::CodePipeline::Pipeline", "Properties", kv(
-			"Name", p.Name,
+	// The main pipeline, then one per branch rule and one for pull requests, each with only its
+	// environments and a trigger that filters what starts it.
+	var pipelines []yaml.MapItem
+	pipeline := func(id, name string, envs []synthEnv, trigger m) {
+		all := append([]m{}, stages...)
+		for _, e := range envs {
+			all = append(all, s.environmentStage(e, base))
+		}
+		pipelines = append(pipelines, yaml.MapItem{Key: id, Value: kv("Type", "AWS::CodePipeline::Pipeline", "Properties", kv(
+			"Name", name,
 			"PipelineType", "V2",
 			"ExecutionMode", executionMode(p.ExecutionMode),
 			"RoleArn", kv("Fn::GetAtt", []string{"PipelineRole", "Arn"}),
 			"ArtifactStore", kv("Type", "S3", "Location", kv("Ref", "ArtifactBucket"),
 				"EncryptionKey", kv("Id", kv("Ref", "ArtifactKeyArn"), "Type", "KMS")),
-			"Triggers", []m{kv("ProviderType", "CodeStarSourceConnection", "GitConfiguration", kv(
-				"SourceActionName", "Source",
-				"Push", []m{kv("Branches", kv("Includes", []string{s.branch()}))},
-			))},
-			"Stages", stages,
-		)),
-		"FailedExecutionRule", s.failureRule(),
-	)...)
+			"Triggers", []m{kv("ProviderType", "CodeStarSourceConnection", "GitConfiguration", append(kv("SourceActionName", "Source"), trigger...))},
+			"Stages", all,
+		))})
+	}
+	pipeline("Pipeline", p.Name, s.envs, kv("Push", []m{kv("Branches", kv("Includes", []string{s.branch()}))}))
+	for i, rule := range s.opts.Pipelines.Branches {
+		envs := s.only(rule.Environments)
+		pipeline(fmt.Sprintf("BranchPipeline%d", i+1), p.Name+"-"+stackName("", rule.Match), envs,
+			kv("Push", []m{kv("Branches", kv("Includes", []string{rule.Match}))}))
+		if len(envs) > 0 {
+			s.note("branches matching %s: CodePipeline runs every matching branch in one pipeline that deploys to the same stacks; Sluice gives each branch its own", rule.Match)
+		}
+	}
+	if pr := s.opts.Pipelines.PullRequests; pr.Enabled {
+		pipeline("PullRequestPipeline", p.Name+"-pull-requests", s.only(pr.Environments),
+			kv("PullRequest", []m{kv("Events", []string{"OPEN", "UPDATED"}, "Branches", kv("Includes", []string{s.branch()}))}))
+		if pr.Ephemeral.From != "" {
+			s.note("pull requests: an ephemeral environment per pull request (pr-<number>, from %s) has no CodePipeline equivalent; the pull-request pipeline builds, checks and deploys to its environments only", pr.Ephemeral.From)
+		}
+	}
+	resources = append(resources, s.projects...)
+	resources = append(resources, pipelines...)
+	resources = append(resources, yaml.MapItem{Key: "FailedExecutionRule", Value: s.failureRule(pipelines)})
 	return kv(
 		"AWSTemplateFormatVersion", "2010-09-09",
 		"Description", "Sluice route "+p.Name+" as an AWS CodePipeline (V2), written by sluice aws synth",
@@ -465,12 +502,16 @@ func (s *synth) buildRole() m {
 }
 
 // failureRule tells the notification topic, in words, that an execution failed.
-func (s *synth) failureRule() m {
+func (s *synth) failureRule(pipelines []yaml.MapItem) m {
+	var names []any
+	for _, p := range pipelines {
+		names = append(names, kv("Ref", p.Key))
+	}
 	return kv("Type", "AWS::Events::Rule", "Properties", kv(
-		"Description", "Tells the route's topic when an execution of pipeline "+s.p.Name+" fails",
+		"Description", "Tells the route's topic when an execution of a pipeline of route "+s.p.Name+" fails",
 		"EventPattern", kv("source", []string{"aws.codepipeline"},
 			"detail-type", []string{"CodePipeline Pipeline Execution State Change"},
-			"detail", kv("state", []string{"FAILED"}, "pipeline", []any{kv("Ref", "Pipeline")})),
+			"detail", kv("state", []string{"FAILED"}, "pipeline", names)),
 		"Targets", []m{kv("Id", "NotificationTopic", "Arn", kv("Ref", "NotificationTopicArn"),
 			"InputTransformer", kv(
 				"InputPathsMap", kv("pipeline", "$.detail.pipeline", "execution", "$.detail.execution-id", "region", "$.region"),

@@ -19,7 +19,7 @@ func synthRoute(t *testing.T) *aws.SynthResult {
 	if diags.HasErrors() {
 		t.Fatal(diags.Error())
 	}
-	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: "111122223333", ToolingRegion: "eu-west-1"})
+	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: "111122223333", ToolingRegion: "eu-west-1", Pipelines: route.Pipelines})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,8 +88,33 @@ func TestSynthPipeline(t *testing.T) {
 			t.Errorf("the pipeline does not contain %q", want)
 		}
 	}
+	// Branch and pull-request pipelines: their own CodePipelines with trigger filters and only
+	// their environments.
+	release := doc.Resources["BranchPipeline1"].Properties
+	if release["Name"] != "orders-release" {
+		t.Errorf("release pipeline named %v", release["Name"])
+	}
+	relTrigger := release["Triggers"].([]any)[0].(map[string]any)["GitConfiguration"].(map[string]any)["Push"].([]any)[0].(map[string]any)
+	if inc := relTrigger["Branches"].(map[string]any)["Includes"].([]any); len(inc) != 1 || inc[0] != "release/*" {
+		t.Errorf("release trigger %v, want release/*", inc)
+	}
+	var relStages []string
+	for _, st := range release["Stages"].([]any) {
+		relStages = append(relStages, st.(map[string]any)["Name"].(string))
+	}
+	if got := strings.Join(relStages, " "); got != "Source Build Checks dev" {
+		t.Errorf("release stages %s, want Source Build Checks dev", got)
+	}
+	pr := doc.Resources["PullRequestPipeline"].Properties
+	prTrigger := pr["Triggers"].([]any)[0].(map[string]any)["GitConfiguration"].(map[string]any)["PullRequest"].([]any)[0].(map[string]any)
+	if ev := prTrigger["Events"].([]any); len(ev) != 2 || ev[0] != "OPEN" || ev[1] != "UPDATED" {
+		t.Errorf("pull request events %v", ev)
+	}
+	if n := len(pr["Stages"].([]any)); n != 3 {
+		t.Errorf("the pull-request pipeline has %d stages, want Source, Build and Checks", n)
+	}
 	notes := strings.Join(res.Notes, "\n")
-	for _, want := range []string{"local-dev", "Linear10PercentEvery1Minute", "(errors)", "alice", "hooks"} {
+	for _, want := range []string{"local-dev", "Linear10PercentEvery1Minute", "(errors)", "alice", "hooks", "ephemeral", "release/*"} {
 		if !strings.Contains(notes, want) {
 			t.Errorf("no note about %s in:\n%s", want, notes)
 		}
