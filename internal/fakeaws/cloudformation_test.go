@@ -429,8 +429,10 @@ func TestCloudFormationRefusals(t *testing.T) {
 func TestTemplateJSON(t *testing.T) {
 	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = time.Millisecond })
 	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
-	body := `{"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}, "Runtime": "provided.al2023", "Handler": "bootstrap", "Role": "arn:aws:iam::111111111111:role/r"}}},
-	 "Outputs": {"Name": {"Value": {"Ref": "Fn"}}, "Joined": {"Value": {"Fn::Join": ["-", [{"Ref": "AWS::Region"}, "x"]]}}}}`
+	body := `{"Mappings": {"Regions": {"eu-west-1": {"Size": "large"}}},
+	 "Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}, "Runtime": "provided.al2023", "Handler": "bootstrap", "Role": "arn:aws:iam::111111111111:role/r"}}},
+	 "Outputs": {"Name": {"Value": {"Ref": "Fn"}}, "Joined": {"Value": {"Fn::Join": ["-", [{"Ref": "AWS::Region"}, "x"]]}},
+	   "Size": {"Value": {"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Size"]}}}}`
 	createChangeSet(t, cf, "json", "c1", cftypes.ChangeSetTypeCreate, body, nil)
 	changeSetStatus(t, cf, "json", "c1")
 	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("json"), ChangeSetName: aws.String("c1")})
@@ -439,7 +441,7 @@ func TestTemplateJSON(t *testing.T) {
 	for _, o := range st.Outputs {
 		got[*o.OutputKey] = *o.OutputValue
 	}
-	if !strings.HasPrefix(got["Name"], "json-Fn-") || got["Joined"] != "eu-west-1-x" {
+	if !strings.HasPrefix(got["Name"], "json-Fn-") || got["Joined"] != "eu-west-1-x" || got["Size"] != "large" {
 		t.Fatalf("outputs %v", got)
 	}
 	if _, err := lambda.NewFromConfig(rootConfig(t, s, tooling)).GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String(got["Name"])}); err != nil {
@@ -570,6 +572,7 @@ Outputs:
 		p    []cftypes.Parameter
 		want string
 	}{
+		"unknown mapping":         {"Resources: {A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !FindInMap [Nope, a, b]}}}", nil, "Mapping named 'Nope' is not present"},
 		"unknown condition":       {"Resources: {A: {Type: AWS::SNS::Topic, Condition: Nope}}", nil, "Unresolved condition dependencies [Nope]"},
 		"resource in a condition": {"Conditions: {C: !Equals [!Ref A, x]}\nResources: {A: {Type: AWS::SNS::Topic, Condition: C}}", nil, "Cannot reference resources in the Conditions block"},
 		"not a number":            {"Parameters: {N: {Type: Number}}\nResources: {A: {Type: AWS::SNS::Topic}}", params("N", "ten"), "must be a number"},

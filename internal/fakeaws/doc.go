@@ -52,8 +52,8 @@
 // Config.StackStepDelay, and deletes the stack's other change sets. A resource made to fail
 // (Server.FailResource) rolls the stack back (ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE); a
 // rollback made to fail (Server.FailRollback) ends ROLLBACK_FAILED or UPDATE_ROLLBACK_FAILED.
-// Outputs resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select and Fn::Base64 to fake values
-// (an HTTP API's ID, a function's ARN). Stacks make their AWS::Lambda::Function and
+// Outputs resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::FindInMap and Fn::Base64
+// to fake values (an HTTP API's ID, a function's ARN). Stacks make their AWS::Lambda::Function and
 // AWS::Serverless::Function resources into Lambda functions (AutoPublishAlias publishes a
 // version and points the alias at it) and their AWS::CloudWatch::Alarm resources into alarms.
 // A SAM function with a DeploymentPreference moves its alias through a CodeDeploy deployment
@@ -66,8 +66,8 @@
 // Fn::Or, Condition): a resource or output whose condition is false is left out, and Fn::If
 // picks its branch (AWS::NoValue removes a property) before the diff.
 //
-// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no Mappings
-// (Fn::FindInMap), nested stacks, imports or IMPORT change sets; SAM is accepted and its
+// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no nested
+// stacks, imports or IMPORT change sets; SAM is accepted and its
 // implicit resources (ServerlessHttpApi, the function's role, alias and version) may be
 // referred to, but the change set lists the template's own resources, not the transformed
 // ones. Other resource types exist only as stack resources. A CodeDeploy deployment does not

@@ -389,6 +389,23 @@ func (x *resolver) value(v any) any {
 							return list[i]
 						}
 					}
+				case "Fn::FindInMap":
+					if args := asList(arg); len(args) >= 3 && x.st.template != nil {
+						keys := make([]string, 3)
+						for i := range keys {
+							keys[i] = scalarString(x.value(args[i]))
+						}
+						top, _ := x.st.template.mappings[keys[0]].(map[string]any)
+						second, _ := top[keys[1]].(map[string]any)
+						if v, ok := second[keys[2]]; ok {
+							return v
+						}
+						if len(args) == 4 {
+							if def, ok := args[3].(map[string]any); ok {
+								return x.value(def["DefaultValue"])
+							}
+						}
+					}
 				case "Fn::Base64":
 					return base64.StdEncoding.EncodeToString([]byte(scalarString(x.value(arg))))
 				}

@@ -23,6 +23,7 @@ type template struct {
 	resources  map[string]templateResource
 	outputs    map[string]templateOutput
 	conditions map[string]any
+	mappings   map[string]any
 	// source is the template as written when this one is it with its conditions applied
 	// (resources and outputs whose condition is false left out, Fn::If chosen); nil for a
 	// template as written.
@@ -97,6 +98,7 @@ func parseTemplate(body string) (*template, error) {
 	}
 	t := &template{body: body, parameters: map[string]templateParameter{}, resources: map[string]templateResource{}, outputs: map[string]templateOutput{}}
 	t.conditions, _ = top["Conditions"].(map[string]any)
+	t.mappings, _ = top["Mappings"].(map[string]any)
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if !slices.Contains(templateSections, k) {
 			return nil, templateError("Invalid template property or properties [%s]", k)
@@ -198,6 +200,24 @@ func parseTemplate(body string) (*template, error) {
 	if len(unknownConditions) > 0 {
 		slices.Sort(unknownConditions)
 		return nil, templateError("Unresolved condition dependencies [%s]", strings.Join(slices.Compact(unknownConditions), ", "))
+	}
+	var unknownMaps []string
+	check := func(v any) {
+		findInMaps(v, func(name string) {
+			if _, ok := t.mappings[name]; !ok {
+				unknownMaps = append(unknownMaps, name)
+			}
+		})
+	}
+	for _, r := range t.resources {
+		check(r.Properties)
+	}
+	for _, o := range t.outputs {
+		check(o.Value)
+	}
+	if len(unknownMaps) > 0 {
+		slices.Sort(unknownMaps)
+		return nil, templateError("Mapping named '%s' is not present in the 'Mappings' section of template.", unknownMaps[0])
 	}
 	if missing := t.unresolvedReferences(); len(missing) > 0 {
 		return nil, templateError("Unresolved resource dependencies [%s] in the Resources block of the template", strings.Join(missing, ", "))
@@ -306,6 +326,25 @@ func references(v any, visit func(name string)) {
 	case []any:
 		for _, x := range v {
 			references(x, visit)
+		}
+	}
+}
+
+// findInMaps calls visit with the map name of each Fn::FindInMap in v that names it literally.
+func findInMaps(v any, visit func(name string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if args, ok := v["Fn::FindInMap"].([]any); ok && len(v) == 1 && len(args) >= 3 {
+			if name, ok := args[0].(string); ok {
+				visit(name)
+			}
+		}
+		for _, x := range v {
+			findInMaps(x, visit)
+		}
+	case []any:
+		for _, x := range v {
+			findInMaps(x, visit)
 		}
 	}
 }
@@ -628,7 +667,7 @@ func (t *template) withConditions(params map[string]string, ref func(string) (st
 		}
 		return condition(name, 0)
 	}
-	out := &template{body: t.body, transform: t.transform, parameters: t.parameters, conditions: t.conditions, source: t,
+	out := &template{body: t.body, transform: t.transform, parameters: t.parameters, conditions: t.conditions, mappings: t.mappings, source: t,
 		resources: map[string]templateResource{}, outputs: map[string]templateOutput{}}
 	for id, r := range t.resources {
 		ok, err := holds(r.Condition)
