@@ -74,8 +74,9 @@
 // shift the alias's weights while in progress, and a DeploymentPreference's Hooks and Alarms
 // are not run. An UpdateFunctionCode is InProgress for Config.LambdaUpdateDelay
 // (PublishVersion meanwhile is a ResourceConflictException, as in Lambda); functions a stack
-// updates are Successful at once. CloudWatch alarms change state only when tests set it, and
-// GetMetricData returns injected points (no metric math). KMS keys have no policies and are
+// updates are Successful at once. CloudWatch alarms change state when tests set it or inject
+// points of their metric (each of the last EvaluationPeriods periods breaching: ALARM), and
+// GetMetricData returns injected points (no metric math, no alarms on expressions). KMS keys have no policies and are
 // not shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
 // header-signed SigV4 is accepted (no presigned URLs, no SigV4A).
 package fakeaws

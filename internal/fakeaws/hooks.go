@@ -155,7 +155,9 @@ func (s *Server) SetAlarmState(account, region, name, state, reason string, data
 }
 
 // PutMetric adds data points that GetMetricData returns for their metric and exact set of
-// dimensions (such as FunctionName, Resource and ExecutedVersion).
+// dimensions (such as FunctionName, Resource and ExecutedVersion). The alarms on that metric
+// are then evaluated as CloudWatch would: ALARM when each of their last EvaluationPeriods
+// periods breaches the threshold, OK when the newest does not.
 func (s *Server) PutMetric(account, region string, points ...MetricPoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,6 +168,9 @@ func (s *Server) PutMetric(account, region string, points ...MetricPoint) {
 			p.Dimensions = map[string]string{}
 		}
 		reg.metrics = append(reg.metrics, p)
+	}
+	for _, name := range slices.Sorted(maps.Keys(reg.alarms)) {
+		reg.evaluateAlarm(reg.alarms[name], s.cfg.Now())
 	}
 }
 

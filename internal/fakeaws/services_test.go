@@ -489,3 +489,42 @@ func TestS3(t *testing.T) {
 	_, err = wrong.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String("artifacts"), Key: aws.String("sha256/abc.zip")})
 	wantCode(t, err, "SignatureDoesNotMatch")
 }
+
+// TestAlarmEvaluation: an alarm on an injected metric goes to ALARM when its periods breach
+// the threshold, with CloudWatch's reason and the values, and back to OK when they do not.
+func TestAlarmEvaluation(t *testing.T) {
+	s := start(t)
+	dims := map[string]string{"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
+	s.PutAlarm(prodAcc, region, fakeaws.Alarm{Name: "errors", Namespace: "AWS/Lambda", MetricName: "Errors", Dimensions: dims,
+		Statistic: "Sum", Period: 60, EvaluationPeriods: 2, Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold"})
+	cw := cloudwatch.NewFromConfig(roleConfig(t, s, prodAcc, "exec-1"))
+	state := func() cwtypes.MetricAlarm {
+		out, err := cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"errors"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.MetricAlarms[0]
+	}
+	minute := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+	point := func(at int, v float64) fakeaws.MetricPoint {
+		return fakeaws.MetricPoint{Namespace: "AWS/Lambda", MetricName: "Errors", Dimensions: dims, Time: minute.Add(time.Duration(at) * time.Minute), Value: v}
+	}
+	s.PutMetric(prodAcc, region, point(0, 0), point(1, 0))
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("no errors: %s", a.StateValue)
+	}
+	s.PutMetric(prodAcc, region, point(2, 1), point(2, 2)) // one breaching period of two
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("one breaching period: %s", a.StateValue)
+	}
+	s.PutMetric(prodAcc, region, point(3, 5))
+	a := state()
+	if a.StateValue != cwtypes.StateValueAlarm || !strings.Contains(*a.StateReason, "[3.0, 5.0] was greater than or equal to the threshold (1.0)") ||
+		!strings.Contains(aws.ToString(a.StateReasonData), `"recentDatapoints":[3,5]`) {
+		t.Fatalf("two breaching periods: %s %q %s", a.StateValue, aws.ToString(a.StateReason), aws.ToString(a.StateReasonData))
+	}
+	s.PutMetric(prodAcc, region, point(4, 0))
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("recovered: %s", a.StateValue)
+	}
+}
