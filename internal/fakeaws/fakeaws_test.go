@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -340,11 +341,13 @@ func TestRefusedInEachProtocol(t *testing.T) {
 // the fake, as users will point Sluice at it (or at LocalStack or moto).
 func TestStandardEndpointSetting(t *testing.T) {
 	s := start(t)
-	keys, _ := s.Root(tooling)
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", keys.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", keys.SecretAccessKey)
-	t.Setenv("AWS_REGION", region)
+	if env := s.Env("999999999999", region); env != nil {
+		t.Fatalf("environment of an unknown account: %v", env)
+	}
+	for _, kv := range s.Env(tooling, region) {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
 	cfg, err := config.LoadDefaultConfig(ctx(t))
 	if err != nil {
 		t.Fatal(err)

@@ -225,6 +225,22 @@ func (s *Server) Root(accountID string) (Keys, bool) {
 	return Keys{}, false
 }
 
+// Env is what points the SDK's default chain at the fake as an account's root: the endpoint,
+// the keys and the region, as NAME=value lines for a process's environment (or os.Setenv).
+// It is nil if the fake has no such account.
+func (s *Server) Env(accountID, region string) []string {
+	keys, ok := s.Root(accountID)
+	if !ok {
+		return nil
+	}
+	return []string{
+		"AWS_ENDPOINT_URL=" + s.URL,
+		"AWS_ACCESS_KEY_ID=" + keys.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + keys.SecretAccessKey,
+		"AWS_REGION=" + region,
+	}
+}
+
 // Calls returns a copy of every call recorded so far, in the order they were answered.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
