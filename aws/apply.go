@@ -50,7 +50,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 	}
 	progress(deploy.Progress{Phase: "starting"})
 	if !req.ChangeSet.Empty() {
-		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
+		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref())})
 		if notFound(err) || (err == nil && cs.ExecutionStatus != cfntypes.ExecutionStatusAvailable) {
 			state := "gone"
 			if err == nil {
@@ -64,7 +64,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		token := "sluice-" + strings.TrimPrefix(req.ChangeSet.Digest, "sha256:")[:32]
 		started := time.Now().Add(-time.Second)
 		logf("executing change set %s of stack %s (%d resource changes)", d.ChangeSet, d.Stack, len(d.Resources))
-		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ClientRequestToken: &token}); err != nil {
+		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref()), ClientRequestToken: &token}); err != nil {
 			return deploy.Result{}, fmt.Errorf("execute change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))
 		}
 		failure, err := p.follow(ctx, s, d.Stack, token, started, logf)

@@ -31,6 +31,9 @@ type Detail struct {
 	Region    string `json:"region"`
 	Stack     string `json:"stack"`
 	ChangeSet string `json:"change_set"` // the CloudFormation change set's name
+	// ChangeSetID is its ARN: Apply executes exactly this one, not another made later under
+	// the same name.
+	ChangeSetID string `json:"change_set_id,omitempty"`
 	Type      string `json:"type"`       // CREATE or UPDATE
 	// ExecutionRole is the role CloudFormation acts with, when the route names one.
 	ExecutionRole string `json:"execution_role,omitempty"`
@@ -212,6 +215,7 @@ func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, t
 		if err != nil {
 			return false, fmt.Errorf("read change set %s of stack %s: %w", d.ChangeSet, d.Stack, err)
 		}
+		d.ChangeSetID = deref(out.ChangeSetId)
 		if out.Status == cfntypes.ChangeSetStatusFailed {
 			reason = deref(out.StatusReason)
 			empty = noChanges(out.StatusReason)
@@ -346,11 +350,19 @@ func (p *Provider) Discard(ctx context.Context, env deploy.Environment, cs *slui
 }
 
 func (p *Provider) deleteChangeSet(ctx context.Context, s *session, d *Detail) error {
-	_, err := s.cfn.DeleteChangeSet(ctx, &cloudformation.DeleteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
+	_, err := s.cfn.DeleteChangeSet(ctx, &cloudformation.DeleteChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref())})
 	if err != nil && !notFound(err) {
 		return fmt.Errorf("delete change set %s of stack %s: %w", d.ChangeSet, d.Stack, err)
 	}
 	return nil
+}
+
+// ref names the change set for CloudFormation: its ARN when known, else its name.
+func (d *Detail) ref() string {
+	if d.ChangeSetID != "" {
+		return d.ChangeSetID
+	}
+	return d.ChangeSet
 }
 
 // detailOf reads the provider's detail of cs; nil for a change set without one.
