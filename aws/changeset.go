@@ -34,7 +34,7 @@ type Detail struct {
 	// ChangeSetID is its ARN: Apply executes exactly this one, not another made later under
 	// the same name.
 	ChangeSetID string `json:"change_set_id,omitempty"`
-	Type      string `json:"type"`       // CREATE or UPDATE
+	Type        string `json:"type"` // CREATE or UPDATE
 	// ExecutionRole is the role CloudFormation acts with, when the route names one.
 	ExecutionRole string `json:"execution_role,omitempty"`
 	// TemplateSHA256 is the hex SHA-256 of the template as submitted.
