@@ -49,7 +49,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		return deploy.Result{}, err
 	}
 	progress(deploy.Progress{Phase: "starting"})
-	if !req.ChangeSet.Empty() {
+	if !req.ChangeSet.Empty() && !d.StackUnchanged {
 		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref())})
 		if notFound(err) || (err == nil && cs.ExecutionStatus != cfntypes.ExecutionStatusAvailable) {
 			state := "gone"
@@ -111,12 +111,18 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 		return deploy.Result{}, err
 	}
 	tr := newAliasTraffic(s, t, fn, old, newVersion, req.Alarms, logf)
-	tr.exists = exists
+	tr.exists, tr.onLatest = exists, exists && old == ""
+	judge, err := tr.check(ctx)
+	if err != nil {
+		return deploy.Result{}, err
+	}
 	stop := tr.watch(ctx)
 	defer stop()
 	var bake time.Duration
 	if len(t.Alarms) > 0 {
-		bake = 2 * t.MetricsInterval // the platform's alarms get two reads under full traffic
+		// The platform's alarms get the time CloudWatch needs to judge them under full
+		// traffic, and at least two reads.
+		bake = max(judge, 2*t.MetricsInterval)
 	}
 	hook := req.Hook
 	if hook == nil {
