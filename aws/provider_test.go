@@ -576,7 +576,7 @@ func TestAliasOnLatestIsPutBackNotDeleted(t *testing.T) {
 	env := w.env(devAcct, "dev", "exec-9", func(tg *aws.Target) { tg.PreTrafficFunction = "orders-pre-hook" })
 	second := version(w.build(t, "two"), allAtOnce)
 	_, res := w.apply(t, env, &first, second)
-	if res.Status == sluice.StatusSucceeded {
+	if res.Status != sluice.StatusFailed || res.Rollback == nil || res.Rollback.Cause != sluice.CauseHook {
 		t.Fatalf("result %+v, want the failing hook to stop it", res)
 	}
 	out, err := lc.GetAlias(t.Context(), &lambda.GetAliasInput{FunctionName: &fn, Name: sdk.String("live")})
@@ -585,6 +585,15 @@ func TestAliasOnLatestIsPutBackNotDeleted(t *testing.T) {
 	}
 	if v := sdk.ToString(out.FunctionVersion); v != "$LATEST" {
 		t.Errorf("alias on %s, want $LATEST again", v)
+	}
+	for _, c := range w.fake.Calls() {
+		if c.Service == "lambda" && c.Operation != "GetAlias" && c.Operation != "Invoke" && c.Operation != "PublishVersion" && c.Operation != "UpdateAlias" && c.Operation != "CreateAlias" {
+			t.Errorf("lambda call %q (%s): the rollback must only put the alias back", c.Operation, c.ErrorCode)
+		}
+	}
+	h := w.fake.AliasHistory(devAcct, region, fn, "live")
+	if last := h[len(h)-1]; last.FunctionVersion != "$LATEST" {
+		t.Errorf("alias history %+v, want it put back on $LATEST", h)
 	}
 }
 
