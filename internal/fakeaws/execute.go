@@ -211,7 +211,7 @@ func (s *Server) evaluate(period time.Duration) map[string]bool {
 		for _, reg := range a.regions {
 			reg.metrics = slices.DeleteFunc(reg.metrics, func(p MetricPoint) bool { return now.Sub(p.Time) > metricRetention })
 			for _, al := range reg.alarms {
-				reg.evaluateAlarm(al, period, now)
+				reg.evaluateWindow(al, period, now)
 			}
 			for _, fn := range reg.functions {
 				for _, al := range fn.aliases {
@@ -246,9 +246,10 @@ func (e *executor) sweep(served map[string]bool) {
 	}
 }
 
-// evaluateAlarm computes an alarm's state from its metric's data points over its last
-// EvaluationPeriods periods. s.mu is held.
-func (reg *region) evaluateAlarm(a *alarm, period time.Duration, now time.Time) {
+// evaluateWindow computes an alarm's state from its metric's data points over its last
+// EvaluationPeriods periods, the newest ending now (where a test's injected points are judged
+// by evaluateAlarm as they arrive, real traffic is judged as time passes). s.mu is held.
+func (reg *region) evaluateWindow(a *alarm, period time.Duration, now time.Time) {
 	if period <= 0 {
 		period = time.Duration(a.Period) * time.Second
 	}
@@ -281,7 +282,7 @@ func (reg *region) evaluateAlarm(a *alarm, period time.Duration, now time.Time) 
 		v := statistic(a.Statistic, values[i])
 		recent = append(recent, v)
 		evaluated++
-		if crosses(a.ComparisonOperator, v, a.Threshold) {
+		if a.breaches(v) {
 			breaching++
 		}
 	}
@@ -313,30 +314,8 @@ func (reg *region) evaluateAlarm(a *alarm, period time.Duration, now time.Time) 
 	default:
 		a.reason = fmt.Sprintf("Insufficient Data: %d datapoints were unknown.", n)
 	}
-	data, _ := json.Marshal(map[string]any{
-		"version": "1.0", "queryDate": now.UTC().Format("2006-01-02T15:04:05.000+0000"), "statistic": a.Statistic,
-		"period": int(period / time.Second), "recentDatapoints": listOrNone(recent), "threshold": a.Threshold,
-	})
-	a.state, a.reasonData, a.updated = state, string(data), now
-}
-
-func listOrNone(v []float64) []float64 {
-	if v == nil {
-		return []float64{}
-	}
-	return v
-}
-
-func crosses(operator string, v, threshold float64) bool {
-	switch operator {
-	case "GreaterThanOrEqualToThreshold":
-		return v >= threshold
-	case "LessThanThreshold":
-		return v < threshold
-	case "LessThanOrEqualToThreshold":
-		return v <= threshold
-	}
-	return v > threshold
+	a.state, a.updated = state, now
+	a.reasonData = stateReasonData(a, recent)
 }
 
 // invoke runs a version's code for Lambda's Invoke and answers as Invoke does.
