@@ -1,10 +1,8 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/cli"
-	"github.com/sluicehq/sluice/cli/demo"
 )
 
 // awsDemo is the JSON of `sluice demo --aws --json`.
@@ -111,27 +108,7 @@ func TestDemoAWS(t *testing.T) {
 func TestDemoAWSBreakProd(t *testing.T) {
 	t.Parallel()
 	out, stderr := demoAWS(t, "--break-prod")
-	broken := out.Runs[1]
-	if broken.Status != sluice.StatusRolledBack {
-		t.Fatalf("broken release: %s, want RolledBack (%s)\nstderr:\n%s", broken.Status, broken.Error, stderr)
-	}
-	for _, env := range broken.Environments {
-		d := env.LastDeployment
-		switch env.Name {
-		case "dev":
-			if d == nil || d.Status != sluice.StatusSucceeded {
-				t.Errorf("dev's deployment of the broken release = %+v, want Succeeded (the break is prod-only)", d)
-			}
-		case "prod":
-			if d == nil || d.Rollback == nil || d.Rollback.Cause != sluice.CauseAlarm ||
-				(d.Rollback.Alarm != "serverless-api-prod-5xx" && d.Rollback.Alarm != "new-version-errors") || d.Rollback.Value <= 0 {
-				t.Fatalf("prod's deployment = %+v, want rolled back by one of its alarms on a value above 0", d)
-			}
-			if env.Live != out.Runs[0].Artifact {
-				t.Errorf("prod runs %s after the rollback, want the first release %s", env.Live, out.Runs[0].Artifact)
-			}
-		}
-	}
+	checkBrokenRelease(t, out.Runs, stderr, "serverless-api-prod-5xx", "new-version-errors")
 	a := out.AWS.Alias[1]
 	if a.Version != "1" || len(a.Steps) < 2 || a.Steps[0] != "1+2@10%" || a.Steps[len(a.Steps)-1] != "1" {
 		t.Errorf("prod's alias during the broken release: %+v, want 10%% on version 2, then back on version 1 alone", a)
@@ -144,15 +121,4 @@ func TestDemoAWSBreakProd(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
-}
-
-func TestServerlessBundleIsCurrent(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	if err := demo.Pack(&buf, filepath.Join("..", "examples", "serverless-api")); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), demo.ServerlessBundle) {
-		t.Fatal("cli/demo/serverless-api.tar differs from examples/serverless-api; run `make bundle`")
-	}
 }

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/sluicehq/sluice"
@@ -27,9 +28,17 @@ func TestDemoBreakProd(t *testing.T) {
 	if out.Runs[0].Status != sluice.StatusSucceeded {
 		t.Errorf("first release: %s (%s)", out.Runs[0].Status, out.Runs[0].Error)
 	}
-	broken := out.Runs[1]
+	checkBrokenRelease(t, out.Runs, res.stderr)
+}
+
+// checkBrokenRelease checks the second of a demo's runs with --break-prod: rolled back, with
+// dev deployed (the break is prod-only) and prod rolled back by an alarm (one of alarms, if
+// named, on a value above zero) and serving the first release again.
+func checkBrokenRelease(t *testing.T, runs []cli.Summary, stderr string, alarms ...string) {
+	t.Helper()
+	broken := runs[1]
 	if broken.Status != sluice.StatusRolledBack {
-		t.Fatalf("broken release: %s, want RolledBack (%s)", broken.Status, broken.Error)
+		t.Fatalf("broken release: %s, want RolledBack (%s)\nstderr:\n%s", broken.Status, broken.Error, stderr)
 	}
 	for _, env := range broken.Environments {
 		d := env.LastDeployment
@@ -39,11 +48,12 @@ func TestDemoBreakProd(t *testing.T) {
 				t.Errorf("dev's deployment of the broken release = %+v, want Succeeded (the break is prod-only)", d)
 			}
 		case "prod":
-			if d == nil || d.Rollback == nil || d.Rollback.Cause != "alarm" {
-				t.Fatalf("prod's deployment = %+v, want rolled back by its alarm", d)
+			if d == nil || d.Rollback == nil || d.Rollback.Cause != sluice.CauseAlarm ||
+				len(alarms) > 0 && (!slices.Contains(alarms, d.Rollback.Alarm) || d.Rollback.Value <= 0) {
+				t.Fatalf("prod's deployment = %+v, want rolled back by its alarm %v", d, alarms)
 			}
-			if env.Live != out.Runs[0].Artifact {
-				t.Errorf("prod runs %s after the rollback, want the first release %s", env.Live, out.Runs[0].Artifact)
+			if env.Live != runs[0].Artifact {
+				t.Errorf("prod runs %s after the rollback, want the first release %s", env.Live, runs[0].Artifact)
 			}
 		}
 	}

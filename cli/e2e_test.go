@@ -549,11 +549,13 @@ func TestCommands(t *testing.T) {
 
 func TestDemoBundleIsCurrent(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
-	if err := demo.Pack(&buf, filepath.Join("..", "examples", "hello-api")); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), demo.Bundle) {
-		t.Fatal("cli/demo/hello-api.tar differs from examples/hello-api; run `make bundle`")
+	for example, bundle := range map[string][]byte{"hello-api": demo.Bundle, "serverless-api": demo.ServerlessBundle} {
+		var buf bytes.Buffer
+		if err := demo.Pack(&buf, filepath.Join("..", "examples", example)); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(buf.Bytes(), bundle) {
+			t.Errorf("cli/demo/%s.tar differs from examples/%s; run `make bundle`", example, example)
+		}
 	}
 }

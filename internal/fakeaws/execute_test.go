@@ -42,19 +42,7 @@ func TestExecutionRunsCodeAndAlarms(t *testing.T) {
 		t.Skip("builds the example's function twice")
 	}
 	good, broken := exampleZips(t)
-	s := start(t, func(c *fakeaws.Config) {
-		c.Execution = &fakeaws.Execution{AlarmInterval: 50 * time.Millisecond, AlarmPeriod: 2 * time.Second}
-	})
-	const bucket = "artifacts-111111111111"
-	s3c := s3.NewFromConfig(rootConfig(t, s, tooling), func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := s3c.CreateBucket(ctx(t), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	for key, body := range map[string][]byte{"good.zip": good, "broken.zip": broken} {
-		if _, err := s3c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	s := startExecuting(t, map[string][]byte{"good.zip": good, "broken.zip": broken})
 	template, err := os.ReadFile(filepath.Join(serverlessDir, "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -135,23 +123,8 @@ func TestExecutionRunsCodeAndAlarms(t *testing.T) {
 	}
 
 	// CloudWatch has the errors of version 2 only, as Lambda records them.
-	now := time.Now()
 	sum := func(metric string, dims ...string) float64 {
-		var d []cwtypes.Dimension
-		for i := 0; i < len(dims); i += 2 {
-			d = append(d, cwtypes.Dimension{Name: aws.String(dims[i]), Value: aws.String(dims[i+1])})
-		}
-		out, err := cw.GetMetricData(ctx(t), &cloudwatch.GetMetricDataInput{StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now.Add(time.Second)),
-			MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("m"), MetricStat: &cwtypes.MetricStat{
-				Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String(metric), Dimensions: d},
-				Period: aws.Int32(60), Stat: aws.String("Sum")}}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		total := 0.0
-		for _, v := range out.MetricDataResults[0].Values {
-			total += v
-		}
+		total, _ := metricSum(t, cw, metric, dims...)
 		return total
 	}
 	byVersion := func(metric, v string) float64 {
@@ -191,6 +164,114 @@ func TestExecutionRunsCodeAndAlarms(t *testing.T) {
 		}
 		return alarm().StateValue == cwtypes.StateValueOk, nil
 	})
+}
+
+const bucket = "artifacts-111111111111"
+
+// startExecuting starts a fake with its execution mode on (alarms evaluated every 50 ms over
+// 2 s periods) and the tooling account's bucket holding objects.
+func startExecuting(t *testing.T, objects map[string][]byte) *fakeaws.Server {
+	t.Helper()
+	s := start(t, func(c *fakeaws.Config) {
+		c.Execution = &fakeaws.Execution{AlarmInterval: 50 * time.Millisecond, AlarmPeriod: 2 * time.Second}
+	})
+	s3c := s3.NewFromConfig(rootConfig(t, s, tooling), func(o *s3.Options) { o.UsePathStyle = true })
+	if _, err := s3c.CreateBucket(ctx(t), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	for key, body := range objects {
+		if _, err := s3c.PutObject(ctx(t), &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// TestExecutionServesAnIntegration serves an AWS::ApiGatewayV2::Api whose requests go through
+// an AWS::ApiGatewayV2::Integration to a plain AWS::Lambda::Function (CloudFormation's Code
+// S3Bucket/S3Key): its ApiEndpoint is a loopback URL answered by the function's $LATEST, and an
+// unqualified invocation is recorded under FunctionName only, as Lambda records it.
+func TestExecutionServesAnIntegration(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the fake runs functions' code as Linux executables (provided.al2023)")
+	}
+	if testing.Short() {
+		t.Skip("builds the example's function")
+	}
+	good, _ := exampleZips(t)
+	s := startExecuting(t, map[string][]byte{"code.zip": good})
+	const template = `Parameters:
+  Bucket: {Type: String}
+  Key: {Type: String}
+Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      Role: arn:aws:iam::333333333333:role/fn
+      Code: {S3Bucket: !Ref Bucket, S3Key: !Ref Key}
+      Environment: {Variables: {STAGE: dev}}
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: api, ProtocolType: HTTP}
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !GetAtt Fn.Arn
+      PayloadFormatVersion: "2.0"
+Outputs:
+  Url: {Value: !GetAtt Api.ApiEndpoint}
+`
+	cfg := roleConfig(t, s, prodAcc, "exec-2")
+	cf, cw := cloudformation.NewFromConfig(cfg), cloudwatch.NewFromConfig(cfg)
+	createChangeSet(t, cf, "plain", "first", cftypes.ChangeSetTypeCreate, template, params("Bucket", bucket, "Key", "code.zip"))
+	changeSetStatus(t, cf, "plain", "first")
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("plain"), ChangeSetName: aws.String("first")}); err != nil {
+		t.Fatal(err)
+	}
+	st := stackDone(t, cf, "plain")
+	if len(st.Outputs) != 1 || !strings.HasPrefix(*st.Outputs[0].OutputValue, "http://127.0.0.1:") {
+		t.Fatalf("outputs %+v, want the API's loopback URL", st.Outputs)
+	}
+	status, body, version := get(t, *st.Outputs[0].OutputValue)
+	if status != 200 || !strings.Contains(body, `"message":"hello from dev"`) || version != "$LATEST" {
+		t.Fatalf("GET / answered %d %q from version %q, want the greeting from $LATEST", status, body, version)
+	}
+	fn, err := s.StackResource(prodAcc, region, "plain", "Fn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, points := metricSum(t, cw, "Invocations", "FunctionName", fn); points == 0 {
+		t.Error("no invocation recorded under FunctionName")
+	}
+	if _, points := metricSum(t, cw, "Invocations", "FunctionName", fn, "Resource", fn); points != 0 {
+		t.Error("an unqualified invocation recorded under FunctionName+Resource")
+	}
+}
+
+// metricSum sums a metric's AWS/Lambda data points of the last hour with exactly the
+// dimensions given as name, value pairs, and says how many periods had points.
+func metricSum(t *testing.T, cw *cloudwatch.Client, metric string, dims ...string) (total float64, periods int) {
+	t.Helper()
+	var d []cwtypes.Dimension
+	for i := 0; i < len(dims); i += 2 {
+		d = append(d, cwtypes.Dimension{Name: aws.String(dims[i]), Value: aws.String(dims[i+1])})
+	}
+	now := time.Now()
+	out, err := cw.GetMetricData(ctx(t), &cloudwatch.GetMetricDataInput{StartTime: aws.Time(now.Add(-time.Hour)), EndTime: aws.Time(now.Add(time.Second)),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{Id: aws.String("m"), MetricStat: &cwtypes.MetricStat{
+			Metric: &cwtypes.Metric{Namespace: aws.String("AWS/Lambda"), MetricName: aws.String(metric), Dimensions: d},
+			Period: aws.Int32(60), Stat: aws.String("Sum")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range out.MetricDataResults[0].Values {
+		total += v
+	}
+	return total, len(out.MetricDataResults[0].Values)
 }
 
 // get sends GET / and returns the status, the body and the X-Version header.
