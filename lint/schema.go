@@ -47,6 +47,11 @@ var resourceKeys = []string{
 	"Type", "UpdatePolicy", "UpdateReplacePolicy", "Version",
 }
 
+var policyValues = map[string][]string{
+	"DeletionPolicy":      {"Delete", "Retain", "RetainExceptOnCreate", "Snapshot"},
+	"UpdateReplacePolicy": {"Delete", "Retain", "Snapshot"},
+}
+
 var pseudoParameters = map[string]bool{
 	"AWS::AccountId": true, "AWS::NotificationARNs": true, "AWS::NoValue": true, "AWS::Partition": true,
 	"AWS::Region": true, "AWS::StackId": true, "AWS::StackName": true, "AWS::URLSuffix": true,
@@ -195,6 +200,11 @@ func (c *checker) checkParameters() {
 			c.errorf(RuleParameter, e.Value, "", path, "a parameter is a mapping with at least Type, got %s", e.Value.Describe())
 			continue
 		}
+		for _, k := range e.Value.Entries {
+			if !contains(parameterKeys, k.Key.Value) {
+				c.errorf(RuleParameter, k.Key, "", join(path, k.Key.Value), "%q is not a key of a parameter%s", k.Key.Value, orKnown(k.Key.Value, parameterKeys))
+			}
+		}
 		t, ok := e.Value.Entry("Type")
 		if !ok {
 			c.errorf(RuleParameter, e.Key, "", path, "parameter %s has no Type; add Type: String (or Number, CommaDelimitedList, an AWS-specific type)", e.Key.Value)
@@ -204,6 +214,39 @@ func (c *checker) checkParameters() {
 		if t.Value.Kind != template.Scalar || !(contains(parameterTypes, v) || strings.HasPrefix(v, "AWS::") || strings.HasPrefix(v, "List<AWS::")) {
 			c.errorf(RuleParameter, t.Value, "", path+".Type", "%s is not a parameter type%s", t.Value.Describe(), orKnown(v, parameterTypes))
 		}
+		c.checkDefault(e.Value, v, path)
+	}
+}
+
+var parameterKeys = []string{
+	"AllowedPattern", "AllowedValues", "ConstraintDescription", "Default", "Description", "MaxLength",
+	"MaxValue", "MinLength", "MinValue", "NoEcho", "Type",
+}
+
+// checkDefault checks a parameter's Default against its Type and AllowedValues: CloudFormation
+// refuses a stack whose default does not fit, but only when it is created.
+func (c *checker) checkDefault(param *template.Node, typ, path string) {
+	def := param.Get("Default")
+	if def == nil || def.Kind != template.Scalar || def.Type == template.Null {
+		return
+	}
+	if typ == "Number" && !isNumber(def, false) {
+		c.errorf(RuleParameter, def, "", path+".Default", "the Default of a Number parameter must be a number, got %s", def.Describe())
+		return
+	}
+	allowed := param.Get("AllowedValues")
+	if allowed == nil || allowed.Kind != template.Sequence || typ == "CommaDelimitedList" || strings.HasPrefix(typ, "List<") {
+		return
+	}
+	var values []string
+	for _, a := range allowed.Items {
+		if a.Kind != template.Scalar {
+			return
+		}
+		values = append(values, a.Value)
+	}
+	if !contains(values, def.Value) {
+		c.errorf(RuleParameter, def, "", path+".Default", "the Default %q is not one of the AllowedValues%s", def.Value, orKnown(def.Value, values))
 	}
 }
 
@@ -222,6 +265,11 @@ func (c *checker) checkResource(r *resource) {
 		}
 		if !contains(resourceKeys, e.Key.Value) {
 			c.errorf(RuleResource, e.Key, r.id, join(path, e.Key.Value), "%q is not a resource attribute%s", e.Key.Value, orKnown(e.Key.Value, resourceKeys))
+		}
+	}
+	for key, values := range policyValues {
+		if v := r.node.Get(key); v != nil && v.Kind == template.Scalar && !contains(values, v.Value) {
+			c.errorf(RuleResource, v, r.id, join(path, key), "%s %q is not a policy%s", key, v.Value, orKnown(v.Value, values))
 		}
 	}
 	t, ok := r.node.Entry("Type")
