@@ -110,7 +110,7 @@ func Check(file string, data []byte, opts Options) ([]Finding, error) {
 // checker holds one template's state while it is checked.
 type checker struct {
 	file     string
-	db       *cfnspec.Spec
+	db       *cfnspec.DB
 	root     *template.Node
 	findings []Finding
 
@@ -134,7 +134,7 @@ type resource struct {
 	properties *template.Node    // nil when absent
 }
 
-func newChecker(file string, db *cfnspec.Spec, root *template.Node) *checker {
+func newChecker(file string, db *cfnspec.DB, root *template.Node) *checker {
 	return &checker{
 		file: file, db: db, root: root,
 		resources:  map[string]*resource{},

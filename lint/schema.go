@@ -93,7 +93,7 @@ func (c *checker) readResourceType(r *resource) {
 	}
 	if t := r.node.Get("Type"); t.IsString() {
 		r.typ = t.Value
-		r.def = c.db.Resources[r.typ]
+		r.def = c.db.Resource(r.typ)
 	}
 	r.properties = r.node.Get("Properties")
 }
@@ -294,7 +294,7 @@ func (c *checker) checkResource(r *resource) {
 	if strings.HasSuffix(r.typ, "::MODULE") {
 		return // a registry module: its properties are its own
 	}
-	r.def = c.db.Resources[r.typ]
+	r.def = c.db.Resource(r.typ)
 	if r.def == nil {
 		sev := SeverityError
 		msg := "unknown resource type %q%s"
@@ -442,7 +442,7 @@ func (c *checker) checkValue(n *template.Node, t cfnspec.Type, path string, v *v
 			c.checkValue(e.Value, *t.Element, join(path, e.Key.Value), v)
 		}
 	case cfnspec.Struct:
-		st := &c.db.Types[t.Ref]
+		st := c.db.Type(t.Ref)
 		c.checkProperties(n, st.Properties, st.PropertyNames, n, path, v, st.Name)
 	case cfnspec.Union:
 		c.checkUnion(n, t, path, v)
@@ -507,7 +507,7 @@ func (c *checker) checkGlobals() {
 	kinds := []string{"Api", "CapacityProvider", "Function", "HttpApi", "LayerVersion", "SimpleTable", "StateMachine", "WebSocketApi"}
 	for _, e := range g.Value.Entries {
 		path := "Globals." + e.Key.Value
-		def := c.db.Resources["AWS::Serverless::"+e.Key.Value]
+		def := c.db.Resource("AWS::Serverless::" + e.Key.Value)
 		if !contains(kinds, e.Key.Value) || def == nil {
 			c.errorf(RuleSection, e.Key, "", path, "%q has no globals%s", e.Key.Value, orKnown(e.Key.Value, kinds))
 			continue
