@@ -35,6 +35,7 @@ Exit 0 when no template has errors (warnings do not count), 1 when one has, 2 on
 	enable := c.Flags().StringSlice("enable", nil, "turn on an opt-in `RULE` (repeat or comma-separate)")
 	disable := c.Flags().StringSlice("disable", nil, "turn off a `RULE` for every template")
 	rules := c.Flags().Bool("rules", false, "list the security rules and exit")
+	c.Flags().Lookup("json").Usage = "print JSON (a stable format, documented in docs/lint.md)"
 	c.Args = cobra.ArbitraryArgs
 	c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return []string{"yaml", "yml", "json", "template"}, cobra.ShellCompDirectiveFilterFileExt
@@ -58,6 +59,9 @@ type lintedTemplate struct {
 }
 
 func cmdLint(e *env, f *flags, args []string, opts lint.Options) error {
+	if err := opts.Validate(); err != nil {
+		return sluice.Errorf(sluice.EINVALID, "%w", err)
+	}
 	files, err := templateFiles(args)
 	if err != nil {
 		return err

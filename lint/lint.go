@@ -71,6 +71,16 @@ type Options struct {
 	Disable []string
 }
 
+// Validate reports a rule ID in Enable or Disable that names no rule.
+func (o Options) Validate() error {
+	for _, id := range append(append([]string(nil), o.Enable...), o.Disable...) {
+		if _, ok := ruleByID[id]; !ok {
+			return fmt.Errorf("no rule %q%s", id, suggestRule(id))
+		}
+	}
+	return nil
+}
+
 // HasErrors reports whether any finding is an error.
 func HasErrors(fs []Finding) bool {
 	for _, f := range fs {
@@ -89,10 +99,8 @@ func Check(file string, data []byte, opts Options) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range append(append([]string(nil), opts.Enable...), opts.Disable...) {
-		if _, ok := ruleByID[id]; !ok {
-			return nil, fmt.Errorf("no rule %q%s", id, suggestRule(id))
-		}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	root, err := template.Parse(file, data)
 	if err != nil {
