@@ -79,6 +79,9 @@ const (
 	EventEnvironmentUnfrozen      EventType = "sluice.environment.unfrozen"
 	EventEnvironmentRestoreFailed EventType = "sluice.environment.restore_failed"
 
+	EventPipelineCreated EventType = "sluice.pipeline.created"
+	EventPipelineRemoved EventType = "sluice.pipeline.removed"
+
 	EventVersionCrashed       EventType = "sluice.version.crashed"
 	EventVersionRestarted     EventType = "sluice.version.restarted"
 	EventVersionRestartFailed EventType = "sluice.version.restart_failed"
@@ -127,6 +130,9 @@ var eventPayloads = map[EventType]func() any{
 	EventEnvironmentFrozen:        func() any { return new(EnvironmentEvent) },
 	EventEnvironmentUnfrozen:      func() any { return new(EnvironmentEvent) },
 	EventEnvironmentRestoreFailed: func() any { return new(EnvironmentEvent) },
+
+	EventPipelineCreated: func() any { return new(Pipeline) },
+	EventPipelineRemoved: func() any { return new(Pipeline) },
 
 	EventVersionCrashed:       func() any { return new(VersionEvent) },
 	EventVersionRestarted:     func() any { return new(VersionEvent) },
@@ -427,4 +433,16 @@ func VersionChanged(v VersionEvent, now time.Time) Event {
 		v.Type = EventVersionRestartFailed
 	}
 	return newEvent(v.Type, envSubject(v.Environment), v, now)
+}
+
+// PipelineCreatedEvent is sluice.pipeline.created: a branch or pull request got p, its pipeline.
+func PipelineCreatedEvent(p *Pipeline, now time.Time) Event {
+	return newEvent(EventPipelineCreated, "pipeline/"+p.ID, p, now)
+}
+
+// PipelineRemovedEvent is sluice.pipeline.removed: p's branch or pull request is gone (or its time
+// to live ran out); its executions were stopped and its environments torn down, its history
+// kept.
+func PipelineRemovedEvent(p *Pipeline, now time.Time) Event {
+	return newEvent(EventPipelineRemoved, "pipeline/"+p.ID, p, now)
 }

@@ -5,6 +5,8 @@ go 1.26.0
 // Pure Go only, so the binary is static. Versions are pinned exactly: the module proxy these
 // machines reach refuses some newer ones (modernc.org/sqlite v1.61.x breaks go mod tidy).
 require (
+	// Tests only: lambdarun's tests build real Lambda bootstraps with the Go runtime's own library.
+	github.com/aws/aws-lambda-go v1.55.1
 	// The aws target: the SDK's own clients, so credentials, endpoints (AWS_ENDPOINT_URL for
 	// LocalStack, moto or Sluice's fake) and retries behave as every AWS tool's do.
 	github.com/aws/aws-sdk-go-v2 v1.48.0

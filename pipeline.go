@@ -27,6 +27,16 @@ type Pipeline struct {
 	State       PipelineState `json:"state"`
 	CreatedAt   time.Time     `json:"created_at"`
 	RemovedAt   time.Time     `json:"removed_at,omitzero"`
+	// RemovedBecause says why the pipeline was removed ("branch release/1.0 was deleted").
+	RemovedBecause string `json:"removed_because,omitempty"`
+	// ExpiresAt is when the pipeline is removed unless a push comes first (a pull request with
+	// an ephemeral environment and a time to live); zero: never.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+}
+
+// Expired reports whether the pipeline is active and its time to live has run out at now.
+func (p *Pipeline) Expired(now time.Time) bool {
+	return !p.State.Removed() && !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
 }
 
 // PipelineKind says what a pipeline follows.
@@ -126,6 +136,17 @@ func PipelineID(route string, kind PipelineKind, branch string, pr int) string {
 // creation time when it first records it.
 func MainPipeline(route, branch string) Pipeline {
 	return Pipeline{ID: PipelineID(route, KindMain, branch, 0), Route: route, Kind: KindMain, Branch: branch, State: PipelineActive}
+}
+
+// PullRequestPipeline returns the pipeline of pull request number of route, whose head is
+// branch (may be empty); the store sets its creation time when it first records it.
+func PullRequestPipeline(route string, number int, branch string) Pipeline {
+	return Pipeline{ID: PipelineID(route, KindPullRequest, branch, number), Route: route, Kind: KindPullRequest, Branch: branch, PullRequest: number, State: PipelineActive}
+}
+
+// BranchPipeline returns the pipeline of route for a branch other than its main one.
+func BranchPipeline(route, branch string) Pipeline {
+	return Pipeline{ID: PipelineID(route, KindBranch, branch, 0), Route: route, Kind: KindBranch, Branch: branch, State: PipelineActive}
 }
 
 // Describe says what the pipeline follows, for people: "branch main", "pull request #12".

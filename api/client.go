@@ -101,6 +101,23 @@ func (c *Client) Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	return res.Execution, nil
 }
 
+// RunIn starts a new execution of rev in pipeline (empty rev: the head of its branch).
+func (c *Client) RunIn(ctx context.Context, pipeline, rev string) (*sluice.Execution, error) {
+	var res RunResult
+	if err := c.do(ctx, http.MethodPost, "/api/v1/executions", map[string]any{"rev": rev, "pipeline": pipeline}, &res); err != nil {
+		return nil, err
+	}
+	return res.Execution, nil
+}
+
+// pipelineQuery is the query naming pipeline, or "" for the main one.
+func pipelineQuery(pipeline string) string {
+	if pipeline == "" {
+		return ""
+	}
+	return "?pipeline=" + url.QueryEscape(pipeline)
+}
+
 // RunOrResume follows the newest execution of rev when there is one (resumed is true; it may
 // have ended), and starts one otherwise.
 func (c *Client) RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, resumed bool, err error) {
@@ -162,8 +179,18 @@ func (c *Client) VersionLog(ctx context.Context, q engine.VersionLogQuery) (*eng
 	return &page, nil
 }
 
+// Deliveries returns the notification outbox's deliveries, newest first, at most limit (<= 0:
+// all).
+func (c *Client) Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error) {
+	var list DeliveryList
+	if err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v1/notifications?limit=%d", max(limit, 0)), nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Deliveries, nil
+}
+
 // Pipelines returns every pipeline, main pipelines first.
-func (c *Client) Pipelines(ctx context.Context) ([]sluice.Pipeline, error) {
+func (c *Client) Pipelines(ctx context.Context) ([]engine.PipelineView, error) {
 	var list PipelineList
 	if err := c.do(ctx, http.MethodGet, "/api/v1/pipelines", nil, &list); err != nil {
 		return nil, err
@@ -177,19 +204,20 @@ func (c *Client) Execution(ctx context.Context, id string) (*engine.Snapshot, er
 	return &s, c.do(ctx, http.MethodGet, "/api/v1/executions/"+id, nil, &s)
 }
 
-// Status returns the newest executions and the main pipeline's environments.
-func (c *Client) Status(ctx context.Context) (*engine.Status, error) {
+// Status returns the newest executions and the environments of pipeline ("": the main one).
+func (c *Client) Status(ctx context.Context, pipeline string) (*engine.Status, error) {
 	var s engine.Status
-	if err := c.do(ctx, http.MethodGet, "/api/v1/status", nil, &s); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/api/v1/status"+pipelineQuery(pipeline), nil, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// History returns the deployments and approvals of env in the main pipeline, newest first.
-func (c *Client) History(ctx context.Context, env string) (*engine.History, error) {
+// History returns the deployments and approvals of env in pipeline ("": the main one), newest
+// first.
+func (c *Client) History(ctx context.Context, pipeline, env string) (*engine.History, error) {
 	var h engine.History
-	if err := c.do(ctx, http.MethodGet, "/api/v1/environments/"+url.PathEscape(env)+"/history", nil, &h); err != nil {
+	if err := c.do(ctx, http.MethodGet, "/api/v1/environments/"+url.PathEscape(env)+"/history"+pipelineQuery(pipeline), nil, &h); err != nil {
 		return nil, err
 	}
 	return &h, nil
@@ -248,7 +276,7 @@ func (c *Client) Decide(ctx context.Context, d engine.Decision) (*sluice.Approva
 	}
 	var a sluice.Approval
 	err := c.do(ctx, http.MethodPost, "/api/v1/environments/"+url.PathEscape(d.Environment)+"/"+op,
-		map[string]string{"user": d.User, "comment": d.Comment, "change_set": d.ChangeSet}, &a)
+		map[string]string{"user": d.User, "comment": d.Comment, "change_set": d.ChangeSet, "pipeline": d.Pipeline}, &a)
 	if err != nil {
 		return nil, err
 	}

@@ -3,16 +3,20 @@
 // /healthz and /metrics needs the bearer token kept in the state directory, and every route
 // answers only requests whose Host names the API's own address (see Server.Addr).
 //
-//	GET  /api/v1/status                          executions, environments, pending approvals
-//	GET  /api/v1/pipelines                       every pipeline of the route
+//	GET  /api/v1/status?pipeline=P               executions, environments, pending approvals
+//	GET  /api/v1/pipelines                       every pipeline of the route, with its last
+//	                                             execution and environments
 //	GET  /api/v1/executions?prefix=P&limit=N     executions whose ID begins with P, newest first
-//	POST /api/v1/executions        {"rev":"..","resume":true}  run rev: with resume, follow its
-//	                                             execution if it has one; without, start a new one
+//	POST /api/v1/executions        {"rev":"..","resume":true,"pipeline":".."}  run rev: with resume,
+//	                                             follow its execution if it has one; without, or in
+//	                                             a named pipeline, start a new one
 //	GET  /api/v1/executions/{id}                 its snapshot (the run --json summary)
 //	GET  /api/v1/executions/{id}/logs?after=CURSOR&action=A&tail=N  what its actions printed
 //	GET  /api/v1/changesets/{digest}             a change set
+//	GET  /api/v1/notifications?limit=N           the notification outbox, newest first
 //	POST /api/v1/executions/{id}/stop|retry      {"user":".."}  stop answers the stopped execution
-//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:.."}
+//	POST /api/v1/environments/{env}/approve|reject  {"user":"..","comment":"..","change_set":"sha256:..","pipeline":".."}
+//	GET  /api/v1/environments/{env}/history?pipeline=P  its deployments and approvals
 //	GET  /api/v1/identity?challenge=HEX          HMAC-SHA256(token, challenge): proves the engine
 //	                                             knows the token without anyone sending it
 //	POST /api/v1/environments/{env}/rollback|freeze|unfreeze  {"user":"..","comment":"..","pipeline":".."}
@@ -43,6 +47,7 @@ import (
 
 // Engine is what the API needs of the engine.
 type Engine interface {
+	Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
 	Stop(ctx context.Context, id, who string) (*sluice.Execution, error)
@@ -54,11 +59,12 @@ type Engine interface {
 	Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error)
 	Logs(ctx context.Context, q engine.LogQuery) (*engine.LogPage, error)
 	VersionLog(ctx context.Context, q engine.VersionLogQuery) (*engine.VersionLogPage, error)
-	Pipelines(ctx context.Context) ([]sluice.Pipeline, error)
+	Pipelines(ctx context.Context) ([]engine.PipelineView, error)
 	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
 	Store() store.Store
-	Status(ctx context.Context) (*engine.Status, error)
-	History(ctx context.Context, env string) (*engine.History, error)
+	Status(ctx context.Context, pipeline string) (*engine.Status, error)
+	History(ctx context.Context, pipeline, env string) (*engine.History, error)
+	RunIn(ctx context.Context, pipeline, rev string) (*sluice.Execution, error)
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
 }
 
@@ -67,9 +73,14 @@ type ExecutionList struct {
 	Executions []sluice.Execution `json:"executions"`
 }
 
+// DeliveryList is the answer of GET /api/v1/notifications.
+type DeliveryList struct {
+	Deliveries []sluice.Delivery `json:"deliveries"`
+}
+
 // PipelineList is the answer of GET /api/v1/pipelines.
 type PipelineList struct {
-	Pipelines []sluice.Pipeline `json:"pipelines"`
+	Pipelines []engine.PipelineView `json:"pipelines"`
 }
 
 // Server serves the API.
@@ -173,21 +184,26 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"proof": Proof(s.Token, challenge)})
 	})
 	mux.HandleFunc("GET /api/v1/status", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.Status(r.Context())
+		return s.Engine.Status(r.Context(), r.URL.Query().Get("pipeline"))
 	}))
 	mux.HandleFunc("GET /api/v1/environments/{env}/history", s.auth(func(r *http.Request) (any, error) {
-		return s.Engine.History(r.Context(), r.PathValue("env"))
+		return s.Engine.History(r.Context(), r.URL.Query().Get("pipeline"), r.PathValue("env"))
 	}))
 	mux.HandleFunc("GET /api/v1/environments/{env}/changeset", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.PendingChangeSet(r.Context(), r.PathValue("env"))
 	}))
 	mux.HandleFunc("POST /api/v1/executions", s.auth(func(r *http.Request) (any, error) {
 		var body struct {
-			Rev    string `json:"rev"`
-			Resume bool   `json:"resume"`
+			Rev      string `json:"rev"`
+			Resume   bool   `json:"resume"`
+			Pipeline string `json:"pipeline"`
 		}
 		if err := decode(r, &body); err != nil {
 			return nil, err
+		}
+		if body.Pipeline != "" {
+			ex, err := s.Engine.RunIn(r.Context(), body.Pipeline, body.Rev)
+			return RunResult{Execution: ex}, err
 		}
 		if body.Resume {
 			ex, resumed, err := s.Engine.RunOrResume(r.Context(), body.Rev)
@@ -229,11 +245,22 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/pipelines", s.auth(func(r *http.Request) (any, error) {
 		list, err := s.Engine.Pipelines(r.Context())
 		if list == nil {
-			list = []sluice.Pipeline{}
+			list = []engine.PipelineView{}
 		}
 		return PipelineList{Pipelines: list}, err
 	}))
 	mux.HandleFunc("GET /api/v1/events", s.auth(s.events))
+	mux.HandleFunc("GET /api/v1/notifications", s.auth(func(r *http.Request) (any, error) {
+		limit, err := queryInt(r.URL.Query().Get("limit"), 0)
+		if err != nil || limit < 0 {
+			return nil, sluice.Errorf(sluice.EINVALID, "limit=%q is not a number of deliveries; send 1 or more, or none for all", r.URL.Query().Get("limit"))
+		}
+		list, err := s.Engine.Deliveries(r.Context(), int(limit))
+		if list == nil {
+			list = []sluice.Delivery{}
+		}
+		return DeliveryList{Deliveries: list}, err
+	}))
 	mux.HandleFunc("GET /api/v1/changesets/{digest}", s.auth(func(r *http.Request) (any, error) {
 		return s.Engine.ChangeSet(r.Context(), r.PathValue("digest"))
 	}))
@@ -266,7 +293,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		switch op := r.PathValue("op"); op {
 		case "approve", "reject":
-			return s.Engine.Decide(r.Context(), engine.Decision{Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
+			return s.Engine.Decide(r.Context(), engine.Decision{Pipeline: body.Pipeline, Environment: env, ChangeSet: body.ChangeSet, Approve: op == "approve", User: body.User, Comment: body.Comment})
 		case "rollback":
 			return s.Engine.Rollback(r.Context(), body.Pipeline, env, body.User, body.Comment)
 		case "freeze", "unfreeze":

@@ -395,11 +395,16 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 }
 
 // Teardown deletes the environment's stack and waits until it is gone; a stack that does not
-// exist is not an error.
+// exist is not an error. A stack named in sluice.yaml (stack:) is not deleted: the route names it
+// for every pipeline's copy of the environment, so deleting it could take another pipeline's
+// environment with it; Teardown says so and leaves it.
 func (p *Provider) Teardown(ctx context.Context, env deploy.Environment) error {
 	t, err := targetOf(env)
 	if err != nil {
 		return err
+	}
+	if named, ok := env.Config.(*Target); ok && named.Stack != "" {
+		return sluice.Errorf(sluice.ECONFLICT, "stack %s is named in sluice.yaml, so other pipelines' copies of %s may use it; it was not deleted: delete it yourself if nothing uses it (aws cloudformation delete-stack --stack-name %s)", t.Stack, env.Name, t.Stack)
 	}
 	s, err := p.session(ctx, env, t)
 	if err != nil {

@@ -360,8 +360,14 @@ func (b *bootstrap) roles(g group) []byte {
 	}
 	exec := b.executionRole(g.envs[0].t)
 	deployRole := b.deploymentRole(g.envs[0].t)
-	trust := policy(statement("TheSluiceEngine", "Allow", kv("AWS", b.engineRole()), "sts:AssumeRole", nil,
-		"Condition", kv("StringEquals", kv("sts:ExternalId", b.opts.ExternalID))))
+	trust := policy(
+		statement("TheSluiceEngine", "Allow", kv("AWS", b.engineRole()), "sts:AssumeRole", nil,
+			"Condition", kv("StringEquals", kv("sts:ExternalId", b.opts.ExternalID))),
+		// The pipeline of sluice aws synth, if there is one. CodePipeline passes no external ID;
+		// the account's root with the role's ARN as a condition lets the role be created later.
+		statement("TheSynthesizedPipeline", "Allow", kv("AWS", arn("iam", "", b.opts.ToolingAccount, "root")), "sts:AssumeRole", nil,
+			"Condition", kv("ArnEquals", kv("aws:PrincipalArn", arn("iam", "", b.opts.ToolingAccount, "role/"+b.opts.Route+"-SluicePipeline")))),
+	)
 	deployment := kv("Type", "AWS::IAM::Role", "Properties", kv(
 		"RoleName", deployRole[strings.LastIndex(deployRole, "/")+1:],
 		"Description", "Assumed by the Sluice engine of route "+route+" to deploy its stacks in this account",
@@ -383,9 +389,6 @@ func (b *bootstrap) roles(g group) []byte {
 			statement("ReadAlarmsAndMetrics", "Allow", nil, []string{"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"}, "*"),
 		))},
 	))
-	deployment = append(deployment, yaml.MapItem{Key: "Metadata", Value: kv("sluice", kv("suppress", []m{kv(
-		"id", "IAM_WILDCARD_RESOURCE", "reason", "cloudwatch:DescribeAlarms and cloudwatch:GetMetricData have no resource-level permissions",
-	)}))})
 	dropNilResource(deployment)
 
 	toolingKey := arn("kms", b.opts.ToolingRegion, b.opts.ToolingAccount, "key/*")

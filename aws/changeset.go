@@ -134,7 +134,12 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 	d.TemplateSHA256 = hex.EncodeToString(sum[:])
 	d.ChangeSet = changeSetName(d)
 
-	empty, err := p.createChangeSet(ctx, s, d, b.template, env, to)
+	desc := fmt.Sprintf("Sluice: %s of %s at %s", short(to.Artifact), env.Route, to.Revision)
+	if env.Execution != "" {
+		desc += ", execution " + env.Execution
+	}
+	tags := []cfntypes.Tag{{Key: ptr("sluice:route"), Value: ptr(env.Route)}, {Key: ptr("sluice:environment"), Value: ptr(env.Name)}}
+	empty, err := p.createChangeSet(ctx, s, d, b.template, desc, tags)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +169,7 @@ func changeSetName(d *Detail) string {
 
 // createChangeSet creates d's change set unless one of that name is there to reuse, and waits
 // until CloudFormation has computed it; empty is true when it holds no change.
-func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, template []byte, env deploy.Environment, to sluice.Version) (empty bool, err error) {
+func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, template []byte, desc string, tags []cfntypes.Tag) (empty bool, err error) {
 	existing, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
 	switch {
 	case err == nil && existing.ExecutionStatus == cfntypes.ExecutionStatusAvailable:
@@ -186,10 +191,6 @@ func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, t
 		for _, k := range slices.Sorted(maps.Keys(d.Parameters)) {
 			params = append(params, cfntypes.Parameter{ParameterKey: ptr(k), ParameterValue: ptr(d.Parameters[k])})
 		}
-		desc := fmt.Sprintf("Sluice: %s of %s at %s", short(to.Artifact), env.Route, to.Revision)
-		if env.Execution != "" {
-			desc += ", execution " + env.Execution
-		}
 		var roleARN *string
 		if d.ExecutionRole != "" {
 			roleARN = &d.ExecutionRole
@@ -199,7 +200,7 @@ func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, t
 			StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ChangeSetType: cfntypes.ChangeSetType(d.Type),
 			TemplateBody: ptr(string(template)), Parameters: params, Description: ptr(desc[:min(len(desc), 1024)]),
 			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam, cfntypes.CapabilityCapabilityNamedIam, cfntypes.CapabilityCapabilityAutoExpand},
-			Tags:         []cfntypes.Tag{{Key: ptr("sluice:route"), Value: ptr(env.Route)}, {Key: ptr("sluice:environment"), Value: ptr(env.Name)}},
+			Tags:         tags,
 		})
 		if err != nil {
 			return false, fmt.Errorf("create change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))

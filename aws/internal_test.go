@@ -179,3 +179,14 @@ func TestLastDatapoint(t *testing.T) {
 func stackWith(status string) *cfntypes.Stack {
 	return &cfntypes.Stack{StackStatus: cfntypes.StackStatus(status), StackStatusReason: ptr("reason")}
 }
+
+// A stack that sluice.yaml names is the stack of every pipeline's copy of the environment:
+// tearing one copy down must not delete it.
+func TestTeardownLeavesAStackTheRouteNames(t *testing.T) {
+	p := &Provider{}
+	env := deploy.Environment{Name: "dev@pr-7", Route: "hello-api", Config: &Target{Account: "111111111111", Region: "eu-west-1", Stack: "shared-dev"}}
+	err := p.Teardown(t.Context(), env)
+	if sluice.ErrorCode(err) != sluice.ECONFLICT || !strings.Contains(err.Error(), "shared-dev") {
+		t.Fatalf("teardown of a named stack: %v; want a conflict naming it, nothing deleted", err)
+	}
+}

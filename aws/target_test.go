@@ -93,17 +93,19 @@ func TestSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v any
-	if err := yaml.Unmarshal(read(t, "testdata/aws.yaml"), &v); err != nil {
-		t.Fatal(err)
-	}
-	js, _ := json.Marshal(v)
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sch.Validate(inst); err != nil {
-		t.Errorf("schema rejects testdata/aws.yaml: %v", err)
+	for _, file := range []string{"testdata/aws.yaml", "../examples/serverless-api/sluice.yaml"} {
+		var v any
+		if err := yaml.Unmarshal(read(t, file), &v); err != nil {
+			t.Fatal(err)
+		}
+		js, _ := json.Marshal(v)
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("schema rejects %s: %v", file, err)
+		}
 	}
 }
 

@@ -28,8 +28,15 @@ type upProcess struct {
 // environments are restored; a signal in between is a stop during start).
 func startUp(ctx context.Context, t *testing.T, r *repo, extra ...string) *upProcess {
 	t.Helper()
+	return startUpEnv(ctx, t, r, nil, extra...)
+}
+
+// startUpEnv is startUp with extra variables in sluice up's environment.
+func startUpEnv(ctx context.Context, t *testing.T, r *repo, env []string, extra ...string) *upProcess {
+	t.Helper()
 	args := append([]string{"up", "--listen", "127.0.0.1:0", "--no-watch", "--state", r.state}, extra...)
 	cmd, _, _ := sluiceCmd(ctx, r.dir, args...)
+	cmd.Env = append(cmd.Env, env...)
 	u := &upProcess{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}}
 	cmd.Stdout, cmd.Stderr = u.stdout, u.stderr
 	if err := cmd.Start(); err != nil {
@@ -49,6 +56,25 @@ func startUp(ctx context.Context, t *testing.T, r *repo, extra ...string) *upPro
 		return err == nil && json.Unmarshal(b, u) == nil && u.Address != ""
 	})
 	return u
+}
+
+// stop sends sluice up SIGTERM and waits for it to exit cleanly.
+func (u *upProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- u.cmd.Wait() }()
+	select {
+	case err := <-done:
+		u.stopped = true
+		if err != nil {
+			t.Fatalf("sluice up after SIGTERM: %v\n%s", err, u.stderr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("sluice up did not stop within 60s of SIGTERM")
+	}
 }
 
 // TestUpMetricsOff starts `sluice up --metrics=false`: /metrics is gone, the API still answers,

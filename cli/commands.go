@@ -92,13 +92,14 @@ const (
 	flagFile = 1 << iota
 	flagState
 	flagJSON
+	flagPipeline
 )
 
 // newCommand is a command with its usage line (use), a one-line and a longer description, and
 // the shared flags it takes.
 func newCommand(use, short, long string, shared int) (*cobra.Command, *flags) {
 	c := &cobra.Command{Use: use, Short: short, Long: short + ".\n\n" + long, DisableFlagsInUseLine: true}
-	f := &flags{file: new(string), state: new(string), json: new(bool)}
+	f := &flags{file: new(string), state: new(string), json: new(bool), pipeline: new(string)}
 	*f.file = "sluice.yaml"
 	if shared&flagFile != 0 {
 		c.Flags().StringVarP(f.file, "file", "f", "sluice.yaml", "the route `FILE`")
@@ -110,6 +111,9 @@ func newCommand(use, short, long string, shared int) (*cobra.Command, *flags) {
 	}
 	if shared&flagJSON != 0 {
 		c.Flags().BoolVar(f.json, "json", false, "print JSON (a stable format, documented in docs/json.md)")
+	}
+	if shared&flagPipeline != 0 {
+		c.Flags().StringVar(f.pipeline, "pipeline", "", "the pipeline: its `NAME` in sluice pipelines, its branch, or pr-N (default: the main pipeline)")
 	}
 	return c, f
 }
@@ -208,15 +212,18 @@ type runFlags struct {
 }
 
 func runCommand(e *env) *cobra.Command {
-	c, f := newCommand("run [-f FILE] [--rev REV] [--approve] [--json] [--keep] [--state DIR]", "Run one execution end to end",
+	c, f := newCommand("run [-f FILE] [--rev REV] [--pipeline NAME] [--approve] [--json] [--keep] [--state DIR]", "Run one execution end to end",
 		`Builds the revision once, runs its checks, and takes the artifact through every environment in
 order, stopping at approvals. A revision runs once: an execution of it that had not ended is
 resumed, one that ended is shown (--new runs it again). When another engine (a sluice up, or
 another sluice run) serves the same state, the execution is handed to it and followed here; if
 that engine stops first, this command takes the execution over.
 
+With --pipeline, a new execution in that branch's or pull request's pipeline (of --rev, default
+the head of its branch), deploying to its own environments.
+
 Exit 0 when the execution succeeded; 1 when it failed, was rejected, rolled back or stopped.`,
-		flagFile|flagState|flagJSON)
+		flagFile|flagState|flagJSON|flagPipeline)
 	var o runFlags
 	c.Flags().StringVar(&o.rev, "rev", "", "the `REV`ision to run (branch, tag or commit; default: head of source.branch)")
 	c.Flags().BoolVar(&o.approve, "approve", false, "approve every approval gate without asking")
@@ -230,21 +237,23 @@ Exit 0 when the execution succeeded; 1 when it failed, was rejected, rolled back
 
 // upFlags are the flags of sluice up.
 type upFlags struct {
-	listen  string
-	noWatch bool
-	poll    time.Duration
-	metrics bool
+	listen        string
+	webhookListen string
+	noWatch       bool
+	poll          time.Duration
+	metrics       bool
 }
 
 func upCommand(e *env) *cobra.Command {
-	c, f := newCommand("up [-f FILE] [--listen ADDR] [--no-watch] [--poll DURATION] [--metrics=false] [--state DIR]",
+	c, f := newCommand("up [-f FILE] [--listen ADDR] [--webhook-listen ADDR] [--no-watch] [--poll DURATION] [--metrics=false] [--state DIR]",
 		"Serve the engine: API, a run per new commit, environments kept serving",
 		"Runs until interrupted. Other sluice commands on the same state talk to it through its API\n(address in STATE/api.json, token in STATE/token).",
 		flagFile|flagState)
 	var o upFlags
 	c.Flags().StringVar(&o.listen, "listen", "127.0.0.1:7373", "the API's `ADDR`ess")
-	c.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not run new commits of the source branch")
-	c.Flags().DurationVar(&o.poll, "poll", 5*time.Second, "how often to look for new commits")
+	c.Flags().StringVar(&o.webhookListen, "webhook-listen", "", "also serve git hosts' webhooks (GitHub, GitLab, Gitea) on `ADDR`, and only them; the secret comes from SLUICE_WEBHOOK_SECRET")
+	c.Flags().BoolVar(&o.noWatch, "no-watch", false, "do not poll the source repository's branches for new commits")
+	c.Flags().DurationVar(&o.poll, "poll", 5*time.Second, "how often to look for new commits and expired pipelines")
 	c.Flags().BoolVar(&o.metrics, "metrics", true, "serve /metrics (Prometheus text, no token) on the API's address; --metrics=false turns it off")
 	c.Args = args(0, 0, "")
 	c.RunE = e.run(func([]string) error { return cmdUp(e, f, o) })
@@ -262,12 +271,12 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 	if approve {
 		name, short = "approve", "Approve the change set waiting for approval in an environment"
 	}
-	c, f := newCommand(name+" ENV [--change-set DIGEST] [--comment TEXT] [--state DIR]", short,
+	c, f := newCommand(name+" ENV [--pipeline NAME] [--change-set DIGEST] [--comment TEXT] [--state DIR]", short,
 		"The decision is recorded with who made it (SLUICE_USER, else the OS user) and the comment.\n"+
 			"An approval binds the change set you reviewed: sluice changeset ENV shows it, and approve needs\n"+
 			"its digest (or a prefix of at least 6 hex digits) in --change-set; if another change set is\n"+
 			"waiting now, nothing is decided. An approval past its timeout counts as a rejection.",
-		flagFile|flagState|flagJSON)
+		flagFile|flagState|flagJSON|flagPipeline)
 	var o decideFlags
 	c.Flags().StringVar(&o.comment, "comment", "", "a `TEXT` kept with the decision")
 	c.Flags().StringVar(&o.changeSet, "change-set", "", "the `DIGEST` (or a prefix of it) of the change set you reviewed")
@@ -276,8 +285,8 @@ func decideCommand(e *env, approve bool) *cobra.Command {
 }
 
 func statusCommand(e *env) *cobra.Command {
-	c, f := newCommand("status [--json] [--state DIR]", "Show executions, environments and pending approvals",
-		"Reads the state; it never creates it.", flagFile|flagState|flagJSON)
+	c, f := newCommand("status [--pipeline NAME] [--json] [--state DIR]", "Show executions, environments and pending approvals",
+		"Reads the state; it never creates it. With --pipeline, that pipeline's executions and environments.", flagFile|flagState|flagJSON|flagPipeline)
 	c.Args = args(0, 0, "")
 	c.RunE = e.run(func([]string) error { return cmdStatus(e, f) })
 	return c
@@ -325,8 +334,8 @@ until interrupted). Name the route file with --file FILE.`,
 }
 
 func historyCommand(e *env) *cobra.Command {
-	c, f := newCommand("history ENV [--json] [--state DIR]", "List an environment's deployments and approval decisions",
-		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON)
+	c, f := newCommand("history ENV [--pipeline NAME] [--json] [--state DIR]", "List an environment's deployments and approval decisions",
+		"Newest first, with why each rollback happened.", flagFile|flagState|flagJSON|flagPipeline)
 	takesEnvironment(e, c, f, func(envName string) error { return cmdHistory(e, f, envName) })
 	return c
 }

@@ -301,6 +301,8 @@ var documentedOnly = map[string]string{
 	"status environments[].frozen":                          "only while the environment is frozen",
 	"pipelines pipelines[].pull_request":                    "only for a pull request's pipeline",
 	"pipelines pipelines[].removed_at":                      "only once a pipeline's branch or pull request is gone",
+	"pipelines pipelines[].removed_because":                 "only once a pipeline's branch or pull request is gone",
+	"pipelines pipelines[].expires_at":                      "only for a pull request's pipeline with an ephemeral environment",
 }
 
 // documentedOnlyKey reports whether path, or an object or array it is in, is in documentedOnly.

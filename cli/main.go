@@ -131,4 +131,6 @@ type flags struct {
 	file  *string
 	state *string
 	json  *bool
+	// pipeline names the pipeline a command works on (--pipeline); "" is the main one.
+	pipeline *string
 }

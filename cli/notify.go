@@ -194,18 +194,12 @@ func cmdNotifyLog(e *env, f *flags, limit int) error {
 	if limit < 0 {
 		return usagef("-n must be 0 (all) or more, got %d", limit)
 	}
-	// The outbox is read from the state's store directly, whether or not an engine serves it:
-	// the log is a record, and reading it changes nothing.
-	dir, err := existingState(f)
-	if err != nil {
+	var ds []sluice.Delivery
+	err := withService(e, f, reads, func(svc service, _ bool) error {
+		var err error
+		ds, err = svc.Deliveries(e.ctx, limit)
 		return err
-	}
-	db, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ds, err := db.ListDeliveries(e.ctx, limit)
+	})
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) error {
-	d := engine.Decision{Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
+	d := engine.Decision{Pipeline: *f.pipeline, Environment: envName, ChangeSet: o.changeSet, Approve: approve, User: identity(), Comment: o.comment}
 	return withService(e, f, reads, func(svc service, _ bool) error {
 		a, err := svc.Decide(e.ctx, d)
 		if err != nil {
@@ -36,7 +36,7 @@ func cmdDecide(e *env, f *flags, approve bool, envName string, o decideFlags) er
 
 func cmdStatus(e *env, f *flags) error {
 	return withService(e, f, reads, func(svc service, serving bool) error {
-		st, err := svc.Status(e.ctx)
+		st, err := svc.Status(e.ctx, *f.pipeline)
 		if err != nil {
 			return err
 		}
@@ -144,7 +144,7 @@ func orDash(s string) string {
 
 func cmdHistory(e *env, f *flags, envName string) error {
 	return withService(e, f, reads, func(svc service, _ bool) error {
-		h, err := svc.History(e.ctx, envName)
+		h, err := svc.History(e.ctx, *f.pipeline, envName)
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 )
 
 func pipelinesCommand(e *env) *cobra.Command {
@@ -21,8 +23,8 @@ func pipelinesCommand(e *env) *cobra.Command {
 
 // pipelineList is the --json output of sluice pipelines.
 type pipelineList struct {
-	FormatVersion int               `json:"format_version"`
-	Pipelines     []sluice.Pipeline `json:"pipelines"`
+	FormatVersion int                   `json:"format_version"`
+	Pipelines     []engine.PipelineView `json:"pipelines"`
 }
 
 func cmdPipelines(e *env, f *flags) error {
@@ -30,9 +32,6 @@ func cmdPipelines(e *env, f *flags) error {
 		list, err := svc.Pipelines(e.ctx)
 		if err != nil {
 			return err
-		}
-		if list == nil {
-			list = []sluice.Pipeline{}
 		}
 		if *f.json {
 			writeJSON(e.stdout, pipelineList{FormatVersion: 1, Pipelines: list})
@@ -44,9 +43,20 @@ func cmdPipelines(e *env, f *flags) error {
 		}
 		var buf bytes.Buffer
 		tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "PIPELINE\tKIND\tFOLLOWS\tSTATE\tCREATED")
+		fmt.Fprintln(tw, "PIPELINE\tKIND\tFOLLOWS\tSTATE\tLAST EXECUTION\tENVIRONMENTS\tCREATED")
 		for _, p := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.ID, p.Kind, p.Describe(), p.State, p.CreatedAt.Local().Format("2006-01-02 15:04"))
+			last := "-"
+			if p.LastExecution != nil {
+				last = p.LastExecution.ID + " " + strings.ToLower(string(p.LastExecution.Status))
+			}
+			var envs []string
+			for _, env := range p.Environments {
+				envs = append(envs, env.Name)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.ID, p.Kind, p.Describe(), p.State, last, cmp.Or(strings.Join(envs, ","), "-"), p.CreatedAt.Local().Format("2006-01-02 15:04"))
+			if p.State.Removed() && p.RemovedBecause != "" {
+				fmt.Fprintf(tw, "  removed: %s\t\t\t\t\t\t\n", p.RemovedBecause)
+			}
 		}
 		tw.Flush()
 		_, err = e.stdout.Write(buf.Bytes())

@@ -36,6 +36,7 @@ func (s remoteSource) gone(ctx context.Context) bool { return !s.Ping(ctx) }
 
 type runOptions struct {
 	file, dir, rev string
+	pipeline       string // run --pipeline: a new execution in that pipeline
 	approve, json  bool
 	keep           bool
 	fresh          bool      // run --new: a new execution even if the revision ran before
@@ -57,7 +58,7 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 	if err != nil {
 		return err
 	}
-	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, approve: r.approve, json: *f.json, keep: r.keep, fresh: r.fresh})
+	snap, err := runRoute(e, runOptions{file: *f.file, dir: dir, rev: r.rev, pipeline: *f.pipeline, approve: r.approve, json: *f.json, keep: r.keep, fresh: r.fresh})
 	if err != nil {
 		return err
 	}
@@ -68,6 +69,13 @@ func cmdRun(e *env, f *flags, r runFlags) error {
 // (interrupted ones resume; one revision runs once unless --new asks for another).
 func runRoute(e *env, o runOptions) (*engine.Snapshot, error) {
 	return execute(e, o, func(svc service) (*sluice.Execution, string, error) {
+		if o.pipeline != "" {
+			ex, err := svc.RunIn(e.ctx, o.pipeline, o.rev)
+			if err != nil {
+				return nil, "", err
+			}
+			return ex, headline(ex, false), nil
+		}
 		if o.fresh {
 			ex, err := svc.Run(e.ctx, o.rev)
 			if err != nil {
@@ -249,7 +257,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 			switch {
 			case o.approve:
 				fmt.Fprintf(o.out, "  approving %s for %s (--approve)\n", sluice.ShortDigest(a.ChangeSetDigest), env.Name)
-				d := engine.Decision{Environment: env.Name, ChangeSet: a.ChangeSetDigest, Approve: true, User: identity(), Comment: "approved with --approve"}
+				d := engine.Decision{Pipeline: a.Pipeline, Environment: env.Name, ChangeSet: a.ChangeSetDigest, Approve: true, User: identity(), Comment: "approved with --approve"}
 				if _, err := src.Decide(ctx, d); err != nil {
 					// Refused (not an approver, expired): nobody else was asked to decide, so the
 					// execution must not be left waiting for good.
@@ -282,7 +290,7 @@ func follow(ctx context.Context, e *env, src source, id string, o runOptions) (*
 					a.env, sluice.ShortDigest(a.changeSet), stateFlag(o.dir), a.env, stateFlag(o.dir))
 				break
 			}
-			d := engine.Decision{Environment: a.env, ChangeSet: a.changeSet, Approve: a.yes, User: identity(), Comment: a.comment}
+			d := engine.Decision{Pipeline: prev.Execution.Pipeline, Environment: a.env, ChangeSet: a.changeSet, Approve: a.yes, User: identity(), Comment: a.comment}
 			if _, err := src.Decide(ctx, d); err != nil {
 				fmt.Fprintf(o.out, "  %v\n", err)
 			}

@@ -18,11 +18,12 @@ import (
 // are written once against it, and never read the store, the logs or a provider's folders
 // behind a serving engine's back.
 type service interface {
-	Status(ctx context.Context) (*engine.Status, error)
-	History(ctx context.Context, env string) (*engine.History, error)
+	Status(ctx context.Context, pipeline string) (*engine.Status, error)
+	History(ctx context.Context, pipeline, env string) (*engine.History, error)
 	PendingChangeSet(ctx context.Context, env string) (*sluice.ChangeSet, error)
 	ChangeSet(ctx context.Context, digest string) (*sluice.ChangeSet, error)
-	Pipelines(ctx context.Context) ([]sluice.Pipeline, error)
+	Pipelines(ctx context.Context) ([]engine.PipelineView, error)
+	Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error)
 	Executions(ctx context.Context, prefix string, limit int) ([]sluice.Execution, error)
 	Execution(ctx context.Context, id string) (*engine.Snapshot, error)
 	Logs(ctx context.Context, q engine.LogQuery) (*engine.LogPage, error)
@@ -33,6 +34,7 @@ type service interface {
 	// What only an engine that drives executions and deploys can do.
 	Run(ctx context.Context, rev string) (*sluice.Execution, error)
 	RunOrResume(ctx context.Context, rev string) (*sluice.Execution, bool, error)
+	RunIn(ctx context.Context, pipeline, rev string) (*sluice.Execution, error)
 	Retry(ctx context.Context, id string) (*sluice.Execution, error)
 	Rollback(ctx context.Context, pipeline, env, user, comment string) (*sluice.Deployment, error)
 }

@@ -285,11 +285,13 @@ func TestCommandsAskTheServingEngine(t *testing.T) {
 	mux.HandleFunc("GET /api/v1/identity", func(w http.ResponseWriter, r *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]string{"proof": api.Proof(token, r.URL.Query().Get("challenge"))})
 	})
-	answer("GET /api/v1/pipelines", api.PipelineList{Pipelines: []sluice.Pipeline{{ID: "only-the-engine@main", Route: "only-the-engine", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive}}})
+	answer("GET /api/v1/pipelines", api.PipelineList{Pipelines: []engine.PipelineView{{Pipeline: sluice.Pipeline{ID: "only-the-engine@main", Route: "only-the-engine", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive}}}})
 	answer("GET /api/v1/executions", api.ExecutionList{Executions: []sluice.Execution{{ID: id, Pipeline: "only-the-engine@main", Status: sluice.StatusSucceeded}}})
 	answer("GET /api/v1/executions/{id}/logs", engine.LogPage{Chunks: []engine.LogChunk{{Stage: "Build", Action: "Build", Text: "printed where the engine runs\n"}}, Cursor: "c1", Ended: true})
 	answer("GET /api/v1/environments/{env}/log", engine.VersionLogPage{Environment: "dev", Version: "v-1", Text: "a version the engine runs\n", Next: 26})
 	answer("POST /api/v1/environments/{env}/{op}", map[string]any{"environment": "dev", "frozen": false})
+	answer("GET /api/v1/notifications", api.DeliveryList{Deliveries: []sluice.Delivery{{ID: 1, Channel: "ops-by-engine", EventID: "e1", EventType: "sluice.execution.failed",
+		Subject: "execution/x", Status: sluice.DeliveryDelivered, Attempts: 1}}})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	info, err := json.Marshal(map[string]any{"address": strings.TrimPrefix(srv.URL, "http://"), "pid": os.Getpid()})
@@ -307,6 +309,7 @@ func TestCommandsAskTheServingEngine(t *testing.T) {
 		{[]string{"logs", "feed"}, "==> Build / Build <==\nprinted where the engine runs\n"},
 		{[]string{"logs", "--env", "dev"}, "==> dev: version v-1 <==\na version the engine runs\n"},
 		{[]string{"unfreeze", "dev"}, "dev unfrozen"},
+		{[]string{"notify", "log"}, "ops-by-engine"},
 	} {
 		res := sluiceRun(t, dir, append(tt.args, "--state", state)...)
 		if res.code != 0 || !strings.Contains(res.stdout, tt.want) {

@@ -363,12 +363,15 @@ func (inst *instance) close() {
 // anything about, or reads files of, a name such as ../../x. When the route file cannot be read,
 // the environments recorded in the state are the ones known.
 func knownEnvironment(e *env, f *flags, name string) error {
+	if *f.pipeline != "" && *f.pipeline != "main" {
+		return nil // a branch's or pull request's own environments (pr-7) are the engine's to check
+	}
 	known := routeEnvironments(*f.file)
 	hint := ""
 	if known == nil {
 		hint = fmt.Sprintf(" (%s could not be read, or is not valid: sluice validate says why; pass -f FILE for another)", *f.file)
 		_ = withService(e, f, reads, func(svc service, _ bool) error {
-			st, err := svc.Status(e.ctx)
+			st, err := svc.Status(e.ctx, *f.pipeline)
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,20 +59,7 @@ func TestUp(t *testing.T) {
 		t.Errorf("sluice logs --env prod: exit %d\n%s%s", logs.code, logs.stdout, logs.stderr)
 	}
 
-	if err := u.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- u.cmd.Wait() }()
-	select {
-	case err := <-done:
-		u.stopped = true
-		if err != nil {
-			t.Fatalf("sluice up after SIGTERM: %v\nstdout:\n%s\nstderr:\n%s", err, u.stdout, u.stderr)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("sluice up did not stop within 30s of SIGTERM")
-	}
+	u.stop(t)
 	if _, err := http.Get(endpoint + "/"); err == nil {
 		t.Error("prod still answers after sluice up stopped")
 	}

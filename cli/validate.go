@@ -27,6 +27,7 @@ func load(file string) (*spec.Route, spec.Diagnostics, error) {
 	}
 	if route != nil {
 		diags = append(diags, route.UnsetSecrets(os.LookupEnv)...)
+		diags = append(diags, route.UnsetNotifyVars(os.LookupEnv)...)
 	}
 	return route, diags, nil
 }

@@ -9,6 +9,9 @@
 //	         ... the engine shows it and binds the approval to its digest ...
 //	Apply    exactly that change set, shifting traffic  (local: start, shift, bake; aws: ExecuteChangeSet)
 //	Discard  it instead, on rejection, supersession or stop (local: nothing held; aws: DeleteChangeSet)
+//
+// and an environment whose pipeline is removed goes with Teardown (local: stop and free the
+// address; aws: DeleteStack).
 package deploy
 
 import (
@@ -116,6 +119,14 @@ type Provider interface {
 	// Restore makes the environment serve live again after a restart, discarding anything half
 	// deployed. Idempotent, and safe after a partial failure (that is what it is for).
 	Restore(ctx context.Context, env Environment, live *sluice.Version, secrets map[string]string) error
+	// Teardown removes the environment for good, when the pipeline it belongs to is removed (a
+	// branch deleted, a pull request closed or expired): it stops what serves there and frees
+	// its entry point (local: the versions stop and the router's address is free; aws: the
+	// stack is deleted), and lets go of anything held for it. The engine calls it only once no
+	// execution of the pipeline runs, and never for an environment of another pipeline.
+	// Idempotent: tearing down an environment never created here, or torn down already, is not
+	// an error. Safe after a partial failure.
+	Teardown(ctx context.Context, env Environment) error
 	// Status describes what serves now, for status displays and metrics; nil and no error for
 	// an environment the provider does not serve. Read only; safe to call at any time.
 	Status(ctx context.Context, env Environment) (*EnvironmentStatus, error)

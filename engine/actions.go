@@ -101,10 +101,18 @@ func (ac *actionContext) workspace(ctx context.Context) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, checkoutMarker)); err == nil {
 		return dir, nil
 	}
-	tmp := dir + ".tmp"
-	_ = os.RemoveAll(tmp)
+	// Each attempt checks out into a folder of its own: a git that a killed engine left running
+	// may still be writing into the last attempt's.
+	stale, _ := filepath.Glob(dir + ".tmp*")
+	for _, old := range stale {
+		_ = os.RemoveAll(old)
+	}
 	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("create workspace: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp")
+	if err != nil {
 		return "", fmt.Errorf("create workspace: %w", err)
 	}
 	if err := ac.e.cfg.Source.Checkout(ctx, RepoPath(ac.ex.RouteFile, ac.plan.Source.Repo), ac.ex.Revision, tmp); err != nil {

@@ -126,6 +126,13 @@ func TestEventCatalogue(t *testing.T) {
 
 	c.wantEnd(c.release("7", "true", "1s"), sluice.StatusRejected) // nobody decides in time
 
+	c.git("branch", "feature/catalogue")
+	branched, err := c.engine.RunBranch(c.ctx, "feature/catalogue", "")
+	must(t, err)
+	_, err = c.engine.RemovePipeline(c.ctx, branched.Pipeline, "branch feature/catalogue was deleted")
+	must(t, err)
+	c.wantEnd(branched, sluice.StatusStopped)
+
 	c.killLive("dev")
 	c.restartWithoutArtifacts()
 

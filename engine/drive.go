@@ -73,7 +73,7 @@ func (e *Engine) startIn(ctx context.Context, pl sluice.Pipeline, route *spec.Ro
 		return nil, false, err
 	}
 	subject, _ := e.cfg.Source.Subject(ctx, RepoPath(e.cfg.RouteFile, route.Source.Repo), sha)
-	p := plan.Compile(route)
+	p := plan.Compile(pipelineRoute(route, &pl))
 	ex = &sluice.Execution{
 		ID: newID(), Pipeline: pl.ID, Revision: sha, Subject: subject,
 		Status: sluice.StatusPending, Route: string(text), RouteFile: e.cfg.RouteFile, CreatedAt: e.now().UTC(),
@@ -144,7 +144,11 @@ func (e *Engine) drive(ctx context.Context, r *run, id string) {
 		e.finish(ctx, ex, sluice.StatusFailed, err.Error())
 		return
 	}
-	p := plan.Compile(route)
+	p, err := e.planOf(ctx, route, ex.Pipeline)
+	if err != nil {
+		e.log.Error("load the pipeline of execution", "execution", id, "err", err)
+		return
+	}
 	if ex.Status == sluice.StatusPending {
 		ex.Status, ex.StartedAt = sluice.StatusInProgress, e.now().UTC()
 		if !e.save(ctx, func(ev ...sluice.Event) error { return e.store.SaveExecution(ctx, ex, ev...) },

@@ -182,6 +182,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list executions to resume: %w", err)
 	}
+	active = e.stopRemoved(ctx, active)
 	// An execution inside a stage keeps it: take the stages back before anything else runs.
 	for _, ex := range active {
 		stages, err := e.store.Stages(ctx, ex.ID)

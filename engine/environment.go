@@ -315,7 +315,7 @@ func matchChangeSet(a *sluice.Approval, d Decision) error {
 // Decide records a decision and publishes its events.
 func (e *Engine) Decide(ctx context.Context, d Decision) (*sluice.Approval, error) {
 	var err error
-	if d.Pipeline, err = e.orMain(ctx, d.Pipeline); err != nil {
+	if d.Pipeline, err = e.ResolvePipeline(ctx, d.Pipeline); err != nil {
 		return nil, err
 	}
 	a, events, err := Decide(ctx, e.store, d, e.now())

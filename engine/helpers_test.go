@@ -74,6 +74,14 @@ func (p *fakeProvider) Apply(ctx context.Context, req deploy.Request) (deploy.Re
 	return deploy.Result{Status: sluice.StatusSucceeded}, nil
 }
 
+func (p *fakeProvider) Teardown(_ context.Context, env deploy.Environment) error {
+	p.named(env)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.trail = append(p.trail, "teardown "+env.Name+" -")
+	return nil
+}
+
 func (p *fakeProvider) Discard(ctx context.Context, env deploy.Environment, cs *sluice.ChangeSet) error {
 	p.named(env)
 	p.mu.Lock()
@@ -152,6 +160,25 @@ type fixture struct {
 	engine    *engine.Engine
 	environ   []string
 	leasePoll time.Duration // how often the engine looks for stops and renews leases; 50ms if zero
+	clock     *testClock    // the engine's clock; time.Now if nil
+}
+
+// testClock is a clock a test moves by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // routeHead is a route with a cheap build and one environment; tests append checks and
@@ -214,10 +241,14 @@ func (f *fixture) start() *engine.Engine {
 	if environ == nil {
 		environ = os.Environ()
 	}
+	var now func() time.Time
+	if f.clock != nil {
+		now = f.clock.Now
+	}
 	f.engine, err = engine.New(engine.Config{
 		Source:    git.Source{},
 		RouteFile: filepath.Join(f.repo, "sluice.yaml"), StateDir: f.state, Store: f.db, Artifacts: f.artifacts,
-		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
+		Providers: map[string]deploy.Provider{cmp.Or(f.target, "local"): f.provider}, Environ: environ, Now: now, ApprovalPoll: 20 * time.Millisecond, LeasePoll: cmp.Or(f.leasePoll, 50*time.Millisecond),
 	})
 	if err != nil {
 		f.t.Fatal(err)

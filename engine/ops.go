@@ -348,11 +348,14 @@ func (e *Engine) livePlan(ctx context.Context, state *sluice.EnvironmentState) (
 	if state != nil && state.Live != nil {
 		if text, file := e.liveRoute(ctx, state); text != "" {
 			if route, err := parseRoute(file, []byte(text)); err == nil {
-				return plan.Compile(route), nil
+				return e.planOf(ctx, route, state.Pipeline)
 			}
 		}
 	}
-	return e.currentPlan()
+	if state == nil {
+		return e.currentPlan()
+	}
+	return e.currentPlanOf(ctx, state.Pipeline)
 }
 
 // liveRoute is the route text (and its file's name) of the execution that deployed state's live

@@ -88,23 +88,28 @@ func (e *Engine) instanceOf(ctx context.Context, instance string) (pipeline, env
 	return route + "@" + ref, env
 }
 
-// ensurePipeline records p unless the store has it; a removed pipeline that runs again is
-// active again.
+// ensurePipeline records p unless the store has it active; a removed pipeline that runs again
+// (its branch was created again) is active again. Either is told as sluice.pipeline.created.
 func (e *Engine) ensurePipeline(ctx context.Context, p sluice.Pipeline) error {
 	stored, err := e.store.Pipeline(ctx, p.ID)
 	switch {
 	case err == nil && !stored.State.Removed():
 		return nil
 	case err == nil:
-		stored.State, stored.RemovedAt = sluice.PipelineActive, time.Time{}
+		stored.State, stored.RemovedAt, stored.RemovedBecause = sluice.PipelineActive, time.Time{}, ""
 		p = *stored
 	case sluice.ErrorCode(err) != sluice.ENOTFOUND:
 		return fmt.Errorf("read pipeline %s: %w", p.ID, err)
 	default:
 		p.CreatedAt = e.now().UTC()
 	}
-	if err := e.store.SavePipeline(ctx, &p); err != nil {
+	ev := sluice.PipelineCreatedEvent(&p, e.now())
+	if err := e.store.SavePipeline(ctx, &p, ev); err != nil {
 		return fmt.Errorf("record pipeline %s: %w", p.ID, err)
+	}
+	e.bus.publish(ev)
+	if p.Kind != sluice.KindMain {
+		e.log.Info("pipeline created", "pipeline", p.ID, "follows", p.Describe())
 	}
 	return nil
 }
@@ -124,7 +129,65 @@ func (e *Engine) RunBranch(ctx context.Context, branch, rev string) (*sluice.Exe
 	return ex, err
 }
 
-// Pipelines returns every pipeline of the store, main pipelines first.
-func (e *Engine) Pipelines(ctx context.Context) ([]sluice.Pipeline, error) {
-	return e.store.ListPipelines(ctx)
+// PipelineView is a pipeline with its newest execution and its environments, for people.
+type PipelineView struct {
+	sluice.Pipeline
+	// LastExecution is its newest execution; nil before its first.
+	LastExecution *LastExecution `json:"last_execution,omitempty"`
+	// Environments are its own environments, by name.
+	Environments []PipelineEnvironment `json:"environments"`
+}
+
+// LastExecution names a pipeline's newest execution.
+type LastExecution struct {
+	ID       string        `json:"id"`
+	Status   sluice.Status `json:"status"`
+	Revision string        `json:"revision"`
+}
+
+// PipelineEnvironment is an environment of a pipeline: where it serves (served, for a removed
+// pipeline) and the revision live there.
+type PipelineEnvironment struct {
+	Name    string `json:"name"`
+	Address string `json:"address,omitempty"`
+	Live    string `json:"live,omitempty"`
+}
+
+// Pipelines returns every pipeline of the store, main pipelines first, with its newest
+// execution and its environments.
+func (e *Engine) Pipelines(ctx context.Context) ([]PipelineView, error) {
+	list, err := e.store.ListPipelines(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PipelineView, 0, len(list))
+	for _, p := range list {
+		v := PipelineView{Pipeline: p, Environments: []PipelineEnvironment{}}
+		exs, err := e.store.ListExecutions(ctx, p.ID, false, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(exs) > 0 {
+			v.LastExecution = &LastExecution{ID: exs[0].ID, Status: exs[0].Status, Revision: exs[0].Revision}
+		}
+		envs, err := e.store.ListEnvironments(ctx, p.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, env := range envs {
+			pe := PipelineEnvironment{Name: env.Name, Address: env.Address}
+			if env.Live != nil {
+				pe.Live = env.Live.Revision
+			}
+			v.Environments = append(v.Environments, pe)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Deliveries returns the notification outbox's deliveries, newest first, at most limit (<= 0:
+// all).
+func (e *Engine) Deliveries(ctx context.Context, limit int) ([]sluice.Delivery, error) {
+	return e.store.ListDeliveries(ctx, limit)
 }

@@ -124,7 +124,7 @@ environments:
 					t.Errorf("freeze %v: %v", frozen, err)
 				}
 			}
-			st, err := e.Status(context.Background())
+			st, err := e.Status(context.Background(), "")
 			if err != nil || len(st.Environments) != 1 || st.Environments[0].Name != "dev" || st.Environments[0].Live == "" {
 				t.Errorf("status: %+v, %v; want dev with its live version", st, err)
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/sluicehq/sluice"
@@ -29,15 +30,25 @@ type History struct {
 // statusExecutions is how many executions Status lists.
 const statusExecutions = 20
 
-// Status returns the newest executions and every environment of the main pipeline, in the
-// route's order (environments the store knows of, if the route file cannot be read).
-func (e *Engine) Status(ctx context.Context) (*Status, error) {
-	exs, err := e.store.ListExecutions(ctx, "", false, statusExecutions)
+// Status returns the newest executions (of every pipeline; of pipeline alone when it is named)
+// and every environment of pipeline ("": the main pipeline; see ResolvePipeline for the names
+// it takes), in the route's order (environments the store knows of, if the route file cannot
+// be read).
+func (e *Engine) Status(ctx context.Context, pipeline string) (*Status, error) {
+	id, err := e.ResolvePipeline(ctx, pipeline)
+	if err != nil {
+		return nil, err
+	}
+	listed := ""
+	if pipeline != "" {
+		listed = id
+	}
+	exs, err := e.store.ListExecutions(ctx, listed, false, statusExecutions)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	if p, err := e.currentPlan(); err == nil {
+	if p, err := e.currentPlanOf(ctx, listed); err == nil {
 		for _, env := range p.Environments {
 			names = append(names, env.Name)
 		}
@@ -45,6 +56,9 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	snaps := e.Snapshots()
 	if snaps.Pipeline == "" {
 		snaps.Pipeline = e.storedMainPipeline(ctx)
+	}
+	if listed != "" {
+		snaps.Pipeline = listed
 	}
 	envs, err := snaps.Environments(ctx, names)
 	if err != nil {
@@ -56,9 +70,13 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	return &Status{Executions: exs, Environments: envs}, nil
 }
 
-// History returns the deployments and approvals of env in the main pipeline, newest first.
-func (e *Engine) History(ctx context.Context, env string) (*History, error) {
-	pipeline := e.mainOrStored(ctx)
+// History returns the deployments and approvals of env in pipeline ("": the main one), newest
+// first.
+func (e *Engine) History(ctx context.Context, pipeline, env string) (*History, error) {
+	pipeline, err := e.ResolvePipeline(ctx, pipeline)
+	if err != nil {
+		return nil, err
+	}
 	ds, err := e.store.ListDeployments(ctx, pipeline, env, 0)
 	if err != nil {
 		return nil, err
@@ -88,6 +106,32 @@ func (e *Engine) PendingChangeSet(ctx context.Context, env string) (*sluice.Chan
 		return nil, sluice.Errorf(sluice.ENOTFOUND, "no change set is waiting for approval in %s", env)
 	}
 	return e.store.ChangeSet(ctx, as[0].ChangeSetDigest)
+}
+
+// ResolvePipeline returns the ID of the pipeline people call name: "" or "main" is the main
+// pipeline; otherwise a pipeline ID (hello-api@pr-7), a branch name (release/1.0), a branch
+// slug or pull request's ref (pr-7), or a pull request's number (7 or #7), of a pipeline the
+// store knows. ENOTFOUND names the pipelines there are.
+func (e *Engine) ResolvePipeline(ctx context.Context, name string) (string, error) {
+	main := e.mainOrStored(ctx)
+	if name == "" || name == "main" {
+		return main, nil
+	}
+	list, err := e.store.ListPipelines(ctx)
+	if err != nil {
+		return "", err
+	}
+	route, _, _ := strings.Cut(main, "@")
+	number := strings.TrimPrefix(name, "#")
+	candidates := []string{name, route + "@" + name, route + "@" + sluice.BranchSlug(name), route + "@pr-" + number}
+	var known []string
+	for _, p := range list {
+		if slices.Contains(candidates, p.ID) || (p.Kind != sluice.KindPullRequest && p.Branch == name && p.Route == route) {
+			return p.ID, nil
+		}
+		known = append(known, p.ID)
+	}
+	return "", sluice.Errorf(sluice.ENOTFOUND, "no pipeline is called %q; pipelines: %s (sluice pipelines lists them)", name, strings.Join(known, ", "))
 }
 
 // mainOrStored is the main pipeline of the route file, or when the file cannot be read the

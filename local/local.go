@@ -8,10 +8,12 @@ package local
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -156,6 +158,9 @@ func (p *Provider) environment(ctx context.Context, target deploy.Environment) (
 		return nil, err
 	}
 	env := &environment{name: name, dir: filepath.Join(p.dir, name), addr: ln.Addr().String(), notify: make(chan struct{}, 1)}
+	// Version IDs go on from the last one an earlier engine gave here, so a new version never
+	// writes into an old version's folder or log.
+	env.seq = lastVersionSeq(filepath.Join(env.dir, "versions"))
 	opts := router.Options{OnResult: func(string, int, time.Duration) {
 		select {
 		case env.notify <- struct{}{}:
@@ -263,21 +268,50 @@ func (p *Provider) Close() error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Closing the listener ends ServeFast once requests in flight have finished.
-			_ = env.listener.Close()
-			env.serve() // an environment that never served has nothing to wait for
-			select {
-			case <-env.served:
-			case <-time.After(10 * time.Second):
-			}
-			env.mu.Lock()
-			live := env.live
-			env.mu.Unlock()
-			if live != nil {
-				live.stop()
-			}
+			env.shutdown()
 		}()
 	}
 	wg.Wait()
 	return nil
+}
+
+// Teardown stops the environment's versions and its router, which frees its address, and
+// removes its folder. An environment this provider does not run has only its folder removed.
+func (p *Provider) Teardown(_ context.Context, target deploy.Environment) error {
+	p.mu.Lock()
+	env := p.envs[target.Name]
+	delete(p.envs, target.Name)
+	p.mu.Unlock()
+	dir := filepath.Join(p.dir, target.Name)
+	if env != nil {
+		// A deployment or a restart in flight ends before the versions go (the engine stopped
+		// the pipeline's executions first, so it is ending already).
+		env.deploying.Lock()
+		defer env.deploying.Unlock()
+		env.shutdown()
+		dir = env.dir
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove the folder of environment %s: %w", target.Name, err)
+	}
+	return nil
+}
+
+// shutdown closes the router's listener, waits for requests in flight (at most 10s) and stops
+// the live version.
+func (env *environment) shutdown() {
+	// Closing the listener ends ServeFast once requests in flight have finished.
+	_ = env.listener.Close()
+	env.serve() // an environment that never served has nothing to wait for
+	select {
+	case <-env.served:
+	case <-time.After(10 * time.Second):
+	}
+	env.mu.Lock()
+	live := env.live
+	env.live = nil
+	env.mu.Unlock()
+	if live != nil {
+		live.stop()
+	}
 }

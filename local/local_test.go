@@ -641,3 +641,63 @@ func TestTargetBlockSetsTheRouterTimeLimits(t *testing.T) {
 		t.Errorf("GET / after the timeout: %d %q, want v1", code, body)
 	}
 }
+
+// TestTeardownStopsAndFreesTheAddress tears one of two environments down: its version stops,
+// its address stops answering and can be listened on again, its folder goes; the other
+// environment serves on. Tearing down again, or an environment never started, is no error.
+func TestTeardownStopsAndFreesTheAddress(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	addr := f.addr(ctx)
+	f.deploy(ctx, f.version("v1", allAtOnce))
+	wantServes(t, addr, "v1")
+	backend := liveAddress(t, f.provider)
+
+	other := deploy.Environment{Name: "prod@pr-7"}
+	otherURL, err := f.provider.Address(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := f.provider.Prepare(ctx, other, nil, f.version("pr", allAtOnce))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := f.provider.Apply(ctx, deploy.Request{Environment: other, ChangeSet: cs, Log: f.logs.logf}); err != nil || res.Status != sluice.StatusSucceeded {
+		t.Fatalf("deploy to %s: %v %+v", other.Name, err, res)
+	}
+	if _, err := os.Stat(filepath.Join(f.dir, "envs", other.Name)); err != nil {
+		t.Fatalf("the environment has no folder to remove: %v", err)
+	}
+	st, err := f.provider.Status(ctx, other)
+	if err != nil || st == nil || len(st.Versions) != 1 {
+		t.Fatalf("status of %s: %+v %v, want one version", other.Name, st, err)
+	}
+	otherBackend := st.Versions[0].Address
+
+	if err := f.provider.Teardown(ctx, other); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	wantGone(t, otherURL)
+	wantGone(t, otherBackend)
+	ln, err := net.Listen("tcp", strings.TrimPrefix(otherURL, "http://"))
+	if err != nil {
+		t.Fatalf("the torn-down address is not free: %v", err)
+	}
+	ln.Close()
+	if _, err := os.Stat(filepath.Join(f.dir, "envs", other.Name)); !os.IsNotExist(err) {
+		t.Errorf("the environment's folder is still there: %v", err)
+	}
+	if st, _ := f.provider.Status(ctx, other); st != nil {
+		t.Errorf("status of a torn-down environment: %+v, want none", st)
+	}
+	wantServes(t, addr, "v1")
+	if got := liveAddress(t, f.provider); got != backend {
+		t.Errorf("prod's version changed from %s to %s", backend, got)
+	}
+	for _, env := range []deploy.Environment{other, {Name: "never-started"}} {
+		if err := f.provider.Teardown(ctx, env); err != nil {
+			t.Errorf("teardown of %s again: %v", env.Name, err)
+		}
+	}
+}

@@ -76,6 +76,24 @@ func (p *Provider) startVersion(ctx context.Context, env *environment, spec slui
 	}
 }
 
+// lastVersionSeq is the highest sequence number among the version folders and logs in dir
+// (named <revision>-<n> and <revision>-<n>.log); 0 when there are none.
+func lastVersionSeq(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	last := 0
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".log")
+		i := strings.LastIndexByte(name, '-')
+		if i < 0 {
+			continue
+		}
+		if n, err := strconv.Atoi(name[i+1:]); err == nil && n > last {
+			last = n
+		}
+	}
+	return last
+}
+
 // errExitedEarly marks a version that exited before it became healthy.
 var errExitedEarly = errors.New("exited before it became healthy")
 

@@ -60,22 +60,16 @@ func unset(name, why string) error {
 	return fmt.Errorf("%s is not set (%s); start sluice with it set and the notice goes out", name, why)
 }
 
-// Problems returns what keeps the route's channels from sending with the variables in env, a
-// sentence each: a variable a channel reads that is unset, an SMTP URL that cannot be used.
+// Problems returns what keeps the route's channels from ever sending, a sentence each: an
+// SMTP URL that cannot be used. (A variable that is not set is spec.Route.UnsetNotifyVars's to
+// say, where the file names it.)
 func Problems(senders map[string]Sender) []string {
 	var out []string
 	for _, name := range slices.Sorted(maps.Keys(senders)) {
-		var err error
-		switch s := senders[name].(type) {
-		case *Email:
-			_, err = s.server()
-		case *Webhook:
-			_, err = s.secret()
-		case *Slack:
-			_, err = s.url()
-		}
-		if err != nil {
-			out = append(out, fmt.Sprintf("channel %s cannot send: %v", name, err))
+		if e, ok := senders[name].(*Email); ok {
+			if _, err := e.server(); err != nil && IsPermanent(err) {
+				out = append(out, fmt.Sprintf("channel %s cannot send: %v", name, err))
+			}
 		}
 	}
 	return out

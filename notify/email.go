@@ -12,13 +12,15 @@ import (
 	"strings"
 
 	"github.com/wneessen/go-mail"
+
+	"github.com/sluicehq/sluice/spec"
 )
 
 // The variables the email channel reads.
 const (
 	// SMTPURLEnv names the server: smtp://user:pass@host:587 (STARTTLS; ?tls=opportunistic or
 	// ?tls=none for a local test server) or smtps://user:pass@host:465 (TLS from the start).
-	SMTPURLEnv = "SLUICE_SMTP_URL"
+	SMTPURLEnv = spec.SMTPURLEnv
 	// SMTPFromEnv is the sender when the channel names none.
 	SMTPFromEnv = "SLUICE_SMTP_FROM"
 	// SMTPCAEnv is a PEM file of certificates to trust besides the system's, for a server with

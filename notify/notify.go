@@ -30,6 +30,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -40,6 +41,7 @@ import (
 // Store is what the Notifier needs of the state: the events, the outbox and what messages read.
 type Store interface {
 	ListEvents(ctx context.Context, after int64, limit int) ([]sluice.Event, error)
+	EventCursor(ctx context.Context, consumer string) (int64, error)
 	store.Outbox
 	Reader
 }
@@ -49,7 +51,9 @@ const Consumer = "notify"
 
 // Defaults of Notifier.
 const (
-	DefaultPoll       = 500 * time.Millisecond
+	// DefaultPoll is the longest a notice waits for its first attempt when nothing wakes the
+	// Notifier, and how late a retry may be.
+	DefaultPoll       = time.Second
 	DefaultRetryFirst = 5 * time.Second
 	DefaultRetryMax   = 10 * time.Minute
 	// claimTTL bounds how long a notifier that died holds the deliveries it was sending.
@@ -77,8 +81,9 @@ type Notifier struct {
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 
-	wake chan struct{}
-	mu   sync.Mutex // one pass at a time
+	wake    chan struct{}
+	started atomic.Bool // Start has marked where reading begins
+	mu      sync.Mutex  // one pass at a time
 }
 
 // Config is what New builds a Notifier from.
@@ -154,6 +159,7 @@ func (n *Notifier) Start(ctx context.Context) error {
 	if _, err := n.store.StartOutbox(ctx, Consumer); err != nil {
 		return fmt.Errorf("start notifications: %w", err)
 	}
+	n.started.Store(true)
 	return nil
 }
 
@@ -224,7 +230,12 @@ func (n *Notifier) now() time.Time {
 // fill reads the events after the cursor, page by page, and puts their deliveries in the
 // outbox with the cursor's new place.
 func (n *Notifier) fill(ctx context.Context) error {
-	after, err := n.store.StartOutbox(ctx, Consumer)
+	if !n.started.Load() {
+		if err := n.Start(ctx); err != nil {
+			return err
+		}
+	}
+	after, err := n.store.EventCursor(ctx, Consumer)
 	if err != nil {
 		return err
 	}
@@ -296,9 +307,9 @@ func (n *Notifier) send(ctx context.Context) error {
 // deliver makes one attempt at d and records its outcome.
 func (n *Notifier) deliver(ctx context.Context, d *sluice.Delivery) {
 	err := n.attempt(ctx, d)
-	if ctx.Err() != nil {
-		// Stopping: the claim lapses and the next engine sends it; an attempt cut off by the
-		// stop is no failure of the receiver.
+	if err != nil && ctx.Err() != nil {
+		// Stopping: the next engine on the state sends it; an attempt cut off by the stop is no
+		// failure of the receiver. (One that succeeded is recorded, below.)
 		return
 	}
 	now := n.now().UTC()

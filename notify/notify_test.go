@@ -12,7 +12,24 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/smtptest"
 	"github.com/sluicehq/sluice/notify"
+	"github.com/sluicehq/sluice/spec"
 )
+
+// hookRoute is a route whose events of type events go to the webhook channel ops at url,
+// signed with $HOOK_SECRET; extra is a further line of notifications, if any.
+func hookRoute(t *testing.T, url, events, extra string) *spec.Route {
+	t.Helper()
+	if extra != "" {
+		extra = "  " + extra + "\n"
+	}
+	return route(t, extra+`  channels:
+    - name: ops
+      webhook: {url: "`+url+`", secret_env: HOOK_SECRET}
+  rules:
+    - events: [`+events+`]
+      channels: [ops]
+`)
+}
 
 // drain runs the notifier until nothing is pending, failing the test if that takes a minute.
 func drain(t *testing.T, n *notify.Notifier) {
@@ -33,6 +50,17 @@ func fastRetries(n *notify.Notifier) *notify.Notifier {
 // takes mail only over STARTTLS with a password, and reads the message as a person would.
 func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
 	srv := smtptest.Start(t, "sluice", "s3cret")
+	sendRollback(t, srv, "smtp://sluice:s3cret@127.0.0.1:"+srv.Port())
+}
+
+// TestEmailOverTLS is the same through a server that speaks TLS from the first byte (smtps://).
+func TestEmailOverTLS(t *testing.T) {
+	srv := smtptest.StartTLS(t, "sluice", "s3cret")
+	sendRollback(t, srv, "smtps://sluice:s3cret@127.0.0.1:"+srv.Port())
+}
+
+func sendRollback(t *testing.T, srv *smtptest.Server, smtpURL string) {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(srv.CertPEM)
 	db := openStore(t)
@@ -45,7 +73,7 @@ func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
       channels: [team]
 `)
 	h := newHistory(t, db)
-	vars := env(map[string]string{notify.SMTPURLEnv: "smtp://sluice:s3cret@127.0.0.1:" + srv.Port()})
+	vars := env(map[string]string{notify.SMTPURLEnv: smtpURL})
 	senders := notify.Senders(rt, vars)
 	senders["team"].(*notify.Email).TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	n := notify.New(notify.Config{Route: rt, Store: db, Logs: h.logs, Env: vars, Senders: senders})
@@ -60,7 +88,7 @@ func TestEmailTellsOfARollbackOverSTARTTLS(t *testing.T) {
 	}
 	m := msgs[0]
 	if !m.TLS || m.AuthUser != "sluice" {
-		t.Errorf("message sent with TLS=%v as %q; want STARTTLS and AUTH as sluice", m.TLS, m.AuthUser)
+		t.Errorf("message sent with TLS=%v as %q; want TLS and AUTH as sluice", m.TLS, m.AuthUser)
 	}
 	if m.From != "sluice@example.com" || len(m.To) != 1 || m.To[0] != "team@example.com" {
 		t.Errorf("envelope from %s to %v", m.From, m.To)
@@ -130,7 +158,10 @@ func TestEmailNeedsItsServer(t *testing.T) {
 				t.Errorf("Send = %v (final %v); want an error saying %q, final %v", err, notify.IsPermanent(err), tt.want, tt.final)
 			}
 			problems := notify.Problems(map[string]notify.Sender{"team": s})
-			if len(problems) != 1 || !strings.Contains(problems[0], "channel team cannot send: ") || !strings.Contains(problems[0], tt.want) {
+			switch {
+			case !tt.final && len(problems) != 0:
+				t.Errorf("Problems = %q; an unset variable is the route's warning to give", problems)
+			case tt.final && (len(problems) != 1 || !strings.Contains(problems[0], "channel team cannot send: ") || !strings.Contains(problems[0], tt.want)):
 				t.Errorf("Problems = %q, want one naming channel team and %q", problems, tt.want)
 			}
 		})
@@ -147,14 +178,7 @@ func TestWebhookSignedOnceAfterTheReceiverComesBack(t *testing.T) {
 		return http.StatusAccepted
 	})
 	db := openStore(t)
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`/hooks/sluice", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.failed]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL+"/hooks/sluice", "execution.failed", "")
 	h := newHistory(t, db)
 	n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Logs: h.logs, Env: env(map[string]string{"HOOK_SECRET": "k3y"})}))
 	must(t, n.Start(t.Context()))
@@ -291,15 +315,7 @@ func TestGivingUpIsRecorded(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			recv := newReceiver(t, func(int) int { return tt.status })
 			db := openStore(t)
-			rt := route(t, `
-  give_up_after: `+tt.giveUp+`
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+			rt := hookRoute(t, recv.URL, "execution.created", "give_up_after: "+tt.giveUp)
 			h := newHistory(t, db)
 			n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Env: env(map[string]string{"HOOK_SECRET": "k"})}))
 			must(t, n.Start(t.Context()))
@@ -321,14 +337,7 @@ func TestHistoryBeforeNotificationsIsNotSent(t *testing.T) {
 	db := openStore(t)
 	h := newHistory(t, db)
 	h.execution(t, "old")
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL, "execution.created", "")
 	n := notify.New(notify.Config{Route: rt, Store: db, Env: env(map[string]string{"HOOK_SECRET": "k"})})
 	must(t, n.Start(t.Context()))
 	h.execution(t, "new")
@@ -354,14 +363,7 @@ func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
 	})
 	t.Cleanup(func() { close(hold) })
 	db := openStore(t)
-	rt := route(t, `
-  channels:
-    - name: ops
-      webhook: {url: "`+recv.URL+`", secret_env: HOOK_SECRET}
-  rules:
-    - events: [execution.created]
-      channels: [ops]
-`)
+	rt := hookRoute(t, recv.URL, "execution.created", "")
 	vars := env(map[string]string{"HOOK_SECRET": "k"})
 	first := notify.New(notify.Config{Route: rt, Store: db, Env: vars})
 	must(t, first.Start(t.Context()))
@@ -389,5 +391,40 @@ func TestCutOffAttemptIsSentAgainWithItsKey(t *testing.T) {
 	}
 	if a, b := got[0].header.Get(notify.DeliveryHeader), got[1].header.Get(notify.DeliveryHeader); a == "" || a != b {
 		t.Errorf("keys %q and %q: a notice sent again must carry the key it had", a, b)
+	}
+}
+
+// TestEmailWaitsForItsServer: while the SMTP server answers 421 (down), the notice waits and is
+// tried again; once the server is back it arrives, once.
+func TestEmailWaitsForItsServer(t *testing.T) {
+	srv := smtptest.Start(t, "", "")
+	srv.SetDown(true)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(srv.CertPEM)
+	db := openStore(t)
+	rt := route(t, `
+  channels:
+    - name: team
+      email: {to: [team@example.com]}
+  rules:
+    - events: [execution.created]
+      channels: [team]
+`)
+	vars := env(map[string]string{notify.SMTPURLEnv: "smtp://127.0.0.1:" + srv.Port()})
+	senders := notify.Senders(rt, vars)
+	senders["team"].(*notify.Email).TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	n := fastRetries(notify.New(notify.Config{Route: rt, Store: db, Env: vars, Senders: senders}))
+	must(t, n.Start(t.Context()))
+	newHistory(t, db).execution(t, "ex-1")
+	must(t, n.Pass(t.Context()))
+	ds, err := db.ListDeliveries(t.Context(), 0)
+	must(t, err)
+	if len(ds) != 1 || ds[0].Status != sluice.DeliveryPending || ds[0].Attempts != 1 || !strings.Contains(ds[0].Error, "421") {
+		t.Fatalf("outbox while the server is down: %+v; want pending after one attempt, the 421 recorded", ds)
+	}
+	srv.SetDown(false)
+	drain(t, n)
+	if got := srv.Messages(); len(got) != 1 {
+		t.Errorf("server took %d messages once back, want 1", len(got))
 	}
 }

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"sort"
@@ -81,6 +82,34 @@ type NotifyRule struct {
 	Channels  []string `json:"channels"`
 }
 
+// SMTPURLEnv names the SMTP server of email channels: smtp://user:pass@host:587.
+const SMTPURLEnv = "SLUICE_SMTP_URL"
+
+// notifyVar is a variable a channel reads, and where the file makes it do so.
+type notifyVar struct {
+	name, channel, what, path string
+	at                        position
+}
+
+// UnsetNotifyVars warns, where the file makes a channel read it, about each variable a
+// notification channel needs that lookup does not find set: the signing secret, the Slack URL,
+// SLUICE_SMTP_URL. The channel's notices wait in the outbox until an engine runs with it set.
+// lookup is usually os.LookupEnv.
+func (rt *Route) UnsetNotifyVars(lookup func(string) (string, bool)) Diagnostics {
+	var diags Diagnostics
+	for _, v := range rt.notifyVars {
+		if v.name == "" {
+			continue // its own error is reported already
+		}
+		if s, ok := lookup(v.name); ok && s != "" {
+			continue
+		}
+		diags = append(diags, Diagnostic{File: rt.file, Line: v.at.line, Col: v.at.col, Severity: SeverityWarning, Path: v.path,
+			Message: fmt.Sprintf("%s is not set in Sluice's environment; channel %s needs it (%s), and its notices wait until sluice up or sluice run starts with it set", v.name, v.channel, v.what)})
+	}
+	return diags
+}
+
 // DefaultGiveUpAfter is how long a failing notice is retried when give_up_after is not set.
 const DefaultGiveUpAfter = 24 * time.Hour
 
@@ -106,7 +135,7 @@ func (r *reader) readNotifications(f field, rt *Route) {
 		}
 	}
 	if f, ok := fs["channels"]; ok {
-		n.Channels = r.readChannels(f)
+		n.Channels = r.readChannels(f, &rt.notifyVars)
 	}
 	if f, ok := fs["rules"]; ok {
 		n.Rules = r.readRules(f, rt, n.Channels)
@@ -116,7 +145,7 @@ func (r *reader) readNotifications(f field, rt *Route) {
 	}
 }
 
-func (r *reader) readChannels(f field) []Channel {
+func (r *reader) readChannels(f field, vars *[]notifyVar) []Channel {
 	items, ok := r.list(f, "a list of channels such as {name: team, email: {to: [team@example.com]}}")
 	if !ok {
 		return nil
@@ -154,14 +183,16 @@ func (r *reader) readChannels(f field) []Channel {
 		}
 		if f, ok := fs[ChannelEmail]; ok {
 			r.readEmail(f, &c.Email)
+			*vars = append(*vars, notifyVar{name: SMTPURLEnv, channel: c.Name, what: "the SMTP server, such as smtp://user:pass@mail.example.com:587", path: f.path, at: f.keyPos})
 		}
 		if f, ok := fs[ChannelWebhook]; ok {
-			r.readWebhook(f, &c.Webhook)
+			r.readWebhook(f, &c.Webhook, c.Name, vars)
 		}
 		if block, ok := fs[ChannelSlack]; ok {
 			if fs, ok := r.fields(block, slackKeys); ok {
 				if f, ok := fs["url_env"]; ok {
 					c.Slack.URLEnv = r.varName(f, "the incoming webhook's URL", "SLACK_WEBHOOK_URL")
+					*vars = append(*vars, notifyVar{name: c.Slack.URLEnv, channel: c.Name, what: "the incoming webhook's URL", path: f.path, at: f.pos()})
 				} else {
 					r.missing(joinPath(block.path, "url_env"), "name the variable holding the incoming webhook's URL, e.g. url_env: SLACK_WEBHOOK_URL")
 				}
@@ -205,7 +236,7 @@ func plausibleAddress(s string) bool {
 	return ok && local != "" && domain != "" && !strings.ContainsAny(s, " \t\r\n<>,;")
 }
 
-func (r *reader) readWebhook(block field, w *WebhookChannel) {
+func (r *reader) readWebhook(block field, w *WebhookChannel, channel string, vars *[]notifyVar) {
 	fs, ok := r.fields(block, webhookKeys)
 	if !ok {
 		return
@@ -227,6 +258,7 @@ func (r *reader) readWebhook(block field, w *WebhookChannel) {
 	}
 	if f, ok := fs["secret_env"]; ok {
 		w.SecretEnv = r.varName(f, "the signing secret", "SLUICE_NOTIFY_SECRET")
+		*vars = append(*vars, notifyVar{name: w.SecretEnv, channel: channel, what: "the signing secret", path: f.path, at: f.pos()})
 	} else {
 		r.missing(joinPath(block.path, "secret_env"), "name the variable holding the signing secret, e.g. secret_env: SLUICE_NOTIFY_SECRET; receivers check each request's signature with it")
 	}

@@ -14,7 +14,7 @@ import (
 // The keys of each mapping in the file. schema_test.go holds them to the JSON tags of the Go
 // types and to schema/sluice.schema.json, so the three cannot drift apart.
 var (
-	routeKeys       = []string{"version", "name", "source", "build", "checks", "service", "environments", "execution_mode", "secrets", "notifications"}
+	routeKeys       = []string{"version", "name", "source", "build", "checks", "service", "environments", "execution_mode", "secrets", "notifications", "pipelines"}
 	sourceKeys      = []string{"repo", "branch"}
 	buildKeys       = []string{"commands", "artifact", "env", "timeout"}
 	gateKeys        = []string{"name", "run", "run_order", "timeout", "env"}
@@ -94,6 +94,9 @@ func (r *reader) readRoute(fs map[string]field) *Route {
 	}
 	if f, ok := fs["notifications"]; ok {
 		r.readNotifications(f, rt)
+	}
+	if f, ok := fs["pipelines"]; ok {
+		r.readPipelines(f, rt)
 	}
 	return rt
 }

@@ -34,8 +34,11 @@ type Route struct {
 	Secrets []string `json:"secrets,omitempty"`
 	// Notifications say which events reach which people, and how.
 	Notifications Notifications `json:"notifications,omitzero"`
-	secretSites   []secretSite  // where each secret is declared, for UnsetSecrets
-	file          string
+	// Pipelines says which other branches and which pull requests get pipelines of their own.
+	Pipelines   Pipelines    `json:"pipelines,omitzero"`
+	secretSites []secretSite // where each secret is declared, for UnsetSecrets
+	notifyVars  []notifyVar  // the variables notification channels read, for UnsetNotifyVars
+	file        string
 }
 
 // Source is where revisions come from.

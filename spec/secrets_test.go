@@ -64,3 +64,43 @@ environments:
 		t.Fatalf("all set, still missing %v", m)
 	}
 }
+
+// TestUnsetNotifyVars: each variable a channel reads that is not set is a warning where the
+// file makes the channel read it.
+func TestUnsetNotifyVars(t *testing.T) {
+	src := `version: 1
+name: hello-api
+build: {commands: [make], artifact: [dist/]}
+service: {command: [dist/app]}
+environments: [{name: dev}]
+notifications:
+  channels:
+    - name: team
+      email: {to: [a@example.com]}
+    - name: ops
+      webhook: {url: "https://example.com", secret_env: HOOK_SECRET}
+    - name: chat
+      slack: {url_env: SLACK_URL}
+  rules:
+    - events: ["*"]
+      channels: [team, ops, chat]
+`
+	rt, diags := Parse("sluice.yaml", []byte(src))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	set := map[string]string{"SLACK_URL": "https://hooks.slack.com/x", "HOOK_SECRET": ""}
+	got := rt.UnsetNotifyVars(func(k string) (string, bool) { v, ok := set[k]; return v, ok })
+	want := []string{
+		"sluice.yaml:9:7: warning: notifications.channels[0].email: SLUICE_SMTP_URL is not set in Sluice's environment; channel team needs it (the SMTP server, such as smtp://user:pass@mail.example.com:587), and its notices wait until sluice up or sluice run starts with it set",
+		"sluice.yaml:11:57: warning: notifications.channels[1].webhook.secret_env: HOOK_SECRET is not set in Sluice's environment; channel ops needs it (the signing secret), and its notices wait until sluice up or sluice run starts with it set",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n%s", len(got), len(want), got.Error())
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("warning %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}

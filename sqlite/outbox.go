@@ -89,6 +89,16 @@ func (db *DB) ClaimDeliveries(ctx context.Context, owner string, now time.Time, 
 	if owner == "" || ttl <= 0 {
 		return nil, sluice.Errorf(sluice.EINVALID, "a claim on deliveries needs an owner and a positive duration (got %q, %s)", owner, ttl)
 	}
+	// Senders poll: look with a reader first, so that a poll with nothing due takes no write lock
+	// from the engine.
+	var due int
+	if err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = ? AND next_attempt <= ?)`,
+		sluice.DeliveryPending, timeArg(now)).Scan(&due); err != nil {
+		return nil, wrap(err, "claim deliveries")
+	}
+	if due == 0 {
+		return nil, nil
+	}
 	var out []sluice.Delivery
 	err := db.update(ctx, nil, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries

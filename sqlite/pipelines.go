@@ -8,7 +8,7 @@ import (
 	"github.com/sluicehq/sluice"
 )
 
-// SavePipeline creates p, or overwrites its state and removal time.
+// SavePipeline creates p, or overwrites its state, removal time and reason, and expiry.
 func (db *DB) SavePipeline(ctx context.Context, p *sluice.Pipeline, events ...sluice.Event) error {
 	switch {
 	case p.ID == "" || p.Route == "":
@@ -20,11 +20,12 @@ func (db *DB) SavePipeline(ctx context.Context, p *sluice.Pipeline, events ...sl
 	}
 	err := db.update(ctx, events, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-			INSERT INTO pipelines (id, route, kind, branch, pull_request, state, created_at, removed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			INSERT INTO pipelines (id, route, kind, branch, pull_request, state, created_at, removed_at, removed_because, expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE
-			SET state = excluded.state, removed_at = excluded.removed_at`,
-			p.ID, p.Route, p.Kind, p.Branch, p.PullRequest, p.State, timeArg(p.CreatedAt), timeArg(p.RemovedAt))
+			SET state = excluded.state, removed_at = excluded.removed_at, removed_because = excluded.removed_because,
+				expires_at = excluded.expires_at`,
+			p.ID, p.Route, p.Kind, p.Branch, p.PullRequest, p.State, timeArg(p.CreatedAt), timeArg(p.RemovedAt), p.RemovedBecause, timeArg(p.ExpiresAt))
 		return err
 	}, nil)
 	if err != nil {
@@ -66,19 +67,20 @@ func (db *DB) ListPipelines(ctx context.Context) ([]sluice.Pipeline, error) {
 	return out, nil
 }
 
-const pipelineColumns = `id, route, kind, branch, pull_request, state, created_at, removed_at`
+const pipelineColumns = `id, route, kind, branch, pull_request, state, created_at, removed_at, removed_because, expires_at`
 
 func scanPipeline(row interface{ Scan(...any) error }) (*sluice.Pipeline, error) {
 	var (
-		p                sluice.Pipeline
-		created, removed sql.NullString
+		p                         sluice.Pipeline
+		created, removed, expires sql.NullString
 	)
-	if err := row.Scan(&p.ID, &p.Route, &p.Kind, &p.Branch, &p.PullRequest, &p.State, &created, &removed); err != nil {
+	if err := row.Scan(&p.ID, &p.Route, &p.Kind, &p.Branch, &p.PullRequest, &p.State, &created, &removed, &p.RemovedBecause, &expires); err != nil {
 		return nil, err
 	}
-	var errs [2]error
+	var errs [3]error
 	p.CreatedAt, errs[0] = parseTime(created)
 	p.RemovedAt, errs[1] = parseTime(removed)
+	p.ExpiresAt, errs[2] = parseTime(expires)
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, wrap(err, "pipeline %s", p.ID)
 	}

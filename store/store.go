@@ -126,13 +126,26 @@ type Deployments interface {
 
 // Pipelines keeps the pipelines of routes: what each follows and whether it still runs.
 type Pipelines interface {
-	// SavePipeline creates p, or overwrites its state and removal time (a pipeline's route,
-	// kind, branch, pull request and creation time never change). Idempotent.
+	// SavePipeline creates p, or overwrites its state, removal time and reason, and expiry (a
+	// pipeline's route, kind, branch, pull request and creation time never change). Idempotent.
 	SavePipeline(ctx context.Context, p *sluice.Pipeline, events ...sluice.Event) error
 	// Pipeline returns one pipeline by ID.
 	Pipeline(ctx context.Context, id string) (*sluice.Pipeline, error)
 	// ListPipelines returns every pipeline: main pipelines first, then by ID.
 	ListPipelines(ctx context.Context) ([]sluice.Pipeline, error)
+}
+
+// WebhookDeliveries keeps the webhook deliveries Sluice accepted, so that one made again is refused.
+type WebhookDeliveries interface {
+	// RecordWebhookDelivery stores an accepted delivery. Checking and storing are one transaction:
+	// a delivery whose provider and ID are stored already is refused with ECONFLICT and
+	// nothing changes, so of two copies of one delivery arriving at once only one is acted on.
+	RecordWebhookDelivery(ctx context.Context, d *sluice.WebhookDelivery, events ...sluice.Event) error
+	// SaveWebhookOutcome records d.Pipeline and d.Outcome for a recorded delivery; ENOTFOUND
+	// if it is not recorded.
+	SaveWebhookOutcome(ctx context.Context, d *sluice.WebhookDelivery) error
+	// ListWebhookDeliveries returns the recorded deliveries, newest first; limit <= 0 means all.
+	ListWebhookDeliveries(ctx context.Context, limit int) ([]sluice.WebhookDelivery, error)
 }
 
 // Events reads the history of state changes.
@@ -220,5 +233,6 @@ type Store interface {
 	EventCursors
 	Outbox
 	Leases
+	WebhookDeliveries
 	Close() error
 }

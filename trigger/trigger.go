@@ -1,42 +1,52 @@
-// Package trigger starts executions when the source changes. Today that is a Poller, which
-// looks at the head of the pipeline's branch at an interval; a webhook receiver is the next
-// trigger, and starts executions through the same Runner.
+// Package trigger starts, and removes, pipelines' executions when the source changes: a Poller
+// looks at the source repository's branches at an interval; Webhooks receives the git hosts'
+// deliveries (pushes, branches created and deleted, pull requests). Both end in the same
+// engine methods (BranchPushed, BranchDeleted, SyncBranches, PullRequestUpdated,
+// PullRequestClosed), which are idempotent: a push seen by both runs once.
 //
-// A trigger never decides whether a revision runs twice: it hands every new head to
-// Runner.RunOrResume, which follows the execution a revision has already (a `sluice run` of the
-// same commit got there first) rather than starting another.
+// A trigger never decides whether a revision runs twice: a head that has an execution in its
+// pipeline already (a `sluice run` of the same commit got there first) is followed, not run
+// again.
 package trigger
 
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 )
 
-// Runner is what triggers start executions on; *engine.Engine implements it. Both methods are
-// safe to call concurrently.
+// Runner is what the Poller works on; *engine.Engine implements it. Every method is safe to
+// call concurrently.
 type Runner interface {
-	// Head returns the commit at the head of the main pipeline's branch (source.branch).
-	Head(ctx context.Context) (string, error)
-	// RunOrResume follows the execution of rev if it has one, and starts one otherwise.
-	RunOrResume(ctx context.Context, rev string) (ex *sluice.Execution, existing bool, err error)
+	// Branches returns every branch of the source repository with the commit at its head.
+	Branches(ctx context.Context) (map[string]string, error)
+	// SyncBranches runs each head in its branch's pipeline (source.branch's in the main one;
+	// others where a rule of sluice.yaml matches them) unless it ran there already (Existing),
+	// and removes the pipelines of branches that are gone.
+	SyncBranches(ctx context.Context, heads map[string]string) (triggered []engine.Triggered, removed []sluice.Pipeline, err error)
+	// ExpirePipelines removes the pipelines whose time to live ran out.
+	ExpirePipelines(ctx context.Context) ([]sluice.Pipeline, error)
 }
 
-// Poller starts an execution for each new commit at the head of the branch.
+// Poller brings pipelines in line with the source repository's branches: each new head runs,
+// each branch deleted has its pipeline removed; and it removes pipelines whose time to live ran
+// out. It is the trigger where no webhook can reach, and a safety net where one can.
 type Poller struct {
 	Runner Runner
-	// Every is the time between two looks at the head. If zero, 5s.
+	// Every is the time between two looks at the branches. If zero, 5s.
 	Every time.Duration
-	// Last is the revision that ran last, which is not new. If empty, the first head seen runs.
-	Last string
 	// Log receives what the poller does and what fails. If nil, nothing is logged.
 	Log *slog.Logger
 }
 
-// Run polls until ctx ends. A failure to read the head or to start an execution is logged and
-// tried again at the next look: the repository may come back, a route may be fixed.
+// Run polls until ctx ends. The branches are synced on the first look and whenever their
+// heads changed since the last look. A failure to list the branches or to sync one is logged
+// and not retried until the heads change again: a new commit is what fixes a route that fails
+// to start, and it is a new head.
 func (p *Poller) Run(ctx context.Context) {
 	every := p.Every
 	if every <= 0 {
@@ -46,27 +56,43 @@ func (p *Poller) Run(ctx context.Context) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	last := p.Last
+	var last map[string]string
 	for {
-		switch head, err := p.Runner.Head(ctx); {
+		switch heads, err := p.Runner.Branches(ctx); {
 		case ctx.Err() != nil:
 			return
 		case err != nil:
 			log.Warn("look for new commits", "err", err)
-		case head != last:
-			switch ex, existing, err := p.Runner.RunOrResume(ctx, head); {
-			case ctx.Err() != nil:
+		case last == nil || !maps.Equal(heads, last):
+			triggered, removed, err := p.Runner.SyncBranches(ctx, heads)
+			if ctx.Err() != nil {
 				return
-			case err != nil:
-				// Not retried for this head: a new commit is what fixes a route that fails
-				// to start, and it is a new head.
-				log.Error("start execution for new commit", "revision", sluice.ShortRevision(head), "err", err)
-			case existing:
-				log.Info("new commit has an execution already", "execution", ex.ID, "revision", sluice.ShortRevision(head))
-			default:
-				log.Info("new commit: execution started", "execution", ex.ID, "revision", sluice.ShortRevision(head))
 			}
-			last = head
+			for _, t := range triggered {
+				ex := t.Execution
+				if t.Existing {
+					log.Info("new commit has an execution already", "pipeline", ex.Pipeline, "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
+				} else {
+					log.Info("new commit: execution started", "pipeline", ex.Pipeline, "execution", ex.ID, "revision", sluice.ShortRevision(ex.Revision))
+				}
+			}
+			for _, pl := range removed {
+				log.Info("pipeline removed", "pipeline", pl.ID, "because", pl.RemovedBecause)
+			}
+			if err != nil {
+				log.Error("start executions for new commits", "err", err)
+			}
+			last = heads
+		}
+		switch removed, err := p.Runner.ExpirePipelines(ctx); {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Error("remove expired pipelines", "err", err)
+		default:
+			for _, pl := range removed {
+				log.Info("pipeline expired and removed", "pipeline", pl.ID)
+			}
 		}
 		select {
 		case <-ctx.Done():

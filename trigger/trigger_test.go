@@ -4,50 +4,61 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/engine"
 	"github.com/sluicehq/sluice/trigger"
 )
 
-// runner is a Runner whose head a test moves, recording the revisions it is asked to run.
+// runner is a Runner whose branches a test moves, recording what it is asked to sync.
 type runner struct {
-	mu      sync.Mutex
-	head    string
-	headErr error
-	runErr  error
-	ran     []string
-	looks   int
+	mu       sync.Mutex
+	heads    map[string]string
+	listErr  error
+	syncErr  error
+	synced   []string // each sync's heads, as "branch=sha,..." sorted
+	looks    int
+	expiries int
 }
 
-func (r *runner) Head(context.Context) (string, error) {
+func (r *runner) Branches(context.Context) (map[string]string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.looks++
-	return r.head, r.headErr
+	return maps.Clone(r.heads), r.listErr
 }
 
-func (r *runner) RunOrResume(_ context.Context, rev string) (*sluice.Execution, bool, error) {
+func (r *runner) SyncBranches(_ context.Context, heads map[string]string) ([]engine.Triggered, []sluice.Pipeline, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.ran = append(r.ran, rev)
-	if r.runErr != nil {
-		return nil, false, r.runErr
+	var parts []string
+	for _, b := range slices.Sorted(maps.Keys(heads)) {
+		parts = append(parts, b+"="+heads[b])
 	}
-	return &sluice.Execution{ID: fmt.Sprintf("ex%d", len(r.ran)), Revision: rev}, false, nil
+	r.synced = append(r.synced, fmt.Sprint(parts))
+	return []engine.Triggered{{Execution: &sluice.Execution{ID: "ex"}}}, nil, r.syncErr
 }
 
-func (r *runner) set(head string, headErr, runErr error) {
+func (r *runner) ExpirePipelines(context.Context) ([]sluice.Pipeline, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.head, r.headErr, r.runErr = head, headErr, runErr
+	r.expiries++
+	return nil, nil
 }
 
-// lookTwice waits until the poller has looked at the head twice more, so that whatever it
-// would do about the current head is done.
+func (r *runner) set(heads map[string]string, listErr, syncErr error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.heads, r.listErr, r.syncErr = heads, listErr, syncErr
+}
+
+// lookTwice waits until the poller has looked at the branches twice more, so that whatever it
+// would do about the current ones is done.
 func (r *runner) lookTwice(t *testing.T) {
 	t.Helper()
 	r.mu.Lock()
@@ -62,60 +73,53 @@ func (r *runner) lookTwice(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the poller stopped looking at the head")
+			t.Fatal("the poller stopped looking at the branches")
 		}
 		time.Sleep(time.Millisecond)
 	}
 }
 
-func (r *runner) runs() []string {
+func (r *runner) syncs() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.ran)
+	return slices.Clone(r.synced)
 }
 
-func TestPollerRunsEachNewHeadOnce(t *testing.T) {
-	r := &runner{head: "a"}
+func TestPollerSyncsWhenTheBranchesChange(t *testing.T) {
+	r := &runner{heads: map[string]string{"main": "a"}}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
-	p := &trigger.Poller{Runner: r, Every: time.Millisecond, Last: "a"}
+	p := &trigger.Poller{Runner: r, Every: time.Millisecond}
 	go func() { p.Run(ctx); close(done) }()
 
 	check := func(what string, want ...string) {
 		t.Helper()
 		r.lookTwice(t)
-		if got := r.runs(); !slices.Equal(got, want) {
-			t.Fatalf("%s: ran %v, want %v", what, got, want)
+		if got := r.syncs(); !slices.Equal(got, want) {
+			t.Fatalf("%s: synced %q, want %q", what, got, want)
 		}
 	}
-	check("the revision that ran last is not new")
-	r.set("b", nil, nil)
-	check("a new head runs", "b")
-	check("a head runs once", "b")
-	r.set("x", errors.New("repository unreachable"), nil)
-	check("a failure to read the head is no new head", "b")
-	r.set("c", nil, errors.New("route has errors"))
-	check("a head that fails to start", "b", "c")
-	r.set("c", nil, nil)
-	check("is not started again", "b", "c")
-	r.set("d", nil, nil)
-	check("the next head runs", "b", "c", "d")
+	check("the first look syncs", "[main=a]")
+	check("unchanged branches are not synced again", "[main=a]")
+	r.set(map[string]string{"main": "a", "release/1.0": "b"}, nil, nil)
+	check("a new branch", "[main=a]", "[main=a release/1.0=b]")
+	r.set(map[string]string{"main": "c"}, errors.New("repository unreachable"), nil)
+	check("a failure to list the branches is no change", "[main=a]", "[main=a release/1.0=b]")
+	r.set(map[string]string{"main": "c"}, nil, errors.New("route has errors"))
+	check("a deleted branch and a new head, failing", "[main=a]", "[main=a release/1.0=b]", "[main=c]")
+	r.set(map[string]string{"main": "c"}, nil, nil)
+	check("is not synced again", "[main=a]", "[main=a release/1.0=b]", "[main=c]")
+	r.mu.Lock()
+	expiries := r.expiries
+	r.mu.Unlock()
+	if expiries < 10 {
+		t.Errorf("expired pipelines were looked for %d times in 10 looks; want every look", expiries)
+	}
 
 	cancel()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("the poller did not stop when its context ended")
-	}
-}
-
-func TestPollerRunsTheFirstHeadWhenNothingRan(t *testing.T) {
-	r := &runner{head: "a"}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	go (&trigger.Poller{Runner: r, Every: time.Millisecond}).Run(ctx)
-	r.lookTwice(t)
-	if got := r.runs(); !slices.Equal(got, []string{"a"}) {
-		t.Fatalf("ran %v, want [a]", got)
 	}
 }

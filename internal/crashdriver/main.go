@@ -96,6 +96,8 @@ func (p *provider) Prepare(_ context.Context, env deploy.Environment, live *slui
 	return &cs, nil
 }
 
+func (p *provider) Teardown(context.Context, deploy.Environment) error { return nil }
+
 func (p *provider) Discard(context.Context, deploy.Environment, *sluice.ChangeSet) error {
 	return nil
 }

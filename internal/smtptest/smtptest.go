@@ -39,12 +39,13 @@ type Server struct {
 	// refused before AUTH.
 	User, Password string
 
-	ln   net.Listener
-	tls  *tls.Config
-	mu   sync.Mutex
-	msgs []Message
-	down bool
-	wg   sync.WaitGroup
+	ln       net.Listener
+	tls      *tls.Config
+	implicit bool // TLS from the first byte
+	mu       sync.Mutex
+	msgs     []Message
+	down     bool
+	wg       sync.WaitGroup
 }
 
 // Message is one message the server took.
@@ -56,9 +57,14 @@ type Message struct {
 	AuthUser string // who authenticated, if anyone
 }
 
-// Start starts a server on 127.0.0.1 that requires user and password (none if user is "") and
-// stops it when the test ends.
-func Start(t testing.TB, user, password string) *Server {
+// Start starts a server on 127.0.0.1 that offers STARTTLS and requires user and password (none
+// if user is "") and stops it when the test ends.
+func Start(t testing.TB, user, password string) *Server { return start(t, user, password, false) }
+
+// StartTLS is Start for a server that speaks TLS from the first byte (smtps, port 465's way).
+func StartTLS(t testing.TB, user, password string) *Server { return start(t, user, password, true) }
+
+func start(t testing.TB, user, password string, implicitTLS bool) *Server {
 	t.Helper()
 	cert, certPEM, err := selfSigned()
 	if err != nil {
@@ -69,9 +75,14 @@ func Start(t testing.TB, user, password string) *Server {
 		t.Fatal(err)
 	}
 	s := &Server{
-		Addr: ln.Addr().String(), CertPEM: certPEM, User: user, Password: password, ln: ln,
+		Addr: ln.Addr().String(), CertPEM: certPEM, User: user, Password: password,
 		tls: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
+	if implicitTLS {
+		ln = tls.NewListener(ln, s.tls)
+		s.implicit = true
+	}
+	s.ln = ln
 	s.wg.Add(1)
 	go s.serve()
 	t.Cleanup(func() {
@@ -129,7 +140,7 @@ func (s *Server) session(c net.Conn) {
 	}
 	_ = tp.PrintfLine("220 smtptest ESMTP")
 	var (
-		encrypted bool
+		encrypted = s.implicit
 		authUser  string
 		from      string
 		to        []string

@@ -14,7 +14,7 @@ const branchPipeline = "hello-api@feature-x"
 func testPipelines(t *testing.T, open opener) {
 	t.Run("round trip, order and removal", func(t *testing.T) {
 		s := open(t)
-		pr := &sluice.Pipeline{ID: "hello-api@pr-12", Route: "hello-api", Kind: sluice.KindPullRequest, Branch: "fix/typo", PullRequest: 12, State: sluice.PipelineActive, CreatedAt: at(2 * time.Second)}
+		pr := &sluice.Pipeline{ID: "hello-api@pr-12", Route: "hello-api", Kind: sluice.KindPullRequest, Branch: "fix/typo", PullRequest: 12, State: sluice.PipelineActive, CreatedAt: at(2 * time.Second), ExpiresAt: at(24 * time.Hour)}
 		branch := &sluice.Pipeline{ID: branchPipeline, Route: "hello-api", Kind: sluice.KindBranch, Branch: "feature-x", State: sluice.PipelineActive, CreatedAt: at(time.Second)}
 		main := &sluice.Pipeline{ID: mainPipeline, Route: "hello-api", Kind: sluice.KindMain, Branch: "main", State: sluice.PipelineActive, CreatedAt: t0}
 		for _, p := range []*sluice.Pipeline{pr, branch, main} {
@@ -28,14 +28,22 @@ func testPipelines(t *testing.T, open opener) {
 		check(t, "pipelines, main first", list, []sluice.Pipeline{*main, *branch, *pr})
 
 		removed := *branch
-		removed.State, removed.RemovedAt = sluice.PipelineRemoved, at(time.Hour)
+		removed.State, removed.RemovedAt, removed.RemovedBecause = sluice.PipelineRemoved, at(time.Hour), "branch feature-x was deleted"
 		removed.CreatedAt, removed.Branch = at(time.Hour), "renamed" // neither may change
 		must(t, "remove", s.SavePipeline(t.Context(), &removed))
 		got, err = s.Pipeline(t.Context(), branch.ID)
 		must(t, "read removed", err)
 		want := *branch
-		want.State, want.RemovedAt = sluice.PipelineRemoved, at(time.Hour)
+		want.State, want.RemovedAt, want.RemovedBecause = sluice.PipelineRemoved, at(time.Hour), "branch feature-x was deleted"
 		check(t, "removed pipeline", got, &want)
+
+		// A push moves a pull request's expiry; removing it keeps the last one.
+		pushed := *pr
+		pushed.ExpiresAt = at(48 * time.Hour)
+		must(t, "push", s.SavePipeline(t.Context(), &pushed))
+		got, err = s.Pipeline(t.Context(), pr.ID)
+		must(t, "read pushed", err)
+		check(t, "pull request pipeline after a push", got, &pushed)
 
 		_, err = s.Pipeline(t.Context(), "hello-api@nope")
 		wantCode(t, "missing pipeline", err, sluice.ENOTFOUND)
@@ -144,4 +152,34 @@ func testPipelines(t *testing.T, open opener) {
 		must(t, "read branch execution", err)
 		check(t, "branch execution after a stop in main", exB2.Status, sluice.StatusPending)
 	})
+}
+
+func testWebhookDeliveries(t *testing.T, open opener) {
+	s := open(t)
+	ctx := t.Context()
+	first := &sluice.WebhookDelivery{Provider: "github", ID: "72d3162e-cc78-11e3-81ab-4c9367dc0958", Event: "push", ReceivedAt: t0}
+	must(t, "record", s.RecordWebhookDelivery(ctx, first, newEvent("sluice.pipeline.created", "pipeline/"+branchPipeline, 1)))
+	if evs := allEvents(t, s); len(evs) != 1 {
+		t.Fatalf("a delivery recorded with an event stored %d events, want 1", len(evs))
+	}
+	replay := *first
+	replay.ReceivedAt, replay.Event = at(time.Minute), "delete"
+	wantCode(t, "the same delivery again", s.RecordWebhookDelivery(ctx, &replay, newEvent("sluice.pipeline.removed", "pipeline/"+branchPipeline, 2)), sluice.ECONFLICT)
+	if evs := allEvents(t, s); len(evs) != 1 {
+		t.Errorf("a refused replay stored its event: %d events, want 1", len(evs))
+	}
+	// The same ID from another provider is another delivery.
+	other := &sluice.WebhookDelivery{Provider: "gitea", ID: first.ID, Event: "delete", ReceivedAt: at(time.Second)}
+	must(t, "record another provider's", s.RecordWebhookDelivery(ctx, other))
+	wantCode(t, "a delivery without an ID", s.RecordWebhookDelivery(ctx, &sluice.WebhookDelivery{Provider: "gitlab", ReceivedAt: t0}), sluice.EINVALID)
+
+	first.Pipeline, first.Outcome = branchPipeline, "started execution ex-b"
+	must(t, "outcome", s.SaveWebhookOutcome(ctx, first))
+	wantCode(t, "the outcome of a delivery never recorded", s.SaveWebhookOutcome(ctx, &sluice.WebhookDelivery{Provider: "gitlab", ID: "nope"}), sluice.ENOTFOUND)
+	list, err := s.ListWebhookDeliveries(ctx, 0)
+	must(t, "list", err)
+	check(t, "deliveries, newest first", list, []sluice.WebhookDelivery{*other, *first})
+	list, err = s.ListWebhookDeliveries(ctx, 1)
+	must(t, "list one", err)
+	check(t, "newest delivery", list, []sluice.WebhookDelivery{*other})
 }

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open) })
 	t.Run("Ownership", func(t *testing.T) { testOwnership(t, open) })
+	t.Run("WebhookDeliveries", func(t *testing.T) { testWebhookDeliveries(t, open) })
 }
 
 // check fails the test when got differs from want (see difference).
