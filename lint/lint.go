@@ -130,6 +130,8 @@ type checker struct {
 	sam        bool           // the template names the SAM transform
 	macro      *template.Node // a macro the template names, if any
 	samIDs     map[string]bool
+	// typeGuesses are the suggestions made for unknown resource types, by name.
+	typeGuesses map[string]string
 }
 
 // resource is one entry of Resources.
@@ -149,6 +151,8 @@ func newChecker(file string, db *cfnspec.DB, root *template.Node) *checker {
 		parameters: map[string]*template.Node{},
 		conditions: map[string]*template.Node{},
 		mappings:   map[string]*template.Node{},
+
+		typeGuesses: map[string]string{},
 	}
 }
 

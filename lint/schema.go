@@ -298,11 +298,16 @@ func (c *checker) checkResource(r *resource) {
 	if r.def == nil {
 		sev := SeverityError
 		msg := "unknown resource type %q%s"
-		if !strings.HasPrefix(r.typ, "AWS::") && !strings.HasPrefix(r.typ, "Alexa::") && spec.Suggest(r.typ, c.db.TypeNames()) == "" {
+		guess := c.suggestType(r.typ)
+		if !strings.HasPrefix(r.typ, "AWS::") && !strings.HasPrefix(r.typ, "Alexa::") && guess == "" {
 			// Third-party registry types are real but not in the specification.
 			sev, msg = SeverityWarning, "resource type %q is not in the CloudFormation specification%s; if it is a registry extension, its properties are not checked"
 		}
-		c.report(sev, RuleResourceType, t.Value, r.id, path+".Type", msg, r.typ, didYouMean(r.typ, c.db.TypeNames()))
+		hint := ""
+		if guess != "" {
+			hint = fmt.Sprintf("; did you mean %q?", guess)
+		}
+		c.report(sev, RuleResourceType, t.Value, r.id, path+".Type", msg, r.typ, hint)
 		return
 	}
 	if r.def.Transform == samTransform && !c.sam {
@@ -321,6 +326,17 @@ func (c *checker) checkResource(r *resource) {
 		props = &template.Node{Kind: template.Mapping, Line: at.Line, Col: at.Col}
 	}
 	c.checkProperties(props, r.def.Properties, r.def.PropertyNames, at, path+".Properties", v, "")
+}
+
+// suggestType returns the resource type closest to an unknown one, once per name: comparing
+// with 1,800 names is the costliest thing a check does.
+func (c *checker) suggestType(name string) string {
+	if guess, ok := c.typeGuesses[name]; ok {
+		return guess
+	}
+	guess := spec.Suggest(name, c.db.TypeNames())
+	c.typeGuesses[name] = guess
+	return guess
 }
 
 // valueCheck is the context of a property value being checked.
