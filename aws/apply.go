@@ -1,7 +1,9 @@
 package aws
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,13 +120,19 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 	}
 	hook := req.Hook
 	if hook == nil {
-		hook = func(context.Context, string, string) error { return nil }
+		hook = func(context.Context, string, string, map[string]string) error { return nil }
 	}
+	hookEnv := map[string]string{"SLUICE_AWS_FUNCTION": fn, "SLUICE_AWS_ALIAS": t.Alias, "SLUICE_AWS_VERSION": newVersion, "SLUICE_AWS_OLD_VERSION": old}
 	out := deploy.Shift{
 		Strategy: req.ChangeSet.To.Strategy,
 		Alarms:   req.Alarms,
 		First:    old == "",
-		Hook:     func(ctx context.Context, phase string) error { return hook(ctx, phase, endpoint) },
+		Hook: func(ctx context.Context, phase string) error {
+			if err := hook(ctx, phase, endpoint, hookEnv); err != nil {
+				return err
+			}
+			return p.invokeHook(ctx, s, t, phase, endpoint, hookEnv, logf)
+		},
 		Progress: progress,
 		Log:      func(format string, args ...any) { logf("%s:%s: %s", fn, newVersion, fmt.Sprintf(format, args...)) },
 		Clock:    p.clock,
@@ -430,4 +438,38 @@ func (p *Provider) Teardown(ctx context.Context, env deploy.Environment) error {
 		}
 		return false, nil
 	})
+}
+
+// invokeHook invokes the environment's hook function for phase, if it names one, with what the
+// hook is about; a function error (or a failed invoke) fails the hook.
+func (p *Provider) invokeHook(ctx context.Context, s *session, t *Target, phase, endpoint string, env map[string]string, logf func(string, ...any)) error {
+	name := t.PreTrafficFunction
+	if phase == "post_traffic" {
+		name = t.PostTrafficFunction
+	}
+	if name == "" {
+		return nil
+	}
+	if logicalRe.MatchString(name) {
+		// A logical ID in the stack: its physical name.
+		out, err := s.cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: &t.Stack, LogicalResourceId: &name})
+		if err == nil && out.StackResourceDetail != nil && deref(out.StackResourceDetail.PhysicalResourceId) != "" {
+			name = *out.StackResourceDetail.PhysicalResourceId
+		} else if err != nil && !notFound(err) {
+			return fmt.Errorf("%s hook: find function %s in stack %s: %w", phase, name, t.Stack, explain(err))
+		}
+	}
+	payload, _ := json.Marshal(map[string]string{
+		"phase": phase, "endpoint": endpoint, "function": env["SLUICE_AWS_FUNCTION"], "alias": env["SLUICE_AWS_ALIAS"],
+		"version": env["SLUICE_AWS_VERSION"], "old_version": env["SLUICE_AWS_OLD_VERSION"],
+	})
+	logf("%s hook: invoking %s", phase, name)
+	out, err := s.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: &name, Payload: payload})
+	if err != nil {
+		return fmt.Errorf("%s hook: invoke %s: %w", phase, name, explain(err))
+	}
+	if out.FunctionError != nil {
+		return fmt.Errorf("%s hook: function %s failed (%s): %s", phase, name, *out.FunctionError, bytes.TrimSpace(out.Payload))
+	}
+	return nil
 }

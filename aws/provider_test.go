@@ -433,3 +433,67 @@ func TestEachEnvironmentUsesItsOwnRole(t *testing.T) {
 }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+// A pre-traffic hook function is invoked with the alias and versions before any traffic moves;
+// its function error rolls the deployment back with the alias untouched. A command hook gets the
+// same in its environment.
+func TestHookFunctionsAndHookEnvironment(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.fake.PutFunction(devAcct, region, "orders-pre-hook", []byte("code")); err != nil {
+		t.Fatal(err)
+	}
+	env := w.env(devAcct, "dev", "exec-5", func(tg *aws.Target) { tg.PreTrafficFunction = "orders-pre-hook" })
+	first := version(w.build(t, "one"), allAtOnce)
+	var mu sync.Mutex
+	var payloads []string
+	fail := false
+	w.fake.OnInvoke(func(r fakeaws.InvokeRequest) fakeaws.InvokeResult {
+		mu.Lock()
+		defer mu.Unlock()
+		payloads = append(payloads, string(r.Payload))
+		if fail {
+			return fakeaws.InvokeResult{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"smoke test failed"}`)}
+		}
+		return fakeaws.InvokeResult{Payload: []byte(`"ok"`)}
+	})
+	if _, res := w.apply(t, env, nil, first); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("first apply: %+v", res)
+	}
+	fn := functionOf(t, w, devAcct)
+	mu.Lock()
+	if len(payloads) != 1 || !strings.Contains(payloads[0], `"phase":"pre_traffic"`) || !strings.Contains(payloads[0], `"version":"1"`) {
+		t.Errorf("hook payloads %q, want one pre_traffic invocation about version 1", payloads)
+	}
+	fail = true
+	mu.Unlock()
+
+	second := version(w.build(t, "two"), sluice.Strategy{Type: sluice.Linear, Percent: 50, Interval: time.Hour})
+	cs, err := w.p.Prepare(t.Context(), env, &first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := w.request(cs, env)
+	var hookEnv map[string]string
+	req.Hook = func(_ context.Context, phase, endpoint string, env map[string]string) error {
+		if phase == "pre_traffic" {
+			hookEnv = env
+		}
+		return nil
+	}
+	res, err := w.p.Apply(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != sluice.StatusRolledBack || res.Rollback == nil || res.Rollback.Cause != sluice.CauseHook || !strings.Contains(res.Reason, "smoke test failed") {
+		t.Fatalf("result %+v, want rolled back by the failing hook function", res)
+	}
+	if hookEnv["SLUICE_AWS_VERSION"] != "2" || hookEnv["SLUICE_AWS_OLD_VERSION"] != "1" || hookEnv["SLUICE_AWS_ALIAS"] != "live" || hookEnv["SLUICE_AWS_FUNCTION"] != fn {
+		t.Errorf("hook environment %v", hookEnv)
+	}
+	h := w.fake.AliasHistory(devAcct, region, fn, "live")
+	for _, step := range h {
+		if len(step.Weights) > 0 || step.FunctionVersion != "1" {
+			t.Errorf("the alias moved before the pre-traffic hook passed: %+v", h)
+		}
+	}
+}

@@ -53,6 +53,11 @@ type Target struct {
 	Function string `json:"function,omitempty"`
 	// Alias is the alias of Function that serves. If empty, live.
 	Alias string `json:"alias,omitempty"`
+	// PreTrafficFunction and PostTrafficFunction are Lambda functions (a logical ID in the
+	// stack, or a name or ARN) invoked before any traffic reaches the new version and after all
+	// of it does; a function error rolls the deployment back, like a failing hook command.
+	PreTrafficFunction  string `json:"pre_traffic_function,omitempty"`
+	PostTrafficFunction string `json:"post_traffic_function,omitempty"`
 	// EndpointOutput names the stack output that is the environment's URL (SLUICE_ENDPOINT).
 	EndpointOutput string `json:"endpoint_output,omitempty"`
 	// Alarms are CloudWatch alarms by name: one in state ALARM during the shift rolls it back.
@@ -71,22 +76,23 @@ type Target struct {
 var TargetKind = spec.TargetKind{
 	Name: Kind,
 	Keys: []string{"account", "region", "role", "external_id", "execution_role", "stack", "template", "code", "parameters", "function", "alias",
-		"endpoint_output", "cloudwatch_alarms", "metrics_interval", "artifact_bucket", "artifact_kms_key"},
+		"pre_traffic_function", "post_traffic_function", "endpoint_output", "cloudwatch_alarms", "metrics_interval", "artifact_bucket", "artifact_kms_key"},
 	LegacyKeys: []string{"account", "region"},
 	Decode:     func(b *spec.TargetBlock) any { return decode(b) },
 }
 
 var (
-	accountRe    = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe     = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-	roleRe       = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,64}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$`)
-	externalIDRe = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
-	stackRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
-	logicalRe    = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
-	aliasRe      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,127}$`)
-	alarmRe      = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
-	bucketRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
-	kmsKeyRe     = regexp.MustCompile(`^(alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,250})$`)
+	accountRe      = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRe       = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
+	roleRe         = regexp.MustCompile(`^([A-Za-z0-9+=,.@_-]{1,64}|arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512})$`)
+	externalIDRe   = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+	stackRe        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,127}$`)
+	hookFunctionRe = regexp.MustCompile(`^([A-Za-z0-9_-]{1,64}|arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?)$`)
+	logicalRe      = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
+	aliasRe        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,127}$`)
+	alarmRe        = regexp.MustCompile(`^[^\x00-\x1f]{1,255}$`)
+	bucketRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	kmsKeyRe       = regexp.MustCompile(`^(alias/[A-Za-z0-9/_-]{1,250}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:(key|alias)/[A-Za-z0-9/_-]{1,250})$`)
 )
 
 func decode(b *spec.TargetBlock) *Target {
@@ -113,6 +119,10 @@ func decode(b *spec.TargetBlock) *Target {
 			"invalid function %q; write the logical ID of the function in the template, such as ApiFunction"),
 		Alias: optional(b, "alias", aliasRe.MatchString,
 			"invalid alias %q; use letters, digits, '-' and '_', starting with a letter"),
+		PreTrafficFunction: optional(b, "pre_traffic_function", hookFunctionRe.MatchString,
+			"invalid function %q; write the hook function's logical ID in the template, its name or its ARN"),
+		PostTrafficFunction: optional(b, "post_traffic_function", hookFunctionRe.MatchString,
+			"invalid function %q; write the hook function's logical ID in the template, its name or its ARN"),
 		EndpointOutput: optional(b, "endpoint_output", logicalRe.MatchString,
 			"invalid output name %q; write the name of a stack output such as ApiUrl"),
 		ArtifactBucket: optional(b, "artifact_bucket", bucketRe.MatchString,
@@ -146,7 +156,7 @@ func decode(b *spec.TargetBlock) *Target {
 	if t.Function != "" && !b.Has("artifact_bucket") {
 		b.Missing("artifact_bucket", "shifting the alias of %s needs the code in the tooling account's artifact bucket; write artifact_bucket and artifact_kms_key", t.Function)
 	}
-	for _, k := range []string{"alias", "cloudwatch_alarms"} {
+	for _, k := range []string{"alias", "cloudwatch_alarms", "pre_traffic_function", "post_traffic_function"} {
 		if b.Has(k) && t.Function == "" {
 			b.Warnf(k, "ignored: %s applies to the function whose alias is shifted; write function: LOGICAL_ID", k)
 		}

@@ -58,7 +58,8 @@ type Request struct {
 	DrainTimeout time.Duration
 	// Hook runs a lifecycle hook ("pre_traffic" or "post_traffic") against endpoint (a URL); it
 	// returns nil when the hook is not configured. A non-nil error rolls the deployment back.
-	Hook func(ctx context.Context, phase, endpoint string) error
+	// env holds variables the provider adds for the hook (aws: the function, alias and versions).
+	Hook func(ctx context.Context, phase, endpoint string, env map[string]string) error
 	// Progress is told of each step (may be nil). It must not block.
 	Progress func(Progress)
 	// Log receives the provider's narration of the deployment (may be nil).

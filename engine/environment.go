@@ -411,7 +411,7 @@ func sameVersion(a, b *sluice.Version) bool {
 
 // deploy records a deployment, runs it through the provider and records how it ended and what
 // the environment runs now. The environment's lock must be held.
-func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.Plan, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *plan.Environment, hook func(context.Context, string, string) error, log io.Writer) (deploy.Result, error) {
+func (e *Engine) deploy(ctx context.Context, p deploy.Provider, routeSpec *plan.Plan, state *sluice.EnvironmentState, cs *sluice.ChangeSet, d *sluice.Deployment, route *plan.Environment, hook func(context.Context, string, string, map[string]string) error, log io.Writer) (deploy.Result, error) {
 	env := d.Environment
 	to := cs.To
 	state.Deploying, state.UpdatedAt = &to, e.now().UTC()
@@ -476,9 +476,9 @@ func (ac *actionContext) hasApproval() bool {
 }
 
 // hookRunner runs the environment's lifecycle hooks in the execution's workspace.
-func (ac *actionContext) hookRunner() func(context.Context, string, string) error {
+func (ac *actionContext) hookRunner() func(context.Context, string, string, map[string]string) error {
 	hooks := ac.environment().Deploy.Hooks
-	return func(ctx context.Context, phase, endpoint string) error {
+	return func(ctx context.Context, phase, endpoint string, extra map[string]string) error {
 		command := hooks.PreTraffic
 		if phase == "post_traffic" {
 			command = hooks.PostTraffic
@@ -492,7 +492,7 @@ func (ac *actionContext) hookRunner() func(context.Context, string, string) erro
 		}
 		fmt.Fprintf(ac.log, "%s hook $ %s (SLUICE_ENDPOINT=%s)\n", phase, command, endpoint)
 		_, err = runner.Run(ctx, runner.Command{
-			Name: phase + " hook", Dir: dir, Shell: command, Env: ac.environ(nil, endpoint), Timeout: hookTimeout,
+			Name: phase + " hook", Dir: dir, Shell: command, Env: ac.environ(extra, endpoint), Timeout: hookTimeout,
 			Output: ac.log, Ledger: ac.e.ledger,
 		})
 		if err != nil {

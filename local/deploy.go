@@ -51,7 +51,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		d.req.DrainTimeout = 30 * time.Second
 	}
 	if d.req.Hook == nil {
-		d.req.Hook = func(context.Context, string, string) error { return nil }
+		d.req.Hook = func(context.Context, string, string, map[string]string) error { return nil }
 	}
 	env.router.SetSticky(req.Sticky)
 	return d.run(ctx)
@@ -95,7 +95,7 @@ func (d *deployment) run(ctx context.Context) (deploy.Result, error) {
 			if phase == "post_traffic" {
 				endpoint = d.env.url()
 			}
-			return d.req.Hook(ctx, phase, endpoint)
+			return d.req.Hook(ctx, phase, endpoint, nil)
 		},
 		Progress: d.req.Progress,
 		Log: func(format string, args ...any) {

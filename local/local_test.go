@@ -402,7 +402,7 @@ func TestPreTrafficHookFailureRollsBack(t *testing.T) {
 	var hookSaw []string
 	res, err := f.provider.Apply(ctx, deploy.Request{
 		Environment: prod, ChangeSet: f.prepare(ctx, f.version("v2", allAtOnce)), DrainTimeout: 5 * time.Second,
-		Hook: func(ctx context.Context, phase, endpoint string) error {
+		Hook: func(ctx context.Context, phase, endpoint string, _ map[string]string) error {
 			for range 5 {
 				_, body := get(t, endpoint+"/")
 				hookSaw = append(hookSaw, phase+":"+body)

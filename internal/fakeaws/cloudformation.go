@@ -196,6 +196,13 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
+	roleARN := form.Get("RoleARN")
+	if roleARN != "" {
+		// CloudFormation assumes the execution role: it must exist in the stack's account.
+		if role, ok := r.s.roles[roleARN]; !ok || role.Account != r.account {
+			return nil, validation("Role %s is invalid or cannot be assumed", roleARN)
+		}
+	}
 	reg := r.state()
 	st := reg.findStack(stackName)
 	switch {
@@ -218,19 +225,31 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 		if st == nil || st.template == nil {
 			return nil, validation("UsePreviousTemplate can only be used with an existing stack")
 		}
-		t = st.template
+		t = st.template.source
 	} else {
 		var err error
 		if t, err = parseTemplate(body); err != nil {
 			return nil, err
 		}
 	}
-	if need := requiredCapabilities(t); need != "" && !slices.Contains(capabilities, need) && !(need == "CAPABILITY_IAM" && slices.Contains(capabilities, "CAPABILITY_NAMED_IAM")) {
-		return nil, errorf("InsufficientCapabilitiesException", "Requires capabilities : [%s]", need)
-	}
 	params, order, err := changeSetParameters(t, st, queryStructs(form, "Parameters"))
 	if err != nil {
 		return nil, err
+	}
+	x := &resolver{account: r.account, region: r.region, st: &stack{name: stackName}}
+	if st != nil {
+		x.st = st
+	}
+	if t, err = t.withConditions(params, func(name string) (string, bool) {
+		if name == "AWS::StackId" && x.st.id == "" {
+			return "", false // not known before the stack exists
+		}
+		return x.ref(name)
+	}); err != nil {
+		return nil, err
+	}
+	if need := requiredCapabilities(t); need != "" && !slices.Contains(capabilities, need) && !(need == "CAPABILITY_IAM" && slices.Contains(capabilities, "CAPABILITY_NAMED_IAM")) {
+		return nil, errorf("InsufficientCapabilitiesException", "Requires capabilities : [%s]", need)
 	}
 
 	now := r.s.cfg.Now()
@@ -248,7 +267,7 @@ func createChangeSet(r *request, form url.Values) (any, error) {
 		id:          fmt.Sprintf("arn:aws:cloudformation:%s:%s:changeSet/%s/%s", r.region, r.account, name, newRequestID()),
 		status:      changeSetCreatePending,
 		description: form.Get("Description"), created: now,
-		template: t, params: params, paramOrder: order, capabilities: capabilities,
+		template: t, params: params, paramOrder: order, capabilities: capabilities, roleARN: roleARN,
 		executionStatus: executionUnavailable,
 	}
 	cs.changes = diffResources(st, t, params)
@@ -344,6 +363,9 @@ func changeSetParameters(t *template, st *stack, given []map[string]string) (map
 				continue
 			}
 			values[key] = *p.Default
+		}
+		if _, err := strconv.ParseFloat(values[key], 64); p.Type == "Number" && err != nil {
+			return nil, nil, validation("Parameter '%s' must be a number.", key)
 		}
 		if len(p.AllowedValue) > 0 && !slices.Contains(p.AllowedValue, values[key]) {
 			return nil, nil, validation("Parameter '%s' must be one of AllowedValues", key)
@@ -556,6 +578,7 @@ type stackXML struct {
 	Outputs                     []stackOutputXML `xml:"Outputs>member"`
 	DisableRollback             bool
 	EnableTerminationProtection bool
+	RoleARN                     string `xml:",omitempty"`
 }
 
 type stackOutputXML struct {
@@ -593,7 +616,7 @@ func describeStacks(r *request, form url.Values) (any, error) {
 		x := stackXML{
 			StackId: st.id, StackName: st.name, ChangeSetId: st.lastChangeSet,
 			CreationTime: st.created.UTC().Format(time.RFC3339Nano),
-			StackStatus:  st.status, StackStatusReason: st.reason, Capabilities: st.capabilities,
+			StackStatus:  st.status, StackStatusReason: st.reason, Capabilities: st.capabilities, RoleARN: st.roleARN,
 		}
 		if !st.updated.IsZero() {
 			x.LastUpdatedTime = st.updated.UTC().Format(time.RFC3339Nano)

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/sluicehq/sluice/internal/fakeaws"
@@ -392,6 +394,22 @@ func TestCloudFormationRefusals(t *testing.T) {
 		t.Fatalf("want the typed InsufficientCapabilitiesException, got %T", err)
 	}
 
+	// An execution role must exist in the stack's account.
+	_, err = cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c"), ChangeSetType: cftypes.ChangeSetTypeCreate,
+		TemplateBody: aws.String("Resources: {A: {Type: AWS::SNS::Topic}}"), RoleARN: aws.String("arn:aws:iam::" + tooling + ":role/nope")})
+	wantCode(t, err, "ValidationError")
+	s.AddRole(fakeaws.Role{Account: tooling, Name: "cfn-exec"})
+	_, err = cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c"), ChangeSetType: cftypes.ChangeSetTypeCreate,
+		TemplateBody: aws.String("Resources: {A: {Type: AWS::SNS::Topic}}"), RoleARN: aws.String("arn:aws:iam::" + tooling + ":role/cfn-exec")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	changeSetStatus(t, cf, "r", "c")
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c")})
+	if st := stackDone(t, cf, "r"); aws.ToString(st.RoleARN) != "arn:aws:iam::"+tooling+":role/cfn-exec" {
+		t.Fatalf("stack role %q", aws.ToString(st.RoleARN))
+	}
+
 	// A CREATE change set on a stack that exists is refused with AlreadyExistsException.
 	createChangeSet(t, cf, "s", "c1", cftypes.ChangeSetTypeCreate, "Resources: {A: {Type: AWS::SNS::Topic}}", nil)
 	changeSetStatus(t, cf, "s", "c1")
@@ -411,8 +429,10 @@ func TestCloudFormationRefusals(t *testing.T) {
 func TestTemplateJSON(t *testing.T) {
 	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = time.Millisecond })
 	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
-	body := `{"Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}, "Runtime": "provided.al2023", "Handler": "bootstrap", "Role": "arn:aws:iam::111111111111:role/r"}}},
-	 "Outputs": {"Name": {"Value": {"Ref": "Fn"}}, "Joined": {"Value": {"Fn::Join": ["-", [{"Ref": "AWS::Region"}, "x"]]}}}}`
+	body := `{"Mappings": {"Regions": {"eu-west-1": {"Size": "large"}}},
+	 "Resources": {"Fn": {"Type": "AWS::Lambda::Function", "Properties": {"Code": {"ZipFile": "x"}, "Runtime": "provided.al2023", "Handler": "bootstrap", "Role": "arn:aws:iam::111111111111:role/r"}}},
+	 "Outputs": {"Name": {"Value": {"Ref": "Fn"}}, "Joined": {"Value": {"Fn::Join": ["-", [{"Ref": "AWS::Region"}, "x"]]}},
+	   "Size": {"Value": {"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Size"]}}}}`
 	createChangeSet(t, cf, "json", "c1", cftypes.ChangeSetTypeCreate, body, nil)
 	changeSetStatus(t, cf, "json", "c1")
 	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("json"), ChangeSetName: aws.String("c1")})
@@ -421,7 +441,7 @@ func TestTemplateJSON(t *testing.T) {
 	for _, o := range st.Outputs {
 		got[*o.OutputKey] = *o.OutputValue
 	}
-	if !strings.HasPrefix(got["Name"], "json-Fn-") || got["Joined"] != "eu-west-1-x" {
+	if !strings.HasPrefix(got["Name"], "json-Fn-") || got["Joined"] != "eu-west-1-x" || got["Size"] != "large" {
 		t.Fatalf("outputs %v", got)
 	}
 	if _, err := lambda.NewFromConfig(rootConfig(t, s, tooling)).GetFunction(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String(got["Name"])}); err != nil {
@@ -486,5 +506,181 @@ func TestStackEventPages(t *testing.T) {
 	}
 	if all[0].ResourceStatus != cftypes.ResourceStatusCreateComplete || *all[0].LogicalResourceId != "many" {
 		t.Fatalf("newest event %s %s", *all[0].LogicalResourceId, all[0].ResourceStatus)
+	}
+}
+
+// TestConditions: a resource whose condition is false is not in the change set, Fn::If picks
+// by the parameters, and changing the parameter adds the resource and modifies the property.
+func TestConditions(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = time.Millisecond })
+	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
+	body := `Parameters:
+  Stage: {Type: String, AllowedValues: [dev, prod]}
+  Memory: {Type: Number, Default: 128}
+Conditions:
+  IsProd: !Equals [!Ref Stage, prod]
+  InIreland: !Equals [!Ref "AWS::Region", eu-west-1]
+  ProdInIreland: !And [!Condition IsProd, !Condition InIreland]
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      DisplayName: !If [IsProd, production, !Ref Stage]
+      KmsMasterKeyId: !If [ProdInIreland, alias/prod, !Ref "AWS::NoValue"]
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Condition: IsProd
+    Properties: {AlarmName: prod-errors, Namespace: AWS/Lambda, MetricName: Errors, Threshold: 1}
+Outputs:
+  AlarmName:
+    Condition: IsProd
+    Value: !Ref Alarm
+`
+	createChangeSet(t, cf, "cond", "c1", cftypes.ChangeSetTypeCreate, body, params("Stage", "dev"))
+	cs := changeSetStatus(t, cf, "cond", "c1")
+	if len(cs.Changes) != 1 || *cs.Changes[0].ResourceChange.LogicalResourceId != "Topic" ||
+		strings.Contains(aws.ToString(cs.Changes[0].ResourceChange.AfterContext), "KmsMasterKeyId") ||
+		!strings.Contains(aws.ToString(cs.Changes[0].ResourceChange.AfterContext), `"DisplayName":"dev"`) {
+		t.Fatalf("dev changes %+v", cs.Changes)
+	}
+	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c1")})
+	if st := stackDone(t, cf, "cond"); len(st.Outputs) != 0 {
+		t.Fatalf("outputs of dev %+v", st.Outputs)
+	}
+
+	_, err := cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c2"),
+		UsePreviousTemplate: aws.Bool(true), Parameters: params("Stage", "prod")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs = changeSetStatus(t, cf, "cond", "c2")
+	var got []string
+	for _, c := range cs.Changes {
+		rc := c.ResourceChange
+		entry := string(rc.Action) + " " + *rc.LogicalResourceId
+		for _, d := range rc.Details {
+			entry += " " + *d.Target.Name + "=" + aws.ToString(d.Target.AfterValue)
+		}
+		got = append(got, entry)
+	}
+	if want := "Add Alarm|Modify Topic DisplayName=production KmsMasterKeyId=alias/prod"; strings.Join(got, "|") != want {
+		t.Fatalf("prod changes %q, want %q", strings.Join(got, "|"), want)
+	}
+
+	for name, tc := range map[string]struct {
+		body string
+		p    []cftypes.Parameter
+		want string
+	}{
+		"unknown mapping":         {"Resources: {A: {Type: AWS::SNS::Topic, Properties: {DisplayName: !FindInMap [Nope, a, b]}}}", nil, "Mapping named 'Nope' is not present"},
+		"unknown condition":       {"Resources: {A: {Type: AWS::SNS::Topic, Condition: Nope}}", nil, "Unresolved condition dependencies [Nope]"},
+		"resource in a condition": {"Conditions: {C: !Equals [!Ref A, x]}\nResources: {A: {Type: AWS::SNS::Topic, Condition: C}}", nil, "Cannot reference resources in the Conditions block"},
+		"not a number":            {"Parameters: {N: {Type: Number}}\nResources: {A: {Type: AWS::SNS::Topic}}", params("N", "ten"), "must be a number"},
+		"unknown parameter type":  {"Parameters: {N: {Type: Text}}\nResources: {A: {Type: AWS::SNS::Topic}}", nil, "Unrecognized parameter type: Text"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("bad"), ChangeSetName: aws.String("c"),
+				ChangeSetType: cftypes.ChangeSetTypeCreate, TemplateBody: aws.String(tc.body), Parameters: tc.p})
+			wantCode(t, err, "ValidationError")
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v; want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDeploymentPreference: a SAM function with a DeploymentPreference moves its alias through
+// a CodeDeploy deployment that the stack waits for; stopping the deployment fails the update
+// and the stack rolls back with the alias on the old version; a deployment that succeeds
+// completes the update.
+func TestDeploymentPreference(t *testing.T) {
+	s := start(t, func(c *fakeaws.Config) { c.StackStepDelay = 5 * time.Millisecond })
+	cfg := roleConfig(t, s, prodAcc, "exec-8")
+	cf, cd, lc := cloudformation.NewFromConfig(cfg), codedeploy.NewFromConfig(cfg), lambda.NewFromConfig(cfg)
+	body := strings.Replace(samTemplate, "      AutoPublishAlias: live\n",
+		"      AutoPublishAlias: live\n      DeploymentPreference:\n        Type: Linear10PercentEvery1Minute\n", 1)
+	deploy := func(name, key string) {
+		typ := cftypes.ChangeSetTypeUpdate
+		if name == "c1" {
+			typ = cftypes.ChangeSetTypeCreate
+		}
+		createChangeSet(t, cf, "app-prod", name, typ, body, params("ArtifactKey", key))
+		changeSetStatus(t, cf, "app-prod", name)
+		if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String(name)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deploy("c1", "k1")
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusCreateComplete {
+		t.Fatalf("create: %s", st.StackStatus)
+	}
+	physical := func(logical string) string {
+		out, err := cf.DescribeStackResource(ctx(t), &cloudformation.DescribeStackResourceInput{StackName: aws.String("app-prod"), LogicalResourceId: aws.String(logical)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.StackResourceDetail.PhysicalResourceId
+	}
+	app, group := physical("ServerlessDeploymentApplication"), physical("ApiDeploymentGroup")
+	inProgress := func() string {
+		var id string
+		waitFor(t, "a deployment in progress", func() (bool, error) {
+			out, err := cd.ListDeployments(ctx(t), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String(app), DeploymentGroupName: aws.String(group),
+				IncludeOnlyStatuses: []cdtypes.DeploymentStatus{cdtypes.DeploymentStatusInProgress}})
+			if err != nil || len(out.Deployments) == 0 {
+				return false, err
+			}
+			id = out.Deployments[0]
+			return true, nil
+		})
+		return id
+	}
+	alias := func() string {
+		a, err := lc.GetAlias(ctx(t), &lambda.GetAliasInput{FunctionName: aws.String("app-prod-api"), Name: aws.String("live")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *a.FunctionVersion
+	}
+
+	deploy("u1", "k2")
+	id := inProgress()
+	if status, _ := s.StackStatus(prodAcc, region, "app-prod"); status != "UPDATE_IN_PROGRESS" || alias() != "1" {
+		t.Fatalf("during the deployment: stack %s, alias on %s", status, alias())
+	}
+	got, err := cd.GetDeployment(ctx(t), &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if err != nil || *got.DeploymentInfo.DeploymentConfigName != "CodeDeployDefault.LambdaLinear10PercentEvery1Minute" || *got.DeploymentInfo.ApplicationName != app {
+		t.Fatalf("deployment %+v %v", got, err)
+	}
+	if _, err := cd.StopDeployment(ctx(t), &codedeploy.StopDeploymentInput{DeploymentId: aws.String(id), AutoRollbackEnabled: aws.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusUpdateRollbackComplete || alias() != "1" {
+		t.Fatalf("after the stopped deployment: stack %s, alias on %s", st.StackStatus, alias())
+	}
+	events, _ := cf.DescribeStackEvents(ctx(t), &cloudformation.DescribeStackEventsInput{StackName: aws.String("app-prod")})
+	reason := ""
+	for _, e := range events.StackEvents {
+		if e.ResourceStatus == cftypes.ResourceStatusUpdateFailed && *e.LogicalResourceId == "Api" {
+			reason = aws.ToString(e.ResourceStatusReason)
+			break
+		}
+	}
+	if !strings.Contains(reason, id) || !strings.Contains(reason, "stopped") {
+		t.Fatalf("the failed update says %q; want the deployment and that it stopped", reason)
+	}
+
+	deploy("u2", "k3")
+	id = inProgress()
+	if err := s.FinishDeployment(prodAcc, region, id, fakeaws.DeploymentSucceeded, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusUpdateComplete || alias() == "1" {
+		t.Fatalf("after the deployment: stack %s, alias on %s", st.StackStatus, alias())
+	}
+	_, err = cd.ListDeployments(ctx(t), &codedeploy.ListDeploymentsInput{ApplicationName: aws.String("nope")})
+	var noApp *cdtypes.ApplicationDoesNotExistException
+	if !errors.As(err, &noApp) {
+		t.Fatalf("listing an unknown application: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ type alarm struct {
 	Alarm
 	arn           string
 	state, reason string
+	reasonData    string // StateReasonData, JSON
 	updated       time.Time
 }
 
@@ -266,13 +268,17 @@ func describeAlarms(r *request, raw any) (any, error) {
 		for _, k := range slices.Sorted(maps.Keys(a.Dimensions)) {
 			dims = append(dims, map[string]any{"Name": k, "Value": a.Dimensions[k]})
 		}
-		alarms = append(alarms, map[string]any{
+		entry := map[string]any{
 			"AlarmName": a.Name, "AlarmArn": a.arn, "StateValue": a.state, "StateReason": a.reason,
 			"StateUpdatedTimestamp": a.updated, "StateTransitionedTimestamp": a.updated,
 			"Namespace": a.Namespace, "MetricName": a.MetricName, "Dimensions": dims,
 			"Statistic": a.Statistic, "Period": a.Period, "EvaluationPeriods": a.EvaluationPeriods,
 			"Threshold": a.Threshold, "ComparisonOperator": a.ComparisonOperator, "ActionsEnabled": true,
-		})
+		}
+		if a.reasonData != "" {
+			entry["StateReasonData"] = a.reasonData
+		}
+		alarms = append(alarms, entry)
 	}
 	if len(in.AlarmTypes) > 0 && !slices.Contains(in.AlarmTypes, "MetricAlarm") {
 		alarms = nil
@@ -464,4 +470,106 @@ func (reg *region) putAlarm(a Alarm, now time.Time) {
 		Alarm: a, arn: "arn:aws:cloudwatch:" + reg.name + ":" + reg.account + ":alarm:" + a.Name,
 		state: "INSUFFICIENT_DATA", reason: "Unchecked: Initial alarm creation", updated: now,
 	}
+}
+
+var bracketed = regexp.MustCompile(`\[([^\]]*)\]`)
+
+// reasonDatapoints reads the values in the brackets of a CloudWatch state reason.
+func reasonDatapoints(reason string) []float64 {
+	m := bracketed.FindStringSubmatch(reason)
+	if m == nil {
+		return nil
+	}
+	var out []float64
+	for part := range strings.SplitSeq(m[1], ",") {
+		var v float64
+		if _, err := fmt.Sscan(strings.TrimSpace(part), &v); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// stateReasonData is the JSON CloudWatch puts in StateReasonData for a metric alarm.
+func stateReasonData(a *alarm, datapoints []float64) string {
+	if datapoints == nil {
+		datapoints = []float64{}
+	}
+	period := time.Duration(a.Period) * time.Second
+	b, _ := json.Marshal(map[string]any{
+		"version": "1.0", "queryDate": a.updated.UTC().Format("2006-01-02T15:04:05.000-0700"),
+		"startDate": a.updated.Add(-period).UTC().Format("2006-01-02T15:04:05.000-0700"),
+		"statistic": a.Statistic, "period": a.Period, "recentDatapoints": datapoints, "threshold": a.Threshold,
+	})
+	return string(b)
+}
+
+// evaluateAlarm judges an alarm on the metric points it watches: each of the last
+// EvaluationPeriods periods (aligned as CloudWatch aligns them, up to the newest point's) is
+// the alarm's statistic over its points; the alarm is ALARM if all breach and OK if the newest
+// does not. An alarm with no points keeps its state.
+func (reg *region) evaluateAlarm(a *alarm, now time.Time) {
+	period := int64(max(a.Period, 1))
+	slots := map[int64][]float64{}
+	newest := int64(math.MinInt64)
+	for _, p := range reg.metrics {
+		if p.Namespace != a.Namespace || p.MetricName != a.MetricName || !maps.Equal(p.Dimensions, a.Dimensions) {
+			continue
+		}
+		slot := p.Time.Unix() / period
+		slots[slot] = append(slots[slot], p.Value)
+		newest = max(newest, slot)
+	}
+	if len(slots) == 0 {
+		return
+	}
+	var values []float64
+	breaching := 0
+	for slot := newest - int64(a.EvaluationPeriods) + 1; slot <= newest; slot++ {
+		points, ok := slots[slot]
+		if !ok {
+			continue
+		}
+		v := statistic(a.Statistic, points)
+		values = append(values, v)
+		if a.breaches(v) {
+			breaching++
+		}
+	}
+	latest := statistic(a.Statistic, slots[newest])
+	state := "OK"
+	if breaching == a.EvaluationPeriods {
+		state = "ALARM"
+	}
+	if state == a.state || state == "OK" && a.breaches(latest) {
+		return
+	}
+	verb := map[string]string{
+		"GreaterThanThreshold": "greater than", "GreaterThanOrEqualToThreshold": "greater than or equal to",
+		"LessThanThreshold": "less than", "LessThanOrEqualToThreshold": "less than or equal to",
+	}[a.ComparisonOperator]
+	var shown []string
+	for _, v := range values {
+		shown = append(shown, strconv.FormatFloat(v, 'f', 1, 64))
+	}
+	how := "was"
+	if state == "OK" {
+		how = "was not"
+	}
+	a.state, a.updated = state, now
+	a.reason = fmt.Sprintf("Threshold Crossed: %d out of the last %d datapoints [%s] %s %s the threshold (%s).",
+		len(values), a.EvaluationPeriods, strings.Join(shown, ", "), how, verb, strconv.FormatFloat(a.Threshold, 'f', 1, 64))
+	a.reasonData = stateReasonData(a, values)
+}
+
+func (a *alarm) breaches(v float64) bool {
+	switch a.ComparisonOperator {
+	case "GreaterThanOrEqualToThreshold":
+		return v >= a.Threshold
+	case "LessThanThreshold":
+		return v < a.Threshold
+	case "LessThanOrEqualToThreshold":
+		return v <= a.Threshold
+	}
+	return v > a.Threshold
 }

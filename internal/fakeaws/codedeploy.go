@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,8 +43,9 @@ type deployment struct {
 var codeDeployProtocol = &jsonProtocol{
 	targetPrefix: "CodeDeploy_20141006",
 	handlers: map[string]func(*request) (any, error){
-		"GetDeployment":  getDeployment,
-		"StopDeployment": stopDeployment,
+		"GetDeployment":   getDeployment,
+		"StopDeployment":  stopDeployment,
+		"ListDeployments": listDeployments,
 	},
 }
 
@@ -150,6 +152,86 @@ func (reg *region) finishDeployment(d *deployment, status, code, text string, ro
 		a.functionVersion, a.weights, a.revisionID = version, nil, newRequestID()
 		reg.recordAlias(fn, a, "")
 	}
+}
+
+// deploymentGroups lists the CodeDeploy applications and their deployment groups: those SAM
+// made in stacks and those of deployments tests started.
+func (reg *region) deploymentGroups() map[string]map[string]bool {
+	apps := map[string]map[string]bool{}
+	add := func(app, group string) {
+		if apps[app] == nil {
+			apps[app] = map[string]bool{}
+		}
+		if group != "" {
+			apps[app][group] = true
+		}
+	}
+	for _, st := range reg.stacks {
+		if st.deleted {
+			continue
+		}
+		var app string
+		if r := st.resources["ServerlessDeploymentApplication"]; r != nil {
+			app = r.PhysicalID
+			add(app, "")
+		}
+		for _, r := range st.resources {
+			if r.Type == "AWS::CodeDeploy::DeploymentGroup" && app != "" {
+				add(app, r.PhysicalID)
+			}
+		}
+	}
+	for _, d := range reg.deployments {
+		add(d.Application, d.Group)
+	}
+	return apps
+}
+
+func listDeployments(r *request) (any, error) {
+	var in struct {
+		ApplicationName     string   `json:"applicationName"`
+		DeploymentGroupName string   `json:"deploymentGroupName"`
+		IncludeOnlyStatuses []string `json:"includeOnlyStatuses"`
+		NextToken           string   `json:"nextToken"`
+	}
+	if err := decodeJSON(r.body, &in); err != nil {
+		return nil, err
+	}
+	statuses := []string{DeploymentCreated, "Queued", DeploymentInProgress, "Baking", DeploymentSucceeded, DeploymentFailed, DeploymentStopped, "Ready"}
+	for _, st := range in.IncludeOnlyStatuses {
+		if !slices.Contains(statuses, st) {
+			return nil, errorf("InvalidDeploymentStatusException", "The deployment status %s is not valid.", st)
+		}
+	}
+	if in.NextToken != "" {
+		return nil, errorf("InvalidNextTokenException", "The next token was specified in an invalid format.")
+	}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	reg := r.state()
+	apps := reg.deploymentGroups()
+	switch {
+	case in.DeploymentGroupName != "" && in.ApplicationName == "":
+		return nil, errorf("ApplicationNameRequiredException", "The application name must be specified when the deployment group name is specified.")
+	case in.ApplicationName != "" && apps[in.ApplicationName] == nil:
+		return nil, errorf("ApplicationDoesNotExistException", "No application found for name: %s", in.ApplicationName)
+	case in.DeploymentGroupName != "" && !apps[in.ApplicationName][in.DeploymentGroupName]:
+		return nil, errorf("DeploymentGroupDoesNotExistException", "No Deployment Group found for name: %s", in.DeploymentGroupName)
+	}
+	var found []*deployment
+	for _, d := range reg.deployments {
+		if (in.ApplicationName == "" || d.Application == in.ApplicationName) && (in.DeploymentGroupName == "" || d.Group == in.DeploymentGroupName) &&
+			(len(in.IncludeOnlyStatuses) == 0 || slices.Contains(in.IncludeOnlyStatuses, d.status)) {
+			found = append(found, d)
+		}
+	}
+	// Newest first, as CodeDeploy lists them.
+	slices.SortFunc(found, func(a, b *deployment) int { return b.created.Compare(a.created) })
+	ids := []string{}
+	for _, d := range found {
+		ids = append(ids, d.id)
+	}
+	return map[string]any{"deployments": ids}, nil
 }
 
 // newDeploymentID is a CodeDeploy deployment ID: d- and nine capitals or digits.

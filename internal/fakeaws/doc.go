@@ -10,18 +10,19 @@
 //	sigv4.go       the signature check: key, session token and its expiry, date skew, the
 //	               canonical request recomputed from the key's secret
 //	wire.go        the awsQuery (XML) and awsJson1_1 protocols, errors in each protocol's shape
-//	sts.go         AssumeRole (roles and their trusted accounts), GetCallerIdentity
+//	sts.go         AssumeRole (roles, their trusted accounts and external ID), GetCallerIdentity
 //	template.go    CloudFormation templates in JSON or YAML (short-form tags), checked
 //	stack.go       stacks, change sets, the property diff, intrinsic functions resolved to
 //	               fake values
 //	stackrun.go    a change set's execution, step by step, with events and rollback
 //	cloudformation.go  CreateChangeSet, DescribeChangeSet, ExecuteChangeSet, DeleteChangeSet,
 //	               ListChangeSets, DescribeStacks, DescribeStackEvents, DeleteStack
+//	resources.go   DescribeStackResource
 //	lambda.go      REST-JSON: GetFunction, UpdateFunctionCode, PublishVersion, GetAlias,
 //	               CreateAlias, UpdateAlias, Invoke; every alias state recorded
 //	kms.go         JSON: Encrypt, Decrypt, GenerateDataKey, DescribeKey (real AES-GCM)
 //	cloudwatch.go  Smithy RPC v2 CBOR: DescribeAlarms, GetMetricData
-//	codedeploy.go  JSON: GetDeployment, StopDeployment
+//	codedeploy.go  JSON: GetDeployment, StopDeployment, ListDeployments
 //	s3.go          REST-XML through gofakes3: one store per account, SSE-KMS checked
 //	hooks.go       what tests arrange and read: failures on demand, alarm states, metric
 //	               values, the Invoke answer, deployments, alias history
@@ -41,7 +42,8 @@
 // Parameters are checked as AWS checks them, with its messages where they are known.
 //
 // CloudFormation: a change set is CREATE_PENDING, then CREATE_IN_PROGRESS, then
-// CREATE_COMPLETE (or FAILED with "didn't contain changes"), each after Config.ChangeSetDelay.
+// CREATE_COMPLETE (or FAILED with "didn't contain changes"), each after Config.ChangeSetDelay;
+// an execution role (RoleARN) must be one of the fake's roles in the stack's account.
 // Its changes come from diffing the template's resources with the stack's, parameters
 // resolved: Add, Modify (with one detail per changed property, before and after values when
 // IncludePropertyValues, and Replacement from a table of replacing properties) and Remove.
@@ -50,19 +52,31 @@
 // Config.StackStepDelay, and deletes the stack's other change sets. A resource made to fail
 // (Server.FailResource) rolls the stack back (ROLLBACK_COMPLETE, UPDATE_ROLLBACK_COMPLETE); a
 // rollback made to fail (Server.FailRollback) ends ROLLBACK_FAILED or UPDATE_ROLLBACK_FAILED.
-// Outputs resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select and Fn::Base64 to fake values
-// (an HTTP API's ID, a function's ARN). Stacks make their AWS::Lambda::Function and
+// Outputs resolve Ref, Fn::GetAtt, Fn::Sub, Fn::Join, Fn::Select, Fn::FindInMap and Fn::Base64
+// to fake values (an HTTP API's ID, a function's ARN). Stacks make their AWS::Lambda::Function and
 // AWS::Serverless::Function resources into Lambda functions (AutoPublishAlias publishes a
 // version and points the alias at it) and their AWS::CloudWatch::Alarm resources into alarms.
+// A SAM function with a DeploymentPreference moves its alias through a CodeDeploy deployment
+// instead: the stack adds ServerlessDeploymentApplication and <Function>DeploymentGroup, the
+// deployment stays InProgress (the alias on the old version) until a test finishes it
+// (Server.FinishDeployment) or StopDeployment stops it, and the function's update waits for it:
+// a deployment that fails or stops fails the update, and the stack rolls back.
 //
-// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no Conditions,
-// Mappings, nested stacks, imports or IMPORT change sets; SAM is accepted and its implicit
-// resources (ServerlessHttpApi, the function's role, alias and version) may be referred to, but
-// the change set lists the template's own resources, not the transformed ones. Other resource
-// types exist only as stack resources. DeploymentPreference does not start a CodeDeploy
-// deployment: tests start one with Server.StartDeployment. Lambda updates are Successful at
-// once (no Pending or InProgress). CloudWatch alarms change state only when tests set it, and
-// GetMetricData returns injected points (no metric math). KMS keys have no policies and are not
-// shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
+// Conditions are evaluated (Fn::Equals over parameters and pseudo parameters, Fn::Not, Fn::And,
+// Fn::Or, Condition): a resource or output whose condition is false is left out, and Fn::If
+// picks its branch (AWS::NoValue removes a property) before the diff.
+//
+// Limits, on purpose: templates come as TemplateBody only (no TemplateURL), with no nested
+// stacks, imports or IMPORT change sets; SAM is accepted and its
+// implicit resources (ServerlessHttpApi, the function's role, alias and version) may be
+// referred to, but the change set lists the template's own resources, not the transformed
+// ones. Other resource types exist only as stack resources. A CodeDeploy deployment does not
+// shift the alias's weights while in progress, and a DeploymentPreference's Hooks and Alarms
+// are not run. An UpdateFunctionCode is InProgress for Config.LambdaUpdateDelay
+// (PublishVersion meanwhile is a ResourceConflictException, as in Lambda); functions a stack
+// updates are Successful at once. CloudWatch alarms change state when tests set it or inject
+// points of their metric (each of the last EvaluationPeriods periods breaching: ALARM), and
+// GetMetricData returns injected points (no metric math, no alarms on expressions). KMS keys have no policies and are
+// not shared across accounts; S3 buckets have no policies beyond Server.RequireSSEKMS. Only
 // header-signed SigV4 is accepted (no presigned URLs, no SigV4A).
 package fakeaws

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,8 +172,23 @@ func TestAssumeRoleRefusals(t *testing.T) {
 			wantCode(t, err, tc.code)
 		})
 	}
+	// A role that requires an external ID refuses AssumeRole without it or with another.
+	if err := s.AddRole(fakeaws.Role{Account: prodAcc, Name: "guarded", Trusts: []string{tooling}, ExternalID: "sluice-app"}); err != nil {
+		t.Fatal(err)
+	}
+	guarded := aws.String("arn:aws:iam::" + prodAcc + ":role/guarded")
+	for _, id := range []*string{nil, aws.String("sluice-other")} {
+		_, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: id})
+		wantCode(t, err, "AccessDenied")
+	}
+	_, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: aws.String("bad id!")})
+	wantCode(t, err, "ValidationError")
+	if _, err := client.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: guarded, RoleSessionName: aws.String("s1"), ExternalId: aws.String("sluice-app")}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The dev account's root is not trusted by the prod role.
-	_, err := sts.NewFromConfig(rootConfig(t, s, devAcct)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
+	_, err = sts.NewFromConfig(rootConfig(t, s, devAcct)).AssumeRole(ctx(t), &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::" + prodAcc + ":role/app-eu-west-1-DeploymentRole"), RoleSessionName: aws.String("s1")})
 	wantCode(t, err, "AccessDenied")
 }
@@ -325,11 +341,13 @@ func TestRefusedInEachProtocol(t *testing.T) {
 // the fake, as users will point Sluice at it (or at LocalStack or moto).
 func TestStandardEndpointSetting(t *testing.T) {
 	s := start(t)
-	keys, _ := s.Root(tooling)
-	t.Setenv("AWS_ENDPOINT_URL", s.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", keys.AccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", keys.SecretAccessKey)
-	t.Setenv("AWS_REGION", region)
+	if env := s.Env("999999999999", region); env != nil {
+		t.Fatalf("environment of an unknown account: %v", env)
+	}
+	for _, kv := range s.Env(tooling, region) {
+		name, value, _ := strings.Cut(kv, "=")
+		t.Setenv(name, value)
+	}
 	cfg, err := config.LoadDefaultConfig(ctx(t))
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func (s *Server) PutFunction(account, region, name string, code []byte) (string,
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	reg := s.regionLocked(account, region)
-	reg.putFunctionFromStack(name, lambdaFunction, map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Code": string(code)}, s.cfg.Now())
+	reg.putFunctionFromStack(name, lambdaFunction, map[string]any{"Runtime": "provided.al2023", "Handler": "bootstrap", "Code": string(code)}, s.cfg.Now(), nil)
 	return reg.functions[name].arn, nil
 }
 
@@ -133,8 +133,10 @@ func (s *Server) PutAlarm(account, region string, a Alarm) error {
 }
 
 // SetAlarmState puts an alarm in OK, ALARM or INSUFFICIENT_DATA with a reason, as CloudWatch
-// does when it evaluates the alarm.
-func (s *Server) SetAlarmState(account, region, name, state, reason string) error {
+// does when it evaluates the alarm. StateReasonData lists datapoints as the recent values; if
+// none are given, the numbers CloudWatch's reason text puts in brackets ("Threshold Crossed:
+// 1 datapoint [7.0 (29/11/26 10:00:00)] was greater than the threshold (1.0).") are used.
+func (s *Server) SetAlarmState(account, region, name, state, reason string, datapoints ...float64) error {
 	if !slices.Contains(alarmStates, state) {
 		return fmt.Errorf("alarm state %q: one of %s", state, strings.Join(alarmStates, ", "))
 	}
@@ -144,12 +146,18 @@ func (s *Server) SetAlarmState(account, region, name, state, reason string) erro
 	if a == nil {
 		return fmt.Errorf("no alarm %q in account %s, %s", name, account, region)
 	}
+	if len(datapoints) == 0 {
+		datapoints = reasonDatapoints(reason)
+	}
 	a.state, a.reason, a.updated = state, reason, s.cfg.Now()
+	a.reasonData = stateReasonData(a, datapoints)
 	return nil
 }
 
 // PutMetric adds data points that GetMetricData returns for their metric and exact set of
-// dimensions (such as FunctionName, Resource and ExecutedVersion).
+// dimensions (such as FunctionName, Resource and ExecutedVersion). The alarms on that metric
+// are then evaluated as CloudWatch would: ALARM when each of their last EvaluationPeriods
+// periods breaches the threshold, OK when the newest does not.
 func (s *Server) PutMetric(account, region string, points ...MetricPoint) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -160,6 +168,9 @@ func (s *Server) PutMetric(account, region string, points ...MetricPoint) {
 			p.Dimensions = map[string]string{}
 		}
 		reg.metrics = append(reg.metrics, p)
+	}
+	for _, name := range slices.Sorted(maps.Keys(reg.alarms)) {
+		reg.evaluateAlarm(reg.alarms[name], s.cfg.Now())
 	}
 }
 

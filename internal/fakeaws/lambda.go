@@ -22,6 +22,8 @@ type function struct {
 	versions     []functionVersion // version N is versions[N-1]
 	aliases      map[string]*alias
 	lastModified time.Time
+	// updateEnds is when the update under way ends; zero when none is.
+	updateEnds time.Time
 }
 
 type functionVersion struct {
@@ -142,6 +144,9 @@ func (restJSONProtocol) serve(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if now := r.s.cfg.Now(); !fn.updateEnds.IsZero() && !now.Before(fn.updateEnds) {
+		fn.updateEnds = time.Time{}
+	}
 	if q := r.http.URL.Query().Get("Qualifier"); q != "" {
 		qualifier = q
 	}
@@ -249,9 +254,24 @@ func (fn *function) configuration(v functionVersion) map[string]any {
 		"FunctionName": fn.name, "FunctionArn": arn, "Runtime": v.Runtime, "Role": v.Role, "Handler": v.Handler,
 		"CodeSize": v.CodeSize, "Description": v.Description, "Timeout": v.Timeout, "MemorySize": v.MemorySize,
 		"LastModified": v.LastModified.UTC().Format("2006-01-02T15:04:05.000-0700"), "CodeSha256": v.CodeSha256,
-		"Version": v.Version, "RevisionId": v.RevisionID, "State": "Active", "LastUpdateStatus": "Successful",
+		"Version": v.Version, "RevisionId": v.RevisionID, "State": "Active", "LastUpdateStatus": fn.updateStatus(v),
 		"PackageType": "Zip", "Architectures": []string{"x86_64"},
 	}
+}
+
+func (fn *function) updateStatus(v functionVersion) string {
+	if v.Version == "$LATEST" && !fn.updateEnds.IsZero() {
+		return "InProgress"
+	}
+	return "Successful"
+}
+
+// busy refuses an operation while an update is under way, as Lambda does.
+func (fn *function) busy() error {
+	if fn.updateEnds.IsZero() {
+		return nil
+	}
+	return &apiError{Code: "ResourceConflictException", Status: 409, Message: "The operation cannot be performed at this time. An update is in progress for resource: " + fn.arn}
 }
 
 func (reg *region) getFunction(fn *function, qualifier string) (any, error) {
@@ -298,6 +318,9 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 	case in.RevisionId != "" && in.RevisionId != fn.latest.RevisionID:
 		return nil, &apiError{Code: "PreconditionFailedException", Status: 412, Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
 	}
+	if err := fn.busy(); err != nil {
+		return nil, err
+	}
 	code := in.ZipFile
 	if in.S3Bucket != "" {
 		data, err := r.s.s3.readObject(reg.account, in.S3Bucket, in.S3Key)
@@ -321,19 +344,15 @@ func (reg *region) updateFunctionCode(r *request, fn *function) (any, error) {
 		v := fn.publish(r.s.cfg.Now(), "")
 		return restResult{status: 200, body: fn.configuration(v)}, nil
 	}
+	fn.updateEnds = r.s.cfg.Now().Add(r.s.cfg.LambdaUpdateDelay)
 	return restResult{status: 200, body: fn.configuration(fn.latest)}, nil
 }
 
 // publish makes $LATEST a version, unless the newest version already has its code and
 // configuration, in which case that version is returned as Lambda does.
 func (fn *function) publish(now time.Time, description string) functionVersion {
-	if n := len(fn.versions); n > 0 {
-		last := fn.versions[n-1]
-		cmp := fn.latest
-		cmp.Version, cmp.RevisionID, cmp.LastModified, cmp.Description = last.Version, last.RevisionID, last.LastModified, last.Description
-		if cmp == last {
-			return last
-		}
+	if n := len(fn.versions); n > 0 && sameConfiguration(fn.latest, fn.versions[n-1]) {
+		return fn.versions[n-1]
 	}
 	v := fn.latest
 	v.Version = strconv.Itoa(len(fn.versions) + 1)
@@ -361,6 +380,9 @@ func (reg *region) publishVersion(r *request, fn *function) (any, error) {
 	}
 	if in.RevisionId != "" && in.RevisionId != fn.latest.RevisionID {
 		return nil, &apiError{Code: "PreconditionFailedException", Status: 412, Message: "The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id"}
+	}
+	if err := fn.busy(); err != nil {
+		return nil, err
 	}
 	v := fn.publish(r.s.cfg.Now(), in.Description)
 	return restResult{status: 201, body: fn.configuration(v)}, nil
@@ -514,10 +536,13 @@ func (reg *region) invoke(r *request, fn *function, qualifier string) (any, erro
 	hook := r.s.hooks.invoke
 	result := InvokeResult{Payload: []byte("null")}
 	if hook != nil {
-		// The hook runs without the lock, so it may call the Server's own methods.
-		r.s.mu.Unlock()
-		result = hook(req)
-		r.s.mu.Lock()
+		// The hook runs without the lock, so it may call the Server's own methods; the lock is
+		// taken again even if the hook panics, for the caller's deferred unlock.
+		func() {
+			r.s.mu.Unlock()
+			defer r.s.mu.Lock()
+			result = hook(req)
+		}()
 	}
 	if invocationType == "Event" {
 		return restResult{status: 202, raw: []byte{}}, nil
@@ -534,9 +559,10 @@ func (reg *region) invoke(r *request, fn *function, qualifier string) (any, erro
 }
 
 // putFunctionFromStack creates or updates the function a stack's resource describes. A SAM
-// function with AutoPublishAlias publishes a version when it changed and points the alias at
-// it, all at once.
-func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, now time.Time) {
+// function with AutoPublishAlias points its alias at a version with the new code and
+// configuration (publishing one if none has it): all at once, or, if shift is not nil and the
+// alias moves, through a CodeDeploy deployment whose ID it returns.
+func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, now time.Time, shift *Deployment) string {
 	fn := reg.functions[name]
 	if fn == nil {
 		fn = &function{name: name, arn: functionARN(reg.name, reg.account, name), aliases: map[string]*alias{}}
@@ -563,16 +589,45 @@ func (reg *region) putFunctionFromStack(name, typ string, props map[string]any, 
 		v.Timeout = n
 	}
 	fn.latest = v
-	if aliasName := scalarString(props["AutoPublishAlias"]); typ == samFunction && aliasName != "" {
-		published := fn.publish(now, "")
-		a := fn.aliases[aliasName]
-		if a == nil {
-			a = &alias{name: aliasName, arn: fn.arn + ":" + aliasName}
-			fn.aliases[aliasName] = a
-		}
-		if a.functionVersion != published.Version || len(a.weights) > 0 {
-			a.functionVersion, a.weights, a.revisionID = published.Version, nil, newRequestID()
-			reg.recordAlias(fn, a, "")
+	aliasName := scalarString(props["AutoPublishAlias"])
+	if typ != samFunction || aliasName == "" {
+		return ""
+	}
+	// The stack's AWS::Lambda::Version for this code may exist already (a rollback goes back to
+	// it); otherwise the stack publishes one.
+	target, found := fn.versionLike(fn.latest)
+	if !found {
+		target = fn.publish(now, "")
+	}
+	a := fn.aliases[aliasName]
+	if a == nil {
+		a = &alias{name: aliasName, arn: fn.arn + ":" + aliasName}
+		fn.aliases[aliasName] = a
+	} else if shift != nil && a.functionVersion != target.Version {
+		d := &deployment{Deployment: *shift, id: newDeploymentID(), status: DeploymentInProgress, created: now}
+		d.Function, d.Alias, d.From, d.To = name, aliasName, a.functionVersion, target.Version
+		reg.deployments[d.id] = d
+		return d.id
+	}
+	if a.functionVersion != target.Version || len(a.weights) > 0 {
+		a.functionVersion, a.weights, a.revisionID = target.Version, nil, newRequestID()
+		reg.recordAlias(fn, a, "")
+	}
+	return ""
+}
+
+// versionLike finds a published version with v's code and configuration.
+func (fn *function) versionLike(v functionVersion) (functionVersion, bool) {
+	for i := len(fn.versions) - 1; i >= 0; i-- {
+		if sameConfiguration(v, fn.versions[i]) {
+			return fn.versions[i], true
 		}
 	}
+	return functionVersion{}, false
+}
+
+// sameConfiguration tells whether two versions have the same code and configuration.
+func sameConfiguration(a, b functionVersion) bool {
+	a.Version, a.RevisionID, a.LastModified, a.Description = b.Version, b.RevisionID, b.LastModified, b.Description
+	return a == b
 }

@@ -32,6 +32,10 @@ type Config struct {
 	// ChangeSetDelay is how long a change set stays CREATE_PENDING/CREATE_IN_PROGRESS before it
 	// is CREATE_COMPLETE. If zero, 20ms is used.
 	ChangeSetDelay time.Duration
+	// LambdaUpdateDelay is how long an UpdateFunctionCode stays LastUpdateStatus InProgress,
+	// during which PublishVersion and another update are refused as Lambda refuses them. If
+	// zero, 20ms is used.
+	LambdaUpdateDelay time.Duration
 	// Now is the fake's clock. If nil, time.Now is used.
 	Now func() time.Time
 }
@@ -43,6 +47,9 @@ type Role struct {
 	// Trusts are the accounts whose principals may assume the role. If empty, any account of
 	// the fake may.
 	Trusts []string
+	// ExternalID, if set, is the sts:ExternalId the role's trust policy requires: AssumeRole
+	// without it, or with another, is refused with AccessDenied.
+	ExternalID string
 }
 
 // ARN is the role's ARN.
@@ -121,6 +128,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if s.cfg.StackStepDelay == 0 {
 		s.cfg.StackStepDelay = 20 * time.Millisecond
+	}
+	if s.cfg.LambdaUpdateDelay == 0 {
+		s.cfg.LambdaUpdateDelay = 20 * time.Millisecond
 	}
 	if s.cfg.ChangeSetDelay == 0 {
 		s.cfg.ChangeSetDelay = 20 * time.Millisecond
@@ -213,6 +223,22 @@ func (s *Server) Root(accountID string) (Keys, bool) {
 		}
 	}
 	return Keys{}, false
+}
+
+// Env is what points the SDK's default chain at the fake as an account's root: the endpoint,
+// the keys and the region, as NAME=value lines for a process's environment (or os.Setenv).
+// It is nil if the fake has no such account.
+func (s *Server) Env(accountID, region string) []string {
+	keys, ok := s.Root(accountID)
+	if !ok {
+		return nil
+	}
+	return []string{
+		"AWS_ENDPOINT_URL=" + s.URL,
+		"AWS_ACCESS_KEY_ID=" + keys.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + keys.SecretAccessKey,
+		"AWS_REGION=" + region,
+	}
 }
 
 // Calls returns a copy of every call recorded so far, in the order they were answered.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +33,13 @@ import (
 // TestAliasShift drives a linear shift the way the rollout driver will: publish, create the
 // alias, move weight in steps, then roll back; the fake records every alias state in order.
 func TestAliasShift(t *testing.T) {
-	s := start(t)
+	// The fake's clock stands still but for the jump the test makes, so that the function's
+	// update is seen in progress and then done, whatever the machine's speed.
+	var offset atomic.Int64
+	s := start(t, func(c *fakeaws.Config) {
+		c.LambdaUpdateDelay = 10 * time.Minute
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
 	if _, err := s.PutFunction(devAcct, region, "api", []byte("v1 code")); err != nil {
 		t.Fatal(err)
 	}
@@ -52,6 +59,14 @@ func TestAliasShift(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// While the update is in progress, Lambda says so and refuses to publish.
+	if updated.LastUpdateStatus != lambdatypes.LastUpdateStatusInProgress {
+		t.Fatalf("update status %s", updated.LastUpdateStatus)
+	}
+	_, err = lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")})
+	wantCode(t, err, "ResourceConflictException")
+	offset.Store(int64(11 * time.Minute)) // within the signature's 15 minutes of skew
+	waitUpdated(t, lc, "api")
 	v2, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api"), CodeSha256: updated.CodeSha256})
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +161,17 @@ func TestAliasShift(t *testing.T) {
 	wantCode(t, err, "ResourceNotFoundException")
 }
 
+// waitUpdated waits, with the SDK's waiter, until the function's update is done.
+func waitUpdated(t *testing.T, lc *lambda.Client, name string) {
+	t.Helper()
+	w := lambda.NewFunctionUpdatedV2Waiter(lc, func(o *lambda.FunctionUpdatedV2WaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 200*time.Millisecond
+	})
+	if err := w.Wait(ctx(t), &lambda.GetFunctionInput{FunctionName: aws.String(name)}, time.Minute); err != nil {
+		t.Fatalf("waiting for %s to be updated: %v", name, err)
+	}
+}
+
 func sortedKeys(m map[string]float64) []string {
 	return slices.Sorted(maps.Keys(m))
 }
@@ -192,6 +218,7 @@ func TestInvokeHook(t *testing.T) {
 	// Through an alias that sends all its traffic to version 2, version 2 runs.
 	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
 	lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("pre-traffic"), ZipFile: []byte("hook 2")})
+	waitUpdated(t, lc, "pre-traffic")
 	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
 	_, err = lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("pre-traffic"), Name: aws.String("live"), FunctionVersion: aws.String("1"),
 		RoutingConfig: &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 1}}})
@@ -274,6 +301,19 @@ func TestCloudWatch(t *testing.T) {
 		out.MetricAlarms[0].StateUpdatedTimestamp.IsZero() {
 		t.Fatalf("alarms in ALARM: %+v %v", out, err)
 	}
+	var reasonData struct {
+		RecentDatapoints []float64 `json:"recentDatapoints"`
+		Threshold        float64   `json:"threshold"`
+	}
+	if err := json.Unmarshal([]byte(aws.ToString(out.MetricAlarms[0].StateReasonData)), &reasonData); err != nil || !reflect.DeepEqual(reasonData.RecentDatapoints, []float64{3}) || reasonData.Threshold != 1 {
+		t.Fatalf("state reason data %q: %v", aws.ToString(out.MetricAlarms[0].StateReasonData), err)
+	}
+	s.SetAlarmState(prodAcc, region, "api-5xx", "ALARM", "Threshold Crossed", 4, 9)
+	out, _ = cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"api-5xx"}})
+	if !strings.Contains(aws.ToString(out.MetricAlarms[0].StateReasonData), `"recentDatapoints":[4,9]`) {
+		t.Fatalf("state reason data %q", aws.ToString(out.MetricAlarms[0].StateReasonData))
+	}
+
 	// The tooling account sees none of prod's alarms.
 	mine, err := cloudwatch.NewFromConfig(rootConfig(t, s, tooling)).DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{})
 	if err != nil || len(mine.MetricAlarms) != 0 {
@@ -334,6 +374,7 @@ func TestCodeDeploy(t *testing.T) {
 	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")})
 	lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("api"), Name: aws.String("live"), FunctionVersion: aws.String("1")})
 	lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("api"), ZipFile: []byte("v2")})
+	waitUpdated(t, lc, "api")
 	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")})
 
 	id, err := s.StartDeployment(prodAcc, region, fakeaws.Deployment{Application: "app", Group: "api", Config: "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", Function: "api", Alias: "live", From: "1", To: "2"})
@@ -428,6 +469,7 @@ func TestS3(t *testing.T) {
 	if _, err := lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("api"), S3Bucket: aws.String("artifacts"), S3Key: aws.String("sha256/abc.zip")}); err != nil {
 		t.Fatal(err)
 	}
+	waitUpdated(t, lc, "api")
 	_, err = lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("api"), S3Bucket: aws.String("artifacts"), S3Key: aws.String("missing.zip")})
 	wantCode(t, err, "InvalidParameterValueException")
 
@@ -446,4 +488,43 @@ func TestS3(t *testing.T) {
 	wrong := s3.NewFromConfig(sdkConfig(t, s, credentials.NewStaticCredentialsProvider(keys.AccessKeyID, "wrong", "")), func(o *s3.Options) { o.UsePathStyle = true })
 	_, err = wrong.GetObject(ctx(t), &s3.GetObjectInput{Bucket: aws.String("artifacts"), Key: aws.String("sha256/abc.zip")})
 	wantCode(t, err, "SignatureDoesNotMatch")
+}
+
+// TestAlarmEvaluation: an alarm on an injected metric goes to ALARM when its periods breach
+// the threshold, with CloudWatch's reason and the values, and back to OK when they do not.
+func TestAlarmEvaluation(t *testing.T) {
+	s := start(t)
+	dims := map[string]string{"FunctionName": "api", "Resource": "api:live", "ExecutedVersion": "2"}
+	s.PutAlarm(prodAcc, region, fakeaws.Alarm{Name: "errors", Namespace: "AWS/Lambda", MetricName: "Errors", Dimensions: dims,
+		Statistic: "Sum", Period: 60, EvaluationPeriods: 2, Threshold: 1, ComparisonOperator: "GreaterThanOrEqualToThreshold"})
+	cw := cloudwatch.NewFromConfig(roleConfig(t, s, prodAcc, "exec-1"))
+	state := func() cwtypes.MetricAlarm {
+		out, err := cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"errors"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.MetricAlarms[0]
+	}
+	minute := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+	point := func(at int, v float64) fakeaws.MetricPoint {
+		return fakeaws.MetricPoint{Namespace: "AWS/Lambda", MetricName: "Errors", Dimensions: dims, Time: minute.Add(time.Duration(at) * time.Minute), Value: v}
+	}
+	s.PutMetric(prodAcc, region, point(0, 0), point(1, 0))
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("no errors: %s", a.StateValue)
+	}
+	s.PutMetric(prodAcc, region, point(2, 1), point(2, 2)) // one breaching period of two
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("one breaching period: %s", a.StateValue)
+	}
+	s.PutMetric(prodAcc, region, point(3, 5))
+	a := state()
+	if a.StateValue != cwtypes.StateValueAlarm || !strings.Contains(*a.StateReason, "[3.0, 5.0] was greater than or equal to the threshold (1.0)") ||
+		!strings.Contains(aws.ToString(a.StateReasonData), `"recentDatapoints":[3,5]`) {
+		t.Fatalf("two breaching periods: %s %q %s", a.StateValue, aws.ToString(a.StateReason), aws.ToString(a.StateReasonData))
+	}
+	s.PutMetric(prodAcc, region, point(4, 0))
+	if a := state(); a.StateValue != cwtypes.StateValueOk {
+		t.Fatalf("recovered: %s", a.StateValue)
+	}
 }

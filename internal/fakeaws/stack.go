@@ -60,6 +60,7 @@ type stack struct {
 	params         map[string]string // the values it runs with
 	paramOrder     []string
 	capabilities   []string
+	roleARN        string // the execution role CloudFormation acts with; empty for the caller
 	resources      map[string]*stackResource
 	outputs        []stackOutput
 	events         []stackEvent // oldest first
@@ -105,6 +106,7 @@ type changeSet struct {
 	params          map[string]string
 	paramOrder      []string
 	capabilities    []string
+	roleARN         string
 	changes         []resourceChange
 }
 
@@ -385,6 +387,23 @@ func (x *resolver) value(v any) any {
 						fmt.Sscan(scalarString(x.value(parts[0])), &i)
 						if list := asList(x.value(parts[1])); i >= 0 && i < len(list) {
 							return list[i]
+						}
+					}
+				case "Fn::FindInMap":
+					if args := asList(arg); len(args) >= 3 && x.st.template != nil {
+						keys := make([]string, 3)
+						for i := range keys {
+							keys[i] = scalarString(x.value(args[i]))
+						}
+						top, _ := x.st.template.mappings[keys[0]].(map[string]any)
+						second, _ := top[keys[1]].(map[string]any)
+						if v, ok := second[keys[2]]; ok {
+							return v
+						}
+						if len(args) == 4 {
+							if def, ok := args[3].(map[string]any); ok {
+								return x.value(def["DefaultValue"])
+							}
 						}
 					}
 				case "Fn::Base64":

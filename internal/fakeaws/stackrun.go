@@ -1,6 +1,7 @@
 package fakeaws
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -97,6 +98,9 @@ func (s *Server) beginExecution(st *stack, cs *changeSet) *execution {
 		x.changes[c.LogicalID] = c
 	}
 	st.template, st.params, st.paramOrder, st.capabilities = cs.template, cs.params, cs.paramOrder, cs.capabilities
+	if cs.roleARN != "" {
+		st.roleARN = cs.roleARN
+	}
 	st.updated = now
 	if x.creating {
 		st.stackEvent(now, createInProgress, userInitiated)
@@ -146,9 +150,26 @@ func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet, x *exec
 			break
 		}
 		st.resources[id] = &stackResource{Type: typ, PhysicalID: physical, Properties: props}
-		reg.applyResource(s, st, id, c.Action, now)
-		st.event(now, id, physical, typ, complete, "")
+		deploymentID := reg.applyResource(s, st, id, c.Action, now, false)
 		done = append(done, id)
+		s.mu.Unlock()
+		if deploymentID != "" {
+			// SAM's DeploymentPreference: the resource is done when its CodeDeploy deployment
+			// is, and fails if the deployment does.
+			why, ok := s.awaitDeployment(reg, deploymentID, delay)
+			if !ok {
+				return
+			}
+			if why != "" {
+				s.mu.Lock()
+				st.event(s.cfg.Now(), id, physical, typ, failStatus, why)
+				failed = id
+				s.mu.Unlock()
+				break
+			}
+		}
+		s.mu.Lock()
+		st.event(s.cfg.Now(), id, physical, typ, complete, "")
 		s.mu.Unlock()
 	}
 
@@ -215,7 +236,7 @@ func (s *Server) executeChangeSet(reg *region, st *stack, cs *changeSet, x *exec
 		}
 		restored := old
 		st.resources[id] = &restored
-		reg.applyResource(s, st, id, "Modify", now)
+		reg.applyResource(s, st, id, "Modify", now, true)
 		st.event(now, id, old.PhysicalID, old.Type, updateComplete, "")
 		s.mu.Unlock()
 	}
@@ -247,7 +268,7 @@ func (s *Server) removeResource(reg *region, st *stack, id string) bool {
 	}
 	now := s.cfg.Now()
 	st.event(now, id, r.PhysicalID, r.Type, deleteInProgress, "")
-	reg.applyResource(s, st, id, "Remove", now)
+	reg.applyResource(s, st, id, "Remove", now, false)
 	delete(st.resources, id)
 	st.event(now, id, r.PhysicalID, r.Type, deleteComplete, "")
 	return true
@@ -310,24 +331,66 @@ func (reg *region) outputs(st *stack) []stackOutput {
 	return out
 }
 
-// applyResource makes a stack's resource real in the fake's other services.
-func (reg *region) applyResource(s *Server, st *stack, id, action string, now time.Time) {
+// applyResource makes a stack's resource real in the fake's other services. A SAM function
+// with a DeploymentPreference whose alias moves starts a CodeDeploy deployment, unless the
+// stack is rolling back, and applyResource returns its ID.
+func (reg *region) applyResource(s *Server, st *stack, id, action string, now time.Time, rollingBack bool) string {
 	r := st.resources[id]
 	if r == nil {
-		return
+		return ""
 	}
 	switch r.Type {
 	case lambdaFunction, samFunction:
 		if action == "Remove" {
 			delete(reg.functions, r.PhysicalID)
-			return
+			return ""
 		}
-		reg.putFunctionFromStack(r.PhysicalID, r.Type, r.Properties, now)
+		var shift *Deployment
+		if pref, ok := r.Properties["DeploymentPreference"].(map[string]any); ok && r.Type == samFunction && !rollingBack && scalarString(pref["Enabled"]) != "false" {
+			shift = &Deployment{
+				Application: reg.implicitResource(st, "ServerlessDeploymentApplication", "AWS::CodeDeploy::Application").PhysicalID,
+				Group:       reg.implicitResource(st, id+"DeploymentGroup", "AWS::CodeDeploy::DeploymentGroup").PhysicalID,
+				Config:      "CodeDeployDefault.Lambda" + scalarString(pref["Type"]),
+			}
+		}
+		return reg.putFunctionFromStack(r.PhysicalID, r.Type, r.Properties, now, shift)
 	case cloudWatchAlarm:
 		if action == "Remove" {
 			delete(reg.alarms, r.PhysicalID)
-			return
+			return ""
 		}
 		reg.putAlarmFromStack(r.PhysicalID, r.Properties, now)
+	}
+	return ""
+}
+
+// implicitResource is a resource SAM adds to the stack (a CodeDeploy application or group),
+// made on first use.
+func (reg *region) implicitResource(st *stack, id, typ string) *stackResource {
+	r := st.resources[id]
+	if r == nil {
+		r = &stackResource{Type: typ, PhysicalID: physicalName(st, id, typ, nil), Properties: map[string]any{}}
+		st.resources[id] = r
+	}
+	return r
+}
+
+// awaitDeployment waits for a CodeDeploy deployment to end: "" if it succeeded, else why it
+// did not; false if the server is closing.
+func (s *Server) awaitDeployment(reg *region, id string, delay time.Duration) (string, bool) {
+	for {
+		s.mu.Lock()
+		d := reg.deployments[id]
+		status, code, text := d.status, d.errorCode, d.errorText
+		s.mu.Unlock()
+		switch status {
+		case DeploymentSucceeded:
+			return "", true
+		case DeploymentFailed, DeploymentStopped:
+			return fmt.Sprintf("CodeDeploy deployment %s %s: %s (%s)", id, strings.ToLower(status), text, code), true
+		}
+		if !s.pause(delay) {
+			return "", false
+		}
 	}
 }

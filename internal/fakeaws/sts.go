@@ -23,6 +23,7 @@ var (
 	roleNamePattern    = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	roleARNPattern     = regexp.MustCompile(`^arn:aws:iam::([0-9]{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$`)
 	sessionNamePattern = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	externalIDPattern  = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
 )
 
 type stsCredentials struct {
@@ -62,6 +63,9 @@ func assumeRole(r *request, form url.Values) (any, error) {
 		}
 		duration = n
 	}
+	if id := form.Get("ExternalId"); form.Has("ExternalId") && (len(id) < 2 || len(id) > 1224 || !externalIDPattern.MatchString(id)) {
+		problems = append(problems, fmt.Sprintf("Value '%s' at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]* and have length between 2 and 1224", id))
+	}
 	if len(problems) > 0 {
 		return nil, errorf("ValidationError", "%d validation error%s detected: %s", len(problems), plural(len(problems)), strings.Join(problems, "; "))
 	}
@@ -72,7 +76,7 @@ func assumeRole(r *request, form url.Values) (any, error) {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
 	role, ok := r.s.roles[roleARN]
-	if m == nil || !ok || (len(role.Trusts) > 0 && !slices.Contains(role.Trusts, r.account)) {
+	if m == nil || !ok || (len(role.Trusts) > 0 && !slices.Contains(role.Trusts, r.account)) || role.ExternalID != form.Get("ExternalId") {
 		return nil, &apiError{Code: "AccessDenied", Status: 403, Message: fmt.Sprintf(
 			"User: %s is not authorized to perform: sts:AssumeRole on resource: %s", r.principalARN(), roleARN)}
 	}

@@ -22,6 +22,12 @@ type template struct {
 	parameters map[string]templateParameter
 	resources  map[string]templateResource
 	outputs    map[string]templateOutput
+	conditions map[string]any
+	mappings   map[string]any
+	// source is the template as written when this one is it with its conditions applied
+	// (resources and outputs whose condition is false left out, Fn::If chosen); nil for a
+	// template as written.
+	source *template
 }
 
 type templateParameter struct {
@@ -35,17 +41,21 @@ type templateResource struct {
 	Type       string
 	Properties map[string]any
 	DependsOn  []string
+	Condition  string
 }
 
 type templateOutput struct {
 	Value       any
 	Description string
 	Export      any
+	Condition   string
 }
 
 const samTransform = "AWS::Serverless-2016-10-31"
 
 var templateSections = []string{"AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules", "Mappings", "Conditions", "Transform", "Resources", "Outputs", "Globals"}
+
+var parameterTypePattern = regexp.MustCompile(`^(String|Number|List<Number>|CommaDelimitedList|AWS::[A-Za-z0-9:]+|List<AWS::[A-Za-z0-9:]+>|AWS::SSM::Parameter::Value<[A-Za-z0-9:<>]+>)$`)
 
 var logicalIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,255}$`)
 
@@ -87,6 +97,8 @@ func parseTemplate(body string) (*template, error) {
 		return nil, templateError("a template is a JSON or YAML object")
 	}
 	t := &template{body: body, parameters: map[string]templateParameter{}, resources: map[string]templateResource{}, outputs: map[string]templateOutput{}}
+	t.conditions, _ = top["Conditions"].(map[string]any)
+	t.mappings, _ = top["Mappings"].(map[string]any)
 	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if !slices.Contains(templateSections, k) {
 			return nil, templateError("Invalid template property or properties [%s]", k)
@@ -149,7 +161,7 @@ func parseTemplate(body string) (*template, error) {
 		if props == nil {
 			props = map[string]any{}
 		}
-		res := templateResource{Type: typ, Properties: props}
+		res := templateResource{Type: typ, Properties: props, Condition: scalarString(r["Condition"])}
 		for _, d := range asList(r["DependsOn"]) {
 			res.DependsOn = append(res.DependsOn, scalarString(d))
 		}
@@ -167,7 +179,45 @@ func parseTemplate(body string) (*template, error) {
 			return nil, templateError("Every Outputs member must contain a Value object, the Outputs member %s does not", name)
 		}
 		desc, _ := o["Description"].(string)
-		t.outputs[name] = templateOutput{Value: value, Description: desc, Export: o["Export"]}
+		t.outputs[name] = templateOutput{Value: value, Description: desc, Export: o["Export"], Condition: scalarString(o["Condition"])}
+	}
+	for _, typ := range t.parameters {
+		if !parameterTypePattern.MatchString(typ.Type) {
+			return nil, templateError("Unrecognized parameter type: %s", typ.Type)
+		}
+	}
+	var unknownConditions []string
+	for _, r := range t.resources {
+		if _, ok := t.conditions[r.Condition]; r.Condition != "" && !ok {
+			unknownConditions = append(unknownConditions, r.Condition)
+		}
+	}
+	for _, o := range t.outputs {
+		if _, ok := t.conditions[o.Condition]; o.Condition != "" && !ok {
+			unknownConditions = append(unknownConditions, o.Condition)
+		}
+	}
+	if len(unknownConditions) > 0 {
+		slices.Sort(unknownConditions)
+		return nil, templateError("Unresolved condition dependencies [%s]", strings.Join(slices.Compact(unknownConditions), ", "))
+	}
+	var unknownMaps []string
+	check := func(v any) {
+		findInMaps(v, func(name string) {
+			if _, ok := t.mappings[name]; !ok {
+				unknownMaps = append(unknownMaps, name)
+			}
+		})
+	}
+	for _, r := range t.resources {
+		check(r.Properties)
+	}
+	for _, o := range t.outputs {
+		check(o.Value)
+	}
+	if len(unknownMaps) > 0 {
+		slices.Sort(unknownMaps)
+		return nil, templateError("Mapping named '%s' is not present in the 'Mappings' section of template.", unknownMaps[0])
 	}
 	if missing := t.unresolvedReferences(); len(missing) > 0 {
 		return nil, templateError("Unresolved resource dependencies [%s] in the Resources block of the template", strings.Join(missing, ", "))
@@ -204,6 +254,10 @@ func (t *template) implicitResources() map[string]templateResource {
 		}
 		if _, ok := r.Properties["Role"]; !ok {
 			out[name+"Role"] = templateResource{Type: "AWS::IAM::Role"}
+		}
+		if _, ok := r.Properties["DeploymentPreference"]; ok {
+			out["ServerlessDeploymentApplication"] = templateResource{Type: "AWS::CodeDeploy::Application"}
+			out[name+"DeploymentGroup"] = templateResource{Type: "AWS::CodeDeploy::DeploymentGroup"}
 		}
 	}
 	return out
@@ -272,6 +326,25 @@ func references(v any, visit func(name string)) {
 	case []any:
 		for _, x := range v {
 			references(x, visit)
+		}
+	}
+}
+
+// findInMaps calls visit with the map name of each Fn::FindInMap in v that names it literally.
+func findInMaps(v any, visit func(name string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		if args, ok := v["Fn::FindInMap"].([]any); ok && len(v) == 1 && len(args) >= 3 {
+			if name, ok := args[0].(string); ok {
+				visit(name)
+			}
+		}
+		for _, x := range v {
+			findInMaps(x, visit)
+		}
+	case []any:
+		for _, x := range v {
+			findInMaps(x, visit)
 		}
 	}
 }
@@ -447,4 +520,182 @@ func canonicalJSON(v any) string {
 	enc.SetEscapeHTML(false)
 	enc.Encode(norm(v))
 	return strings.TrimSpace(b.String())
+}
+
+// withConditions is the template as CloudFormation applies it with these parameter values:
+// resources and outputs whose condition is false left out, each Fn::If replaced by the branch
+// its condition picks and AWS::NoValue removed. ref answers pseudo parameters.
+func (t *template) withConditions(params map[string]string, ref func(string) (string, bool)) (*template, error) {
+	if t.source != nil {
+		t = t.source
+	}
+	values := map[string]bool{}
+	var condition func(name string, depth int) (bool, error)
+	var operand func(v any) (string, error)
+	var expr func(v any, depth int) (bool, error)
+	operand = func(v any) (string, error) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return scalarString(v), nil
+		}
+		if name, ok := m["Ref"].(string); ok && len(m) == 1 {
+			if p, ok := params[name]; ok {
+				return p, nil
+			}
+			if p, ok := ref(name); ok {
+				return p, nil
+			}
+			return "", templateError("Unresolved dependencies [%s]. Cannot reference resources in the Conditions block of the template", name)
+		}
+		return "", errorf("ValidationError", "the fake evaluates only Ref and literals in Fn::Equals, not %s", canonicalJSON(v))
+	}
+	expr = func(v any, depth int) (bool, error) {
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 || depth > 50 {
+			return false, templateError("a condition is one of Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition, not %s", canonicalJSON(v))
+		}
+		for fn, arg := range m {
+			args := asList(arg)
+			switch fn {
+			case "Condition":
+				return condition(scalarString(arg), depth+1)
+			case "Fn::Equals":
+				if len(args) != 2 {
+					return false, templateError("Fn::Equals takes two values")
+				}
+				a, err := operand(args[0])
+				if err != nil {
+					return false, err
+				}
+				b, err := operand(args[1])
+				return a == b, err
+			case "Fn::Not":
+				if len(args) != 1 {
+					return false, templateError("Fn::Not takes one condition")
+				}
+				ok, err := expr(args[0], depth+1)
+				return !ok, err
+			case "Fn::And", "Fn::Or":
+				if len(args) < 2 || len(args) > 10 {
+					return false, templateError("%s takes 2 to 10 conditions", fn)
+				}
+				for _, a := range args {
+					ok, err := expr(a, depth+1)
+					if err != nil {
+						return false, err
+					}
+					if ok == (fn == "Fn::Or") {
+						return ok, nil
+					}
+				}
+				return fn == "Fn::And", nil
+			}
+		}
+		return false, templateError("a condition is one of Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition, not %s", canonicalJSON(v))
+	}
+	condition = func(name string, depth int) (bool, error) {
+		if v, ok := values[name]; ok {
+			return v, nil
+		}
+		def, ok := t.conditions[name]
+		if !ok {
+			return false, templateError("Unresolved condition dependencies [%s]", name)
+		}
+		if depth > 50 {
+			return false, templateError("Circular dependency between conditions [%s]", name)
+		}
+		v, err := expr(def, depth)
+		if err != nil {
+			return false, err
+		}
+		values[name] = v
+		return v, nil
+	}
+	noValue := &struct{}{}
+	var pick func(v any) (any, error)
+	pick = func(v any) (any, error) {
+		switch v := v.(type) {
+		case map[string]any:
+			if len(v) == 1 {
+				if ref, ok := v["Ref"].(string); ok && ref == "AWS::NoValue" {
+					return noValue, nil
+				}
+				if arg, ok := v["Fn::If"]; ok {
+					args := asList(arg)
+					if len(args) != 3 {
+						return nil, templateError("Fn::If takes a condition name and two values")
+					}
+					ok, err := condition(scalarString(args[0]), 0)
+					if err != nil {
+						return nil, err
+					}
+					if ok {
+						return pick(args[1])
+					}
+					return pick(args[2])
+				}
+			}
+			out := make(map[string]any, len(v))
+			for k, x := range v {
+				p, err := pick(x)
+				if err != nil {
+					return nil, err
+				}
+				if p != noValue {
+					out[k] = p
+				}
+			}
+			return out, nil
+		case []any:
+			out := make([]any, 0, len(v))
+			for _, x := range v {
+				p, err := pick(x)
+				if err != nil {
+					return nil, err
+				}
+				if p != noValue {
+					out = append(out, p)
+				}
+			}
+			return out, nil
+		}
+		return v, nil
+	}
+	holds := func(name string) (bool, error) {
+		if name == "" {
+			return true, nil
+		}
+		return condition(name, 0)
+	}
+	out := &template{body: t.body, transform: t.transform, parameters: t.parameters, conditions: t.conditions, mappings: t.mappings, source: t,
+		resources: map[string]templateResource{}, outputs: map[string]templateOutput{}}
+	for id, r := range t.resources {
+		ok, err := holds(r.Condition)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		props, err := pick(r.Properties)
+		if err != nil {
+			return nil, err
+		}
+		r.Properties, _ = props.(map[string]any)
+		out.resources[id] = r
+	}
+	for id, o := range t.outputs {
+		ok, err := holds(o.Condition)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		if o.Value, err = pick(o.Value); err != nil {
+			return nil, err
+		}
+		out.outputs[id] = o
+	}
+	return out, nil
 }

@@ -13,6 +13,8 @@ func FuzzParseTemplate(f *testing.F) {
 		"Resources: [",
 		"- a\n- b",
 		"Resources: {A: &x {Type: AWS::SNS::Topic}, B: *x}",
+		"Conditions: {C: !Not [!Equals [!Ref P, a]], D: !Or [!Condition C, !Condition C]}\nParameters: {P: {Type: String}}\nResources: {A: {Type: AWS::SNS::Topic, Condition: D, Properties: {X: !If [C, !Ref AWS::NoValue, [1, !Ref AWS::NoValue]]}}}",
+		"Conditions: {C: !Condition C}\nResources: {A: {Type: AWS::SNS::Topic, Condition: C}}",
 	} {
 		f.Add(seed)
 	}
@@ -25,6 +27,10 @@ func FuzzParseTemplate(f *testing.F) {
 		params := map[string]string{}
 		for k := range tmpl.parameters {
 			params[k] = "v"
+		}
+		tmpl, err = tmpl.withConditions(params, func(string) (string, bool) { return "x", true })
+		if err != nil {
+			return
 		}
 		diffResources(st, tmpl, params)
 		st.template, st.params = tmpl, params
