@@ -163,7 +163,8 @@ func templateFiles(args []string) ([]string, error) {
 }
 
 // looksLikeTemplate reports whether a file found in a directory is a template: its name ends
-// .yaml, .yml, .json or .template and it has a Resources key at the top level.
+// .yaml, .yml, .json or .template and it has a Resources key at the top level (or looks like it
+// would, but does not parse).
 func looksLikeTemplate(path string) bool {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".yaml", ".yml", ".json", ".template":
@@ -178,7 +179,13 @@ func looksLikeTemplate(path string) bool {
 	if err != nil {
 		return false
 	}
-	return topLevelResources.Match(data)
+	if !topLevelResources.Match(data) {
+		return false
+	}
+	// A JSON document with Resources deeper down (an event, a fixture) is not a template; one
+	// that does not parse is, so that what is wrong with it is reported.
+	root, err := template.Parse(path, data)
+	return err != nil || root.Get("Resources") != nil
 }
 
 // topLevelResources finds "Resources:" at the start of a line (YAML) or "Resources" as a key
