@@ -103,8 +103,11 @@ func TestLintReportsFindingsAndExitStatus(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name": "not-a-template"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "event.json"), []byte("{\n  \"fragment\": {\n    \"Resources\": {}\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r = sluiceRun(t, dir, "lint", ".")
-	if r.code != 1 || !strings.Contains(r.stdout, "3 templates checked: 2 errors, 0 warnings") || strings.Contains(r.stdout, "package.json") {
+	if r.code != 1 || !strings.Contains(r.stdout, "3 templates checked: 2 errors, 0 warnings") || strings.Contains(r.stdout, "package.json") || strings.Contains(r.stdout, "event.json") {
 		t.Errorf("sluice lint .: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	cmd, stdout, stderr := sluiceCmd(t.Context(), dir, "lint", "-")
