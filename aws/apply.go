@@ -49,8 +49,8 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		return deploy.Result{}, err
 	}
 	progress(deploy.Progress{Phase: "starting"})
-	if !req.ChangeSet.Empty() {
-		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
+	if !req.ChangeSet.Empty() && !d.StackUnchanged {
+		cs, err := s.cfn.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref())})
 		if notFound(err) || (err == nil && cs.ExecutionStatus != cfntypes.ExecutionStatusAvailable) {
 			state := "gone"
 			if err == nil {
@@ -64,7 +64,7 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		token := "sluice-" + strings.TrimPrefix(req.ChangeSet.Digest, "sha256:")[:32]
 		started := time.Now().Add(-time.Second)
 		logf("executing change set %s of stack %s (%d resource changes)", d.ChangeSet, d.Stack, len(d.Resources))
-		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ClientRequestToken: &token}); err != nil {
+		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref()), ClientRequestToken: &token}); err != nil {
 			return deploy.Result{}, fmt.Errorf("execute change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))
 		}
 		failure, err := p.follow(ctx, s, d.Stack, token, started, logf)
@@ -111,12 +111,18 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 		return deploy.Result{}, err
 	}
 	tr := newAliasTraffic(s, t, fn, old, newVersion, req.Alarms, logf)
-	tr.exists = exists
+	tr.exists, tr.onLatest = exists, exists && old == ""
+	judge, err := tr.check(ctx)
+	if err != nil {
+		return deploy.Result{}, err
+	}
 	stop := tr.watch(ctx)
 	defer stop()
 	var bake time.Duration
 	if len(t.Alarms) > 0 {
-		bake = 2 * t.MetricsInterval // the platform's alarms get two reads under full traffic
+		// The platform's alarms get the time CloudWatch needs to judge them under full
+		// traffic, and at least two reads.
+		bake = max(judge, 2*t.MetricsInterval)
 	}
 	hook := req.Hook
 	if hook == nil {

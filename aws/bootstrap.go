@@ -72,25 +72,27 @@ func Bootstrap(opts BootstrapOptions, envs []BootstrapEnvironment) ([]BootstrapF
 	if opts.ExternalID == "" {
 		opts.ExternalID = "sluice-" + opts.Route
 	}
-	b := &bootstrap{opts: opts}
+	b := &bootstrap{opts: opts, buckets: map[string]string{}}
 	for _, e := range envs {
 		t, err := targetOf(environmentOf(opts.Route, e))
 		if err != nil {
 			return nil, err
 		}
 		b.envs = append(b.envs, resolved{name: e.Name, t: t})
-		if t.ArtifactBucket != "" {
-			if b.bucket != "" && b.bucket != t.ArtifactBucket {
-				return nil, sluice.Errorf(sluice.EINVALID, "environments name two artifact buckets, %s and %s; one tooling account has one, name the same in each", b.bucket, t.ArtifactBucket)
-			}
-			b.bucket = t.ArtifactBucket
+	}
+	if err := b.chooseBuckets(); err != nil {
+		return nil, err
+	}
+	var files []BootstrapFile
+	for _, region := range b.regions() {
+		if region == opts.ToolingRegion {
+			continue
 		}
+		files = append(files, BootstrapFile{Name: fmt.Sprintf("01-artifacts-%s.yaml", region), Account: opts.ToolingAccount, Region: region,
+			Stack: opts.Route + "-sluice-artifacts", Body: b.artifacts(region)})
 	}
-	if b.bucket == "" {
-		b.bucket = fmt.Sprintf("%s-artifacts-%s", strings.ToLower(opts.Route), opts.ToolingAccount)
-	}
-	files := []BootstrapFile{{Name: "01-tooling.yaml", Account: opts.ToolingAccount, Region: opts.ToolingRegion,
-		Stack: opts.Route + "-sluice-tooling", Body: b.tooling()}}
+	files = append(files, BootstrapFile{Name: "01-tooling.yaml", Account: opts.ToolingAccount, Region: opts.ToolingRegion,
+		Stack: opts.Route + "-sluice-tooling", Body: b.tooling()})
 	for _, g := range b.groups() {
 		files = append(files, BootstrapFile{
 			Name:    fmt.Sprintf("02-role-%s-%s.yaml", g.account, g.region),
@@ -112,9 +114,86 @@ type resolved struct {
 }
 
 type bootstrap struct {
-	opts   BootstrapOptions
-	envs   []resolved
-	bucket string
+	opts BootstrapOptions
+	envs []resolved
+	// buckets are the artifact buckets by region: Lambda reads code only from a bucket in its
+	// own region, so each region of the route's environments has one, with a key of its own.
+	buckets map[string]string
+}
+
+// chooseBuckets names the artifact bucket of each region: the one the environments there name,
+// else <route>-artifacts-<tooling account>[-<region>].
+func (b *bootstrap) chooseBuckets() error {
+	owner := map[string]string{} // bucket → region
+	for _, e := range b.envs {
+		name := e.t.ArtifactBucket
+		if name == "" {
+			continue
+		}
+		if had := b.buckets[e.t.Region]; had != "" && had != name {
+			return sluice.Errorf(sluice.EINVALID, "environments in %s name two artifact buckets, %s and %s; one region has one, name the same in each", e.t.Region, had, name)
+		}
+		if r, ok := owner[name]; ok && r != e.t.Region {
+			return sluice.Errorf(sluice.EINVALID, "artifact bucket %s is named by environments in %s and %s; a bucket lives in one region and Lambda reads code only from its own region, so name one bucket per region", name, r, e.t.Region)
+		}
+		b.buckets[e.t.Region], owner[name] = name, e.t.Region
+	}
+	for _, region := range b.regions() {
+		if b.buckets[region] != "" {
+			continue
+		}
+		name := fmt.Sprintf("%s-artifacts-%s", strings.ToLower(b.opts.Route), b.opts.ToolingAccount)
+		if region != b.opts.ToolingRegion {
+			name += "-" + region
+		}
+		b.buckets[region] = name
+	}
+	return nil
+}
+
+// regions are the tooling region and every environment's, sorted.
+func (b *bootstrap) regions() []string {
+	out := []string{b.opts.ToolingRegion}
+	for _, e := range b.envs {
+		if !slices.Contains(out, e.t.Region) {
+			out = append(out, e.t.Region)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// bucketARNs are every artifact bucket's ARN, sorted.
+func (b *bootstrap) bucketARNs(suffix string) []string {
+	var out []string
+	for _, name := range b.buckets {
+		out = append(out, "arn:aws:s3:::"+name+suffix)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// artifactPrefixes are where a route's artifacts lie in its buckets: Sluice's own under
+// sluice/<route>/, and those of the CodePipelines of sluice aws synth under the first 20
+// characters of the pipeline's name, which begins with the route's.
+func (b *bootstrap) artifactPrefixes() []string {
+	pipeline := b.opts.Route[:min(len(b.opts.Route), 20)]
+	return []string{"sluice/" + b.opts.Route + "/*", pipeline + "*"}
+}
+
+func (b *bootstrap) artifactObjects() []string {
+	var out []string
+	for _, bucket := range b.bucketARNs("") {
+		for _, p := range b.artifactPrefixes() {
+			out = append(out, bucket+"/"+p)
+		}
+	}
+	return out
+}
+
+// keysByAlias is every regional artifact key of the tooling account, told apart by its alias.
+func (b *bootstrap) keysByAlias() (string, m) {
+	return arn("kms", "*", b.opts.ToolingAccount, "key/*"), kv("ForAnyValue:StringEquals", kv("kms:ResourceAliases", keyAlias(b.opts.Route)))
 }
 
 // group is the environments of one account and region: one role stack serves them.
@@ -218,10 +297,97 @@ func render(header string, doc m) []byte {
 	return buf.Bytes()
 }
 
-// tooling is the tooling account's stack.
-func (b *bootstrap) tooling() []byte {
+// toolingRoles are the roles of the tooling account that use the artifact keys and buckets:
+// the engine, and the pipeline and its builds of sluice aws synth (which may never exist, hence
+// named by condition on the account's root, which always does).
+func (b *bootstrap) toolingRoles() []string {
+	return []string{b.engineRole(), b.synthRole("SluicePipeline"), b.synthRole("SluiceBuild")}
+}
+
+func (b *bootstrap) synthRole(name string) string {
+	return arn("iam", "", b.opts.ToolingAccount, "role/"+b.opts.Route+"-"+name)
+}
+
+// artifactStore is the key and bucket of one region, as resources of a stack in that region.
+func (b *bootstrap) artifactStore(region string, eventBridge bool) m {
 	route, tooling := b.opts.Route, b.opts.ToolingAccount
 	roles, accounts := b.readers()
+	readers := kv("ArnLike", kv("aws:PrincipalArn", roles))
+	root := kv("AWS", arn("iam", "", tooling, "root"))
+	statements := []m{
+		// In a key policy, Resource "*" means this key.
+		statement("TheAccountAdministersTheKey", "Allow", root, []string{
+			"kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+			"kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+			"kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+		}, "*"),
+		// By condition on the root rather than by name: KMS refuses a policy naming a role that
+		// does not exist yet, and the engine's role comes later in the tooling stack.
+		statement("ToolingRolesUseTheKey", "Allow", root, []string{"kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"}, "*",
+			"Condition", kv("ArnEquals", kv("aws:PrincipalArn", b.toolingRoles()))),
+		statement("EnvironmentRolesDecryptArtifacts", "Allow", kv("AWS", accounts), []string{"kms:Decrypt", "kms:DescribeKey"}, "*",
+			"Condition", readers),
+	}
+	if eventBridge {
+		statements = append(statements, statement("EventBridgePublishesNotifications", "Allow", kv("Service", "events.amazonaws.com"),
+			[]string{"kms:GenerateDataKey", "kms:Decrypt"}, "*", "Condition", kv("StringEquals", kv("aws:SourceAccount", tooling))))
+	}
+	bucket := b.buckets[region]
+	bucketARN := "arn:aws:s3:::" + bucket
+	var objects []string
+	for _, p := range b.artifactPrefixes() {
+		objects = append(objects, bucketARN+"/"+p)
+	}
+	return kv(
+		"ArtifactKey", kv("Type", "AWS::KMS::Key", "Properties", kv(
+			"Description", fmt.Sprintf("Encrypts the artifacts of the Sluice route %s in %s", route, region),
+			"EnableKeyRotation", true,
+			"KeyPolicy", policy(statements...),
+		)),
+		"ArtifactKeyAlias", kv("Type", "AWS::KMS::Alias", "Properties", kv("AliasName", keyAlias(route), "TargetKeyId", kv("Ref", "ArtifactKey"))),
+		"ArtifactBucket", kv("Type", "AWS::S3::Bucket", "DeletionPolicy", "Retain", "UpdateReplacePolicy", "Retain", "Properties", kv(
+			"BucketName", bucket,
+			"BucketEncryption", kv("ServerSideEncryptionConfiguration", []m{kv(
+				"ServerSideEncryptionByDefault", kv("SSEAlgorithm", "aws:kms", "KMSMasterKeyID", kv("Fn::GetAtt", []string{"ArtifactKey", "Arn"})),
+				"BucketKeyEnabled", true,
+			)}),
+			"PublicAccessBlockConfiguration", kv("BlockPublicAcls", true, "BlockPublicPolicy", true, "IgnorePublicAcls", true, "RestrictPublicBuckets", true),
+			"OwnershipControls", kv("Rules", []m{kv("ObjectOwnership", "BucketOwnerEnforced")}),
+			"VersioningConfiguration", kv("Status", "Enabled"),
+		)),
+		"ArtifactBucketPolicy", kv("Type", "AWS::S3::BucketPolicy", "Properties", kv(
+			"Bucket", kv("Ref", "ArtifactBucket"),
+			"PolicyDocument", policy(
+				statement("DenyInsecureTransport", "Deny", "*", "s3:*", []string{bucketARN, bucketARN + "/*"},
+					"Condition", kv("Bool", kv("aws:SecureTransport", "false"))),
+				statement("DenyUnencryptedUploads", "Deny", "*", "s3:PutObject", bucketARN+"/*",
+					"Condition", kv("StringNotEquals", kv("s3:x-amz-server-side-encryption", "aws:kms"))),
+				statement("EnvironmentRolesReadArtifacts", "Allow", kv("AWS", accounts), []string{"s3:GetObject", "s3:GetObjectVersion"}, objects,
+					"Condition", readers),
+			),
+		)),
+	)
+}
+
+// artifacts is the stack of the key and bucket of a region other than the tooling account's.
+func (b *bootstrap) artifacts(region string) []byte {
+	doc := kv(
+		"AWSTemplateFormatVersion", "2010-09-09",
+		"Description", fmt.Sprintf("Sluice route %s: the artifact key and bucket of %s", b.opts.Route, region),
+		"Resources", b.artifactStore(region, false),
+		"Outputs", kv(
+			"ArtifactBucket", kv("Value", kv("Ref", "ArtifactBucket")),
+			"ArtifactKeyArn", kv("Value", kv("Fn::GetAtt", []string{"ArtifactKey", "Arn"})),
+		),
+	)
+	return render(fmt.Sprintf(`Written by sluice aws bootstrap for route %s.
+Deploy in the tooling account %s, region %s: Lambda functions in %s read their code from here.`, b.opts.Route, b.opts.ToolingAccount, region, region), doc)
+}
+
+// tooling is the tooling account's stack: its region's artifact store, the notification topic
+// and the engine's role.
+func (b *bootstrap) tooling() []byte {
+	route, tooling := b.opts.Route, b.opts.ToolingAccount
 	var deploymentRoles []string
 	for _, e := range b.envs {
 		if r := b.deploymentRole(e.t); !slices.Contains(deploymentRoles, r) {
@@ -229,92 +395,45 @@ func (b *bootstrap) tooling() []byte {
 		}
 	}
 	sort.Strings(deploymentRoles)
-	prefix := "sluice/" + route + "/*"
-	bucketARN := "arn:aws:s3:::" + b.bucket
-	readers := kv("ArnLike", kv("aws:PrincipalArn", roles))
-
-	key := kv("Type", "AWS::KMS::Key", "Properties", kv(
-		"Description", "Encrypts the artifacts and notifications of the Sluice route "+route,
-		"EnableKeyRotation", true,
-		"KeyPolicy", policy(
-			// In a key policy, Resource "*" means this key.
-			statement("TheAccountAdministersTheKey", "Allow", kv("AWS", arn("iam", "", tooling, "root")), []string{
-				"kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
-				"kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-				"kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-			}, "*"),
-			statement("TheEngineEncryptsArtifacts", "Allow", kv("AWS", b.engineRole()), []string{"kms:GenerateDataKey", "kms:Decrypt"}, "*"),
-			statement("EnvironmentRolesDecryptArtifacts", "Allow", kv("AWS", accounts), []string{"kms:Decrypt", "kms:DescribeKey"}, "*",
-				"Condition", readers),
-			statement("EventBridgePublishesNotifications", "Allow", kv("Service", "events.amazonaws.com"), []string{"kms:GenerateDataKey", "kms:Decrypt"}, "*",
-				"Condition", kv("StringEquals", kv("aws:SourceAccount", tooling))),
-		),
-	))
-	bucket := kv("Type", "AWS::S3::Bucket", "DeletionPolicy", "Retain", "UpdateReplacePolicy", "Retain", "Properties", kv(
-		"BucketName", b.bucket,
-		"BucketEncryption", kv("ServerSideEncryptionConfiguration", []m{kv(
-			"ServerSideEncryptionByDefault", kv("SSEAlgorithm", "aws:kms", "KMSMasterKeyID", kv("Fn::GetAtt", []string{"ArtifactKey", "Arn"})),
-			"BucketKeyEnabled", true,
-		)}),
-		"PublicAccessBlockConfiguration", kv("BlockPublicAcls", true, "BlockPublicPolicy", true, "IgnorePublicAcls", true, "RestrictPublicBuckets", true),
-		"OwnershipControls", kv("Rules", []m{kv("ObjectOwnership", "BucketOwnerEnforced")}),
-		"VersioningConfiguration", kv("Status", "Enabled"),
-	))
-	bucketPolicy := kv("Type", "AWS::S3::BucketPolicy", "Properties", kv(
-		"Bucket", kv("Ref", "ArtifactBucket"),
-		"PolicyDocument", policy(
-			statement("DenyInsecureTransport", "Deny", "*", "s3:*", []string{bucketARN, bucketARN + "/*"},
-				"Condition", kv("Bool", kv("aws:SecureTransport", "false"))),
-			statement("DenyUnencryptedUploads", "Deny", "*", "s3:PutObject", bucketARN+"/*",
-				"Condition", kv("StringNotEquals", kv("s3:x-amz-server-side-encryption", "aws:kms"))),
-			statement("EnvironmentRolesReadArtifacts", "Allow", kv("AWS", accounts), "s3:GetObject", bucketARN+"/"+prefix,
-				"Condition", readers),
-		),
-	))
-	topic := kv("Type", "AWS::SNS::Topic", "Properties", kv(
-		"TopicName", route+"-sluice-notifications",
-		"KmsMasterKeyId", kv("Ref", "ArtifactKey"),
-	))
-	topicPolicy := kv("Type", "AWS::SNS::TopicPolicy", "Properties", kv(
-		"Topics", []any{kv("Ref", "NotificationTopic")},
-		"PolicyDocument", policy(
-			statement("EventBridgePublishes", "Allow", kv("Service", "events.amazonaws.com"), "sns:Publish", kv("Ref", "NotificationTopic"),
-				"Condition", kv("StringEquals", kv("aws:SourceAccount", tooling))),
-		),
-	))
-	enginePolicy := kv("Type", "AWS::IAM::ManagedPolicy", "Properties", kv(
-		"ManagedPolicyName", engineRoleName(route)+"Policy",
-		"Description", "What the Sluice engine of route "+route+" needs in the tooling account",
-		"PolicyDocument", policy(
-			statement("AssumeTheDeploymentRoles", "Allow", nil, "sts:AssumeRole", deploymentRoles),
-			statement("WriteAndReadArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:PutObject"}, bucketARN+"/"+prefix),
-			statement("EncryptArtifacts", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, kv("Fn::GetAtt", []string{"ArtifactKey", "Arn"})),
-		),
-	))
-	engineRole := kv("Type", "AWS::IAM::Role", "Properties", kv(
-		"RoleName", engineRoleName(route),
-		"Description", "The role the Sluice engine of route "+route+" runs with",
-		"AssumeRolePolicyDocument", policy(
-			statement("PrincipalsOfTheToolingAccount", "Allow", kv("AWS", arn("iam", "", tooling, "root")), "sts:AssumeRole", nil),
-		),
-		"ManagedPolicyArns", []any{kv("Ref", "EnginePolicy")},
-	))
-	// An assume-role policy names no resource.
-	dropNilResource(engineRole)
-
+	keys, byAlias := b.keysByAlias()
+	resources := b.artifactStore(b.opts.ToolingRegion, true)
+	resources = append(resources, kv(
+		"NotificationTopic", kv("Type", "AWS::SNS::Topic", "Properties", kv(
+			"TopicName", route+"-sluice-notifications",
+			"KmsMasterKeyId", kv("Ref", "ArtifactKey"),
+		)),
+		"NotificationTopicPolicy", kv("Type", "AWS::SNS::TopicPolicy", "Properties", kv(
+			"Topics", []any{kv("Ref", "NotificationTopic")},
+			"PolicyDocument", policy(
+				statement("EventBridgePublishes", "Allow", kv("Service", "events.amazonaws.com"), "sns:Publish", kv("Ref", "NotificationTopic"),
+					"Condition", kv("StringEquals", kv("aws:SourceAccount", tooling))),
+			),
+		)),
+		"EngineRole", dropNilResource(kv("Type", "AWS::IAM::Role", "Properties", kv(
+			"RoleName", engineRoleName(route),
+			"Description", "The role the Sluice engine of route "+route+" runs with",
+			"AssumeRolePolicyDocument", policy(
+				statement("PrincipalsOfTheToolingAccount", "Allow", kv("AWS", arn("iam", "", tooling, "root")), "sts:AssumeRole", nil),
+			),
+		))),
+		"EnginePolicy", kv("Type", "AWS::IAM::ManagedPolicy", "Properties", kv(
+			"ManagedPolicyName", engineRoleName(route)+"Policy",
+			"Description", "What the Sluice engine of route "+route+" needs in the tooling account",
+			"Roles", []any{kv("Ref", "EngineRole")},
+			"PolicyDocument", policy(
+				statement("AssumeTheDeploymentRoles", "Allow", nil, "sts:AssumeRole", deploymentRoles),
+				statement("WriteAndReadArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:PutObject"}, b.bucketARNs("/sluice/"+route+"/*")),
+				// Without ListBucket, S3 answers 403 rather than 404 for an artifact not uploaded yet.
+				statement("ListTheRoutesArtifacts", "Allow", nil, "s3:ListBucket", b.bucketARNs(""),
+					"Condition", kv("StringLike", kv("s3:prefix", "sluice/"+route+"/*"))),
+				statement("EncryptArtifacts", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys, "Condition", byAlias),
+			),
+		)),
+	)...)
 	doc := kv(
 		"AWSTemplateFormatVersion", "2010-09-09",
 		"Description", "Sluice route "+route+": the tooling account's artifact key and bucket, notification topic and engine role",
-		"Resources", kv(
-			"ArtifactKey", key,
-			"ArtifactKeyAlias", kv("Type", "AWS::KMS::Alias", "Properties", kv("AliasName", keyAlias(route), "TargetKeyId", kv("Ref", "ArtifactKey"))),
-			"ArtifactBucket", bucket,
-			"ArtifactBucketPolicy", bucketPolicy,
-			"NotificationTopic", topic,
-			"NotificationTopicPolicy", topicPolicy,
-			"EnginePolicy", enginePolicy,
-			"EngineRole", engineRole,
-		),
+		"Resources", resources,
 		"Outputs", kv(
 			"ArtifactBucket", kv("Value", kv("Ref", "ArtifactBucket")),
 			"ArtifactKeyArn", kv("Value", kv("Fn::GetAtt", []string{"ArtifactKey", "Arn"})),
@@ -323,11 +442,12 @@ func (b *bootstrap) tooling() []byte {
 		),
 	)
 	return render(fmt.Sprintf(`Written by sluice aws bootstrap for route %s.
-Deploy first, in the tooling account %s, region %s.`, route, tooling, b.opts.ToolingRegion), doc)
+Deploy in the tooling account %s, region %s.`, route, tooling, b.opts.ToolingRegion), doc)
 }
 
-// dropNilResource removes Resource: nil from the statements of an assume-role policy.
-func dropNilResource(role m) {
+// dropNilResource removes Resource: nil from the statements of an assume-role policy, and
+// returns role.
+func dropNilResource(role m) m {
 	for _, item := range role {
 		props, ok := item.Value.(m)
 		if !ok || item.Key != "Properties" {
@@ -347,17 +467,23 @@ func dropNilResource(role m) {
 			}
 		}
 	}
+	return role
 }
 
 // roles is the stack of one environment account and region.
 func (b *bootstrap) roles(g group) []byte {
 	route, region, account := b.opts.Route, g.region, g.account
-	var stacks, functions []string
+	var stacks, functions, alarms, logs []string
 	for _, e := range g.envs {
 		// A branch pipeline's environment is <stack>-<branch>: the prefix covers it.
 		stacks = append(stacks, arn("cloudformation", region, account, "stack/"+e.t.Stack+"/*"), arn("cloudformation", region, account, "stack/"+e.t.Stack+"-*/*"))
+		// CloudFormation names a function <stack>-<logical ID>-<suffix>; a function's
+		// versions and aliases are ARNs below it.
 		functions = append(functions, arn("lambda", region, account, "function:"+e.t.Stack+"-*"))
+		alarms = append(alarms, arn("cloudwatch", region, account, "alarm:"+e.t.Stack+"-*"))
+		logs = append(logs, arn("logs", region, account, "log-group:/aws/lambda/"+e.t.Stack+"-*"))
 	}
+	keys, byAlias := b.keysByAlias()
 	exec := b.executionRole(g.envs[0].t)
 	deployRole := b.deploymentRole(g.envs[0].t)
 	trust := policy(
@@ -382,16 +508,20 @@ func (b *bootstrap) roles(g group) []byte {
 				arn("cloudformation", region, "aws", "transform/Serverless-2016-10-31")),
 			statement("PassTheExecutionRoleToCloudFormation", "Allow", nil, "iam:PassRole", exec,
 				"Condition", kv("StringEquals", kv("iam:PassedToService", "cloudformation.amazonaws.com"))),
-			statement("ShiftTheFunctionsAliases", "Allow", nil, []string{
+			statement("ShiftTheFunctionsAliasesAndInvokeTheirHooks", "Allow", nil, []string{
 				"lambda:PublishVersion", "lambda:GetAlias", "lambda:CreateAlias", "lambda:UpdateAlias", "lambda:DeleteAlias",
+				"lambda:GetFunction", "lambda:InvokeFunction",
 			}, functions),
+			// A CloudFormation action of the pipeline of sluice aws synth reads its input
+			// artifact with this role.
+			statement("ReadThePipelinesArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion"}, b.artifactObjects()),
+			statement("DecryptThePipelinesArtifacts", "Allow", nil, "kms:Decrypt", keys, "Condition", byAlias),
 			// Neither action has resource-level permissions: CloudWatch only allows "*" for them.
 			statement("ReadAlarmsAndMetrics", "Allow", nil, []string{"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"}, "*"),
 		))},
 	))
 	dropNilResource(deployment)
 
-	toolingKey := arn("kms", b.opts.ToolingRegion, b.opts.ToolingAccount, "key/*")
 	var roleARNs, stackNames []string
 	for _, e := range g.envs {
 		roleARNs = append(roleARNs, arn("iam", "", account, "role/"+e.t.Stack+"-*"))
@@ -408,10 +538,13 @@ func (b *bootstrap) roles(g group) []byte {
 				"lambda:UpdateFunctionCode", "lambda:UpdateFunctionConfiguration", "lambda:AddPermission", "lambda:RemovePermission",
 				"lambda:TagResource", "lambda:UntagResource", "lambda:ListTags", "lambda:PublishVersion",
 				"lambda:CreateAlias", "lambda:UpdateAlias", "lambda:GetAlias", "lambda:DeleteAlias",
+				"lambda:ListVersionsByFunction", "lambda:GetPolicy", "lambda:GetRuntimeManagementConfig",
+				"lambda:GetFunctionCodeSigningConfig", "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency",
 			}, functions),
 			statement("TheFunctionsRoles", "Allow", nil, []string{
 				"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:TagRole", "iam:UntagRole", "iam:AttachRolePolicy",
 				"iam:DetachRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy",
+				"iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
 			}, roleARNs),
 			statement("PassTheFunctionsRolesToLambda", "Allow", nil, "iam:PassRole", roleARNs,
 				"Condition", kv("StringEquals", kv("iam:PassedToService", "lambda.amazonaws.com"))),
@@ -419,12 +552,11 @@ func (b *bootstrap) roles(g group) []byte {
 				"apigateway:GET", "apigateway:POST", "apigateway:PUT", "apigateway:PATCH", "apigateway:DELETE", "apigateway:TagResource",
 			}, []string{arn("apigateway", region, "", "/apis"), arn("apigateway", region, "", "/apis/*"), arn("apigateway", region, "", "/tags/*")}),
 			statement("TheRoutesAlarms", "Allow", nil, []string{"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:TagResource"},
-				arn("cloudwatch", region, account, "alarm:"+route+"-*")),
+				alarms),
 			statement("TheFunctionsLogs", "Allow", nil, []string{"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:TagResource"},
-				arn("logs", region, account, "log-group:/aws/lambda/"+route+"-*")),
-			statement("ReadTheArtifacts", "Allow", nil, "s3:GetObject", "arn:aws:s3:::"+b.bucket+"/sluice/"+route+"/*"),
-			statement("DecryptTheArtifacts", "Allow", nil, "kms:Decrypt", toolingKey,
-				"Condition", kv("ForAnyValue:StringEquals", kv("kms:ResourceAliases", keyAlias(route)))),
+				logs),
+			statement("ReadTheArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion"}, b.artifactObjects()),
+			statement("DecryptTheArtifacts", "Allow", nil, "kms:Decrypt", keys, "Condition", byAlias),
 		))},
 	))
 	dropNilResource(execution)
@@ -468,7 +600,7 @@ func (b *bootstrap) readme(files []BootstrapFile) []byte {
 	fmt.Fprintf(&w, "exactly what the engine needs) and say in the aws target of each environment of sluice.yaml:\n\n```yaml\n")
 	for _, e := range b.envs {
 		fmt.Fprintf(&w, "# %s\nartifact_bucket: %s\nartifact_kms_key: %s\nexternal_id: %s\nexecution_role: %s\n",
-			e.name, b.bucket, keyAlias(b.opts.Route), b.opts.ExternalID, b.executionRole(e.t))
+			e.name, b.buckets[e.t.Region], keyAlias(b.opts.Route), b.opts.ExternalID, b.executionRole(e.t))
 	}
 	fmt.Fprintf(&w, "```\n")
 	fmt.Fprintf(&w, "\nThe deployment roles trust only the engine role, and only with the external ID above.\n")

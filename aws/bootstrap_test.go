@@ -40,7 +40,7 @@ func TestBootstrapFiles(t *testing.T) {
 		names = append(names, f.Name)
 		golden.Check(t, filepath.Join("testdata", "bootstrap", f.Name), f.Body)
 	}
-	want := []string{"01-tooling.yaml", "02-role-222233334444-eu-west-1.yaml", "02-role-333344445555-us-east-1.yaml", "README.md"}
+	want := []string{"01-artifacts-us-east-1.yaml", "01-tooling.yaml", "02-role-222233334444-eu-west-1.yaml", "02-role-333344445555-us-east-1.yaml", "README.md"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("files %q, want %q", names, want)
 	}
@@ -118,9 +118,12 @@ func TestBootstrapIsLeastPrivilege(t *testing.T) {
 // that rotates and lets the environment roles decrypt, a bucket that is encrypted, private and
 // TLS-only, and a topic EventBridge may publish to.
 func TestBootstrapToolingStack(t *testing.T) {
-	files := bootstrapRoute(t)
+	files := map[string]aws.BootstrapFile{}
+	for _, f := range bootstrapRoute(t) {
+		files[f.Name] = f
+	}
 	var doc map[string]any
-	if err := yaml.Unmarshal(files[0].Body, &doc); err != nil {
+	if err := yaml.Unmarshal(files["01-tooling.yaml"].Body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	res := doc["Resources"].(map[string]any)
@@ -142,16 +145,23 @@ func TestBootstrapToolingStack(t *testing.T) {
 	if prop("ArtifactBucket", "BucketName") != "orders-artifacts" {
 		t.Errorf("bucket %v, want the route's orders-artifacts", prop("ArtifactBucket", "BucketName"))
 	}
-	text := string(files[0].Body)
+	text := string(files["01-tooling.yaml"].Body)
 	for _, want := range []string{"aws:SecureTransport", "events.amazonaws.com", "sns:Publish", "alias/orders-artifacts",
-		"arn:aws:iam::222233334444:role/orders-eu-west-1-DeploymentRole", "arn:aws:iam::333344445555:role/orders-us-east-1-CloudFormationExecutionRole"} {
+		"arn:aws:iam::222233334444:role/orders-eu-west-1-DeploymentRole", "arn:aws:iam::333344445555:role/orders-us-east-1-CloudFormationExecutionRole",
+		// S3 answers 404 only to who may list: the engine may, on its prefix.
+		"s3:ListBucket", "s3:prefix: sluice/orders/*",
+		// The key names no role that does not exist yet, and lets the synthesized pipeline in.
+		"aws:PrincipalArn:\n                  - arn:aws:iam::111122223333:role/orders-SluiceEngine", "orders-SluicePipeline"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the tooling stack does not mention %s", want)
 		}
 	}
-	roles := string(files[1].Body)
+	if f := files["01-artifacts-us-east-1.yaml"]; f.Region != "us-east-1" || f.Account != "111122223333" || !strings.Contains(string(f.Body), "BucketName: orders-artifacts-us-east-1") {
+		t.Errorf("us-east-1's artifact stack: %s in %s, want the tooling account's bucket there:\n%s", f.Account, f.Region, f.Body)
+	}
+	roles := string(files["02-role-222233334444-eu-west-1.yaml"].Body)
 	for _, want := range []string{"sts:ExternalId", "sluice-orders", "arn:aws:iam::111122223333:role/orders-SluiceEngine",
-		"stack/orders-dev/*", "stack/orders-qa/*", "function:orders-dev-*"} {
+		"stack/orders-dev/*", "stack/orders-qa/*", "function:orders-dev-*", "lambda:InvokeFunction", "alarm:orders-qa-*"} {
 		if !strings.Contains(roles, want) {
 			t.Errorf("the role stack does not mention %s", want)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/smithy-go"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
@@ -31,12 +32,18 @@ type Detail struct {
 	Region    string `json:"region"`
 	Stack     string `json:"stack"`
 	ChangeSet string `json:"change_set"` // the CloudFormation change set's name
-	Type      string `json:"type"`       // CREATE or UPDATE
+	// ChangeSetID is its ARN: Apply executes exactly this one, not another made later under
+	// the same name.
+	ChangeSetID string `json:"change_set_id,omitempty"`
+	Type        string `json:"type"` // CREATE or UPDATE
 	// ExecutionRole is the role CloudFormation acts with, when the route names one.
 	ExecutionRole string `json:"execution_role,omitempty"`
 	// TemplateSHA256 is the hex SHA-256 of the template as submitted.
 	TemplateSHA256 string            `json:"template_sha256"`
 	Parameters     map[string]string `json:"parameters,omitempty"`
+	// StackUnchanged is set when the stack already holds the change set's template and code but
+	// the function's alias does not serve them: Apply shifts the alias without a stack update.
+	StackUnchanged bool `json:"stack_unchanged,omitempty"`
 	// ArtifactKey is the code's key in the artifact bucket, when it was uploaded.
 	ArtifactKey string           `json:"artifact_key,omitempty"`
 	Resources   []ResourceChange `json:"resources,omitempty"`
@@ -149,6 +156,18 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 		}
 	}
 	cs := &sluice.ChangeSet{Environment: env.Name, From: live, To: to, Strategy: to.Strategy, Changes: changes(d.Resources)}
+	if empty && t.Function != "" && stack != nil {
+		// The stack already has this code, but its alias may not serve it: a shift that was
+		// rolled back leaves the stack updated and the alias on the old version.
+		change, err := p.aliasBehind(ctx, s, t)
+		if err != nil {
+			return nil, err
+		}
+		if change != nil {
+			d.StackUnchanged = true
+			cs.Changes = append(cs.Changes, *change)
+		}
+	}
 	if cs.Detail, err = json.Marshal(d); err != nil {
 		return nil, err
 	}
@@ -212,6 +231,7 @@ func (p *Provider) createChangeSet(ctx context.Context, s *session, d *Detail, t
 		if err != nil {
 			return false, fmt.Errorf("read change set %s of stack %s: %w", d.ChangeSet, d.Stack, err)
 		}
+		d.ChangeSetID = deref(out.ChangeSetId)
 		if out.Status == cfntypes.ChangeSetStatusFailed {
 			reason = deref(out.StatusReason)
 			empty = noChanges(out.StatusReason)
@@ -346,11 +366,19 @@ func (p *Provider) Discard(ctx context.Context, env deploy.Environment, cs *slui
 }
 
 func (p *Provider) deleteChangeSet(ctx context.Context, s *session, d *Detail) error {
-	_, err := s.cfn.DeleteChangeSet(ctx, &cloudformation.DeleteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet})
+	_, err := s.cfn.DeleteChangeSet(ctx, &cloudformation.DeleteChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref())})
 	if err != nil && !notFound(err) {
 		return fmt.Errorf("delete change set %s of stack %s: %w", d.ChangeSet, d.Stack, err)
 	}
 	return nil
+}
+
+// ref names the change set for CloudFormation: its ARN when known, else its name.
+func (d *Detail) ref() string {
+	if d.ChangeSetID != "" {
+		return d.ChangeSetID
+	}
+	return d.ChangeSet
 }
 
 // detailOf reads the provider's detail of cs; nil for a change set without one.
@@ -462,4 +490,37 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// aliasBehind returns the change that puts the function's alias on the stack's code, or nil
+// when the alias serves it already.
+func (p *Provider) aliasBehind(ctx context.Context, s *session, t *Target) (*sluice.Change, error) {
+	fn, err := p.functionName(ctx, s, t)
+	if err != nil {
+		return nil, err
+	}
+	served, _, err := aliasVersion(ctx, s, fn, t.Alias)
+	if err != nil {
+		return nil, err
+	}
+	latest, err := s.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &fn})
+	if err != nil {
+		return nil, fmt.Errorf("read function %s: %w", fn, explain(err))
+	}
+	want := ""
+	if latest.Configuration != nil {
+		want = deref(latest.Configuration.CodeSha256)
+	}
+	from := "nothing"
+	if served != "" {
+		cur, err := s.lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &fn, Qualifier: &served})
+		if err != nil {
+			return nil, fmt.Errorf("read version %s of %s: %w", served, fn, explain(err))
+		}
+		if cur.Configuration != nil && deref(cur.Configuration.CodeSha256) == want {
+			return nil, nil
+		}
+		from = "version " + served
+	}
+	return &sluice.Change{Field: t.Function + " alias " + t.Alias, From: from, To: "the stack's code (sha256 " + want + ")", Replaces: true}, nil
 }

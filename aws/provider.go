@@ -71,6 +71,7 @@ type sessionKey struct{ account, region, role, externalID, name string }
 
 // session is an environment's clients, all signing with the role assumed in its account.
 type session struct {
+	used    time.Time // guarded by Provider.mu
 	roleARN string
 	cfn     *cloudformation.Client
 	lambda  *lambda.Client
@@ -174,7 +175,15 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s, ok := p.sessions[key]; ok {
+		s.used = time.Now()
 		return s, nil
+	}
+	// An engine that runs for weeks names a session per execution: forget those unused for a
+	// while (their credentials expired long ago).
+	for k, old := range p.sessions {
+		if time.Since(old.used) > 6*time.Hour {
+			delete(p.sessions, k)
+		}
 	}
 	stsCfg := tooling.Copy()
 	stsCfg.Region = t.Region
@@ -191,6 +200,7 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 		o.ExpiryWindow = 5 * time.Minute
 	})
 	s := &session{
+		used:    time.Now(),
 		roleARN: role,
 		cfn:     cloudformation.NewFromConfig(cfg),
 		lambda:  lambda.NewFromConfig(cfg),
@@ -200,16 +210,16 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 	return s, nil
 }
 
-// artifactClient is an S3 client of the tooling account, which owns the artifact bucket.
+// artifactClient is an S3 client of the tooling account, which owns the artifact buckets, for
+// the bucket of region: Lambda reads code only from a bucket in its own region, so an
+// environment's artifact_bucket is in the environment's region.
 func (p *Provider) artifactClient(ctx context.Context, region string) (*s3.Client, error) {
 	tooling, err := p.toolingConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
 	cfg := tooling.Copy()
-	if cfg.Region == "" {
-		cfg.Region = region
-	}
+	cfg.Region = region
 	return s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// A fake or LocalStack behind one endpoint serves buckets by path, not by host name.
 		o.UsePathStyle = os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""

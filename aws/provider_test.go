@@ -14,6 +14,8 @@ import (
 
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluicehq/sluice"
@@ -496,4 +498,114 @@ func TestHookFunctionsAndHookEnvironment(t *testing.T) {
 			t.Errorf("the alias moved before the pre-traffic hook passed: %+v", h)
 		}
 	}
+}
+
+// After a rollback the stack holds the new code while the alias serves the old: preparing the
+// same again is not "nothing to do" but the alias's move, which Apply makes without a stack
+// update. A CloudWatch alarm that does not exist fails the deployment before any traffic moves.
+func TestRetryAfterRollbackAndMissingAlarm(t *testing.T) {
+	w := newWorld(t)
+	if err := w.fake.PutAlarm(devAcct, region, fakeaws.Alarm{Name: "orders-5xx", Namespace: "AWS/Lambda", MetricName: "Errors", Threshold: 1, Period: 10}); err != nil {
+		t.Fatal(err)
+	}
+	env := w.env(devAcct, "dev", "exec-6", func(tg *aws.Target) { tg.Alarms = []string{"orders-5xx"} })
+	first := version(w.build(t, "one"), allAtOnce)
+	w.deploy(t, env, nil, first)
+	fn := functionOf(t, w, devAcct)
+	second := version(w.build(t, "two"), allAtOnce)
+	if err := w.fake.SetAlarmState(devAcct, region, "orders-5xx", "ALARM", "Threshold Crossed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, res := w.apply(t, env, &first, second); res.Status != sluice.StatusRolledBack {
+		t.Fatalf("with the alarm on: %+v, want rolled back", res)
+	}
+	if err := w.fake.SetAlarmState(devAcct, region, "orders-5xx", "OK", "recovered"); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := w.p.Prepare(t.Context(), env, &first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Empty() || cs.Changes[len(cs.Changes)-1].Field != "ApiFunction alias live" {
+		t.Fatalf("changes after the rollback %+v, want the alias's move", cs.Changes)
+	}
+	res, err := w.p.Apply(t.Context(), w.request(cs, env))
+	if err != nil || res.Status != sluice.StatusSucceeded {
+		t.Fatalf("apply: %+v, %v", res, err)
+	}
+	h := w.fake.AliasHistory(devAcct, region, fn, "live")
+	if last := h[len(h)-1]; last.FunctionVersion == "1" || len(last.Weights) != 0 {
+		t.Errorf("alias ends %+v, want all traffic on the stack's new code", last)
+	}
+	again, err := w.p.Prepare(t.Context(), env, &second, second)
+	if err != nil || !again.Empty() {
+		t.Errorf("once the alias serves it: %+v, %v; want nothing to do", again, err)
+	}
+
+	missing := w.env(devAcct, "dev", "exec-7", func(tg *aws.Target) { tg.Alarms = []string{"orders-5xx", "orders-typo"} })
+	third := version(w.build(t, "three"), allAtOnce)
+	cs, err = w.p.Prepare(t.Context(), missing, &second, third)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.p.Apply(t.Context(), w.request(cs, missing)); sluice.ErrorCode(err) != sluice.EINVALID || !strings.Contains(err.Error(), "orders-typo") {
+		t.Errorf("apply with an alarm that does not exist: %v, want EINVALID naming it", err)
+	}
+}
+
+// An alias the template made on $LATEST (for the API to reference) is moved by the first
+// deployment and, when that deployment rolls back, put back on $LATEST rather than deleted.
+func TestAliasOnLatestIsPutBackNotDeleted(t *testing.T) {
+	w := newWorld(t)
+	plain := w.env(devAcct, "dev", "exec-8", func(tg *aws.Target) { tg.Function = "" })
+	first := version(w.build(t, "one"), allAtOnce)
+	w.deploy(t, plain, nil, first) // the stack, with no shifting yet
+	keys, _ := w.fake.Root(devAcct)
+	lc := lambda.New(lambda.Options{Region: region, BaseEndpoint: &w.fake.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+	fn := functionName(t, w)
+	if _, err := lc.CreateAlias(t.Context(), &lambda.CreateAliasInput{FunctionName: &fn, Name: sdk.String("live"), FunctionVersion: sdk.String("$LATEST")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.fake.PutFunction(devAcct, region, "orders-pre-hook", []byte("code")); err != nil {
+		t.Fatal(err)
+	}
+	w.fake.OnInvoke(func(fakeaws.InvokeRequest) fakeaws.InvokeResult {
+		return fakeaws.InvokeResult{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"not yet"}`)}
+	})
+	env := w.env(devAcct, "dev", "exec-9", func(tg *aws.Target) { tg.PreTrafficFunction = "orders-pre-hook" })
+	second := version(w.build(t, "two"), allAtOnce)
+	_, res := w.apply(t, env, &first, second)
+	if res.Status != sluice.StatusFailed || res.Rollback == nil || res.Rollback.Cause != sluice.CauseHook {
+		t.Fatalf("result %+v, want the failing hook to stop it", res)
+	}
+	out, err := lc.GetAlias(t.Context(), &lambda.GetAliasInput{FunctionName: &fn, Name: sdk.String("live")})
+	if err != nil {
+		t.Fatalf("the template's alias is gone: %v", err)
+	}
+	if v := sdk.ToString(out.FunctionVersion); v != "$LATEST" {
+		t.Errorf("alias on %s, want $LATEST again", v)
+	}
+	for _, c := range w.fake.Calls() {
+		if c.Service == "lambda" && c.Operation != "GetAlias" && c.Operation != "Invoke" && c.Operation != "PublishVersion" && c.Operation != "UpdateAlias" && c.Operation != "CreateAlias" {
+			t.Errorf("lambda call %q (%s): the rollback must only put the alias back", c.Operation, c.ErrorCode)
+		}
+	}
+	h := w.fake.AliasHistory(devAcct, region, fn, "live")
+	if last := h[len(h)-1]; last.FunctionVersion != "$LATEST" {
+		t.Errorf("alias history %+v, want it put back on $LATEST", h)
+	}
+}
+
+// functionName is the stack's function's physical name, as CloudFormation reports it.
+func functionName(t *testing.T, w *world) string {
+	t.Helper()
+	keys, _ := w.fake.Root(devAcct)
+	cfn := cloudformation.New(cloudformation.Options{Region: region, BaseEndpoint: &w.fake.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+	out, err := cfn.DescribeStackResource(t.Context(), &cloudformation.DescribeStackResourceInput{StackName: sdk.String("orders-dev"), LogicalResourceId: sdk.String("ApiFunction")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sdk.ToString(out.StackResourceDetail.PhysicalResourceId)
 }

@@ -46,7 +46,7 @@ func Synth(p *plan.Plan, opts SynthOptions) (*SynthResult, error) {
 	if !regionRe.MatchString(opts.ToolingRegion) {
 		return nil, sluice.Errorf(sluice.EINVALID, "invalid tooling region %q; give a region code such as eu-west-1 with --region", opts.ToolingRegion)
 	}
-	s := &synth{p: p, opts: opts, b: &bootstrap{opts: BootstrapOptions{Route: p.Name, ToolingAccount: opts.ToolingAccount, ToolingRegion: opts.ToolingRegion}}}
+	s := &synth{p: p, opts: opts, b: &bootstrap{opts: BootstrapOptions{Route: p.Name, ToolingAccount: opts.ToolingAccount, ToolingRegion: opts.ToolingRegion}, buckets: map[string]string{}}}
 	for _, env := range p.Environments {
 		t, ok := env.TargetConfig.(*Target)
 		if !ok {
@@ -55,18 +55,15 @@ func Synth(p *plan.Plan, opts SynthOptions) (*SynthResult, error) {
 		}
 		t, _ = targetOf(environmentOf(p.Name, BootstrapEnvironment{Name: env.Name, Target: t}))
 		s.envs = append(s.envs, synthEnv{plan: env, t: t})
-		if t.ArtifactBucket != "" && s.b.bucket == "" {
-			s.b.bucket = t.ArtifactBucket
-		}
 	}
 	if len(s.envs) == 0 {
 		return nil, sluice.Errorf(sluice.EINVALID, "route %s has no environment with target aws; a CodePipeline would deploy nothing", p.Name)
 	}
-	if s.b.bucket == "" {
-		s.b.bucket = fmt.Sprintf("%s-artifacts-%s", strings.ToLower(p.Name), opts.ToolingAccount)
-	}
 	for _, e := range s.envs {
 		s.b.envs = append(s.b.envs, resolved{name: e.plan.Name, t: e.t})
+	}
+	if err := s.b.chooseBuckets(); err != nil {
+		return nil, err
 	}
 	doc := s.template()
 	body, err := yaml.MarshalWithOptions(doc, yaml.IndentSequence(true), yaml.UseLiteralStyleIfMultiline(true))
@@ -250,16 +247,18 @@ func (s *synth) template() m {
 		for _, e := range envs {
 			all = append(all, s.environmentStage(e, base))
 		}
-		pipelines = append(pipelines, yaml.MapItem{Key: id, Value: kv("Type", "AWS::CodePipeline::Pipeline", "Properties", kv(
+		props := kv(
 			"Name", name,
 			"PipelineType", "V2",
 			"ExecutionMode", executionMode(p.ExecutionMode),
 			"RoleArn", kv("Fn::GetAtt", []string{"PipelineRole", "Arn"}),
-			"ArtifactStore", kv("Type", "S3", "Location", kv("Ref", "ArtifactBucket"),
-				"EncryptionKey", kv("Id", kv("Ref", "ArtifactKeyArn"), "Type", "KMS")),
+		)
+		props = append(props, s.artifactStores()...)
+		props = append(props, kv(
 			"Triggers", []m{kv("ProviderType", "CodeStarSourceConnection", "GitConfiguration", append(kv("SourceActionName", "Source"), trigger...))},
 			"Stages", all,
-		))})
+		)...)
+		pipelines = append(pipelines, yaml.MapItem{Key: id, Value: kv("Type", "AWS::CodePipeline::Pipeline", "Properties", props)})
 	}
 	pipeline("Pipeline", p.Name, s.envs, kv("Push", []m{kv("Branches", kv("Includes", []string{s.branch()}))}))
 	for i, rule := range s.opts.Pipelines.Branches {
@@ -287,13 +286,34 @@ func (s *synth) template() m {
 			"ConnectionArn", kv("Type", "String", "Description", "The CodeConnections connection to the repository",
 				"AllowedPattern", "^arn:aws[a-z-]*:(codestar-connections|codeconnections):[a-z0-9-]+:[0-9]{12}:connection/.+$"),
 			"FullRepositoryId", kv("Type", "String", "Description", "The repository, as owner/name"),
-			"ArtifactBucket", kv("Type", "String", "Default", s.b.bucket, "Description", "The artifact bucket of sluice aws bootstrap"),
+			"ArtifactBucket", kv("Type", "String", "Default", s.b.buckets[s.opts.ToolingRegion], "Description", "The artifact bucket of sluice aws bootstrap in this region"),
 			"ArtifactKeyArn", kv("Type", "String", "Description", "The artifact key's ARN (output ArtifactKeyArn of the tooling stack)"),
 			"NotificationTopicArn", kv("Type", "String", "Description", "The topic failed executions are told to (output NotificationTopicArn of the tooling stack)"),
 		),
 		"Resources", resources,
 		"Outputs", kv("PipelineName", kv("Value", kv("Ref", "Pipeline"))),
 	)
+}
+
+// artifactStores is where the pipeline keeps its artifacts: the tooling region's bucket, and
+// with actions in other regions, one bucket per region (ArtifactStores), each under its
+// region's key (by its alias, which bootstrap gives every region's key).
+func (s *synth) artifactStores() m {
+	regions := s.b.regions()
+	if len(regions) == 1 {
+		return kv("ArtifactStore", kv("Type", "S3", "Location", kv("Ref", "ArtifactBucket"),
+			"EncryptionKey", kv("Id", kv("Ref", "ArtifactKeyArn"), "Type", "KMS")))
+	}
+	var stores []m
+	for _, region := range regions {
+		store := kv("Type", "S3", "Location", s.b.buckets[region],
+			"EncryptionKey", kv("Id", arn("kms", region, s.opts.ToolingAccount, keyAlias(s.p.Name)), "Type", "KMS"))
+		if region == s.opts.ToolingRegion {
+			store = kv("Type", "S3", "Location", kv("Ref", "ArtifactBucket"), "EncryptionKey", kv("Id", kv("Ref", "ArtifactKeyArn"), "Type", "KMS"))
+		}
+		stores = append(stores, kv("Region", region, "ArtifactStore", store))
+	}
+	return kv("ArtifactStores", stores)
 }
 
 func (s *synth) branch() string {
@@ -328,7 +348,15 @@ func (s *synth) sourceStage() m {
 func codeBuildAction(name, project, input, output, namespace string, order int, env []m) m {
 	config := kv("ProjectName", kv("Ref", project))
 	if len(env) > 0 {
-		js, _ := json.Marshal(env)
+		// CodeBuild reads [{"name":..,"value":..,"type":..}], a JSON array of plain objects.
+		plain := make([]map[string]any, len(env))
+		for i, e := range env {
+			plain[i] = map[string]any{}
+			for _, item := range e {
+				plain[i][item.Key.(string)] = item.Value
+			}
+		}
+		js, _ := json.Marshal(plain)
 		config = append(config, yaml.MapItem{Key: "EnvironmentVariables", Value: string(js)})
 	}
 	a := kv("Name", name,
@@ -355,9 +383,16 @@ func (s *synth) environmentStage(e synthEnv, base string) m {
 	for k, v := range t.Parameters {
 		params[k] = v
 	}
-	params[ParamArtifactBucket] = map[string]any{"Fn::GetArtifactAtt": []string{"BuildOutput", "BucketName"}}
-	params[ParamArtifactKey] = map[string]any{"Fn::GetArtifactAtt": []string{"BuildOutput", "ObjectKey"}}
-	params[ParamArtifactDigest] = "#{Build.SLUICE_ARTIFACT}"
+	if t.ArtifactBucket != "" || t.Function != "" {
+		// The build output itself is the code: CloudFormation refuses parameters a template
+		// does not declare, so these are passed only to a route whose code goes through S3
+		// (whose template declares them, as the engine checks).
+		params[ParamArtifactBucket] = map[string]any{"Fn::GetArtifactAtt": []string{"BuildOutput", "BucketName"}}
+		params[ParamArtifactKey] = map[string]any{"Fn::GetArtifactAtt": []string{"BuildOutput", "ObjectKey"}}
+	}
+	if t.Code != "" {
+		s.note("environment %s: code %s is Sluice's own packing; in the pipeline the whole build output is the function's code", e.plan.Name, t.Code)
+	}
 	overrides, _ := json.Marshal(params)
 	cfn := func(action, mode string, order int) m {
 		config := kv("ActionMode", mode, "StackName", t.Stack, "ChangeSetName", "sluice-pipeline")
@@ -457,7 +492,7 @@ func alarmNames(alarms []sluice.Alarm) string {
 
 func (s *synth) pipelineRole() m {
 	route, tooling, region := s.p.Name, s.opts.ToolingAccount, s.opts.ToolingRegion
-	bucketARN := "arn:aws:s3:::" + s.b.bucket
+	keys, byAlias := s.b.keysByAlias()
 	var deployRoles []string
 	for _, e := range s.envs {
 		r := s.b.deploymentRole(e.t)
@@ -472,9 +507,9 @@ func (s *synth) pipelineRole() m {
 			"Condition", kv("StringEquals", kv("aws:SourceAccount", tooling)))),
 		"Policies", []m{kv("PolicyName", "SluicePipeline", "PolicyDocument", policy(
 			statement("UseTheConnection", "Allow", nil, []string{"codestar-connections:UseConnection", "codeconnections:UseConnection"}, kv("Ref", "ConnectionArn")),
-			statement("PipelineArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}, bucketARN+"/"+route+"/*"),
-			statement("ArtifactBucket", "Allow", nil, []string{"s3:GetBucketVersioning", "s3:GetBucketLocation"}, bucketARN),
-			statement("ArtifactKey", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, kv("Ref", "ArtifactKeyArn")),
+			statement("PipelineArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}, s.pipelineObjects()),
+			statement("ArtifactBuckets", "Allow", nil, []string{"s3:GetBucketVersioning", "s3:GetBucketLocation"}, s.b.bucketARNs("")),
+			statement("ArtifactKeys", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys, "Condition", byAlias),
 			statement("RunTheBuilds", "Allow", nil, []string{"codebuild:StartBuild", "codebuild:BatchGetBuilds"}, arn("codebuild", region, tooling, "project/"+route+"-*")),
 			statement("AssumeTheDeploymentRoles", "Allow", nil, "sts:AssumeRole", deployRoles),
 		))},
@@ -483,9 +518,16 @@ func (s *synth) pipelineRole() m {
 	return role
 }
 
+// pipelineObjects are the objects of the route's pipelines in every artifact bucket: CodePipeline
+// keeps a pipeline's artifacts under the first 20 characters of its name, which begins with the
+// route's.
+func (s *synth) pipelineObjects() []string {
+	return s.b.bucketARNs("/" + s.p.Name[:min(len(s.p.Name), 20)] + "*")
+}
+
 func (s *synth) buildRole() m {
 	route, tooling, region := s.p.Name, s.opts.ToolingAccount, s.opts.ToolingRegion
-	bucketARN := "arn:aws:s3:::" + s.b.bucket
+	keys, byAlias := s.b.keysByAlias()
 	role := kv("Type", "AWS::IAM::Role", "Properties", kv(
 		"RoleName", route+"-SluiceBuild",
 		"AssumeRolePolicyDocument", policy(statement("CodeBuild", "Allow", kv("Service", "codebuild.amazonaws.com"), "sts:AssumeRole", nil,
@@ -493,8 +535,8 @@ func (s *synth) buildRole() m {
 		"Policies", []m{kv("PolicyName", "SluiceBuild", "PolicyDocument", policy(
 			statement("Logs", "Allow", nil, []string{"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"},
 				[]string{arn("logs", region, tooling, "log-group:/aws/codebuild/"+route), arn("logs", region, tooling, "log-group:/aws/codebuild/"+route+":*")}),
-			statement("PipelineArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}, bucketARN+"/"+route+"/*"),
-			statement("ArtifactKey", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, kv("Ref", "ArtifactKeyArn")),
+			statement("PipelineArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"}, s.pipelineObjects()),
+			statement("ArtifactKeys", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys, "Condition", byAlias),
 		))},
 	))
 	dropNilResource(role)

@@ -1,6 +1,7 @@
 package aws_test
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,6 +113,19 @@ func TestSynthPipeline(t *testing.T) {
 	}
 	if n := len(pr["Stages"].([]any)); n != 3 {
 		t.Errorf("the pull-request pipeline has %d stages, want Source, Build and Checks", n)
+	}
+	// A test action's variables are what CodeBuild reads: a JSON array of plain objects.
+	dev := pipe["Stages"].([]any)[3].(map[string]any)
+	var vars []map[string]string
+	for _, a := range dev["Actions"].([]any) {
+		if cfg := a.(map[string]any)["Configuration"].(map[string]any); cfg["EnvironmentVariables"] != nil {
+			if err := json.Unmarshal([]byte(cfg["EnvironmentVariables"].(string)), &vars); err != nil {
+				t.Fatalf("EnvironmentVariables %v: %v", cfg["EnvironmentVariables"], err)
+			}
+		}
+	}
+	if len(vars) == 0 || vars[len(vars)-1]["name"] != "SLUICE_ENDPOINT" || vars[len(vars)-1]["value"] != "#{DeployDev.ApiUrl}" || vars[len(vars)-1]["type"] != "PLAINTEXT" {
+		t.Errorf("dev's test variables %v, want SLUICE_ENDPOINT from the stack output", vars)
 	}
 	notes := strings.Join(res.Notes, "\n")
 	for _, want := range []string{"local-dev", "Linear10PercentEvery1Minute", "(errors)", "alice", "hooks", "ephemeral", "release/*"} {

@@ -1,13 +1,13 @@
 // Package aws is Sluice's AWS target: environments that are an AWS account and region, into
 // which Sluice assumes a deployment role and applies CloudFormation change sets.
 //
-// So far it holds the target's configuration and its decoder, which the command line registers
-// with spec.RegisterTarget so that a sluice.yaml may say
+// It holds the target's configuration and its decoder (registered with spec.RegisterTarget),
+// the deploy.Provider that acts on it (Open, registered with deploy.Register), and the
+// commands that prepare accounts for it and express a route as a CodePipeline (Bootstrap,
+// Synth). docs/aws.md says what each step calls and what each account needs.
 //
 //	target:
-//	  aws: {account: "123456789012", region: eu-west-1}
-//
-// The deploy.Provider that acts on it is to come, in this package.
+//	  aws: {account: "123456789012", region: eu-west-1, function: ApiFunction, ...}
 package aws
 
 import (

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +30,7 @@ type aliasTraffic struct {
 	fn, alias string
 	old, new  string
 	exists    bool // the alias exists: SetWeight updates it rather than creating it
+	onLatest  bool // it pointed at $LATEST before the deployment
 	alarms    []string
 	windows   []time.Duration // the windows the route's metric alarms judge
 	interval  time.Duration
@@ -57,6 +58,10 @@ func (tr *aliasTraffic) SetWeight(ctx context.Context, percent int) error {
 	switch {
 	case percent >= 100:
 		main = tr.new
+	case percent <= 0 && tr.old == "" && tr.exists && tr.onLatest:
+		// The template made the alias on $LATEST (for the API to reference it): put it back
+		// there rather than delete what the stack owns.
+		main = "$LATEST"
 	case percent <= 0 && tr.old == "":
 		// Nothing served before: the alias goes, so nothing reaches the new version.
 		_, err := tr.s.lambda.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: &tr.fn, Name: &tr.alias})
@@ -157,7 +162,8 @@ func (tr *aliasTraffic) readAlarms(ctx context.Context) (*sluice.Rollback, error
 	if len(tr.alarms) == 0 {
 		return nil, nil
 	}
-	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms})
+	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms,
+		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
 	if err != nil {
 		return nil, fmt.Errorf("describe alarms: %w", err)
 	}
@@ -188,6 +194,37 @@ func (tr *aliasTraffic) readAlarms(ctx context.Context) (*sluice.Rollback, error
 	return nil, nil
 }
 
+// check finds every named alarm before the shift begins, so a misspelt name is an error rather
+// than no protection, and returns how long CloudWatch needs to judge them: the longest
+// Period × EvaluationPeriods of the metric alarms.
+func (tr *aliasTraffic) check(ctx context.Context) (time.Duration, error) {
+	if len(tr.alarms) == 0 {
+		return 0, nil
+	}
+	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms,
+		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
+	if err != nil {
+		return 0, fmt.Errorf("describe alarms %s: %w", strings.Join(tr.alarms, ", "), explain(err))
+	}
+	found := map[string]bool{}
+	var judge time.Duration
+	for _, a := range out.MetricAlarms {
+		found[deref(a.AlarmName)] = true
+		if a.Period != nil && a.EvaluationPeriods != nil {
+			judge = max(judge, time.Duration(*a.Period)*time.Duration(*a.EvaluationPeriods)*time.Second)
+		}
+	}
+	for _, a := range out.CompositeAlarms {
+		found[deref(a.AlarmName)] = true
+	}
+	for _, name := range tr.alarms {
+		if !found[name] {
+			return 0, sluice.Errorf(sluice.EINVALID, "CloudWatch alarm %s does not exist in this account and region; create it (the template can) or fix cloudwatch_alarms", name)
+		}
+	}
+	return judge, nil
+}
+
 // lastDatapoint is the newest value in an alarm's StateReasonData, 0 when it has none.
 func lastDatapoint(data string) float64 {
 	var d struct {
@@ -211,45 +248,42 @@ func (tr *aliasTraffic) readMetrics(ctx context.Context) (map[time.Duration]roll
 		{Name: ptr("Resource"), Value: ptr(tr.fn + ":" + tr.alias)},
 		{Name: ptr("ExecutedVersion"), Value: &tr.new},
 	}
-	var queries []cwtypes.MetricDataQuery
-	for i, d := range tr.windows {
+	out := map[time.Duration]rollout.Window{}
+	// Each window is read over its own span: a 1m alarm must not be judged on 5m of data.
+	for _, d := range tr.windows {
 		period := int32(max(60, int(math.Ceil(d.Seconds()/60))*60))
+		var queries []cwtypes.MetricDataQuery
 		for _, m := range []struct{ id, name, stat string }{{"inv", "Invocations", "Sum"}, {"err", "Errors", "Sum"}, {"p99", "Duration", "p99"}} {
 			queries = append(queries, cwtypes.MetricDataQuery{
-				Id: ptr(m.id + strconv.Itoa(i)),
+				Id: ptr(m.id),
 				MetricStat: &cwtypes.MetricStat{
 					Metric: &cwtypes.Metric{Namespace: ptr("AWS/Lambda"), MetricName: ptr(m.name), Dimensions: dims},
 					Period: &period, Stat: ptr(m.stat),
 				},
 			})
 		}
-	}
-	out := map[time.Duration]rollout.Window{}
-	var next *string
-	sums := map[string]float64{}
-	peaks := map[string]float64{}
-	for {
-		res, err := tr.s.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-			MetricDataQueries: queries, StartTime: ptr(now.Add(-slices.Max(tr.windows))), EndTime: &now, NextToken: next,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("get metric data: %w", err)
-		}
-		for _, r := range res.MetricDataResults {
-			for _, v := range r.Values {
-				sums[deref(r.Id)] += v
-				peaks[deref(r.Id)] = max(peaks[deref(r.Id)], v)
+		sums, peaks := map[string]float64{}, map[string]float64{}
+		var next *string
+		for {
+			res, err := tr.s.cw.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
+				MetricDataQueries: queries, StartTime: ptr(now.Add(-d)), EndTime: &now, NextToken: next,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("get metric data: %w", err)
 			}
+			for _, r := range res.MetricDataResults {
+				for _, v := range r.Values {
+					sums[deref(r.Id)] += v
+					peaks[deref(r.Id)] = max(peaks[deref(r.Id)], v)
+				}
+			}
+			if res.NextToken == nil {
+				break
+			}
+			next = res.NextToken
 		}
-		if res.NextToken == nil {
-			break
-		}
-		next = res.NextToken
-	}
-	for i, d := range tr.windows {
-		n := strconv.Itoa(i)
-		out[d] = rollout.Window{Span: d, Requests: int64(sums["inv"+n]), Errors: int64(sums["err"+n]),
-			P99: time.Duration(peaks["p99"+n] * float64(time.Millisecond))}
+		out[d] = rollout.Window{Span: d, Requests: int64(sums["inv"]), Errors: int64(sums["err"]),
+			P99: time.Duration(peaks["p99"] * float64(time.Millisecond))}
 	}
 	return out, nil
 }
