@@ -30,6 +30,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzResponseFraming$$' -fuzztime $(FUZZTIME) ./router/internal/http1
 	$(GO) test -run '^$$' -fuzz '^FuzzCopyChunked$$' -fuzztime $(FUZZTIME) ./router/internal/http1
 	$(GO) test -run '^$$' -fuzz '^FuzzPoolLies$$' -fuzztime $(FUZZTIME) ./router
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./lint/template
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./lint
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

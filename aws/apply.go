@@ -67,7 +67,16 @@ func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result
 		if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: ptr(d.ref()), ClientRequestToken: &token}); err != nil {
 			return deploy.Result{}, fmt.Errorf("execute change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))
 		}
-		failure, err := p.follow(ctx, s, d.Stack, token, started, logf)
+		var watch *codeDeployWatch
+		var each func(context.Context) error
+		if d.CodeDeploy {
+			watch = &codeDeployWatch{s: s, t: t, logf: logf, progress: progress}
+			each = watch.poll
+		}
+		failure, err := p.follow(ctx, s, d.Stack, token, started, logf, each)
+		if watch != nil {
+			return watch.result(ctx, p, d.Stack, token, started, failure, err)
+		}
 		if err != nil {
 			return deploy.Result{}, err
 		}
@@ -205,7 +214,7 @@ func aliasVersion(ctx context.Context, s *session, fn, alias string) (version st
 
 // follow waits for the stack update started with token to end, narrating its events, and
 // returns why it failed ("" when it succeeded).
-func (p *Provider) follow(ctx context.Context, s *session, stack, token string, since time.Time, logf func(string, ...any)) (string, error) {
+func (p *Provider) follow(ctx context.Context, s *session, stack, token string, since time.Time, logf func(string, ...any), each func(context.Context) error) (string, error) {
 	seen := map[string]bool{}
 	var firstFailure, final string
 	read := func() error {
@@ -250,6 +259,11 @@ func (p *Provider) follow(ctx context.Context, s *session, stack, token string, 
 	err := p.wait(ctx, stackLimit, "updating stack "+stack, func() (bool, error) {
 		if err := read(); err != nil {
 			return false, err
+		}
+		if each != nil {
+			if err := each(ctx); err != nil {
+				return false, err
+			}
 		}
 		st, err := p.describeStack(ctx, s, stack)
 		if err != nil {

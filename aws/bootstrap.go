@@ -473,7 +473,7 @@ func dropNilResource(role m) m {
 // roles is the stack of one environment account and region.
 func (b *bootstrap) roles(g group) []byte {
 	route, region, account := b.opts.Route, g.region, g.account
-	var stacks, functions, alarms, logs []string
+	var stacks, functions, alarms, logs, deployments []string
 	for _, e := range g.envs {
 		// A branch pipeline's environment is <stack>-<branch>: the prefix covers it.
 		stacks = append(stacks, arn("cloudformation", region, account, "stack/"+e.t.Stack+"/*"), arn("cloudformation", region, account, "stack/"+e.t.Stack+"-*/*"))
@@ -482,6 +482,9 @@ func (b *bootstrap) roles(g group) []byte {
 		functions = append(functions, arn("lambda", region, account, "function:"+e.t.Stack+"-*"))
 		alarms = append(alarms, arn("cloudwatch", region, account, "alarm:"+e.t.Stack+"-*"))
 		logs = append(logs, arn("logs", region, account, "log-group:/aws/lambda/"+e.t.Stack+"-*"))
+		// SAM names a DeploymentPreference's application <stack>-ServerlessDeploymentApplication-*.
+		deployments = append(deployments, arn("codedeploy", region, account, "application:"+e.t.Stack+"-*"),
+			arn("codedeploy", region, account, "deploymentgroup:"+e.t.Stack+"-*"))
 	}
 	keys, byAlias := b.keysByAlias()
 	exec := b.executionRole(g.envs[0].t)
@@ -516,6 +519,8 @@ func (b *bootstrap) roles(g group) []byte {
 			// artifact with this role.
 			statement("ReadThePipelinesArtifacts", "Allow", nil, []string{"s3:GetObject", "s3:GetObjectVersion"}, b.artifactObjects()),
 			statement("DecryptThePipelinesArtifacts", "Allow", nil, "kms:Decrypt", keys, "Condition", byAlias),
+			statement("FollowAndStopCodeDeployShifts", "Allow", nil, []string{"codedeploy:ListDeployments", "codedeploy:GetDeployment", "codedeploy:StopDeployment"},
+				deployments),
 			// Neither action has resource-level permissions: CloudWatch only allows "*" for them.
 			statement("ReadAlarmsAndMetrics", "Allow", nil, []string{"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"}, "*"),
 		))},

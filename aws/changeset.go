@@ -41,6 +41,10 @@ type Detail struct {
 	// TemplateSHA256 is the hex SHA-256 of the template as submitted.
 	TemplateSHA256 string            `json:"template_sha256"`
 	Parameters     map[string]string `json:"parameters,omitempty"`
+	// CodeDeploy is set when the template gives the route's function a SAM
+	// DeploymentPreference: CodeDeploy shifts its alias during the stack update, and Sluice
+	// observes that deployment (and stops it with rollback when canceled) instead of shifting.
+	CodeDeploy bool `json:"codedeploy,omitempty"`
 	// StackUnchanged is set when the stack already holds the change set's template and code but
 	// the function's alias does not serve them: Apply shifts the alias without a stack update.
 	StackUnchanged bool `json:"stack_unchanged,omitempty"`
@@ -139,6 +143,9 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 	}
 	sum := sha256.Sum256(b.template)
 	d.TemplateSHA256 = hex.EncodeToString(sum[:])
+	if t.Function != "" {
+		d.CodeDeploy = hasDeploymentPreference(b.template, t.Function)
+	}
 	d.ChangeSet = changeSetName(d)
 
 	desc := fmt.Sprintf("Sluice: %s of %s at %s", short(to.Artifact), env.Route, to.Revision)
@@ -156,7 +163,7 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 		}
 	}
 	cs := &sluice.ChangeSet{Environment: env.Name, From: live, To: to, Strategy: to.Strategy, Changes: changes(d.Resources)}
-	if empty && t.Function != "" && stack != nil {
+	if empty && t.Function != "" && stack != nil && !d.CodeDeploy {
 		// The stack already has this code, but its alias may not serve it: a shift that was
 		// rolled back leaves the stack updated and the alias on the old version.
 		change, err := p.aliasBehind(ctx, s, t)
@@ -463,6 +470,44 @@ func templateParameters(template []byte) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// hasDeploymentPreference reports whether the template's resource logical has a
+// DeploymentPreference (a SAM function whose alias CodeDeploy shifts).
+func hasDeploymentPreference(template []byte, logical string) bool {
+	f, err := parser.ParseBytes(template, 0)
+	if err != nil || len(f.Docs) == 0 {
+		return false
+	}
+	node := f.Docs[0].Body
+	for _, key := range []string{"Resources", logical, "Properties", "DeploymentPreference"} {
+		if node = child(node, key); node == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// child is the value at key of a mapping node, or nil.
+func child(n ast.Node, key string) ast.Node {
+	var values []*ast.MappingValueNode
+	switch v := n.(type) {
+	case *ast.MappingNode:
+		values = v.Values
+	case *ast.MappingValueNode:
+		values = []*ast.MappingValueNode{v}
+	case *ast.TagNode:
+		return child(v.Value, key)
+	}
+	for _, mv := range values {
+		if keyName(mv.Key) == key {
+			if mv.Value == nil {
+				return &ast.NullNode{}
+			}
+			return mv.Value
+		}
+	}
+	return nil
 }
 
 // keyName is a mapping key's text, without quotes.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -76,6 +77,7 @@ type session struct {
 	cfn     *cloudformation.Client
 	lambda  *lambda.Client
 	cw      *cloudwatch.Client
+	cd      *codedeploy.Client
 }
 
 func (p *Provider) toolingConfig(ctx context.Context) (sdk.Config, error) {
@@ -205,6 +207,7 @@ func (p *Provider) session(ctx context.Context, env deploy.Environment, t *Targe
 		cfn:     cloudformation.NewFromConfig(cfg),
 		lambda:  lambda.NewFromConfig(cfg),
 		cw:      cloudwatch.NewFromConfig(cfg),
+		cd:      codedeploy.NewFromConfig(cfg),
 	}
 	p.sessions[key] = s
 	return s, nil

@@ -15,6 +15,8 @@ import (
 	sdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
+	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -58,12 +60,14 @@ Outputs:
 // deployment role the tooling account may assume, an artifact bucket under a KMS key, and a
 // real artifact store.
 type world struct {
-	fake   *fakeaws.Server
-	store  *artifact.Store
-	p      *aws.Provider
-	keyARN string
-	logs   []string
-	mu     sync.Mutex
+	// template is what build puts in artifacts; newWorld sets the package's template.
+	template string
+	fake     *fakeaws.Server
+	store    *artifact.Store
+	p        *aws.Provider
+	keyARN   string
+	logs     []string
+	mu       sync.Mutex
 }
 
 func newWorld(t testing.TB) *world {
@@ -89,7 +93,7 @@ func newWorld(t testing.TB) *world {
 	} {
 		t.Setenv(k, v)
 	}
-	w := &world{fake: fake}
+	w := &world{fake: fake, template: template}
 	if w.keyARN, err = fake.CreateKey(tooling, region, "Sluice artifacts"); err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func newWorld(t testing.TB) *world {
 func (w *world) build(t testing.TB, version string) string {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(template), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "template.yaml"), []byte(w.template), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/sh\necho "+version+"\n"), 0o755); err != nil {
@@ -608,4 +612,101 @@ func functionName(t *testing.T, w *world) string {
 		t.Fatal(err)
 	}
 	return sdk.ToString(out.StackResourceDetail.PhysicalResourceId)
+}
+
+// With a SAM DeploymentPreference, CodeDeploy shifts the alias during the stack update: Sluice
+// follows that deployment, reports its failure as a rollback with its cause, and stops it with
+// rollback when the deployment is canceled.
+func TestCodeDeployDeploymentIsObserved(t *testing.T) {
+	w := newWorld(t)
+	w.template = strings.Replace(template, "      Environment: {Variables: {STAGE: !Ref Stage}}\n",
+		"      Environment: {Variables: {STAGE: !Ref Stage}}\n      AutoPublishAlias: live\n      DeploymentPreference:\n        Type: Linear10PercentEvery1Minute\n", 1)
+	env := w.env(devAcct, "dev", "exec-10", nil)
+	first := version(w.build(t, "one"), allAtOnce)
+	w.deploy(t, env, nil, first)
+	keys, _ := w.fake.Root(devAcct)
+	cd := codedeploy.New(codedeploy.Options{Region: region, BaseEndpoint: &w.fake.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+	cfn := cloudformation.New(cloudformation.Options{Region: region, BaseEndpoint: &w.fake.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+	physical := func(logical string) string {
+		out, err := cfn.DescribeStackResource(t.Context(), &cloudformation.DescribeStackResourceInput{StackName: sdk.String("orders-dev"), LogicalResourceId: sdk.String(logical)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sdk.ToString(out.StackResourceDetail.PhysicalResourceId)
+	}
+	inProgress := func() string {
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			out, err := cd.ListDeployments(t.Context(), &codedeploy.ListDeploymentsInput{ApplicationName: sdk.String(physical("ServerlessDeploymentApplication")),
+				DeploymentGroupName: sdk.String(physical("ApiFunctionDeploymentGroup")), IncludeOnlyStatuses: []cdtypes.DeploymentStatus{cdtypes.DeploymentStatusInProgress}})
+			if err == nil && len(out.Deployments) > 0 {
+				return out.Deployments[0]
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatal("no CodeDeploy deployment started")
+		return ""
+	}
+	start := func(ctx context.Context, digest string) <-chan deploy.Result {
+		cs, err := w.p.Prepare(t.Context(), env, &first, version(digest, allAtOnce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cs.Detail), `"codedeploy":true`) {
+			t.Fatalf("detail %s: the DeploymentPreference was not seen", cs.Detail)
+		}
+		done := make(chan deploy.Result, 1)
+		go func() {
+			res, _ := w.p.Apply(ctx, w.request(cs, env))
+			done <- res
+		}()
+		return done
+	}
+	wait := func(done <-chan deploy.Result) deploy.Result {
+		select {
+		case res := <-done:
+			return res
+		case <-time.After(60 * time.Second):
+			t.Fatal("the deployment did not end")
+			return deploy.Result{}
+		}
+	}
+
+	done := start(t.Context(), w.build(t, "two"))
+	id := inProgress()
+	if err := w.fake.FinishDeployment(devAcct, region, id, fakeaws.DeploymentSucceeded, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if res := wait(done); res.Status != sluice.StatusSucceeded {
+		t.Fatalf("after CodeDeploy succeeded: %+v", res)
+	}
+
+	done = start(t.Context(), w.build(t, "three"))
+	id = inProgress()
+	if err := w.fake.FinishDeployment(devAcct, region, id, fakeaws.DeploymentFailed, "ALARM_ACTIVE", "One or more alarms have been activated: orders-5xx"); err != nil {
+		t.Fatal(err)
+	}
+	res := wait(done)
+	if res.Status != sluice.StatusRolledBack || res.Rollback == nil || res.Rollback.Cause != sluice.CauseAlarm || !strings.Contains(res.Reason, "orders-5xx") {
+		t.Fatalf("after CodeDeploy failed on an alarm: %+v", res)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done = start(ctx, w.build(t, "four"))
+	id = inProgress()
+	cancel()
+	res = wait(done)
+	if res.Status != sluice.StatusRolledBack || res.Rollback == nil || res.Rollback.Cause != sluice.CauseCanceled {
+		t.Fatalf("after the cancel: %+v", res)
+	}
+	if st, _ := w.fake.DeploymentStatus(devAcct, region, id); st != fakeaws.DeploymentStopped {
+		t.Errorf("CodeDeploy deployment %s is %s, want stopped", id, st)
+	}
+	for _, c := range w.fake.Calls() {
+		if c.Operation == "UpdateAlias" && c.Role != "" {
+			t.Errorf("Sluice moved the alias itself (%+v); CodeDeploy shifts it", c)
+		}
+	}
 }

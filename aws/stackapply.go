@@ -87,7 +87,7 @@ func (a StackApply) Apply(ctx context.Context) error {
 	if _, err := s.cfn.ExecuteChangeSet(ctx, &cloudformation.ExecuteChangeSetInput{StackName: &d.Stack, ChangeSetName: &d.ChangeSet, ClientRequestToken: &token}); err != nil {
 		return fmt.Errorf("execute change set %s of stack %s: %w", d.ChangeSet, d.Stack, explain(err))
 	}
-	failure, err := p.follow(ctx, s, d.Stack, token, started, logf)
+	failure, err := p.follow(ctx, s, d.Stack, token, started, logf, nil)
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ environments:
 			t.Errorf("%s: %v", f.Path, err)
 		}
 	}
-	if got := strings.Join(names, " "); got != "01-tooling.yaml 02-role-222233334444-eu-west-1.yaml 02-role-333344445555-us-east-1.yaml README.md" {
+	if got := strings.Join(names, " "); got != "01-artifacts-us-east-1.yaml 01-tooling.yaml 02-role-222233334444-eu-west-1.yaml 02-role-333344445555-us-east-1.yaml README.md" {
 		t.Errorf("files %s", got)
 	}
 	readme, _ := os.ReadFile(filepath.Join(dir, "stacks", "README.md"))

@@ -90,12 +90,33 @@ func TestLintReportsFindingsAndExitStatus(t *testing.T) {
 	if r.code != 0 {
 		t.Errorf("--enable LMB001 on a queue: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, args := range [][]string{{"lint", "--enable", "LMB01", "good.yaml"}, {"lint", "missing.yaml"}, {"lint"}, {"lint", "."}} {
+	if err := os.Mkdir(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"lint", "--enable", "LMB01", "good.yaml"}, {"lint", "missing.yaml"}, {"lint"}, {"lint", "empty"}} {
 		r = sluiceRun(t, dir, args...)
 		if r.code != 2 || r.stderr == "" {
 			t.Errorf("sluice %v: exit %d, stderr %q; want 2 and a sentence", args, r.code, r.stderr)
 		}
 	}
+	// A directory stands for the templates in it; - for standard input.
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(`{"name": "not-a-template"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "event.json"), []byte("{\n  \"fragment\": {\n    \"Resources\": {}\n  }\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = sluiceRun(t, dir, "lint", ".")
+	if r.code != 1 || !strings.Contains(r.stdout, "3 templates checked: 2 errors, 0 warnings") || strings.Contains(r.stdout, "package.json") || strings.Contains(r.stdout, "event.json") {
+		t.Errorf("sluice lint .: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cmd, stdout, stderr := sluiceCmd(t.Context(), dir, "lint", "-")
+	cmd.Stdin = strings.NewReader(bad)
+	r = wait(t, cmd, stdout, stderr, cmd.Run())
+	if r.code != 1 || !strings.Contains(r.stdout, "<stdin>:5:7: error: T012: ") {
+		t.Errorf("sluice lint - : exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	r = sluiceRun(t, dir, "lint", "--rules")
 	if r.code != 0 || !strings.Contains(r.stdout, "LMB001") || !strings.Contains(r.stdout, "opt-in") {
 		t.Errorf("--rules: exit %d\n%s", r.code, r.stdout)

@@ -71,6 +71,16 @@ type Options struct {
 	Disable []string
 }
 
+// Validate reports a rule ID in Enable or Disable that names no rule.
+func (o Options) Validate() error {
+	for _, id := range append(append([]string(nil), o.Enable...), o.Disable...) {
+		if _, ok := ruleByID[id]; !ok {
+			return fmt.Errorf("no rule %q%s", id, suggestRule(id))
+		}
+	}
+	return nil
+}
+
 // HasErrors reports whether any finding is an error.
 func HasErrors(fs []Finding) bool {
 	for _, f := range fs {
@@ -89,10 +99,8 @@ func Check(file string, data []byte, opts Options) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range append(append([]string(nil), opts.Enable...), opts.Disable...) {
-		if _, ok := ruleByID[id]; !ok {
-			return nil, fmt.Errorf("no rule %q%s", id, suggestRule(id))
-		}
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	root, err := template.Parse(file, data)
 	if err != nil {
@@ -110,7 +118,7 @@ func Check(file string, data []byte, opts Options) ([]Finding, error) {
 // checker holds one template's state while it is checked.
 type checker struct {
 	file     string
-	db       *cfnspec.Spec
+	db       *cfnspec.DB
 	root     *template.Node
 	findings []Finding
 
@@ -122,6 +130,8 @@ type checker struct {
 	sam        bool           // the template names the SAM transform
 	macro      *template.Node // a macro the template names, if any
 	samIDs     map[string]bool
+	// typeGuesses are the suggestions made for unknown resource types, by name.
+	typeGuesses map[string]string
 }
 
 // resource is one entry of Resources.
@@ -134,13 +144,15 @@ type resource struct {
 	properties *template.Node    // nil when absent
 }
 
-func newChecker(file string, db *cfnspec.Spec, root *template.Node) *checker {
+func newChecker(file string, db *cfnspec.DB, root *template.Node) *checker {
 	return &checker{
 		file: file, db: db, root: root,
 		resources:  map[string]*resource{},
 		parameters: map[string]*template.Node{},
 		conditions: map[string]*template.Node{},
 		mappings:   map[string]*template.Node{},
+
+		typeGuesses: map[string]string{},
 	}
 }
 

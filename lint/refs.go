@@ -19,6 +19,8 @@ var functions = []string{
 type refWalk struct {
 	res         string
 	inCondition bool
+	// inConditions is set in the Conditions section, where Ref may name parameters only.
+	inConditions bool
 	// subVars are the variables an enclosing Fn::Sub's mapping defines.
 	subVars map[string]bool
 }
@@ -44,7 +46,7 @@ func (c *checker) checkReferences() {
 	}
 	if conds := c.root.Get("Conditions"); conds != nil && conds.Kind == template.Mapping {
 		for _, e := range conds.Entries {
-			c.refs(e.Value, "Conditions."+e.Key.Value, refWalk{inCondition: true})
+			c.refs(e.Value, "Conditions."+e.Key.Value, refWalk{inCondition: true, inConditions: true})
 		}
 	}
 	if outs := c.root.Get("Outputs"); outs != nil && outs.Kind == template.Mapping {
@@ -181,6 +183,10 @@ func (c *checker) ref(arg *template.Node, path string, w refWalk) {
 		return
 	}
 	name := arg.Value
+	if w.inConditions && c.resources[name] != nil {
+		c.errorf(RuleRef, arg, w.res, path, "a condition cannot refer to resource %s: conditions are evaluated before any resource exists; refer to a parameter", name)
+		return
+	}
 	if pseudoParameters[name] || c.parameters[name] != nil || c.resources[name] != nil {
 		return
 	}

@@ -126,7 +126,7 @@ func isTrue(n *template.Node) bool {
 	return n != nil && n.Kind == template.Scalar && strings.EqualFold(n.Value, "true")
 }
 
-// strings returns the literal strings of a scalar or a list of scalars.
+// literals returns the scalars of a scalar or of a list: the values written out.
 func literals(n *template.Node) []*template.Node {
 	if n == nil {
 		return nil
@@ -261,7 +261,7 @@ var starOnlyActions = map[string]bool{
 	"cloudwatch:putmetricdata": true, "cloudwatch:getmetricdata": true, "sts:getcalleridentity": true,
 	"ecr:getauthorizationtoken": true, "logs:describeloggroups": true, "ec2:createnetworkinterface": true,
 	"ec2:deletenetworkinterface": true, "ec2:assignprivateipaddresses": true, "ec2:unassignprivateipaddresses": true,
-	"codebuild:createreportgroup": false, "kms:listaliases": true, "kms:listkeys": true,
+	"kms:listaliases": true, "kms:listkeys": true,
 }
 
 func readOnlyListing(action string) bool {

@@ -47,6 +47,11 @@ var resourceKeys = []string{
 	"Type", "UpdatePolicy", "UpdateReplacePolicy", "Version",
 }
 
+var policyValues = map[string][]string{
+	"DeletionPolicy":      {"Delete", "Retain", "RetainExceptOnCreate", "Snapshot"},
+	"UpdateReplacePolicy": {"Delete", "Retain", "Snapshot"},
+}
+
 var pseudoParameters = map[string]bool{
 	"AWS::AccountId": true, "AWS::NotificationARNs": true, "AWS::NoValue": true, "AWS::Partition": true,
 	"AWS::Region": true, "AWS::StackId": true, "AWS::StackName": true, "AWS::URLSuffix": true,
@@ -88,7 +93,7 @@ func (c *checker) readResourceType(r *resource) {
 	}
 	if t := r.node.Get("Type"); t.IsString() {
 		r.typ = t.Value
-		r.def = c.db.Resources[r.typ]
+		r.def = c.db.Resource(r.typ)
 	}
 	r.properties = r.node.Get("Properties")
 }
@@ -195,6 +200,11 @@ func (c *checker) checkParameters() {
 			c.errorf(RuleParameter, e.Value, "", path, "a parameter is a mapping with at least Type, got %s", e.Value.Describe())
 			continue
 		}
+		for _, k := range e.Value.Entries {
+			if !contains(parameterKeys, k.Key.Value) {
+				c.errorf(RuleParameter, k.Key, "", join(path, k.Key.Value), "%q is not a key of a parameter%s", k.Key.Value, orKnown(k.Key.Value, parameterKeys))
+			}
+		}
 		t, ok := e.Value.Entry("Type")
 		if !ok {
 			c.errorf(RuleParameter, e.Key, "", path, "parameter %s has no Type; add Type: String (or Number, CommaDelimitedList, an AWS-specific type)", e.Key.Value)
@@ -204,6 +214,39 @@ func (c *checker) checkParameters() {
 		if t.Value.Kind != template.Scalar || !(contains(parameterTypes, v) || strings.HasPrefix(v, "AWS::") || strings.HasPrefix(v, "List<AWS::")) {
 			c.errorf(RuleParameter, t.Value, "", path+".Type", "%s is not a parameter type%s", t.Value.Describe(), orKnown(v, parameterTypes))
 		}
+		c.checkDefault(e.Value, v, path)
+	}
+}
+
+var parameterKeys = []string{
+	"AllowedPattern", "AllowedValues", "ConstraintDescription", "Default", "Description", "MaxLength",
+	"MaxValue", "MinLength", "MinValue", "NoEcho", "Type",
+}
+
+// checkDefault checks a parameter's Default against its Type and AllowedValues: CloudFormation
+// refuses a stack whose default does not fit, but only when it is created.
+func (c *checker) checkDefault(param *template.Node, typ, path string) {
+	def := param.Get("Default")
+	if def == nil || def.Kind != template.Scalar || def.Type == template.Null {
+		return
+	}
+	if typ == "Number" && !isNumber(def, false) {
+		c.errorf(RuleParameter, def, "", path+".Default", "the Default of a Number parameter must be a number, got %s", def.Describe())
+		return
+	}
+	allowed := param.Get("AllowedValues")
+	if allowed == nil || allowed.Kind != template.Sequence || typ == "CommaDelimitedList" || strings.HasPrefix(typ, "List<") {
+		return
+	}
+	var values []string
+	for _, a := range allowed.Items {
+		if a.Kind != template.Scalar {
+			return
+		}
+		values = append(values, a.Value)
+	}
+	if !contains(values, def.Value) {
+		c.errorf(RuleParameter, def, "", path+".Default", "the Default %q is not one of the AllowedValues%s", def.Value, orKnown(def.Value, values))
 	}
 }
 
@@ -222,6 +265,11 @@ func (c *checker) checkResource(r *resource) {
 		}
 		if !contains(resourceKeys, e.Key.Value) {
 			c.errorf(RuleResource, e.Key, r.id, join(path, e.Key.Value), "%q is not a resource attribute%s", e.Key.Value, orKnown(e.Key.Value, resourceKeys))
+		}
+	}
+	for key, values := range policyValues {
+		if v := r.node.Get(key); v != nil && v.Kind == template.Scalar && !contains(values, v.Value) {
+			c.errorf(RuleResource, v, r.id, join(path, key), "%s %q is not a policy%s", key, v.Value, orKnown(v.Value, values))
 		}
 	}
 	t, ok := r.node.Entry("Type")
@@ -246,15 +294,20 @@ func (c *checker) checkResource(r *resource) {
 	if strings.HasSuffix(r.typ, "::MODULE") {
 		return // a registry module: its properties are its own
 	}
-	r.def = c.db.Resources[r.typ]
+	r.def = c.db.Resource(r.typ)
 	if r.def == nil {
 		sev := SeverityError
 		msg := "unknown resource type %q%s"
-		if !strings.HasPrefix(r.typ, "AWS::") && !strings.HasPrefix(r.typ, "Alexa::") && spec.Suggest(r.typ, c.db.TypeNames()) == "" {
+		guess := c.suggestType(r.typ)
+		if !strings.HasPrefix(r.typ, "AWS::") && !strings.HasPrefix(r.typ, "Alexa::") && guess == "" {
 			// Third-party registry types are real but not in the specification.
 			sev, msg = SeverityWarning, "resource type %q is not in the CloudFormation specification%s; if it is a registry extension, its properties are not checked"
 		}
-		c.report(sev, RuleResourceType, t.Value, r.id, path+".Type", msg, r.typ, didYouMean(r.typ, c.db.TypeNames()))
+		hint := ""
+		if guess != "" {
+			hint = fmt.Sprintf("; did you mean %q?", guess)
+		}
+		c.report(sev, RuleResourceType, t.Value, r.id, path+".Type", msg, r.typ, hint)
 		return
 	}
 	if r.def.Transform == samTransform && !c.sam {
@@ -273,6 +326,17 @@ func (c *checker) checkResource(r *resource) {
 		props = &template.Node{Kind: template.Mapping, Line: at.Line, Col: at.Col}
 	}
 	c.checkProperties(props, r.def.Properties, r.def.PropertyNames, at, path+".Properties", v, "")
+}
+
+// suggestType returns the resource type closest to an unknown one, once per name: comparing
+// with 1,800 names is the costliest thing a check does.
+func (c *checker) suggestType(name string) string {
+	if guess, ok := c.typeGuesses[name]; ok {
+		return guess
+	}
+	guess := spec.Suggest(name, c.db.TypeNames())
+	c.typeGuesses[name] = guess
+	return guess
 }
 
 // valueCheck is the context of a property value being checked.
@@ -394,7 +458,7 @@ func (c *checker) checkValue(n *template.Node, t cfnspec.Type, path string, v *v
 			c.checkValue(e.Value, *t.Element, join(path, e.Key.Value), v)
 		}
 	case cfnspec.Struct:
-		st := &c.db.Types[t.Ref]
+		st := c.db.Type(t.Ref)
 		c.checkProperties(n, st.Properties, st.PropertyNames, n, path, v, st.Name)
 	case cfnspec.Union:
 		c.checkUnion(n, t, path, v)
@@ -459,7 +523,7 @@ func (c *checker) checkGlobals() {
 	kinds := []string{"Api", "CapacityProvider", "Function", "HttpApi", "LayerVersion", "SimpleTable", "StateMachine", "WebSocketApi"}
 	for _, e := range g.Value.Entries {
 		path := "Globals." + e.Key.Value
-		def := c.db.Resources["AWS::Serverless::"+e.Key.Value]
+		def := c.db.Resource("AWS::Serverless::" + e.Key.Value)
 		if !contains(kinds, e.Key.Value) || def == nil {
 			c.errorf(RuleSection, e.Key, "", path, "%q has no globals%s", e.Key.Value, orKnown(e.Key.Value, kinds))
 			continue

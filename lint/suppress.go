@@ -41,7 +41,8 @@ func (c *checker) suppressions() map[string][]*suppression {
 				c.errorf(RuleSuppression, it, r.id, p, "the suppression of %s gives no reason; add reason: saying why the rule does not apply here", id.Value)
 			default:
 				if _, known := ruleByID[id.Value]; !known || id.Value == RuleParse || id.Value == RuleSuppression {
-					c.errorf(RuleSuppression, id, r.id, p+".id", "no rule %q to suppress%s", id.Value, suggestRule(id.Value))
+					// A warning: what it meant to suppress is reported anyway.
+					c.report(SeverityWarning, RuleSuppression, id, r.id, p+".id", "no rule %q to suppress%s", id.Value, suggestRule(id.Value))
 					continue
 				}
 				out[r.id] = append(out[r.id], &suppression{id: id.Value, reason: reason.Value, at: id})

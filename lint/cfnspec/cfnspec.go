@@ -69,7 +69,7 @@ type Resource struct {
 	Open bool `json:"o,omitempty"`
 }
 
-// Spec is the whole specification.
+// Spec is the whole specification, as lint/internal/gen builds it for Encode. Readers use DB.
 type Spec struct {
 	// Source says where the data came from (package and version).
 	Source    string               `json:"source"`
@@ -89,9 +89,6 @@ func (r *Resource) PropertyNames() []string { return sortedKeys(r.Properties) }
 // PropertyNames returns the structure's property names, sorted.
 func (t *StructType) PropertyNames() []string { return sortedKeys(t.Properties) }
 
-// TypeNames returns every resource type name, sorted.
-func (s *Spec) TypeNames() []string { return sortedKeys(s.Resources) }
-
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -106,33 +103,93 @@ var compressed []byte
 
 var (
 	loadOnce sync.Once
-	loaded   *Spec
+	loaded   *DB
 	loadErr  error
 )
 
-// Load returns the embedded specification, decoded once and shared: callers must not change it.
-func Load() (*Spec, error) {
-	loadOnce.Do(func() { loaded, loadErr = Decode(compressed) })
+// Load returns the embedded specification, read once and shared. It is safe for concurrent use.
+func Load() (*DB, error) {
+	loadOnce.Do(func() { loaded, loadErr = Open(compressed) })
 	return loaded, loadErr
 }
 
-// Decode reads a gzip-compressed specification as Encode writes it.
-func Decode(gz []byte) (*Spec, error) {
+// DB is a specification as Encode writes it, read lazily: a resource type or structure is
+// decoded the first time it is asked for, so checking a template costs what the template uses,
+// not the 1,800 types. Its methods are safe for concurrent use; callers must not change what
+// they return.
+type DB struct {
+	source    string
+	resources map[string]json.RawMessage
+	types     []json.RawMessage
+	names     []string
+
+	mu            sync.Mutex
+	resourceCache map[string]*Resource
+	typeCache     map[int]*StructType
+}
+
+// Open reads a gzip-compressed specification as Encode writes it.
+func Open(gz []byte) (*DB, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
 		return nil, fmt.Errorf("read resource specification: %w", err)
 	}
-	var s Spec
-	if err := json.NewDecoder(zr).Decode(&s); err != nil {
+	var wire struct {
+		Source    string                     `json:"source"`
+		Resources map[string]json.RawMessage `json:"resources"`
+		Types     []json.RawMessage          `json:"types"`
+	}
+	if err := json.NewDecoder(zr).Decode(&wire); err != nil {
 		return nil, fmt.Errorf("read resource specification: %w", err)
 	}
-	for name, r := range s.Resources {
-		if r == nil || r.Properties == nil {
-			return nil, fmt.Errorf("read resource specification: %s has no property table", name)
-		}
-		sort.Strings(r.Attributes)
+	return &DB{
+		source: wire.Source, resources: wire.Resources, types: wire.Types, names: sortedKeys(wire.Resources),
+		resourceCache: map[string]*Resource{}, typeCache: map[int]*StructType{},
+	}, nil
+}
+
+// Source says where the data came from (package and version).
+func (db *DB) Source() string { return db.source }
+
+// TypeNames returns every resource type name, sorted.
+func (db *DB) TypeNames() []string { return db.names }
+
+// Resource returns the resource type name, or nil if the specification has no such type.
+func (db *DB) Resource(name string) *Resource {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if r, ok := db.resourceCache[name]; ok {
+		return r
 	}
-	return &s, nil
+	raw, ok := db.resources[name]
+	if !ok {
+		return nil
+	}
+	var r Resource
+	if err := json.Unmarshal(raw, &r); err != nil || r.Properties == nil {
+		r = Resource{Properties: map[string]*Property{}, Open: true} // damaged data: check nothing rather than crash
+	}
+	sort.Strings(r.Attributes)
+	db.resourceCache[name] = &r
+	return &r
+}
+
+// Type returns structure i (a Type's Ref). A Ref outside the specification is an empty open
+// structure.
+func (db *DB) Type(i int) *StructType {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if t, ok := db.typeCache[i]; ok {
+		return t
+	}
+	t := &StructType{Properties: map[string]*Property{}}
+	if i >= 0 && i < len(db.types) {
+		if err := json.Unmarshal(db.types[i], t); err != nil || t.Properties == nil {
+			t = &StructType{Properties: map[string]*Property{}}
+		}
+	}
+	db.typeCache[i] = t
+	return t
 }
 
 // Encode writes s compressed, in the form Decode reads.

@@ -139,6 +139,9 @@ func TestParseRefusesWithPosition(t *testing.T) {
 		{"empty", "  \n", "t:1:1: the template is empty"},
 		{"not utf8", "A: \xff\n", "t:1:4: the template is not UTF-8"},
 		{"bad yaml", "A: [1, 2\n", "t:"},
+		{"bad indentation", "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n   Properties:\n      X: 1\n", "t:4:4: invalid YAML"},
+		{"unclosed list", "Resources:\n  Q:\n    Properties:\n      Tags: [a, b\n      X: 1\n", "t:5:7: invalid YAML"},
+		{"tab", "Resources:\n  Q:\n\tType: x\n", "t:3:1: invalid YAML: found character '\\t' that cannot start any token; YAML indents with spaces"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -43,13 +45,13 @@ func parseYAML(data []byte) (root *Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{Line: 1, Col: 1, Message: "the template holds only comments; a template has at least Resources"}
 		}
-		return nil, syntaxError(err)
+		return nil, syntaxError(data, err)
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
 		return nil, &Error{Line: documentStart(data, second), Col: 1, Message: "a second YAML document; a template is one document, remove this '---' and what follows"}
 	} else if !errors.Is(err, io.EOF) {
-		return nil, syntaxError(err)
+		return nil, syntaxError(data, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
 		return nil, &Error{Line: 1, Col: 1, Message: "the template holds only comments; a template has at least Resources"}
@@ -94,17 +96,32 @@ func documentStart(data []byte, doc yaml.Node) int {
 	return max(first, 1)
 }
 
-func syntaxError(err error) error {
+// syntaxError turns a YAML syntax error into an Error. go.yaml.in/yaml/v3 names the line where
+// the enclosing block began, often well above the mistake; goccy/go-yaml's parser (which
+// sluice.yaml is read with) points at the token it stopped on, so its place and words are used
+// when it finds the error too.
+func syntaxError(data []byte, err error) error {
+	var yerr goccy.Error
+	if _, gerr := goccyparser.ParseBytes(data, 0, goccyparser.AllowDuplicateMapKey()); errors.As(gerr, &yerr) {
+		if t := yerr.GetToken(); t != nil && t.Position != nil && t.Position.Line > 0 {
+			return &Error{Line: t.Position.Line, Col: max(t.Position.Column, 1), Message: "invalid YAML: " + tabHint(yerr.GetMessage())}
+		}
+	}
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
 	if m := errorLine.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ": ")
 	}
-	if strings.Contains(msg, "tab") {
+	return &Error{Line: max(line, 1), Col: 1, Message: "invalid YAML: " + tabHint(msg)}
+}
+
+func tabHint(msg string) string {
+	msg = strings.ReplaceAll(msg, "\t", `\t`)
+	if strings.Contains(msg, `\t`) || strings.Contains(msg, "tab") {
 		msg += "; YAML indents with spaces, not tabs"
 	}
-	return &Error{Line: max(line, 1), Col: 1, Message: "invalid YAML: " + msg}
+	return msg
 }
 
 func errAt(n *yaml.Node, format string, args ...any) error {

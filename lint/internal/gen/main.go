@@ -100,6 +100,12 @@ func run(dbPath, source, out string) error {
 		return err
 	}
 	addSAMExtras(s)
+	// Types CloudFormation accepts that the database leaves out: known by name only.
+	for _, name := range []string{"AWS::CDK::Metadata"} {
+		if s.Resources[name] == nil {
+			s.Resources[name] = &cfnspec.Resource{Properties: map[string]*cfnspec.Property{}, Open: true}
+		}
+	}
 	data, err := cfnspec.Encode(s)
 	if err != nil {
 		return err
