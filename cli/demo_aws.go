@@ -94,6 +94,9 @@ func (a *awsSimulation) start(dir string, out io.Writer) (func(), error) {
 		}
 		targets = append(targets, t)
 		role := t.Role
+		if i := strings.LastIndex(role, ":role/"); i >= 0 {
+			role = role[i+len(":role/"):] // an ARN in the environment's account
+		}
 		if role == "" {
 			role = route.Name + "-" + t.Region + "-DeploymentRole"
 		}
