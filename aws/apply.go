@@ -25,6 +25,7 @@ const stackLimit = 2 * time.Hour
 // the function's new version and shifts its alias by the strategy while the alarms watch.
 func (p *Provider) Apply(ctx context.Context, req deploy.Request) (deploy.Result, error) {
 	env := req.Environment
+	defer p.forgetStatus(env.Name)
 	logf := req.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -121,6 +122,7 @@ func (p *Provider) shift(ctx context.Context, s *session, t *Target, req deploy.
 	}
 	tr := newAliasTraffic(s, t, fn, old, newVersion, req.Alarms, logf)
 	tr.exists, tr.onLatest = exists, exists && old == ""
+	tr.moved = func() { p.forgetStatus(req.Environment.Name) }
 	judge, err := tr.check(ctx)
 	if err != nil {
 		return deploy.Result{}, err
@@ -368,8 +370,42 @@ func (p *Provider) Restore(ctx context.Context, env deploy.Environment, _ *sluic
 	return nil
 }
 
-// Status reports the stack and the alias's versions with their shares of traffic.
+// statusTTL is how long a Status answer is reused: status displays ask several times a second,
+// and each answer costs AWS calls that count toward throttling.
+const statusTTL = 5 * time.Second
+
+// Status reports the stack and the alias's versions with their shares of traffic, read at most
+// once per statusTTL for each environment.
 func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.EnvironmentStatus, error) {
+	p.mu.Lock()
+	if c, ok := p.statuses[env.Name]; ok && time.Since(c.at) < statusTTL {
+		p.mu.Unlock()
+		return c.status, nil
+	}
+	p.mu.Unlock()
+	st, err := p.readStatus(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	p.statuses[env.Name] = cachedStatus{at: time.Now(), status: st}
+	p.mu.Unlock()
+	return st, nil
+}
+
+type cachedStatus struct {
+	at     time.Time
+	status *deploy.EnvironmentStatus
+}
+
+// forgetStatus drops env's cached status, after a change that makes it stale.
+func (p *Provider) forgetStatus(env string) {
+	p.mu.Lock()
+	delete(p.statuses, env)
+	p.mu.Unlock()
+}
+
+func (p *Provider) readStatus(ctx context.Context, env deploy.Environment) (*deploy.EnvironmentStatus, error) {
 	t, err := targetOf(env)
 	if err != nil {
 		return nil, err
@@ -427,6 +463,7 @@ func (p *Provider) Status(ctx context.Context, env deploy.Environment) (*deploy.
 // for every pipeline's copy of the environment, so deleting it could take another pipeline's
 // environment with it; Teardown says so and leaves it.
 func (p *Provider) Teardown(ctx context.Context, env deploy.Environment) error {
+	defer p.forgetStatus(env.Name)
 	t, err := targetOf(env)
 	if err != nil {
 		return err

@@ -41,6 +41,7 @@ type Provider struct {
 	mu       sync.Mutex
 	tooling  *sdk.Config
 	sessions map[sessionKey]*session
+	statuses map[string]cachedStatus // by environment
 }
 
 // Open opens the aws provider. It reads no credentials until an aws environment is used, so a
@@ -63,6 +64,7 @@ func New(h deploy.Host) *Provider {
 		},
 		poll: 100 * time.Millisecond, pollMax: 2 * time.Second,
 		sessions: map[sessionKey]*session{},
+		statuses: map[string]cachedStatus{},
 	}
 }
 

@@ -212,6 +212,24 @@ func TestDeployCreatesTheStackThenShiftsTheAlias(t *testing.T) {
 	if h := w.fake.AliasHistory(devAcct, region, fn, "live"); len(h) != 1 || h[0].FunctionVersion != "1" || h[0].Weights != nil {
 		t.Fatalf("alias history after the first deployment %+v, want created on version 1", h)
 	}
+	// Status displays ask often; AWS is asked once per few seconds.
+	count := func(op string) (n int) {
+		for _, c := range w.fake.Calls() {
+			if c.Operation == op {
+				n++
+			}
+		}
+		return n
+	}
+	before := count("GetAlias")
+	for range 5 {
+		if _, err := w.p.Status(t.Context(), env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count("GetAlias") - before; n > 1 {
+		t.Errorf("5 status reads made %d GetAlias calls, want at most 1", n)
+	}
 	url, err := w.p.Address(t.Context(), env)
 	if err != nil || !strings.HasPrefix(url, "https://") {
 		t.Errorf("address %q (%v), want the ApiUrl output", url, err)

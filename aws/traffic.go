@@ -29,8 +29,9 @@ type aliasTraffic struct {
 	s         *session
 	fn, alias string
 	old, new  string
-	exists    bool // the alias exists: SetWeight updates it rather than creating it
-	onLatest  bool // it pointed at $LATEST before the deployment
+	exists    bool   // the alias exists: SetWeight updates it rather than creating it
+	onLatest  bool   // it pointed at $LATEST before the deployment
+	moved     func() // told after each change of the alias (may be nil)
 	alarms    []string
 	windows   []time.Duration // the windows the route's metric alarms judge
 	interval  time.Duration
@@ -89,6 +90,9 @@ func (tr *aliasTraffic) SetWeight(ctx context.Context, percent int) error {
 	}
 	if err != nil {
 		return fmt.Errorf("set alias %s of %s to %d%% on version %s: %w", tr.alias, tr.fn, percent, tr.new, explain(err))
+	}
+	if tr.moved != nil {
+		tr.moved()
 	}
 	return nil
 }

@@ -341,12 +341,37 @@ type fastConn struct {
 	resp http1.Response
 	rhd  []byte // the raw response head
 	num  [24]byte
+	// linger is set when the connection closes on a refused request the client may still be
+	// sending.
+	linger bool
+}
+
+// Lingering close, as nginx and net/http do after refusing a request whose bytes were not all
+// read: the write side is shut, so the client sees the answer and then EOF, and what it still
+// sends is read and dropped for a moment, so the kernel does not answer it with a reset that can
+// destroy the answer before the client has read it.
+const (
+	lingerTime = 500 * time.Millisecond
+	lingerMax  = 16 << 20
+)
+
+func lingerClose(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c, lingerMax)
+	c.Close()
 }
 
 func (fc *fastConn) serve() {
 	handedOff := false
 	defer func() {
-		if !handedOff {
+		switch {
+		case handedOff:
+		case fc.linger:
+			lingerClose(fc.c.Conn)
+		default:
 			fc.c.Close()
 		}
 		fc.fs.forget(fc, handedOff)
@@ -389,6 +414,9 @@ func (fc *fastConn) serve() {
 			if errors.As(err, &refusal) {
 				fc.plainError(refusal.Status, refusal.Reason, true)
 				fc.bw.Flush()
+				// The client may still be sending what was refused: closing with its bytes
+				// unread would reset the connection and could destroy the answer in flight.
+				fc.linger = true
 			}
 			return
 		}

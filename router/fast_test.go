@@ -849,3 +849,35 @@ func TestFastShutdown(t *testing.T) {
 		t.Errorf("ServeFast returned %v, want nil", err)
 	}
 }
+
+// A client still sending a head the router refused gets the refusal, not a reset: the router
+// closes the way nginx does, shutting its side and reading what keeps coming for a moment, so
+// a client that writes its whole request before reading (as net/http's does) sees the answer.
+func TestRefusalSurvivesAClientStillSending(t *testing.T) {
+	up := upstream(t, "v1", func(w http.ResponseWriter, r *http.Request) {})
+	rt := New(Options{})
+	setRoutes(t, rt, Route{Version: "v1", URL: up.URL, Weight: 100})
+	addr, _ := fastFront(t, rt)
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		// More than the kernel buffers hold on the way: the write completes only if the router
+		// reads past the point where it refused the head.
+		head := "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 6<<20)
+		if _, err := c.Write([]byte(head)); err != nil {
+			c.Close()
+			t.Fatalf("attempt %d: writing the request failed, as it does against a server that resets: %v", i, err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		c.Close()
+		if err != nil {
+			t.Fatalf("attempt %d: the refusal was lost: %v", i, err)
+		}
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("attempt %d: status %d, want 431", i, resp.StatusCode)
+		}
+	}
+}
