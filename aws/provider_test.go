@@ -728,3 +728,32 @@ func TestCodeDeployDeploymentIsObserved(t *testing.T) {
 		}
 	}
 }
+
+// A first version whose pre-traffic hook fails leaves nothing serving: the alias it would have
+// made is gone, and the deployment Failed (there was nothing to roll back to).
+func TestFirstVersionThatFailsLeavesNoAlias(t *testing.T) {
+	w := newWorld(t)
+	if _, err := w.fake.PutFunction(devAcct, region, "orders-pre-hook", []byte("code")); err != nil {
+		t.Fatal(err)
+	}
+	w.fake.OnInvoke(func(fakeaws.InvokeRequest) fakeaws.InvokeResult {
+		return fakeaws.InvokeResult{FunctionError: "Unhandled", Payload: []byte(`{"errorMessage":"no"}`)}
+	})
+	env := w.env(devAcct, "dev", "exec-11", func(tg *aws.Target) { tg.PreTrafficFunction = "orders-pre-hook" })
+	_, res := w.apply(t, env, nil, version(w.build(t, "one"), allAtOnce))
+	if res.Status != sluice.StatusFailed || res.Rollback == nil || res.Rollback.Cause != sluice.CauseHook {
+		t.Fatalf("result %+v, want Failed by the hook", res)
+	}
+	keys, _ := w.fake.Root(devAcct)
+	lc := lambda.New(lambda.Options{Region: region, BaseEndpoint: &w.fake.URL,
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+	fn := functionName(t, w)
+	if _, err := lc.GetAlias(t.Context(), &lambda.GetAliasInput{FunctionName: &fn, Name: sdk.String("live")}); err == nil {
+		t.Error("the alias of a version that never served is still there")
+	}
+	for _, c := range w.fake.Calls() {
+		if c.Service == "lambda" && c.ErrorCode != "" && c.Operation != "GetAlias" {
+			t.Errorf("lambda call %s failed: %s", c.Operation, c.ErrorCode)
+		}
+	}
+}

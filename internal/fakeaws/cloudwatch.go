@@ -271,11 +271,16 @@ func describeAlarms(r *request, raw any) (any, error) {
 		for _, k := range slices.Sorted(maps.Keys(a.Dimensions)) {
 			dims = append(dims, map[string]any{"Name": k, "Value": a.Dimensions[k]})
 		}
+		period := a.Period
+		if r.s.exec != nil && r.s.exec.cfg.AlarmPeriod > 0 {
+			// The execution mode's clock is compressed: say the period the alarm is judged over.
+			period = max(1, int(r.s.exec.cfg.AlarmPeriod/time.Second))
+		}
 		entry := map[string]any{
 			"AlarmName": a.Name, "AlarmArn": a.arn, "StateValue": a.state, "StateReason": a.reason,
 			"StateUpdatedTimestamp": a.updated, "StateTransitionedTimestamp": a.updated,
 			"Namespace": a.Namespace, "MetricName": a.MetricName, "Dimensions": dims,
-			"Statistic": a.Statistic, "Period": a.Period, "EvaluationPeriods": a.EvaluationPeriods,
+			"Statistic": a.Statistic, "Period": period, "EvaluationPeriods": a.EvaluationPeriods,
 			"Threshold": a.Threshold, "ComparisonOperator": a.ComparisonOperator, "ActionsEnabled": true,
 		}
 		if a.reasonData != "" {

@@ -19,7 +19,7 @@
 //	               ListChangeSets, DescribeStacks, DescribeStackEvents, DeleteStack
 //	resources.go   DescribeStackResource
 //	lambda.go      REST-JSON: GetFunction, UpdateFunctionCode, PublishVersion, GetAlias,
-//	               CreateAlias, UpdateAlias, Invoke; every alias state recorded
+//	               CreateAlias, UpdateAlias, DeleteAlias, Invoke; every alias state recorded
 //	kms.go         JSON: Encrypt, Decrypt, GenerateDataKey, DescribeKey (real AES-GCM)
 //	cloudwatch.go  Smithy RPC v2 CBOR: DescribeAlarms, GetMetricData
 //	codedeploy.go  JSON: GetDeployment, StopDeployment, ListDeployments

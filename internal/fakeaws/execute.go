@@ -47,7 +47,8 @@ type Execution struct {
 	// AlarmInterval is how often alarms are evaluated. If zero, 1s.
 	AlarmInterval time.Duration
 	// AlarmPeriod, if non-zero, is the period every alarm is evaluated over, in place of its
-	// own Period. If zero, each alarm's Period (seconds) is used.
+	// own Period, and the Period DescribeAlarms reports (so a client that waits for an alarm to
+	// judge waits as long as the simulation takes). If zero, each alarm's Period (seconds) is used.
 	AlarmPeriod time.Duration
 	// Instances is how many invocations of one version may run at once. If zero, 4.
 	Instances int

@@ -115,6 +115,8 @@ func routeLambda(r *request) lambdaRoute {
 		route.op = "GetAlias"
 	case m[2] == "aliases" && sub != "" && method == http.MethodPut:
 		route.op = "UpdateAlias"
+	case m[2] == "aliases" && sub != "" && method == http.MethodDelete:
+		route.op = "DeleteAlias"
 	case m[2] == "invocations" && sub == "" && method == http.MethodPost:
 		route.op = "Invoke"
 	}
@@ -166,6 +168,10 @@ func (restJSONProtocol) serve(r *request) (any, error) {
 		return restResult{status: 200, body: aliasJSON(a)}, nil
 	case "UpdateAlias":
 		return reg.updateAlias(r, fn, route.alias)
+	case "DeleteAlias":
+		// As Lambda: deleting an alias that does not exist is not an error.
+		delete(fn.aliases, route.alias)
+		return restResult{status: 204, raw: []byte{}}, nil
 	case "Invoke":
 		return reg.invoke(r, fn, qualifier)
 	}
