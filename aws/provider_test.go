@@ -70,16 +70,20 @@ type world struct {
 	mu       sync.Mutex
 }
 
-func newWorld(t testing.TB) *world {
+func newWorld(t testing.TB, options ...func(*fakeaws.Config)) *world {
 	t.Helper()
-	fake, err := fakeaws.Start(fakeaws.Config{
+	cfg := fakeaws.Config{
 		Accounts: []string{tooling, devAcct, prdAcct},
 		Roles: []fakeaws.Role{
 			{Account: devAcct, Name: "orders-" + region + "-DeploymentRole", Trusts: []string{tooling}},
 			{Account: prdAcct, Name: "orders-" + region + "-DeploymentRole", Trusts: []string{tooling}},
 		},
 		StackStepDelay: time.Millisecond, ChangeSetDelay: time.Millisecond,
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	fake, err := fakeaws.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -755,5 +759,28 @@ func TestFirstVersionThatFailsLeavesNoAlias(t *testing.T) {
 		if c.Service == "lambda" && c.ErrorCode != "" && c.Operation != "GetAlias" {
 			t.Errorf("lambda call %s failed: %s", c.Operation, c.ErrorCode)
 		}
+	}
+}
+
+// Assumed-role credentials that expire during a deployment are refreshed: the shift goes on
+// past their lifetime, and the fake (which refuses an expired session) sees no refused call.
+func TestExpiringCredentialsAreRefreshed(t *testing.T) {
+	w := newWorld(t, func(c *fakeaws.Config) { c.SessionLifetime = time.Second })
+	env := w.env(devAcct, "dev", "exec-12", nil)
+	first := version(w.build(t, "one"), allAtOnce)
+	w.deploy(t, env, nil, first)
+	second := version(w.build(t, "two"), sluice.Strategy{Type: sluice.Linear, Percent: 25, Interval: 800 * time.Millisecond})
+	w.deploy(t, env, &first, second) // about 2.4 s of shifting: the first session expires
+	assumed := 0
+	for _, c := range w.fake.Calls() {
+		if c.Operation == "AssumeRole" && c.ErrorCode == "" {
+			assumed++
+		}
+		if c.ErrorCode == "ExpiredToken" || c.ErrorCode == "ExpiredTokenException" {
+			t.Errorf("call %s was made with expired credentials", c.Operation)
+		}
+	}
+	if assumed < 2 {
+		t.Errorf("the role was assumed %d times; the credentials were never refreshed", assumed)
 	}
 }
