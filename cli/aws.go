@@ -12,6 +12,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/aws"
 	"github.com/sluicehq/sluice/plan"
+	"github.com/sluicehq/sluice/spec"
 )
 
 // awsCommand is `sluice aws`, the commands of the aws target.
@@ -59,19 +60,29 @@ SDK's default chain, or the profile SLUICE_AWS_PROFILE_<ACCOUNT> names.`,
 	return c
 }
 
-func cmdAWSBootstrap(e *env, f *flags, bf *bootstrapFlags) error {
+// awsRoute checks the flags every sluice aws command needs and reads the route, printing its
+// diagnostics.
+func awsRoute(e *env, f *flags, bf *bootstrapFlags, command string) (*spec.Route, error) {
 	for _, req := range []struct{ flag, value string }{{"--out", bf.out}, {"--tooling-account", bf.account}, {"--region", bf.region}} {
 		if req.value == "" {
-			return usagef("missing %s; see sluice aws bootstrap --help", req.flag)
+			return nil, usagef("missing %s; see sluice aws %s --help", req.flag, command)
 		}
 	}
 	route, diags, err := load(*f.file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	printDiagnostics(e.stderr, diags)
 	if diags.HasErrors() {
-		return exitError(ExitUsage)
+		return nil, exitError(ExitUsage)
+	}
+	return route, nil
+}
+
+func cmdAWSBootstrap(e *env, f *flags, bf *bootstrapFlags) error {
+	route, err := awsRoute(e, f, bf, "bootstrap")
+	if err != nil {
+		return err
 	}
 	var envs []aws.BootstrapEnvironment
 	for _, env := range route.Environments {
@@ -200,18 +211,9 @@ printed as a warning and listed in DIR/NOTES.txt. Deploy it after sluice aws boo
 }
 
 func cmdAWSSynth(e *env, f *flags, bf *bootstrapFlags) error {
-	for _, req := range []struct{ flag, value string }{{"--out", bf.out}, {"--tooling-account", bf.account}, {"--region", bf.region}} {
-		if req.value == "" {
-			return usagef("missing %s; see sluice aws synth --help", req.flag)
-		}
-	}
-	route, diags, err := load(*f.file)
+	route, err := awsRoute(e, f, bf, "synth")
 	if err != nil {
 		return err
-	}
-	printDiagnostics(e.stderr, diags)
-	if diags.HasErrors() {
-		return exitError(ExitUsage)
 	}
 	res, err := aws.Synth(plan.Compile(route), aws.SynthOptions{ToolingAccount: bf.account, ToolingRegion: bf.region, Pipelines: route.Pipelines})
 	if err != nil {
