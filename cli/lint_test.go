@@ -127,7 +127,6 @@ func TestLintReportsFindingsAndExitStatus(t *testing.T) {
 // revision: a committed mistake fails the Checks stage with the finding in the log, the fix
 // passes it.
 func TestLintAsACheck(t *testing.T) {
-	t.Setenv("PATH", filepath.Dir(sluiceBin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	root := t.TempDir()
 	r := &repo{t: t, dir: filepath.Join(root, "app"), state: filepath.Join(root, "state")}
 	if err := os.MkdirAll(filepath.Join(r.dir, "infra"), 0o755); err != nil {
@@ -138,7 +137,7 @@ name: lint-gate
 build: {commands: ["true"], artifact: [infra/]}
 checks:
   - name: templates
-    run: sluice lint infra/template.yaml
+    run: '"$SLUICE_BIN" lint infra/template.yaml'
 service: {command: [infra/missing]}
 environments:
   - name: dev

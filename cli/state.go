@@ -275,10 +275,11 @@ func startEngine(ctx context.Context, e *env, routeFile, dir string, opts serveO
 	if err != nil {
 		return nil, err
 	}
+	self, _ := os.Executable() // actions see it as SLUICE_BIN; unset when it cannot be known
 	inst.engine, err = engine.New(engine.Config{
 		Source:    git.Source{},
 		RouteFile: absRoute, StateDir: dir, Store: inst.db, Artifacts: artifacts,
-		Providers: inst.providers, Logger: logger,
+		Providers: inst.providers, Logger: logger, Binary: self,
 	})
 	if err != nil {
 		return nil, err

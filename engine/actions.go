@@ -342,6 +342,9 @@ func (ac *actionContext) environ(extra map[string]string, endpoint string) []str
 	vars["SLUICE_REVISION"] = ac.ex.Revision
 	vars["SLUICE_ARTIFACT"] = ac.ex.Artifact
 	vars["SLUICE_EXECUTION"] = ac.ex.ID
+	if ac.e.cfg.Binary != "" {
+		vars["SLUICE_BIN"] = ac.e.cfg.Binary
+	}
 	out := make([]string, 0, len(vars))
 	for k, v := range vars {
 		out = append(out, k+"="+v)

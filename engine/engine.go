@@ -58,6 +58,9 @@ type Config struct {
 	Providers map[string]deploy.Provider
 	// Environ is where secrets are read from. If nil, os.Environ().
 	Environ []string
+	// Binary is the sluice command running the engine; actions see it as SLUICE_BIN, so a check
+	// can run `"$SLUICE_BIN" lint` whatever PATH says. Empty: unset.
+	Binary string
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 	// Logger receives the engine's own log. If nil, nothing is logged.
