@@ -296,8 +296,11 @@ func (r *repo) status() (api.Status, bool) {
 func (r *repo) waitPending(env string) *sluice.Approval {
 	r.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
+	var last result
 	for time.Now().Before(deadline) {
-		if st, ok := r.status(); ok {
+		last = sluiceRun(r.t, r.dir, "status", "--json", "--state", r.state)
+		var st api.Status
+		if last.code == 0 && json.Unmarshal([]byte(last.stdout), &st) == nil {
 			for _, e := range st.Environments {
 				if e.Name == env && e.Pending != nil {
 					return e.Pending
@@ -306,7 +309,7 @@ func (r *repo) waitPending(env string) *sluice.Approval {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	r.t.Fatalf("no approval became pending in %s", env)
+	r.t.Fatalf("no approval became pending in %s; the last status said (exit %d):\n%s%s", env, last.code, last.stdout, last.stderr)
 	return nil
 }
 
