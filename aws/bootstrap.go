@@ -276,7 +276,10 @@ func statement(sid, effect string, principal, action, resource any, more ...any)
 	if principal != nil {
 		s = append(s, yaml.MapItem{Key: "Principal", Value: principal})
 	}
-	s = append(s, kv("Action", action, "Resource", resource)...)
+	s = append(s, yaml.MapItem{Key: "Action", Value: action})
+	if resource != nil { // an assume-role policy names no resource
+		s = append(s, yaml.MapItem{Key: "Resource", Value: resource})
+	}
 	return append(s, kv(more...)...)
 }
 
@@ -409,13 +412,13 @@ func (b *bootstrap) tooling() []byte {
 					"Condition", kv("StringEquals", kv("aws:SourceAccount", tooling))),
 			),
 		)),
-		"EngineRole", dropNilResource(kv("Type", "AWS::IAM::Role", "Properties", kv(
+		"EngineRole", kv("Type", "AWS::IAM::Role", "Properties", kv(
 			"RoleName", engineRoleName(route),
 			"Description", "The role the Sluice engine of route "+route+" runs with",
 			"AssumeRolePolicyDocument", policy(
 				statement("PrincipalsOfTheToolingAccount", "Allow", kv("AWS", arn("iam", "", tooling, "root")), "sts:AssumeRole", nil),
 			),
-		))),
+		)),
 		"EnginePolicy", kv("Type", "AWS::IAM::ManagedPolicy", "Properties", kv(
 			"ManagedPolicyName", engineRoleName(route)+"Policy",
 			"Description", "What the Sluice engine of route "+route+" needs in the tooling account",
@@ -443,31 +446,6 @@ func (b *bootstrap) tooling() []byte {
 	)
 	return render(fmt.Sprintf(`Written by sluice aws bootstrap for route %s.
 Deploy in the tooling account %s, region %s.`, route, tooling, b.opts.ToolingRegion), doc)
-}
-
-// dropNilResource removes Resource: nil from the statements of an assume-role policy, and
-// returns role.
-func dropNilResource(role m) m {
-	for _, item := range role {
-		props, ok := item.Value.(m)
-		if !ok || item.Key != "Properties" {
-			continue
-		}
-		for _, p := range props {
-			if p.Key != "AssumeRolePolicyDocument" {
-				continue
-			}
-			for _, d := range p.Value.(m) {
-				if d.Key != "Statement" {
-					continue
-				}
-				for i, s := range d.Value.([]m) {
-					d.Value.([]m)[i] = slices.DeleteFunc(s, func(it yaml.MapItem) bool { return it.Key == "Resource" && it.Value == nil })
-				}
-			}
-		}
-	}
-	return role
 }
 
 // roles is the stack of one environment account and region.
@@ -525,7 +503,6 @@ func (b *bootstrap) roles(g group) []byte {
 			statement("ReadAlarmsAndMetrics", "Allow", nil, []string{"cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"}, "*"),
 		))},
 	))
-	dropNilResource(deployment)
 
 	var roleARNs, stackNames []string
 	for _, e := range g.envs {
@@ -564,7 +541,6 @@ func (b *bootstrap) roles(g group) []byte {
 			statement("DecryptTheArtifacts", "Allow", nil, "kms:Decrypt", keys, "Condition", byAlias),
 		))},
 	))
-	dropNilResource(execution)
 	doc := kv(
 		"AWSTemplateFormatVersion", "2010-09-09",
 		"Description", fmt.Sprintf("Sluice route %s: the deployment role and CloudFormation execution role for %s in %s", route, strings.Join(envNames(g.envs), ", "), region),

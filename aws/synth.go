@@ -3,7 +3,9 @@ package aws
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -93,7 +95,7 @@ type synth struct {
 func (s *synth) only(names []string) []synthEnv {
 	var out []synthEnv
 	for _, e := range s.envs {
-		if containsString(names, e.plan.Name) {
+		if slices.Contains(names, e.plan.Name) {
 			out = append(out, e)
 		}
 	}
@@ -104,11 +106,13 @@ func (s *synth) note(format string, args ...any) {
 	s.notes = append(s.notes, fmt.Sprintf(format, args...))
 }
 
+var notAlphanumeric = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
 // logicalID makes a CloudFormation logical ID of parts.
 func logicalID(parts ...string) string {
 	var b strings.Builder
 	for _, p := range parts {
-		for _, w := range regexp.MustCompile(`[^A-Za-z0-9]+`).Split(p, -1) {
+		for _, w := range notAlphanumeric.Split(p, -1) {
 			if w != "" {
 				b.WriteString(strings.ToUpper(w[:1]) + w[1:])
 			}
@@ -141,7 +145,7 @@ func (s *synth) project(id, name, buildspec string, env map[string]string, timeo
 		}
 	}
 	vars := []m{}
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		vars = append(vars, kv("Name", k, "Value", env[k], "Type", "PLAINTEXT"))
 	}
 	minutes := 60
@@ -159,15 +163,6 @@ func (s *synth) project(id, name, buildspec string, env map[string]string, timeo
 		"TimeoutInMinutes", minutes,
 		"LogsConfig", kv("CloudWatchLogs", kv("Status", "ENABLED", "GroupName", "/aws/codebuild/"+s.p.Name)),
 	))})
-}
-
-func sortedKeys(mp map[string]string) []string {
-	keys := make([]string, 0, len(mp))
-	for k := range mp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func buildspec(commands []string, artifacts []string, base string, exported bool) string {
@@ -496,7 +491,7 @@ func (s *synth) pipelineRole() m {
 	var deployRoles []string
 	for _, e := range s.envs {
 		r := s.b.deploymentRole(e.t)
-		if !containsString(deployRoles, r) {
+		if !slices.Contains(deployRoles, r) {
 			deployRoles = append(deployRoles, r)
 		}
 	}
@@ -514,7 +509,6 @@ func (s *synth) pipelineRole() m {
 			statement("AssumeTheDeploymentRoles", "Allow", nil, "sts:AssumeRole", deployRoles),
 		))},
 	))
-	dropNilResource(role)
 	return role
 }
 
@@ -539,7 +533,6 @@ func (s *synth) buildRole() m {
 			statement("ArtifactKeys", "Allow", nil, []string{"kms:GenerateDataKey", "kms:Decrypt"}, keys, "Condition", byAlias),
 		))},
 	))
-	dropNilResource(role)
 	return role
 }
 
@@ -560,13 +553,4 @@ func (s *synth) failureRule(pipelines []yaml.MapItem) m {
 				"InputTemplate", `"Pipeline <pipeline> failed (execution <execution>). See https://<region>.console.aws.amazon.com/codesuite/codepipeline/pipelines/<pipeline>/executions/<execution>/timeline?region=<region>"`,
 			))},
 	))
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
