@@ -110,10 +110,11 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 	if err != nil {
 		return nil, err
 	}
-	declared, err := templateParameters(b.template)
+	doc, err := readTemplate(b.template)
 	if err != nil {
 		return nil, sluice.Errorf(sluice.EINVALID, "read template %s: %v", t.Template, err)
 	}
+	declared := doc.parameters()
 	d := &Detail{Account: t.Account, Region: t.Region, Stack: t.Stack, Type: "UPDATE", Parameters: maps.Clone(t.Parameters),
 		ExecutionRole: executionRoleARN(t)}
 	if stack == nil || stack.StackStatus == cfntypes.StackStatusReviewInProgress {
@@ -144,7 +145,7 @@ func (p *Provider) Prepare(ctx context.Context, env deploy.Environment, live *sl
 	sum := sha256.Sum256(b.template)
 	d.TemplateSHA256 = hex.EncodeToString(sum[:])
 	if t.Function != "" {
-		d.CodeDeploy = hasDeploymentPreference(b.template, t.Function)
+		d.CodeDeploy = doc.hasDeploymentPreference(t.Function)
 	}
 	d.ChangeSet = changeSetName(d)
 
@@ -437,49 +438,44 @@ func usable(name string, st *cfntypes.Stack) error {
 	return nil
 }
 
-// templateParameters returns the names under the template's Parameters. YAML and JSON
-// templates both parse; short-form intrinsics (!Ref, !Sub) are tags the parser keeps.
-func templateParameters(template []byte) ([]string, error) {
-	f, err := parser.ParseBytes(template, 0)
+// templateDoc is a template as far as the provider reads it: the mapping of its sections.
+// YAML and JSON templates both parse; short-form intrinsics (!Ref, !Sub) are tags the parser
+// keeps.
+type templateDoc struct{ top ast.Node }
+
+func readTemplate(data []byte) (*templateDoc, error) {
+	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, err
 	}
 	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
 		return nil, errors.New("the template is empty")
 	}
-	top, ok := f.Docs[0].Body.(*ast.MappingNode)
-	if !ok {
-		if mv, single := f.Docs[0].Body.(*ast.MappingValueNode); single {
-			top = &ast.MappingNode{Values: []*ast.MappingValueNode{mv}}
-		} else {
-			return nil, errors.New("the template is not a mapping of sections (Resources, Parameters, ...)")
-		}
+	switch f.Docs[0].Body.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return &templateDoc{top: f.Docs[0].Body}, nil
 	}
+	return nil, errors.New("the template is not a mapping of sections (Resources, Parameters, ...)")
+}
+
+// parameters returns the names under the template's Parameters.
+func (d *templateDoc) parameters() []string {
 	var names []string
-	for _, mv := range top.Values {
-		if keyName(mv.Key) != "Parameters" {
-			continue
+	switch v := child(d.top, "Parameters").(type) {
+	case *ast.MappingNode:
+		for _, p := range v.Values {
+			names = append(names, keyName(p.Key))
 		}
-		switch v := mv.Value.(type) {
-		case *ast.MappingNode:
-			for _, p := range v.Values {
-				names = append(names, keyName(p.Key))
-			}
-		case *ast.MappingValueNode:
-			names = append(names, keyName(v.Key))
-		}
+	case *ast.MappingValueNode:
+		names = append(names, keyName(v.Key))
 	}
-	return names, nil
+	return names
 }
 
 // hasDeploymentPreference reports whether the template's resource logical has a
 // DeploymentPreference (a SAM function whose alias CodeDeploy shifts).
-func hasDeploymentPreference(template []byte, logical string) bool {
-	f, err := parser.ParseBytes(template, 0)
-	if err != nil || len(f.Docs) == 0 {
-		return false
-	}
-	node := f.Docs[0].Body
+func (d *templateDoc) hasDeploymentPreference(logical string) bool {
+	node := d.top
 	for _, key := range []string{"Resources", logical, "Properties", "DeploymentPreference"} {
 		if node = child(node, key); node == nil {
 			return false

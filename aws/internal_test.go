@@ -39,16 +39,17 @@ Resources:
 		{jsonTemplate, []string{"Only"}},
 		{"Resources: {T: {Type: AWS::SNS::Topic}}\n", nil},
 	} {
-		got, err := templateParameters([]byte(c.text))
+		doc, err := readTemplate([]byte(c.text))
 		if err != nil {
 			t.Fatalf("%q: %v", c.text, err)
 		}
+		got := doc.parameters()
 		if !slices.Equal(got, c.want) {
 			t.Errorf("parameters %q, want %q", got, c.want)
 		}
 	}
 	for _, bad := range []string{"", "- a\n- b\n", "Parameters: {a: [\n"} {
-		if _, err := templateParameters([]byte(bad)); err == nil {
+		if _, err := readTemplate([]byte(bad)); err == nil {
 			t.Errorf("template %q: no error", bad)
 		}
 	}

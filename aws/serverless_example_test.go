@@ -46,10 +46,11 @@ func TestServerlessExample(t *testing.T) {
 	if tpl.Transform != "AWS::Serverless-2016-10-31" {
 		t.Errorf("Transform %q", tpl.Transform)
 	}
-	declared, err := templateParameters(template)
+	doc, err := readTemplate(template)
 	if err != nil {
 		t.Fatal(err)
 	}
+	declared := doc.parameters()
 	for _, p := range []string{ParamArtifactBucket, ParamArtifactKey, ParamArtifactDigest} {
 		if !slices.Contains(declared, p) {
 			t.Errorf("the template does not declare %s, so Sluice would not set it", p)
