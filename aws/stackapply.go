@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -41,7 +40,7 @@ func (a StackApply) Apply(ctx context.Context) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	p := &Provider{clock: deploy.SystemClock, poll: 200 * time.Millisecond, pollMax: 2 * time.Second, log: slog.New(slog.DiscardHandler)}
+	p := New(deploy.Host{}) // its waits and narration; the session below is given, not assumed
 	s := &session{cfn: cloudformation.NewFromConfig(a.Config)}
 	stack, err := p.describeStack(ctx, s, a.Stack)
 	if err != nil {
