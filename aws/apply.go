@@ -180,15 +180,14 @@ func versionText(v string) string {
 
 // functionName is the physical name of the route's function in the stack.
 func (p *Provider) functionName(ctx context.Context, s *session, t *Target) (string, error) {
-	out, err := s.cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: &t.Stack, LogicalResourceId: &t.Function})
+	d, err := stackResource(ctx, s, t.Stack, t.Function)
 	if err != nil {
-		if notFound(err) {
-			return "", sluice.Errorf(sluice.EINVALID, "stack %s has no resource %s; set function: to the logical ID of the Lambda function in the template", t.Stack, t.Function)
-		}
-		return "", fmt.Errorf("find function %s in stack %s: %w", t.Function, t.Stack, explain(err))
+		return "", err
 	}
-	d := out.StackResourceDetail
-	if d == nil || deref(d.PhysicalResourceId) == "" {
+	if d == nil {
+		return "", sluice.Errorf(sluice.EINVALID, "stack %s has no resource %s; set function: to the logical ID of the Lambda function in the template", t.Stack, t.Function)
+	}
+	if deref(d.PhysicalResourceId) == "" {
 		return "", sluice.Errorf(sluice.EINVALID, "resource %s of stack %s has no physical ID yet", t.Function, t.Stack)
 	}
 	if typ := deref(d.ResourceType); typ != "AWS::Lambda::Function" && typ != "AWS::Serverless::Function" {
@@ -508,12 +507,13 @@ func (p *Provider) invokeHook(ctx context.Context, s *session, t *Target, phase,
 		return nil
 	}
 	if logicalRe.MatchString(name) {
-		// A logical ID in the stack: its physical name.
-		out, err := s.cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: &t.Stack, LogicalResourceId: &name})
-		if err == nil && out.StackResourceDetail != nil && deref(out.StackResourceDetail.PhysicalResourceId) != "" {
-			name = *out.StackResourceDetail.PhysicalResourceId
-		} else if err != nil && !notFound(err) {
-			return fmt.Errorf("%s hook: find function %s in stack %s: %w", phase, name, t.Stack, explain(err))
+		// A logical ID in the stack: its physical name (else a function's own name).
+		physical, err := physicalID(ctx, s, t.Stack, name)
+		if err != nil {
+			return fmt.Errorf("%s hook: %w", phase, err)
+		}
+		if physical != "" {
+			name = physical
 		}
 	}
 	payload, _ := json.Marshal(map[string]string{

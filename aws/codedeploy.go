@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	cdtypes "github.com/aws/aws-sdk-go-v2/service/codedeploy/types"
 
@@ -168,15 +169,24 @@ func (w *codeDeployWatch) find(ctx context.Context, since time.Time) error {
 
 // physicalID is the physical ID of a stack's resource, "" while it does not exist.
 func physicalID(ctx context.Context, s *session, stack, logical string) (string, error) {
+	d, err := stackResource(ctx, s, stack, logical)
+	if err != nil || d == nil {
+		return "", err
+	}
+	return deref(d.PhysicalResourceId), nil
+}
+
+// stackResource describes a stack's resource; nil while it does not exist.
+func stackResource(ctx context.Context, s *session, stack, logical string) (*cfntypes.StackResourceDetail, error) {
 	out, err := s.cfn.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{StackName: &stack, LogicalResourceId: &logical})
 	if notFound(err) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("find %s in stack %s: %w", logical, stack, explain(err))
+		return nil, fmt.Errorf("find %s in stack %s: %w", logical, stack, explain(err))
 	}
 	if out.StackResourceDetail == nil {
-		return "", errors.New("no resource detail")
+		return nil, errors.New("CloudFormation described no resource")
 	}
-	return deref(out.StackResourceDetail.PhysicalResourceId), nil
+	return out.StackResourceDetail, nil
 }
