@@ -759,6 +759,10 @@ func TestFirstVersionThatFailsLeavesNoAlias(t *testing.T) {
 		if c.Service == "lambda" && c.ErrorCode != "" && c.Operation != "GetAlias" {
 			t.Errorf("lambda call %s failed: %s", c.Operation, c.ErrorCode)
 		}
+		// The hook runs before any traffic: no alias is made for a version it refused.
+		if c.Operation == "CreateAlias" || c.Operation == "UpdateAlias" {
+			t.Errorf("the alias was set (%s) before the pre-traffic hook passed", c.Operation)
+		}
 	}
 }
 
