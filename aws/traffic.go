@@ -166,10 +166,9 @@ func (tr *aliasTraffic) readAlarms(ctx context.Context) (*sluice.Rollback, error
 	if len(tr.alarms) == 0 {
 		return nil, nil
 	}
-	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms,
-		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
+	out, err := tr.describeAlarms(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("describe alarms: %w", err)
+		return nil, err
 	}
 	for _, name := range tr.alarms { // in the route's order: the first listed is reported
 		for _, a := range out.MetricAlarms {
@@ -205,10 +204,9 @@ func (tr *aliasTraffic) check(ctx context.Context) (time.Duration, error) {
 	if len(tr.alarms) == 0 {
 		return 0, nil
 	}
-	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms,
-		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
+	out, err := tr.describeAlarms(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("describe alarms %s: %w", strings.Join(tr.alarms, ", "), explain(err))
+		return 0, err
 	}
 	found := map[string]bool{}
 	var judge time.Duration
@@ -227,6 +225,16 @@ func (tr *aliasTraffic) check(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	return judge, nil
+}
+
+// describeAlarms reads the named alarms, metric and composite ones alike.
+func (tr *aliasTraffic) describeAlarms(ctx context.Context) (*cloudwatch.DescribeAlarmsOutput, error) {
+	out, err := tr.s.cw.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNames: tr.alarms,
+		AlarmTypes: []cwtypes.AlarmType{cwtypes.AlarmTypeMetricAlarm, cwtypes.AlarmTypeCompositeAlarm}})
+	if err != nil {
+		return nil, fmt.Errorf("describe alarms %s: %w", strings.Join(tr.alarms, ", "), explain(err))
+	}
+	return out, nil
 }
 
 // lastDatapoint is the newest value in an alarm's StateReasonData, 0 when it has none.
