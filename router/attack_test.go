@@ -81,6 +81,14 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "pipelined after a refusal", send: post("Content-Length: 1\r\nContent-Length: 2\r\n", "ab") + smuggled, want: []int{400}, neverAsked: []string{"/smuggled"}},
 		{name: "fifty pipelined requests", send: strings.Repeat("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 50) + okHead, want: slices.Repeat([]int{200}, 51)},
 
+		// OPTIONS * goes to net/http like any target not starting with '/'; the connection must
+		// close after it all the same, so what follows is judged by the fast path or not read.
+		{name: "OPTIONS * then a pipelined request", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + smuggled, want: []int{200}, neverAsked: []string{"/smuggled"}},
+		{name: "OPTIONS * then CL and TE", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"), want: []int{200}, neverAsked: []string{"/p"}},
+		{name: "OPTIONS * then the HTTP/2 preface", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", want: []int{200}, lacks: []string{"PRI *"}},
+		{name: "OPTIONS * then CONNECT", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", want: []int{200}, lacks: []string{"CONNECT a:443"}},
+		{name: "OPTIONS * then 300 header lines", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /many HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\n", 300) + "\r\n", want: []int{200}, neverAsked: []string{"/many"}},
+
 		// Limits, at and beyond the edge.
 		{name: "128 header lines", send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X-A: 1\r\n", 126) + "\r\n", want: []int{200}},
 		{name: "129 header lines", send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X-A: 1\r\n", 127) + "\r\n", want: []int{431}},
