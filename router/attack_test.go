@@ -1,6 +1,9 @@
 package router
 
 import (
+	"bufio"
+	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -179,6 +182,63 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "stall with Expect", options: Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 5 * time.Second}, send: post("Expect: 100-continue\r\nContent-Length: 10\r\n", "hello"), want: []int{408}},
 		{name: "stall with an absolute target", options: short, send: "POST http://a/p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello", want: []int{408}},
 		{name: "stall in HTTP/1.0", options: short, send: "POST /p HTTP/1.0\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello", want: []int{408}},
+
+		// Steps.
+		{name: "early answer to Expect closes", run: earlyAnswerToExpect},
+		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
 	}
 	return cases
+}
+
+// earlyAnswerToExpect: a client sends a head with Expect: 100-continue and waits; the version
+// answers at once (a 401, as for a login it refuses) without asking for the body. The client
+// gets the 401, and then the connection must close: nothing is coming, and the router said
+// Connection: close.
+func earlyAnswerToExpect(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope")
+		io.Copy(io.Discard, br)
+	})
+	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, v)
+	c := dialFront(t, addr)
+	io.WriteString(c, "POST /login HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("answered %d, want the version's 401", resp.StatusCode)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after its answer, the connection stays open (read: %v): the router waits forever for a body it never asked for", err)
+	}
+}
+
+// unreadBodyAfterRefusal: a request net/http serves (an absolute-form target) declares a body
+// and sends none, and no version is live: the client gets its 503, and then the connection
+// must close, whether or not the body ever comes.
+func unreadBodyAfterRefusal(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	rt := New(Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond})
+	addr := serveFront(t, rt, f)
+	c := dialFront(t, addr)
+	io.WriteString(c, "POST http://a/p HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("answered %d, want 503", resp.StatusCode)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after its answer, the connection stays open (read: %v): the router waits without limit for a body it will not use", err)
+	}
 }
