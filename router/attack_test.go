@@ -186,6 +186,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		// Steps.
 		{name: "early answer to Expect closes", run: earlyAnswerToExpect},
 		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
+		{name: "idle WebSocket closes", run: idleTunnel},
 	}
 	return cases
 }
@@ -240,5 +241,38 @@ func unreadBodyAfterRefusal(t *testing.T, _ string, _ *scriptVersion, f conforma
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("after its answer, the connection stays open (read: %v): the router waits without limit for a body it will not use", err)
+	}
+}
+
+// idleTunnel: a WebSocket goes through, and then neither side sends anything. As for any other
+// wait on a client or a version, the router gives up on the silent tunnel and closes both ends
+// (nginx applies proxy_read_timeout to tunnels too).
+func idleTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	closed := make(chan struct{})
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		io.Copy(io.Discard, br)
+		close(closed)
+	})
+	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, v)
+	c := dialFront(t, addr)
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %v: %v", resp, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	c.SetReadDeadline(deadline)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("a silent tunnel stays open past the client and upstream timeouts (read: %v)", err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(time.Until(deadline)):
+		t.Error("the version's end of a silent tunnel stays open")
 	}
 }
