@@ -177,6 +177,9 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "response with 200 header lines", version: respond("HTTP/1.1 200 OK\r\n" + strings.Repeat("X-A: 1\r\n", 200) + "Content-Length: 2\r\n\r\nok"), send: okHead, want: []int{502}, wantNet: []int{200}},
 
 		// Time limits, more places for a body to stall.
+		{name: "version stalls in its head", options: short, version: respond("HTTP/1.1 200 OK\r\nContent-Le"), send: okHead, want: []int{504}},
+		{name: "version stalls after a 1xx", options: short, version: respond("HTTP/1.1 103 Early Hints\r\n\r\n"), send: okHead, want: []int{504}},
+		{name: "version stalls in a chunk", options: short, version: respond("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe"), send: okHead, want: []int{200}, wantNet: []int{200}},
 		{name: "stall in a chunk-size line", options: short, send: post("Transfer-Encoding: chunked\r\n", "5"), want: []int{408}},
 		{name: "stall in chunk data", options: short, send: post("Transfer-Encoding: chunked\r\n", "5\r\nhe"), want: []int{408}},
 		{name: "stall with Expect", options: Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 5 * time.Second}, send: post("Expect: 100-continue\r\nContent-Length: 10\r\n", "hello"), want: []int{408}},
