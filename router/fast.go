@@ -171,7 +171,7 @@ func (fs *fastServer) newConn(c net.Conn) *fastConn {
 	if err != nil {
 		ip = ""
 	}
-	tc := &timedConn{Conn: c, writeTimeout: fs.rt.clientTimeout()}
+	tc := newTimedConn(c, 0, fs.rt.clientTimeout())
 	fc := &fastConn{
 		fs:       fs,
 		c:        tc,

@@ -111,8 +111,8 @@ func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
 		return nil, err
 	}
 	d := fs.rt.upstreamTimeout()
-	tc := &timedConn{Conn: c, readTimeout: d, writeTimeout: d}
-	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: newProbe(c)}, nil
+	tc := newTimedConn(c, d, d)
+	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: tc.prober()}, nil
 }
 
 // timedConn is a connection whose reads and writes each fail once they have waited their
@@ -123,6 +123,11 @@ type timedConn struct {
 	net.Conn
 	readTimeout, writeTimeout time.Duration // 0: the caller manages the deadline
 	readBy, writeBy           time.Time
+	sock                      *sockIO // reads and writes the socket directly; nil: through Conn
+}
+
+func newTimedConn(c net.Conn, readTimeout, writeTimeout time.Duration) *timedConn {
+	return &timedConn{Conn: c, readTimeout: readTimeout, writeTimeout: writeTimeout, sock: newSockIO(c)}
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
@@ -131,6 +136,9 @@ func (c *timedConn) Read(p []byte) (int, error) {
 			c.readBy = by
 			c.Conn.SetReadDeadline(by)
 		}
+	}
+	if c.sock != nil {
+		return c.sock.read(p)
 	}
 	return c.Conn.Read(p)
 }
@@ -141,6 +149,9 @@ func (c *timedConn) Write(p []byte) (int, error) {
 			c.writeBy = by
 			c.Conn.SetWriteDeadline(by)
 		}
+	}
+	if c.sock != nil {
+		return c.sock.write(p)
 	}
 	return c.Conn.Write(p)
 }
