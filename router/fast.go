@@ -94,6 +94,7 @@ func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	go fs.fallback.Serve(fs.handoff)
+	fs.clock.set(time.Now())
 	go fs.sweep()
 
 	var retry time.Duration
@@ -131,6 +132,7 @@ type fastServer struct {
 	handoff  *handoffListener
 	done     chan struct{}
 	maxConns int
+	clock    coarseClock // set by sweep
 
 	// handOffAll sends every valid request to net/http, as if each needed it: the tests run
 	// the same conformance cases through both paths with it.
@@ -171,7 +173,7 @@ func (fs *fastServer) newConn(c net.Conn) *fastConn {
 	if err != nil {
 		ip = ""
 	}
-	tc := &timedConn{Conn: c, writeTimeout: fs.rt.clientTimeout()}
+	tc := newTimedConn(c, &fs.clock, 0, fs.rt.clientTimeout())
 	fc := &fastConn{
 		fs:       fs,
 		c:        tc,
@@ -240,6 +242,7 @@ func (fs *fastServer) sweep() {
 		}
 		t := fs.rt.table.Load()
 		now := time.Now()
+		fs.clock.set(now)
 		fs.pools.Range(func(k, v any) bool {
 			routed := false
 			for _, b := range t.routes {
@@ -387,8 +390,7 @@ func (fc *fastConn) serve() {
 			}
 			// The deadline is set before the connection shows as idle, so a shutdown that sees
 			// it idle sets its own, past deadline after this one.
-			fc.c.readTimeout = 0
-			fc.c.setReadDeadline(time.Now().Add(fastIdleTimeout))
+			fc.c.readWithin(fastIdleTimeout)
 			fc.idle.Store(true)
 			if fc.fs.closing.Load() {
 				return
@@ -401,8 +403,7 @@ func (fc *fastConn) serve() {
 		if !http1.HeadBuffered(fc.br) {
 			// Only a head that arrives in pieces needs the tighter deadline; skipping it saves
 			// a timer update on almost every request.
-			fc.c.readTimeout = 0
-			fc.c.setReadDeadline(time.Now().Add(fastHeaderTimeout))
+			fc.c.readWithin(fastHeaderTimeout)
 		}
 		var err error
 		fc.head, err = http1.ReadHead(fc.br, fc.head[:0])
@@ -422,7 +423,6 @@ func (fc *fastConn) serve() {
 		}
 		// A body may take as long as the client likes, as long as it keeps coming.
 		fc.c.readTimeout = fc.fs.rt.clientTimeout()
-		fc.c.fullReadTimeout()
 		if fc.fs.handOffAll || req.Upgrade || req.Expect || req.HTTP10 || fc.head[req.Target.Start] != '/' {
 			handedOff = fc.handOff()
 			return

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,10 +51,9 @@ func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if uc.c.readBy.Before(time.Now()) {
+		if !uc.c.readBy.IsZero() && uc.c.readBy.Before(uc.c.clock.now(uc.c.readTimeout)) {
 			// Its last read's deadline passed while it sat idle; the probe would see only that.
-			uc.c.Conn.SetReadDeadline(time.Time{})
-			uc.c.readBy = time.Time{}
+			uc.c.clearReadDeadline()
 		}
 		if uc.probe == nil || uc.probe() == probeQuiet {
 			return uc
@@ -111,45 +111,88 @@ func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
 		return nil, err
 	}
 	d := fs.rt.upstreamTimeout()
-	tc := &timedConn{Conn: c, readTimeout: d, writeTimeout: d}
-	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: newProbe(c)}, nil
+	tc := newTimedConn(c, &fs.clock, d, d)
+	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: tc.prober()}, nil
 }
 
 // timedConn is a connection whose reads and writes each fail once they have waited their
 // timeout without progress, give or take 1/64 of it: the deadline moves only when it would
-// move by more than that, so a stream of reads or writes, or a run of requests, costs a clock
-// read each and a timer update about once a second (with the default 60s).
+// move by more than that, so a stream of reads or writes, or a run of requests, costs a read of
+// the coarse clock each and a timer update about once a second (with the default 60s).
 type timedConn struct {
 	net.Conn
+	clock                     *coarseClock  // nil: the system's
 	readTimeout, writeTimeout time.Duration // 0: the caller manages the deadline
-	readBy, writeBy           time.Time
+	readBy, writeBy           time.Time     // the deadlines armed
+	readFor                   time.Duration // the timeout readBy was armed for; 0: the caller's own
+	sock                      *sockIO       // reads and writes the socket directly; nil: through Conn
+}
+
+func newTimedConn(c net.Conn, clock *coarseClock, readTimeout, writeTimeout time.Duration) *timedConn {
+	return &timedConn{Conn: c, clock: clock, readTimeout: readTimeout, writeTimeout: writeTimeout, sock: newSockIO(c)}
 }
 
 func (c *timedConn) Read(p []byte) (int, error) {
 	if d := c.readTimeout; d > 0 {
-		if by := time.Now().Add(d); by.Sub(c.readBy) > d/64 {
-			c.readBy = by
+		if by := c.clock.now(d).Add(d); c.readFor != d || by.Sub(c.readBy) > d/64 {
+			c.readBy, c.readFor = by, d
 			c.Conn.SetReadDeadline(by)
 		}
+	}
+	if c.sock != nil {
+		return c.sock.read(p)
 	}
 	return c.Conn.Read(p)
 }
 
 func (c *timedConn) Write(p []byte) (int, error) {
 	if d := c.writeTimeout; d > 0 {
-		if by := time.Now().Add(d); by.Sub(c.writeBy) > d/64 {
+		if by := c.clock.now(d).Add(d); by.Sub(c.writeBy) > d/64 {
 			c.writeBy = by
 			c.Conn.SetWriteDeadline(by)
 		}
 	}
+	if c.sock != nil {
+		return c.sock.write(p)
+	}
 	return c.Conn.Write(p)
 }
 
-// setReadDeadline sets a deadline of the caller's, which the next timed read replaces.
-func (c *timedConn) setReadDeadline(t time.Time) {
-	c.readBy = time.Time{}
-	c.Conn.SetReadDeadline(t)
+// readWithin arms a deadline d from now for a wait of the caller's own (reads then time out by
+// it alone), unless the deadline armed already is within d/64 of it: a run of requests waited for
+// with the same timeout costs no timer update.
+func (c *timedConn) readWithin(d time.Duration) {
+	c.readTimeout = 0
+	by := c.clock.now(d).Add(d)
+	if c.readFor == 0 && by.Sub(c.readBy).Abs() <= d/64 {
+		return
+	}
+	c.readBy, c.readFor = by, 0
+	c.Conn.SetReadDeadline(by)
 }
 
-// fullReadTimeout makes the next read arm a deadline of its own.
-func (c *timedConn) fullReadTimeout() { c.readBy = time.Time{} }
+// clearReadDeadline removes the read deadline.
+func (c *timedConn) clearReadDeadline() {
+	c.readBy, c.readFor = time.Time{}, 0
+	c.Conn.SetReadDeadline(time.Time{})
+}
+
+// coarseClock is the time as of the fast server's latest sweep. The fast path reads the time
+// several times per request, to move deadlines and to date pooled connections, and the system
+// clock costs two calls per reading, a few percent of a request's CPU. The coarse clock lags by
+// up to fastSweepEvery (more on a starved machine), so it serves only durations for which that
+// is within the deadlines' own slack of 1/64.
+type coarseClock struct{ ns atomic.Int64 }
+
+func (c *coarseClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+// now returns the time, for measuring a duration of d: the coarse clock's when d is long enough
+// for its lag not to matter, else the system clock's.
+func (c *coarseClock) now(d time.Duration) time.Time {
+	if c != nil && d >= 64*fastSweepEvery {
+		if ns := c.ns.Load(); ns != 0 {
+			return time.Unix(0, ns)
+		}
+	}
+	return time.Now()
+}

@@ -356,7 +356,7 @@ func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamCon
 			return false // the answer was cut short: closing tells the client so
 		}
 	} else {
-		fc.fs.pool(a.backend).put(uc, time.Now())
+		fc.fs.pool(a.backend).put(uc, fc.fs.clock.now(fastIdleTimeout))
 	}
 	return keepClient
 }
