@@ -211,6 +211,9 @@ func earlyAnswerToExpect(t *testing.T, _ string, _ *scriptVersion, f conformance
 	io.WriteString(c, "POST /login HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
+	for err == nil && resp.StatusCode < 200 {
+		resp, err = http.ReadResponse(br, nil) // a 100 Continue, if the router asked for the body
+	}
 	if err != nil {
 		t.Fatalf("no answer: %v", err)
 	}
@@ -220,7 +223,7 @@ func earlyAnswerToExpect(t *testing.T, _ string, _ *scriptVersion, f conformance
 	}
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := br.ReadByte(); err != io.EOF {
-		t.Errorf("after its answer, the connection stays open (read: %v): the router waits forever for a body it never asked for", err)
+		t.Errorf("after its answer, the connection stays open (read: %v): the router waits without limit for a body the version did not want", err)
 	}
 }
 
