@@ -95,6 +95,9 @@ func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
 		// OPTIONS * goes to the Router like any request: net/http's own answer to it would
 		// keep the connection open, and what came next on it would be read unjudged.
 		DisableGeneralOptionsHandler: true,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, replayConnKey{}, c)
+		},
 	}
 	go fs.fallback.Serve(fs.handoff)
 	fs.clock.set(time.Now())
@@ -296,12 +299,29 @@ func (l *handoffListener) Addr() net.Addr { return l.addr }
 // replayConn is a client connection whose first bytes were already read by the fast path.
 type replayConn struct {
 	net.Conn
-	r      io.Reader
-	closed func()
-	once   sync.Once
+	r        io.Reader
+	closed   func()
+	once     sync.Once
+	lingerBy atomic.Int64 // Unix nanoseconds after which reads fail; 0: no such limit
 }
 
-func (c *replayConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// replayConnKey is the request context's key to its replayConn.
+type replayConnKey struct{}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if by := c.lingerBy.Load(); by != 0 {
+		// Set at every read: net/http clears deadlines of its own when it stops a read.
+		c.Conn.SetReadDeadline(time.Unix(0, by))
+	}
+	return c.r.Read(p)
+}
+
+// linger limits what is left to read on the connection, once its answer is out, to what
+// arrives before t.
+func (c *replayConn) linger(t time.Time) {
+	c.lingerBy.Store(t.UnixNano())
+	c.Conn.SetReadDeadline(t)
+}
 
 func (c *replayConn) Close() error {
 	err := c.Conn.Close()
@@ -319,7 +339,9 @@ func (rt *Router) serveHandedOff(w http.ResponseWriter, r *http.Request) {
 	cw := &closingWriter{ResponseWriter: w}
 	rt.ServeHTTP(cw, r)
 	if !cw.switched {
-		http.NewResponseController(w).SetReadDeadline(time.Now().Add(lingerTime))
+		if rc, ok := r.Context().Value(replayConnKey{}).(*replayConn); ok {
+			rc.linger(time.Now().Add(lingerTime))
+		}
 	}
 }
 
