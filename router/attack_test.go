@@ -84,13 +84,16 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "pipelined after a refusal", send: post("Content-Length: 1\r\nContent-Length: 2\r\n", "ab") + smuggled, want: []int{400}, neverAsked: []string{"/smuggled"}},
 		{name: "fifty pipelined requests", send: strings.Repeat("GET /x HTTP/1.1\r\nHost: a\r\n\r\n", 50) + okHead, want: slices.Repeat([]int{200}, 51)},
 
-		// OPTIONS * goes to net/http like any target not starting with '/'; the connection must
-		// close after it all the same, so what follows is judged by the fast path or not read.
-		{name: "OPTIONS * then a pipelined request", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + smuggled, want: []int{200}, neverAsked: []string{"/smuggled"}},
-		{name: "OPTIONS * then CL and TE", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"), want: []int{200}, neverAsked: []string{"/p"}},
-		{name: "OPTIONS * then the HTTP/2 preface", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", want: []int{200}, lacks: []string{"PRI *"}},
-		{name: "OPTIONS * then CONNECT", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", want: []int{200}, lacks: []string{"CONNECT a:443"}},
-		{name: "OPTIONS * then 300 header lines", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /many HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\n", 300) + "\r\n", want: []int{200}, neverAsked: []string{"/many"}},
+		// OPTIONS * is forwarded like any request, the version seeing the asterisk, and what
+		// follows it on the connection is judged like any request (on the net/http path, the
+		// connection closes after it).
+		{name: "OPTIONS * then a pipelined request", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + okHead, want: []int{200, 200}, wantNet: []int{200}, has: []string{"OPTIONS * host=a"}},
+		{name: "OPTIONS * then CL and TE", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n" + post("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"+smuggled), want: []int{200, 400}, wantNet: []int{200}, neverAsked: []string{"/p", "/smuggled"}},
+		{name: "OPTIONS * then the HTTP/2 preface", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", want: []int{200, 505}, wantNet: []int{200}, lacks: []string{"PRI *"}},
+		{name: "OPTIONS * then CONNECT", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", want: []int{200, 405}, wantNet: []int{200}, lacks: []string{"CONNECT a:443"}},
+		{name: "OPTIONS * then 300 header lines", send: "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /many HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-A: 1\r\n", 300) + "\r\n", want: []int{200, 431}, wantNet: []int{200}, neverAsked: []string{"/many"}},
+		{name: "OPTIONS with a path is not OPTIONS *", send: "OPTIONS /* HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{200}, has: []string{"OPTIONS /* host=a"}},
+		{name: "GET *", send: "GET * HTTP/1.1\r\nHost: a\r\n\r\n" + smuggled, want: []int{400}, neverAsked: []string{"/smuggled"}},
 
 		// Limits, at and beyond the edge.
 		{name: "128 header lines", send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X-A: 1\r\n", 126) + "\r\n", want: []int{200}},
@@ -190,6 +193,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "early answer to Expect closes", run: earlyAnswerToExpect},
 		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
 		{name: "idle WebSocket closes", run: idleTunnel},
+		{name: "busy WebSocket outlives the timeouts", run: busyTunnel},
 	}
 	return cases
 }
@@ -273,5 +277,54 @@ func idleTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
 	case <-closed:
 	case <-time.After(time.Until(deadline)):
 		t.Error("the version's end of a silent tunnel stays open")
+	}
+}
+
+// busyTunnel: a WebSocket whose bytes keep moving, one way only for a while, stays open well
+// past the client and upstream timeouts: the limit is on silence, not on the tunnel's age.
+func busyTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		// Echo each byte once a 'q' (question) arrives; say nothing for the others.
+		for {
+			b, err := br.ReadByte()
+			if err != nil {
+				return
+			}
+			if b == 'q' {
+				c.Write([]byte{'a'})
+			}
+		}
+	})
+	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, v)
+	c := dialFront(t, addr)
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %v: %v", resp, err)
+	}
+	// 1.2 s of traffic, four times the timeouts: questions answered, then statements only.
+	for i := 0; i < 12; i++ {
+		time.Sleep(100 * time.Millisecond)
+		if i < 6 {
+			io.WriteString(c, "q")
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if b, err := br.ReadByte(); err != nil || b != 'a' {
+				t.Fatalf("question %d: read %q, %v: the tunnel closed while in use", i, b, err)
+			}
+			continue
+		}
+		if _, err := io.WriteString(c, "s"); err != nil {
+			t.Fatalf("statement %d: %v: the tunnel closed while in use", i, err)
+		}
+	}
+	io.WriteString(c, "q")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := br.ReadByte(); err != nil || b != 'a' {
+		t.Fatalf("last question: read %q, %v: the tunnel closed while the client kept talking", b, err)
 	}
 }
