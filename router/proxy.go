@@ -192,7 +192,7 @@ func (fc *fastConn) writeRequest(uc *upstreamConn, req *http1.Request) error {
 	var err error
 	switch {
 	case req.Chunked:
-		err = http1.CopyChunked(bw, fc.br)
+		err = http1.CopyChunked(bw, fc.br, nil) // request trailers are dropped, as nginx and net/http do
 	case req.ContentLength > 0:
 		err = http1.CopyN(bw, fc.br, req.ContentLength)
 	}
@@ -341,7 +341,7 @@ func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamCon
 	switch {
 	case noBody:
 	case resp.Chunked:
-		err = http1.CopyChunked(bw, uc.br)
+		err = http1.CopyChunked(bw, uc.br, http1.TrailerAllowed)
 	case resp.ContentLength > 0:
 		err = http1.CopyN(bw, uc.br, resp.ContentLength)
 	case closeDelimited:

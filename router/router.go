@@ -381,7 +381,7 @@ func modifyResponse(resp *http.Response) error {
 		a.tunnel = newTunnel(rwc, a.watchdog.timeout)
 		resp.Body = a.tunnel
 	case resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols:
-		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}
+		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog, resp: resp}
 	}
 	if a.setCookie {
 		// Written from the version that answered: a retry may have moved the request.

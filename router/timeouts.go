@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicehq/sluice/router/internal/http1"
 )
 
 // The net/http path's time limits, the same as the fast path's: each wait on the client and
@@ -63,16 +65,27 @@ func (b *clientBody) failed() error {
 	return b.err
 }
 
-// upstreamBody is a response body from a version: each read may wait up to the upstream timeout.
+// upstreamBody is a response body from a version: each read may wait up to the upstream
+// timeout. At its end, the fields that may not travel in a trailer leave the response's
+// trailers, as on the fast path.
 type upstreamBody struct {
 	io.ReadCloser
 	watchdog *watchdog
+	resp     *http.Response
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	b.watchdog.arm()
 	defer b.watchdog.disarm()
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		for name := range b.resp.Trailer {
+			if !http1.TrailerAllowed([]byte(name)) {
+				delete(b.resp.Trailer, name)
+			}
+		}
+	}
+	return n, err
 }
 
 // timedWriter bounds each write to the client, and each flush, by the client timeout.

@@ -67,9 +67,10 @@ func CopyAll(dst *bufio.Writer, src *bufio.Reader) error {
 	}
 }
 
-// CopyChunked passes a chunked body from src to dst, chunk by chunk, with its trailer section.
-// Chunk extensions are dropped and sizes rewritten, so what reaches dst is well-formed.
-func CopyChunked(dst *bufio.Writer, src *bufio.Reader) error {
+// CopyChunked passes a chunked body from src to dst, chunk by chunk, with the fields of its
+// trailer section that keep allows (none when keep is nil). Chunk extensions are dropped and
+// sizes rewritten, so what reaches dst is well-formed.
+func CopyChunked(dst *bufio.Writer, src *bufio.Reader, keep func(name []byte) bool) error {
 	var num [20]byte
 	for {
 		line, err := readLine(dst, src)
@@ -113,6 +114,9 @@ func CopyChunked(dst *bufio.Writer, src *bufio.Reader) error {
 			colon := bytes.IndexByte(line, ':')
 			if colon <= 0 || !isToken(line[:colon]) || !isFieldText(line[colon+1:]) {
 				return ErrBadChunk
+			}
+			if keep == nil || !keep(line[:colon]) {
+				continue
 			}
 			if _, err := dst.Write(line); err != nil {
 				return errors.Join(ErrWrite, err)
@@ -180,4 +184,40 @@ func parseChunkSize(line []byte) (int64, bool) {
 		}
 	}
 	return n, true
+}
+
+// TrailerAllowed reports whether a field may travel in a trailer section: not one that frames
+// the message, routes it, authenticates it or describes its content (RFC 9110, section 6.5.1),
+// which a recipient that merges trailers into the header would otherwise take from the end of
+// a body. The list is net/http's own.
+func TrailerAllowed(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return !EqualFold(name, "Te")
+	case 4:
+		return !EqualFold(name, "Host")
+	case 5:
+		return !EqualFold(name, "Range") && !EqualFold(name, "Realm")
+	case 6:
+		return !EqualFold(name, "Expect") && !EqualFold(name, "Pragma")
+	case 7:
+		return !EqualFold(name, "Trailer")
+	case 10:
+		return !EqualFold(name, "Connection") && !EqualFold(name, "Keep-Alive")
+	case 12:
+		return !EqualFold(name, "Content-Type") && !EqualFold(name, "Max-Forwards")
+	case 13:
+		return !EqualFold(name, "Authorization") && !EqualFold(name, "Cache-Control") && !EqualFold(name, "Content-Range")
+	case 14:
+		return !EqualFold(name, "Content-Length")
+	case 16:
+		return !EqualFold(name, "Content-Encoding") && !EqualFold(name, "Proxy-Connection") && !EqualFold(name, "Www-Authenticate")
+	case 17:
+		return !EqualFold(name, "Transfer-Encoding")
+	case 18:
+		return !EqualFold(name, "Proxy-Authenticate")
+	case 19:
+		return !EqualFold(name, "Proxy-Authorization")
+	}
+	return true
 }

@@ -20,7 +20,7 @@ func requestEnd(br *bufio.Reader, req *Request) (accepted bool) {
 	discard := bufio.NewWriter(io.Discard)
 	switch {
 	case req.Chunked:
-		err = CopyChunked(discard, br)
+		err = CopyChunked(discard, br, TrailerAllowed)
 	case req.ContentLength > 0:
 		err = CopyN(discard, br, req.ContentLength)
 	}
@@ -110,7 +110,7 @@ func FuzzResponseFraming(f *testing.F) {
 			switch {
 			case BodyLess(resp.Status, head):
 			case resp.Chunked:
-				err = CopyChunked(discard, br1)
+				err = CopyChunked(discard, br1, TrailerAllowed)
 			case resp.ContentLength >= 0:
 				err = CopyN(discard, br1, resp.ContentLength)
 			default:
@@ -154,13 +154,13 @@ func FuzzCopyChunked(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
 		w := bufio.NewWriter(&out)
-		if err := CopyChunked(w, bufio.NewReaderSize(bytes.NewReader(data), 16)); err != nil {
+		if err := CopyChunked(w, bufio.NewReaderSize(bytes.NewReader(data), 16), TrailerAllowed); err != nil {
 			return
 		}
 		w.Flush()
 		var again bytes.Buffer
 		w2 := bufio.NewWriter(&again)
-		if err := CopyChunked(w2, bufio.NewReader(bytes.NewReader(out.Bytes()))); err != nil {
+		if err := CopyChunked(w2, bufio.NewReader(bytes.NewReader(out.Bytes())), TrailerAllowed); err != nil {
 			t.Fatalf("copy of %q is not well-formed: %q: %v", data, out.Bytes(), err)
 		}
 		w2.Flush()
