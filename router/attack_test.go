@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -203,6 +204,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		// Steps.
 		{name: "early answer to Expect closes", run: earlyAnswerToExpect},
 		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
+		{name: "a refused upload still sending gets its answer", run: refusedUploadStillSending},
 		{name: "idle WebSocket closes", run: idleTunnel},
 		{name: "busy WebSocket outlives the timeouts", run: busyTunnel},
 	}
@@ -337,5 +339,37 @@ func busyTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if b, err := br.ReadByte(); err != nil || b != 'a' {
 		t.Fatalf("last question: read %q, %v: the tunnel closed while the client kept talking", b, err)
+	}
+}
+
+// refusedUploadStillSending: a client streams a large chunked upload whose framing breaks early
+// and goes on sending, as a client that writes its whole request before reading does. It must
+// read the router's 400, not a reset that destroyed it.
+func refusedUploadStillSending(t *testing.T, addr string, _ *scriptVersion, f conformanceFront) {
+	c := dialFront(t, addr)
+	go func() {
+		io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX\r\n")
+		junk := bytes.Repeat([]byte("0123456789abcdef"), 4<<10)
+		for i := 0; i < 128; i++ { // 8 MiB, far more than the sockets buffer
+			if _, err := c.Write(junk); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to a broken upload that kept coming: %v", err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("answered %d, want 400", resp.StatusCode)
+	}
+	// The router ends its side with a FIN and reads on for a while: a close with the upload's
+	// bytes unread would have sent a reset instead, which over a real network can overtake the
+	// answer.
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("after the answer: %v, want the end of the connection, not a reset", err)
 	}
 }

@@ -323,8 +323,14 @@ func (c *replayConn) linger(t time.Time) {
 	c.Conn.SetReadDeadline(t)
 }
 
+// Close closes the connection, lingering as the fast path does once an answer went out.
 func (c *replayConn) Close() error {
-	err := c.Conn.Close()
+	var err error
+	if c.lingerBy.Load() != 0 {
+		lingerClose(c.Conn)
+	} else {
+		err = c.Conn.Close()
+	}
 	c.once.Do(c.closed)
 	return err
 }
@@ -477,6 +483,10 @@ func (fc *fastConn) serve() {
 			return
 		}
 		if err := fc.bw.Flush(); err != nil || !keep {
+			// A client whose body may not all have been read, or which sent more requests
+			// than it will get answers to, may still be sending: closing under it could reset
+			// the connection before it reads its answer.
+			fc.linger = err == nil && (req.HasBody() || fc.br.Buffered() > 0)
 			return
 		}
 	}
