@@ -97,6 +97,14 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "OPTIONS with a path is not OPTIONS *", send: "OPTIONS /* HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", want: []int{200}, has: []string{"OPTIONS /* host=a"}},
 		{name: "GET *", send: "GET * HTTP/1.1\r\nHost: a\r\n\r\n" + smuggled, want: []int{400}, neverAsked: []string{"/smuggled"}},
 
+		// Empty lines before a request line are skipped (RFC 9112, section 2.2), as nginx does:
+		// old clients send a CRLF after a POST body.
+		{name: "empty line before a request", send: "\r\n" + okHead, want: []int{200}},
+		{name: "empty lines and a bare LF before a request", send: "\r\n\n\r\n" + okHead, want: []int{200}},
+		{name: "CRLF after a body, before the next request", send: post("Content-Length: 2\r\n", "hi") + "\r\n" + okHead, want: []int{200, 200}, wantNet: []int{200}},
+		{name: "64 KB of empty lines", send: strings.Repeat("\r\n", 33<<10) + okHead, want: []int{431}},
+		{name: "a CR alone before a request", send: "\r" + okHead, want: []int{400}},
+
 		// Limits, at and beyond the edge.
 		{name: "128 header lines", send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X-A: 1\r\n", 126) + "\r\n", want: []int{200}},
 		{name: "129 header lines", send: "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" + strings.Repeat("X-A: 1\r\n", 127) + "\r\n", want: []int{431}},

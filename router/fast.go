@@ -454,7 +454,7 @@ func (fc *fastConn) serve() {
 			fc.c.readWithin(fastHeaderTimeout)
 		}
 		var err error
-		fc.head, err = http1.ReadHead(fc.br, fc.head[:0])
+		fc.head, err = http1.ReadRequestHead(fc.br, fc.head[:0])
 		if err == nil {
 			err = req.Parse(fc.head)
 		}

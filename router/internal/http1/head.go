@@ -78,9 +78,40 @@ func ReadHead(br *bufio.Reader, head []byte) ([]byte, error) {
 	}
 }
 
-// HeadBuffered reports whether the whole of the next head is already in br's buffer.
+// ReadRequestHead is ReadHead for a request: empty lines before the request line are skipped,
+// as RFC 9112 (section 2.2) asks of a server and nginx does, and count against MaxHead.
+func ReadRequestHead(br *bufio.Reader, head []byte) ([]byte, error) {
+	for skipped := 0; ; {
+		b, err := br.Peek(1)
+		if err != nil {
+			return head, err
+		}
+		n := 0
+		switch b[0] {
+		case '\n':
+			n = 1
+		case '\r':
+			if b, err = br.Peek(2); err != nil {
+				return head, err
+			}
+			if b[1] == '\n' {
+				n = 2
+			}
+		}
+		if n == 0 {
+			return ReadHead(br, head)
+		}
+		if skipped += n; skipped > MaxHead {
+			return head, ErrHeadTooLarge
+		}
+		br.Discard(n)
+	}
+}
+
+// HeadBuffered reports whether the whole of the next request head is already in br's buffer.
 func HeadBuffered(br *bufio.Reader) bool {
 	b, _ := br.Peek(br.Buffered())
+	b = bytes.TrimLeft(b, "\r\n") // empty lines before it
 	return bytes.Contains(b, []byte("\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
