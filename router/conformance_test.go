@@ -345,6 +345,9 @@ func conformanceCases(t *testing.T) []conformanceCase {
 		}, send: "GET / HTTP/1.1\r\nHost: a\r\n\r\n", want: []int{504}},
 		{name: "request body stalls", options: short, send: "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello", want: []int{408}},
 		{name: "chunked request body stalls", options: short, send: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", want: []int{408}},
+		{name: "request head stalls", options: Options{HeaderTimeout: 300 * time.Millisecond}, send: "GET / HTTP/1.1\r\nHost: a\r\nX-A: 1", want: []int{}},
+		{name: "request head stalls after empty lines", options: Options{HeaderTimeout: 300 * time.Millisecond}, send: "\r\n\r\n", want: []int{}},
+		{name: "request head trickles", options: Options{HeaderTimeout: 300 * time.Millisecond}, run: headTrickles},
 
 		// Steps.
 		{name: "stray bytes a while after the answer", run: strayBytesLater},
@@ -372,7 +375,7 @@ func runConformance(t *testing.T, f conformanceFront, tc conformanceCase) {
 			if tc.wantNet != nil {
 				want = tc.wantNet
 			}
-			want = want[:1] // net/http serves one request per handed-off connection
+			want = want[:min(len(want), 1)] // net/http serves one request per handed-off connection
 		}
 		if got := statuses(answers); !slices.Equal(got, want) {
 			t.Errorf("answers %v, want %v then the connection closed; got\n%q", got, want, limit(raw))
@@ -719,4 +722,29 @@ func dialFront(t *testing.T, addr string) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	return c
+}
+
+// headTrickles: a client sends its head a byte every 20 ms, never finishing it (slowloris).
+// However steadily it comes, the head must be in within the header timeout: the connection
+// closes.
+func headTrickles(t *testing.T, addr string, _ *scriptVersion, _ conformanceFront) {
+	c := dialFront(t, addr)
+	head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-Slow: 1\r\n", 1000)
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; i < len(head); i++ {
+		if _, err := c.Write([]byte{head[i]}); err != nil {
+			return // closed under the writes: what should happen
+		}
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil && !isTimeout(err) {
+			return // closed
+		} else if err == nil {
+			t.Fatalf("the router answered a head that never ended: %q", b[:])
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	t.Fatal("a head trickling in for 20 s was never cut off (header timeout 300 ms)")
 }

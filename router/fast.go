@@ -33,9 +33,6 @@ import (
 // request head the fast path has not judged.
 
 const (
-	// fastHeaderTimeout bounds reading a request head once its first byte came, as
-	// http.Server.ReadHeaderTimeout does.
-	fastHeaderTimeout = 10 * time.Second
 	// fastIdleTimeout closes a client connection that sends no new request for this long, and
 	// retires a pooled connection to a version idle for this long (http.Transport's default).
 	fastIdleTimeout = 90 * time.Second
@@ -88,7 +85,7 @@ func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
 	fs.handoff = &handoffListener{addr: ln.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
 	fs.fallback = &http.Server{
 		Handler:           http.HandlerFunc(rt.serveHandedOff),
-		ReadHeaderTimeout: fastHeaderTimeout,
+		ReadHeaderTimeout: rt.headerTimeout(),
 		IdleTimeout:       fastIdleTimeout,
 		MaxHeaderBytes:    http1.MaxHead,
 		ErrorLog:          log.New(io.Discard, "", 0),
@@ -451,7 +448,7 @@ func (fc *fastConn) serve() {
 		if !http1.HeadBuffered(fc.br) {
 			// Only a head that arrives in pieces needs the tighter deadline; skipping it saves
 			// a timer update on almost every request.
-			fc.c.readWithin(fastHeaderTimeout)
+			fc.c.readWithin(fc.fs.rt.headerTimeout())
 		}
 		var err error
 		fc.head, err = http1.ReadRequestHead(fc.br, fc.head[:0])

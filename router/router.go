@@ -59,6 +59,9 @@ type Options struct {
 	// nginx's proxy_read_timeout and proxy_send_timeout. Long polls and server-sent events
 	// that stay silent for longer need a larger value, or a heartbeat.
 	UpstreamTimeout time.Duration
+	// HeaderTimeout bounds reading a request head once its first byte came (then the
+	// connection closes). If zero, 10s is used (nginx's client_header_timeout is 60s).
+	HeaderTimeout time.Duration
 	// MaxConns caps the client connections ServeFast keeps open. At the cap it closes idle
 	// keep-alive connections to make room, as nginx does, and otherwise leaves new ones
 	// waiting in the listen backlog. If zero, 4096 is used.
@@ -67,6 +70,9 @@ type Options struct {
 
 func (rt *Router) clientTimeout() time.Duration {
 	return orDefault(rt.opts.ClientTimeout, 60*time.Second)
+}
+func (rt *Router) headerTimeout() time.Duration {
+	return orDefault(rt.opts.HeaderTimeout, 10*time.Second)
 }
 func (rt *Router) upstreamTimeout() time.Duration {
 	return orDefault(rt.opts.UpstreamTimeout, 60*time.Second)
