@@ -273,22 +273,10 @@ func answerThenClose(t *testing.T, addr, head string, want int) {
 // (nginx applies proxy_read_timeout to tunnels too).
 func idleTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
 	closed := make(chan struct{})
-	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
-		if _, err := http.ReadRequest(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	c, br, _ := openTunnel(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, func(c net.Conn, br *bufio.Reader) {
 		io.Copy(io.Discard, br)
 		close(closed)
 	})
-	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, v)
-	c := dialFront(t, addr)
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %v: %v", resp, err)
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	c.SetReadDeadline(deadline)
 	if _, err := br.ReadByte(); err != io.EOF {
@@ -304,12 +292,8 @@ func idleTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
 // busyTunnel: a WebSocket whose bytes keep moving, one way only for a while, stays open well
 // past the client and upstream timeouts: the limit is on silence, not on the tunnel's age.
 func busyTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
-	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
-		if _, err := http.ReadRequest(br); err != nil {
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-		// Echo each byte once a 'q' (question) arrives; say nothing for the others.
+	c, br, _ := openTunnel(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, func(c net.Conn, br *bufio.Reader) {
+		// Answer each question ('q') with an 'a'; say nothing to the others.
 		for {
 			b, err := br.ReadByte()
 			if err != nil {
@@ -320,14 +304,6 @@ func busyTunnel(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
 			}
 		}
 	})
-	addr := frontFor(t, f, Options{ClientTimeout: 300 * time.Millisecond, UpstreamTimeout: 300 * time.Millisecond}, v)
-	c := dialFront(t, addr)
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %v: %v", resp, err)
-	}
 	// 1.2 s of traffic, four times the timeouts: questions answered, then statements only.
 	for i := 0; i < 12; i++ {
 		time.Sleep(100 * time.Millisecond)

@@ -675,23 +675,9 @@ func connectionCap(t *testing.T, addr string, _ *scriptVersion, f conformanceFro
 
 // webSocketUpgrade: an upgrade goes through, and then bytes flow both ways on the tunnel.
 func webSocketUpgrade(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
-	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
-		r, err := http.ReadRequest(br)
-		if err != nil || r.Header.Get("Upgrade") != "websocket" {
-			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-			return
-		}
-		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+	c, br, resp := openTunnel(t, f, Options{}, func(c net.Conn, br *bufio.Reader) {
 		io.Copy(c, br) // echo
 	})
-	addr := frontFor(t, f, Options{}, v)
-	c := dialFront(t, addr)
-	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("upgrade answered %v: %v", resp, err)
-	}
 	if strings.Contains(strings.ToLower(resp.Header.Get("Connection")), "close") {
 		t.Errorf("the 101 says Connection: %s", resp.Header.Get("Connection"))
 	}
@@ -702,6 +688,30 @@ func webSocketUpgrade(t *testing.T, _ string, _ *scriptVersion, f conformanceFro
 			t.Fatalf("tunnel echoed %q, %v; want %q", got, err, msg)
 		}
 	}
+}
+
+// openTunnel opens a WebSocket through a router with opts on front f to a version that answers
+// the upgrade with a 101 and then runs tunnel on its end. It returns the client's end, past
+// the 101.
+func openTunnel(t *testing.T, f conformanceFront, opts Options, tunnel func(c net.Conn, br *bufio.Reader)) (net.Conn, *bufio.Reader, *http.Response) {
+	t.Helper()
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		r, err := http.ReadRequest(br)
+		if err != nil || r.Header.Get("Upgrade") != "websocket" {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		tunnel(c, br)
+	})
+	c := dialFront(t, frontFor(t, f, opts, v))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %v: %v", resp, err)
+	}
+	return c, br, resp
 }
 
 // frontFor serves a new router with opts on front f, in front of the version at url.
