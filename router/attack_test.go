@@ -213,6 +213,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "early answer to Expect closes", run: earlyAnswerToExpect},
 		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
 		{name: "a refused upload still sending gets its answer", run: refusedUploadStillSending},
+		{name: "a version refusing a large upload early is heard", run: versionRefusesUpload},
 		{name: "idle WebSocket closes", run: idleTunnel},
 		{name: "busy WebSocket outlives the timeouts", run: busyTunnel},
 	}
@@ -355,5 +356,44 @@ func refusedUploadStillSending(t *testing.T, addr string, _ *scriptVersion, f co
 	// answer.
 	if _, err := br.ReadByte(); err != io.EOF {
 		t.Errorf("after the answer: %v, want the end of the connection, not a reset", err)
+	}
+}
+
+// versionRefusesUpload: a version answers a large upload at once, without reading it (a 401 for
+// a missing token, a 413 of its own), and closes, as net/http servers do when more than 256 KB
+// of a body would be left unread; writing the rest of the body to it then fails. The client
+// must get the version's answer, as nginx and the net/http path give it: a 502 would tell the
+// user the version is broken when it refused the request.
+func versionRefusesUpload(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+		// Then it closes as net/http's server does: its side first, and the whole connection
+		// half a second later, with the upload's bytes unread (a reset).
+		c.(*net.TCPConn).CloseWrite()
+		time.Sleep(500 * time.Millisecond)
+	})
+	addr := frontFor(t, f, Options{}, v)
+	c := dialFront(t, addr)
+	const size = 32 << 20 // far more than the sockets buffer
+	go func() {
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upload the version refused: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("answered %d %q, want the version's 401: the version answered before the upload ended", resp.StatusCode, body)
 	}
 }
