@@ -214,6 +214,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "unread body after a 503 closes", run: unreadBodyAfterRefusal},
 		{name: "a refused upload still sending gets its answer", run: refusedUploadStillSending},
 		{name: "a version refusing a large upload early is heard", run: versionRefusesUpload},
+		{name: "a version refusing an upload it never reads is heard", run: versionRefusesUnreadUpload},
 		{name: "idle WebSocket closes", run: idleTunnel},
 		{name: "busy WebSocket outlives the timeouts", run: busyTunnel},
 	}
@@ -395,5 +396,42 @@ func versionRefusesUpload(t *testing.T, _ string, _ *scriptVersion, f conformanc
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("answered %d %q, want the version's 401: the version answered before the upload ended", resp.StatusCode, body)
+	}
+}
+
+// versionRefusesUnreadUpload: a version answers an upload at once (413) and then neither reads
+// the body nor closes. Its answer is complete; nginx and the net/http path pass it on at once.
+// Holding the client until the upstream timeout and then answering 504 blames the version for
+// not answering, after it did.
+func versionRefusesUnreadUpload(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+		<-done // reads nothing more, and keeps the connection open
+	})
+	addr := frontFor(t, f, Options{UpstreamTimeout: 2 * time.Second}, v)
+	c := dialFront(t, addr)
+	const size = 32 << 20 // far more than the sockets buffer
+	go func() {
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := make([]byte, 64<<10)
+		for sent := 0; sent < size; sent += len(chunk) {
+			if _, err := c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to an upload the version refused: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("answered %d %q, want the version's 413, which it sent before reading the upload", resp.StatusCode, body)
 	}
 }
