@@ -120,7 +120,7 @@ func TestResponseReadAfterRequestBodyClosed(t *testing.T) {
 // wire, until release is closed.
 type heldConns struct {
 	release chan struct{}
-	closed  chan struct{} // closed when a connection is closed
+	closed  chan struct{} // closed once a connection is closed
 
 	mu        sync.Mutex
 	held      bool
@@ -166,6 +166,7 @@ func (c *heldConn) Write(p []byte) (int, error) {
 }
 
 func (c *heldConn) Close() error {
-	c.h.closeOnce.Do(func() { close(c.h.closed) })
-	return c.Conn.Close()
+	err := c.Conn.Close()
+	c.h.closeOnce.Do(func() { close(c.h.closed) }) // once reads can only fail
+	return err
 }
