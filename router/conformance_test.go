@@ -233,7 +233,7 @@ type conformanceCase struct {
 }
 
 func TestConformance(t *testing.T) {
-	cases := conformanceCases(t)
+	cases := append(conformanceCases(t), attackCases(t)...)
 	for _, f := range conformanceFronts {
 		t.Run(f.name, func(t *testing.T) {
 			for _, tc := range cases {

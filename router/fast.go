@@ -92,6 +92,9 @@ func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
 		IdleTimeout:       fastIdleTimeout,
 		MaxHeaderBytes:    http1.MaxHead,
 		ErrorLog:          log.New(io.Discard, "", 0),
+		// OPTIONS * goes to the Router like any request: net/http's own answer to it would
+		// keep the connection open, and what came next on it would be read unjudged.
+		DisableGeneralOptionsHandler: true,
 	}
 	go fs.fallback.Serve(fs.handoff)
 	fs.clock.set(time.Now())
@@ -309,18 +312,35 @@ func (c *replayConn) Close() error {
 // serveHandedOff serves a request the fast path judged and handed to net/http, and closes the
 // connection after it (unless it switched protocols): the next request must be judged by the
 // fast path again, and net/http's parser, which reads some requests differently, never sees it.
+// What is left of a request body nobody read (a version that answered without asking for it,
+// or no version to ask) is read and dropped for a moment only, as in a lingering close: net/http
+// would otherwise wait for it without limit before closing.
 func (rt *Router) serveHandedOff(w http.ResponseWriter, r *http.Request) {
-	rt.ServeHTTP(&closingWriter{ResponseWriter: w}, r)
+	cw := &closingWriter{ResponseWriter: w}
+	rt.ServeHTTP(cw, r)
+	if !cw.switched {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(lingerTime))
+	}
 }
 
 // closingWriter adds Connection: close to a final response that does not switch protocols.
-type closingWriter struct{ http.ResponseWriter }
+type closingWriter struct {
+	http.ResponseWriter
+	switched bool // a 101 went out: the connection is a tunnel now
+}
 
 func (w *closingWriter) WriteHeader(code int) {
 	if code >= 200 {
 		w.Header().Set("Connection", "close")
 	}
 	w.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack hands the connection over for a tunnel, after a 101 (ReverseProxy writes that 101 on
+// the hijacked connection itself).
+func (w *closingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.switched = true
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 func (w *closingWriter) Write(p []byte) (int, error) {
@@ -423,7 +443,7 @@ func (fc *fastConn) serve() {
 		}
 		// A body may take as long as the client likes, as long as it keeps coming.
 		fc.c.readTimeout = fc.fs.rt.clientTimeout()
-		if fc.fs.handOffAll || req.Upgrade || req.Expect || req.HTTP10 || fc.head[req.Target.Start] != '/' {
+		if t := fc.head[req.Target.Start]; fc.fs.handOffAll || req.Upgrade || req.Expect || req.HTTP10 || (t != '/' && t != '*') {
 			handedOff = fc.handOff()
 			return
 		}

@@ -881,3 +881,74 @@ func TestRefusalSurvivesAClientStillSending(t *testing.T) {
 		}
 	}
 }
+
+// countingConn counts the read deadlines set on it.
+type countingConn struct {
+	net.Conn
+	deadlines []time.Time
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.deadlines = append(c.deadlines, t)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// A run of requests waited for with the same timeout arms the timer once; a different wait, or
+// a read with a timeout of its own, arms its own deadline.
+func TestTimedConnArmsDeadlinesOnlyWhenTheyMove(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	cc := &countingConn{Conn: a}
+	clock := &coarseClock{}
+	start := time.Now()
+	clock.set(start)
+	c := newTimedConn(cc, clock, 0, 0)
+
+	c.readWithin(fastIdleTimeout)
+	c.readWithin(fastIdleTimeout)
+	clock.set(start.Add(fastIdleTimeout / 128)) // within the slack: still the same deadline
+	c.readWithin(fastIdleTimeout)
+	if len(cc.deadlines) != 1 || !cc.deadlines[0].Equal(start.Add(fastIdleTimeout)) {
+		t.Fatalf("three idle waits set deadlines %v, want one, at %v", cc.deadlines, start.Add(fastIdleTimeout))
+	}
+	clock.set(start.Add(fastIdleTimeout / 32)) // beyond it: moved
+	c.readWithin(fastIdleTimeout)
+	if len(cc.deadlines) != 2 {
+		t.Fatalf("an idle wait a 32nd of the timeout later set %d deadlines, want 2", len(cc.deadlines))
+	}
+	c.readWithin(fastHeaderTimeout)
+	if len(cc.deadlines) != 3 || !cc.deadlines[2].Equal(start.Add(fastIdleTimeout/32+fastHeaderTimeout)) {
+		t.Fatalf("a head's deadline after an idle wait: %v", cc.deadlines)
+	}
+
+	// A timed read arms its own deadline, whatever the caller armed before.
+	c.readTimeout = 30 * time.Second
+	b.Close() // the pipe's read returns at once, at its end
+	cc.deadlines = nil
+	c.Read(make([]byte, 1))
+	if len(cc.deadlines) != 1 || !cc.deadlines[0].Equal(start.Add(fastIdleTimeout/32+30*time.Second)) {
+		t.Fatalf("a timed read after the caller's deadline set %v, want one deadline 30s on", cc.deadlines)
+	}
+	c.readWithin(fastIdleTimeout)
+	if len(cc.deadlines) != 2 {
+		t.Fatalf("an idle wait after a timed read set %d deadlines, want 2", len(cc.deadlines))
+	}
+}
+
+// The coarse clock serves durations long enough for its lag not to matter, the system clock
+// the others.
+func TestCoarseClockServesOnlyLongDurations(t *testing.T) {
+	clock := &coarseClock{}
+	past := time.Now().Add(-time.Hour)
+	clock.set(past)
+	if got := clock.now(fastIdleTimeout); !got.Equal(past) {
+		t.Fatalf("now for %v: %v, want the coarse %v", fastIdleTimeout, got, past)
+	}
+	if got := clock.now(300 * time.Millisecond); got.Sub(past) < 59*time.Minute {
+		t.Fatalf("now for 300ms: %v, want the system clock's", got)
+	}
+	var none *coarseClock
+	if got := none.now(fastIdleTimeout); got.Sub(past) < 59*time.Minute {
+		t.Fatalf("now without a coarse clock: %v, want the system clock's", got)
+	}
+}

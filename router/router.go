@@ -294,6 +294,7 @@ type attempt struct {
 	setCookie bool // tell the client, in the sticky cookie, the version that answered
 	watchdog  *watchdog
 	body      *clientBody // the request body, if any
+	tunnel    *tunnel     // the version's end, after a 101
 }
 
 // clientBodyErr is the error reading the client's request body, if that is what failed.
@@ -329,7 +330,7 @@ func (rt *Router) serve(w http.ResponseWriter, r *http.Request, a *attempt) {
 		a.body = &clientBody{ReadCloser: r.Body, ctl: ctl, timeout: rt.clientTimeout(), watchdog: a.watchdog}
 		r.Body = a.body
 	}
-	rt.proxy.ServeHTTP(&timedWriter{ResponseWriter: w, ctl: ctl, timeout: rt.clientTimeout()}, r)
+	rt.proxy.ServeHTTP(&timedWriter{ResponseWriter: w, ctl: ctl, timeout: rt.clientTimeout(), a: a}, r)
 }
 
 // finish accounts for a response. It is deferred so that a response cut short (ReverseProxy
@@ -374,8 +375,12 @@ func modifyResponse(resp *http.Response) error {
 		return fmt.Errorf("version answered with status %d, beyond 599", resp.StatusCode) // a 502, as on the fast path
 	}
 	a.status = resp.StatusCode
-	if resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols {
-		// Not a 101's: ReverseProxy needs its body whole, as the tunnel's other end.
+	switch rwc, ok := resp.Body.(io.ReadWriteCloser); {
+	case resp.StatusCode == http.StatusSwitchingProtocols && ok:
+		// The tunnel's other end: it must stay an io.ReadWriteCloser for ReverseProxy.
+		a.tunnel = newTunnel(rwc, a.watchdog.timeout)
+		resp.Body = a.tunnel
+	case resp.Body != nil && resp.Body != http.NoBody && resp.StatusCode != http.StatusSwitchingProtocols:
 		resp.Body = &upstreamBody{ReadCloser: resp.Body, watchdog: a.watchdog}
 	}
 	if a.setCookie {

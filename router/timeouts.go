@@ -1,10 +1,13 @@
 package router
 
 import (
+	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,6 +80,17 @@ type timedWriter struct {
 	http.ResponseWriter
 	ctl     *http.ResponseController
 	timeout time.Duration
+	a       *attempt
+}
+
+// Hijack hands the client's connection over for a tunnel, which then closes it with the
+// version's end when the tunnel falls silent.
+func (w *timedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := w.ctl.Hijack()
+	if err == nil && w.a.tunnel != nil {
+		w.a.tunnel.hold(c)
+	}
+	return c, brw, err
 }
 
 func (w *timedWriter) Write(p []byte) (int, error) {
@@ -90,3 +104,81 @@ func (w *timedWriter) FlushError() error {
 }
 
 func (w *timedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// tunnel is the version's end of a connection that switched protocols (a WebSocket). Once no
+// byte has gone either way for its timeout, both ends close: a silent tunnel would otherwise
+// hold a client's connection and a version's for ever. A tunnel that stays open for long needs
+// pings, as behind nginx.
+type tunnel struct {
+	io.ReadWriteCloser
+	timeout time.Duration
+	last    atomic.Int64 // when a byte last went either way, in Unix nanoseconds
+	timer   *time.Timer
+
+	mu     sync.Mutex
+	client net.Conn // the client's end, once hijacked
+	idle   bool     // the timeout struck
+}
+
+func newTunnel(version io.ReadWriteCloser, timeout time.Duration) *tunnel {
+	t := &tunnel{ReadWriteCloser: version, timeout: timeout}
+	t.last.Store(time.Now().UnixNano())
+	t.timer = time.AfterFunc(timeout, t.check)
+	return t
+}
+
+func (t *tunnel) check() {
+	if idle := time.Since(time.Unix(0, t.last.Load())); idle < t.timeout {
+		t.timer.Reset(t.timeout - idle)
+		return
+	}
+	t.mu.Lock()
+	t.idle = true
+	client := t.client
+	t.mu.Unlock()
+	t.ReadWriteCloser.Close()
+	if client != nil {
+		client.Close() // also ends a write the client stopped reading
+	}
+}
+
+// hold registers the client's end, to close with the version's.
+func (t *tunnel) hold(c net.Conn) {
+	t.mu.Lock()
+	idle := t.idle
+	t.client = c
+	t.mu.Unlock()
+	if idle {
+		c.Close()
+	}
+}
+
+func (t *tunnel) Read(p []byte) (int, error) {
+	n, err := t.ReadWriteCloser.Read(p)
+	if n > 0 {
+		t.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (t *tunnel) Write(p []byte) (int, error) {
+	n, err := t.ReadWriteCloser.Write(p)
+	if n > 0 {
+		t.last.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// CloseWrite passes a half close on to the version, as ReverseProxy does when the client ends
+// its side.
+func (t *tunnel) CloseWrite() error {
+	if cw, ok := t.ReadWriteCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+func (t *tunnel) Close() error {
+	t.timer.Stop()
+	return t.ReadWriteCloser.Close()
+}
