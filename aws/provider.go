@@ -22,6 +22,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/internal/awsclient"
 )
 
 // Provider deploys environments of target aws. The engine runs with the tooling account's
@@ -31,7 +32,8 @@ type Provider struct {
 	host deploy.Host
 	log  *slog.Logger
 	// load returns the tooling account's configuration; tests and the demo point it at a fake
-	// through the standard AWS_ENDPOINT_URL settings, so it is config.LoadDefaultConfig.
+	// through the standard AWS_ENDPOINT_URL settings, so it is config.LoadDefaultConfig (with
+	// awsclient's option, as every configuration of Sluice).
 	load  func(ctx context.Context) (sdk.Config, error)
 	clock deploy.Clock
 	// poll is the first wait between two reads of something CloudFormation does in the
@@ -60,7 +62,7 @@ func New(h deploy.Host) *Provider {
 	return &Provider{
 		host: h, log: log, clock: deploy.SystemClock,
 		load: func(ctx context.Context) (sdk.Config, error) {
-			return config.LoadDefaultConfig(ctx)
+			return config.LoadDefaultConfig(ctx, awsclient.LoadOption())
 		},
 		poll: 100 * time.Millisecond, pollMax: 2 * time.Second,
 		sessions: map[sessionKey]*session{},

@@ -24,6 +24,7 @@ import (
 	"github.com/sluicehq/sluice/artifact"
 	"github.com/sluicehq/sluice/aws"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/internal/awsclient"
 	"github.com/sluicehq/sluice/internal/fakeaws"
 )
 
@@ -102,7 +103,7 @@ func newWorld(t testing.TB, options ...func(*fakeaws.Config)) *world {
 		t.Fatal(err)
 	}
 	s3c := s3.New(s3.Options{Region: region, BaseEndpoint: &fake.URL, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	if _, err := s3c.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: sdk.String(bucket)}); err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +589,7 @@ func TestAliasOnLatestIsPutBackNotDeleted(t *testing.T) {
 	w.deploy(t, plain, nil, first) // the stack, with no shifting yet
 	keys, _ := w.fake.Root(devAcct)
 	lc := lambda.New(lambda.Options{Region: region, BaseEndpoint: &w.fake.URL,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	fn := functionName(t, w)
 	if _, err := lc.CreateAlias(t.Context(), &lambda.CreateAliasInput{FunctionName: &fn, Name: sdk.String("live"), FunctionVersion: sdk.String("$LATEST")}); err != nil {
 		t.Fatal(err)
@@ -628,7 +629,7 @@ func functionName(t *testing.T, w *world) string {
 	t.Helper()
 	keys, _ := w.fake.Root(devAcct)
 	cfn := cloudformation.New(cloudformation.Options{Region: region, BaseEndpoint: &w.fake.URL,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	out, err := cfn.DescribeStackResource(t.Context(), &cloudformation.DescribeStackResourceInput{StackName: sdk.String("orders-dev"), LogicalResourceId: sdk.String("ApiFunction")})
 	if err != nil {
 		t.Fatal(err)
@@ -648,9 +649,9 @@ func TestCodeDeployDeploymentIsObserved(t *testing.T) {
 	w.deploy(t, env, nil, first)
 	keys, _ := w.fake.Root(devAcct)
 	cd := codedeploy.New(codedeploy.Options{Region: region, BaseEndpoint: &w.fake.URL,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	cfn := cloudformation.New(cloudformation.Options{Region: region, BaseEndpoint: &w.fake.URL,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	physical := func(logical string) string {
 		out, err := cfn.DescribeStackResource(t.Context(), &cloudformation.DescribeStackResourceInput{StackName: sdk.String("orders-dev"), LogicalResourceId: sdk.String(logical)})
 		if err != nil {
@@ -750,7 +751,7 @@ func TestFirstVersionThatFailsLeavesNoAlias(t *testing.T) {
 	}
 	keys, _ := w.fake.Root(devAcct)
 	lc := lambda.New(lambda.Options{Region: region, BaseEndpoint: &w.fake.URL,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	fn := functionName(t, w)
 	if _, err := lc.GetAlias(t.Context(), &lambda.GetAliasInput{FunctionName: &fn, Name: sdk.String("live")}); err == nil {
 		t.Error("the alias of a version that never served is still there")

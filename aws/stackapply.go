@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/deploy"
+	"github.com/sluicehq/sluice/internal/awsclient"
 )
 
 // StackApply is one stack deployed the way Sluice deploys an environment: through a change set
@@ -101,7 +102,7 @@ func (a StackApply) Apply(ctx context.Context) error {
 // STS GetCallerIdentity that the credentials are that account's, and says how to fix it when
 // they are not.
 func AccountConfig(ctx context.Context, account, region string, lookupEnv func(string) (string, bool)) (sdk.Config, error) {
-	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region), awsclient.LoadOption()}
 	variable := "SLUICE_AWS_PROFILE_" + account
 	profile, named := lookupEnv(variable)
 	if named && profile != "" {

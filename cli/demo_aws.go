@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/aws"
 	"github.com/sluicehq/sluice/cli/demo"
 	"github.com/sluicehq/sluice/engine"
+	"github.com/sluicehq/sluice/internal/awsclient"
 	"github.com/sluicehq/sluice/internal/fakeaws"
 	"github.com/sluicehq/sluice/spec"
 )
@@ -152,7 +153,7 @@ func (a *awsSimulation) start(dir string, out io.Writer) (func(), error) {
 func (a *awsSimulation) provision(targets []*aws.Target) error {
 	keys, _ := a.fake.Root(demoToolingAccount)
 	s3c := s3.New(s3.Options{Region: targets[0].Region, BaseEndpoint: &a.fake.URL, UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")})
+		Credentials: credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, ""), APIOptions: awsclient.APIOptions()})
 	buckets := map[string]bool{}
 	keyARNs := map[string]string{}
 	for _, t := range targets {

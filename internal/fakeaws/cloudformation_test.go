@@ -121,6 +121,16 @@ func stackDone(t *testing.T, cf *cloudformation.Client, stack string) cftypes.St
 	return st
 }
 
+// stackEvents returns a stack's newest events, the first page DescribeStackEvents gives.
+func stackEvents(t *testing.T, cf *cloudformation.Client, stack string) []cftypes.StackEvent {
+	t.Helper()
+	out, err := cf.DescribeStackEvents(ctx(t), &cloudformation.DescribeStackEventsInput{StackName: aws.String(stack)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.StackEvents
+}
+
 func createChangeSet(t *testing.T, cf *cloudformation.Client, stack, name string, typ cftypes.ChangeSetType, body string, p []cftypes.Parameter) {
 	t.Helper()
 	_, err := cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{
@@ -289,7 +299,9 @@ func TestFailedUpdateRollsBack(t *testing.T) {
 	cf := cloudformation.NewFromConfig(roleConfig(t, s, prodAcc, "exec-9"))
 	createChangeSet(t, cf, "app-prod", "c1", cftypes.ChangeSetTypeCreate, samTemplate, params("ArtifactKey", "k1"))
 	changeSetStatus(t, cf, "app-prod", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	stackDone(t, cf, "app-prod")
 
 	if err := s.FailResource(prodAcc, region, "app-prod", "Api", "Resource handler returned message: \"Code storage limit exceeded\""); err != nil {
@@ -297,16 +309,18 @@ func TestFailedUpdateRollsBack(t *testing.T) {
 	}
 	createChangeSet(t, cf, "app-prod", "u1", cftypes.ChangeSetTypeUpdate, samTemplate, params("ArtifactKey", "k2"))
 	changeSetStatus(t, cf, "app-prod", "u1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("u1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("u1")}); err != nil {
+		t.Fatal(err)
+	}
 	st := stackDone(t, cf, "app-prod")
 	if st.StackStatus != cftypes.StackStatusUpdateRollbackComplete {
 		t.Fatalf("stack %s", st.StackStatus)
 	}
-	events, _ := cf.DescribeStackEvents(ctx(t), &cloudformation.DescribeStackEventsInput{StackName: aws.String("app-prod")})
+	events := stackEvents(t, cf, "app-prod")
 	var failure *cftypes.StackEvent
-	for i, e := range events.StackEvents {
+	for i, e := range events {
 		if e.ResourceStatus == cftypes.ResourceStatusUpdateFailed {
-			failure = &events.StackEvents[i]
+			failure = &events[i]
 			break
 		}
 	}
@@ -322,7 +336,9 @@ func TestFailedUpdateRollsBack(t *testing.T) {
 	s.FailRollback(prodAcc, region, "app-prod", "Resource handler returned message: \"Access denied\"")
 	createChangeSet(t, cf, "app-prod", "u2", cftypes.ChangeSetTypeUpdate, samTemplate, params("ArtifactKey", "k3"))
 	changeSetStatus(t, cf, "app-prod", "u2")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("u2")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("app-prod"), ChangeSetName: aws.String("u2")}); err != nil {
+		t.Fatal(err)
+	}
 	st = stackDone(t, cf, "app-prod")
 	if st.StackStatus != cftypes.StackStatusUpdateRollbackFailed || !strings.Contains(aws.ToString(st.StackStatusReason), "[Api]") {
 		t.Fatalf("stack %s: %s", st.StackStatus, aws.ToString(st.StackStatusReason))
@@ -347,7 +363,9 @@ func TestRollbackFails(t *testing.T) {
 `
 	createChangeSet(t, cf, "topics", "c1", cftypes.ChangeSetTypeCreate, two, nil)
 	changeSetStatus(t, cf, "topics", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("topics"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("topics"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	if st := stackDone(t, cf, "topics"); st.StackStatus != cftypes.StackStatusCreateComplete {
 		t.Fatalf("create: %s", st.StackStatus)
 	}
@@ -355,7 +373,9 @@ func TestRollbackFails(t *testing.T) {
 	s.FailRollback(tooling, region, "topics", "A cannot go back")
 	createChangeSet(t, cf, "topics", "u1", cftypes.ChangeSetTypeUpdate, strings.ReplaceAll(two, "one", "two"), nil)
 	changeSetStatus(t, cf, "topics", "u1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("topics"), ChangeSetName: aws.String("u1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("topics"), ChangeSetName: aws.String("u1")}); err != nil {
+		t.Fatal(err)
+	}
 	st := stackDone(t, cf, "topics")
 	if st.StackStatus != cftypes.StackStatusUpdateRollbackFailed {
 		t.Fatalf("stack %s", st.StackStatus)
@@ -405,7 +425,9 @@ func TestCloudFormationRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	changeSetStatus(t, cf, "r", "c")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("r"), ChangeSetName: aws.String("c")}); err != nil {
+		t.Fatal(err)
+	}
 	if st := stackDone(t, cf, "r"); aws.ToString(st.RoleARN) != "arn:aws:iam::"+tooling+":role/cfn-exec" {
 		t.Fatalf("stack role %q", aws.ToString(st.RoleARN))
 	}
@@ -413,7 +435,9 @@ func TestCloudFormationRefusals(t *testing.T) {
 	// A CREATE change set on a stack that exists is refused with AlreadyExistsException.
 	createChangeSet(t, cf, "s", "c1", cftypes.ChangeSetTypeCreate, "Resources: {A: {Type: AWS::SNS::Topic}}", nil)
 	changeSetStatus(t, cf, "s", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	stackDone(t, cf, "s")
 	_, err = cf.CreateChangeSet(ctx(t), &cloudformation.CreateChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c2"), ChangeSetType: cftypes.ChangeSetTypeCreate, TemplateBody: aws.String("Resources: {A: {Type: AWS::SNS::Topic}}")})
 	var exists *cftypes.AlreadyExistsException
@@ -435,7 +459,9 @@ func TestTemplateJSON(t *testing.T) {
 	   "Size": {"Value": {"Fn::FindInMap": ["Regions", {"Ref": "AWS::Region"}, "Size"]}}}}`
 	createChangeSet(t, cf, "json", "c1", cftypes.ChangeSetTypeCreate, body, nil)
 	changeSetStatus(t, cf, "json", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("json"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("json"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	st := stackDone(t, cf, "json")
 	got := map[string]string{}
 	for _, o := range st.Outputs {
@@ -456,7 +482,9 @@ func TestStuckStackRefusesExecution(t *testing.T) {
 	cf := cloudformation.NewFromConfig(rootConfig(t, s, tooling))
 	createChangeSet(t, cf, "s", "c1", cftypes.ChangeSetTypeCreate, "Resources: {A: {Type: AWS::SNS::Topic}}", nil)
 	changeSetStatus(t, cf, "s", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("s"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	stackDone(t, cf, "s")
 	createChangeSet(t, cf, "s", "c2", cftypes.ChangeSetTypeUpdate, "Resources: {A: {Type: AWS::SNS::Topic, Properties: {DisplayName: x}}}", nil)
 	changeSetStatus(t, cf, "s", "c2")
@@ -482,7 +510,9 @@ func TestStackEventPages(t *testing.T) {
 	}
 	createChangeSet(t, cf, "many", "c1", cftypes.ChangeSetTypeCreate, body.String(), nil)
 	changeSetStatus(t, cf, "many", "c1")
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("many"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("many"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	stackDone(t, cf, "many")
 	var all []cftypes.StackEvent
 	pages := 0
@@ -543,7 +573,9 @@ Outputs:
 		!strings.Contains(aws.ToString(cs.Changes[0].ResourceChange.AfterContext), `"DisplayName":"dev"`) {
 		t.Fatalf("dev changes %+v", cs.Changes)
 	}
-	cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c1")})
+	if _, err := cf.ExecuteChangeSet(ctx(t), &cloudformation.ExecuteChangeSetInput{StackName: aws.String("cond"), ChangeSetName: aws.String("c1")}); err != nil {
+		t.Fatal(err)
+	}
 	if st := stackDone(t, cf, "cond"); len(st.Outputs) != 0 {
 		t.Fatalf("outputs of dev %+v", st.Outputs)
 	}
@@ -658,9 +690,8 @@ func TestDeploymentPreference(t *testing.T) {
 	if st := stackDone(t, cf, "app-prod"); st.StackStatus != cftypes.StackStatusUpdateRollbackComplete || alias() != "1" {
 		t.Fatalf("after the stopped deployment: stack %s, alias on %s", st.StackStatus, alias())
 	}
-	events, _ := cf.DescribeStackEvents(ctx(t), &cloudformation.DescribeStackEventsInput{StackName: aws.String("app-prod")})
 	reason := ""
-	for _, e := range events.StackEvents {
+	for _, e := range stackEvents(t, cf, "app-prod") {
 		if e.ResourceStatus == cftypes.ResourceStatusUpdateFailed && *e.LogicalResourceId == "Api" {
 			reason = aws.ToString(e.ResourceStatusReason)
 			break

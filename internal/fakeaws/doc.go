@@ -2,7 +2,10 @@
 // 127.0.0.1 that speaks the wire protocols aws-sdk-go-v2 speaks, checks every request's
 // Signature Version 4 and keeps state per account and region, so that the aws target is tested
 // through the real SDK clients, pointed at it with the SDK's own endpoint setting
-// (AWS_ENDPOINT_URL, or config.WithBaseEndpoint; S3 also needs UsePathStyle).
+// (AWS_ENDPOINT_URL, or config.WithBaseEndpoint; S3 also needs UsePathStyle). Load those
+// clients with internal/awsclient's option, as Sluice does: the fake answers on loopback quickly
+// enough that, without it, the SDK now and then reads a response on a connection net/http has
+// just closed ("use of closed network connection"; the package doc of awsclient says why).
 //
 // The map:
 //

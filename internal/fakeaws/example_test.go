@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/sluicehq/sluice/internal/awsclient"
 	"github.com/sluicehq/sluice/internal/fakeaws"
 )
 
@@ -27,7 +28,8 @@ func ExampleStart() {
 	keys, _ := fake.Root("111111111111")
 	ctx := context.Background()
 	tooling, err := config.LoadDefaultConfig(ctx, config.WithRegion("eu-west-1"), config.WithBaseEndpoint(fake.URL),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")))
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(keys.AccessKeyID, keys.SecretAccessKey, "")),
+		awsclient.LoadOption()) // as every configuration of Sluice: see internal/awsclient
 	if err != nil {
 		panic(err)
 	}

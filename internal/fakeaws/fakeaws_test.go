@@ -3,7 +3,6 @@ package fakeaws_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -24,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/sluicehq/sluice/internal/awsclient"
 	"github.com/sluicehq/sluice/internal/fakeaws"
 )
 
@@ -94,20 +93,9 @@ func sdkConfig(t *testing.T, s *fakeaws.Server, creds aws.CredentialsProvider) a
 		config.WithRegion(region),
 		config.WithCredentialsProvider(creds),
 		config.WithBaseEndpoint(s.URL),
-		// Each test sees the fake's own answer: no retry, except of a response whose read failed
-		// on the client's side ("use of closed network connection", about one run in 40 under
-		// -race, cause not found yet), which the SDK's default retryer retries too.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 2
-				o.Retryables = []retry.IsErrorRetryable{retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if errors.Is(err, net.ErrClosed) {
-						return aws.TrueTernary
-					}
-					return aws.FalseTernary
-				})}
-			})
-		}),
+		// Each test sees the fake's own answer, never a retry's.
+		config.WithRetryMaxAttempts(1),
+		awsclient.LoadOption(),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -363,7 +351,7 @@ func TestStandardEndpointSetting(t *testing.T) {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx(t))
+	cfg, err := config.LoadDefaultConfig(ctx(t), awsclient.LoadOption())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -216,10 +216,16 @@ func TestInvokeHook(t *testing.T) {
 	}
 
 	// Through an alias that sends all its traffic to version 2, version 2 runs.
-	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
-	lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("pre-traffic"), ZipFile: []byte("hook 2")})
+	if _, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("pre-traffic"), ZipFile: []byte("hook 2")}); err != nil {
+		t.Fatal(err)
+	}
 	waitUpdated(t, lc, "pre-traffic")
-	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")})
+	if _, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("pre-traffic")}); err != nil {
+		t.Fatal(err)
+	}
 	_, err = lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("pre-traffic"), Name: aws.String("live"), FunctionVersion: aws.String("1"),
 		RoutingConfig: &lambdatypes.AliasRoutingConfiguration{AdditionalVersionWeights: map[string]float64{"2": 1}}})
 	if err != nil {
@@ -309,7 +315,9 @@ func TestCloudWatch(t *testing.T) {
 		t.Fatalf("state reason data %q: %v", aws.ToString(out.MetricAlarms[0].StateReasonData), err)
 	}
 	s.SetAlarmState(prodAcc, region, "api-5xx", "ALARM", "Threshold Crossed", 4, 9)
-	out, _ = cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"api-5xx"}})
+	if out, err = cw.DescribeAlarms(ctx(t), &cloudwatch.DescribeAlarmsInput{AlarmNames: []string{"api-5xx"}}); err != nil {
+		t.Fatal(err)
+	}
 	if !strings.Contains(aws.ToString(out.MetricAlarms[0].StateReasonData), `"recentDatapoints":[4,9]`) {
 		t.Fatalf("state reason data %q", aws.ToString(out.MetricAlarms[0].StateReasonData))
 	}
@@ -371,11 +379,19 @@ func TestCodeDeploy(t *testing.T) {
 	s := start(t)
 	s.PutFunction(prodAcc, region, "api", []byte("v1"))
 	lc := lambda.NewFromConfig(roleConfig(t, s, prodAcc, "exec-4"))
-	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")})
-	lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("api"), Name: aws.String("live"), FunctionVersion: aws.String("1")})
-	lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("api"), ZipFile: []byte("v2")})
+	if _, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.CreateAlias(ctx(t), &lambda.CreateAliasInput{FunctionName: aws.String("api"), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lc.UpdateFunctionCode(ctx(t), &lambda.UpdateFunctionCodeInput{FunctionName: aws.String("api"), ZipFile: []byte("v2")}); err != nil {
+		t.Fatal(err)
+	}
 	waitUpdated(t, lc, "api")
-	lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")})
+	if _, err := lc.PublishVersion(ctx(t), &lambda.PublishVersionInput{FunctionName: aws.String("api")}); err != nil {
+		t.Fatal(err)
+	}
 
 	id, err := s.StartDeployment(prodAcc, region, fakeaws.Deployment{Application: "app", Group: "api", Config: "CodeDeployDefault.LambdaLinear10PercentEvery1Minute", Function: "api", Alias: "live", From: "1", To: "2"})
 	if err != nil {
@@ -389,7 +405,9 @@ func TestCodeDeploy(t *testing.T) {
 	if _, err := cd.StopDeployment(ctx(t), &codedeploy.StopDeploymentInput{DeploymentId: aws.String(id), AutoRollbackEnabled: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	got, _ = cd.GetDeployment(ctx(t), &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)})
+	if got, err = cd.GetDeployment(ctx(t), &codedeploy.GetDeploymentInput{DeploymentId: aws.String(id)}); err != nil {
+		t.Fatal(err)
+	}
 	if got.DeploymentInfo.Status != cdtypes.DeploymentStatusStopped || got.DeploymentInfo.RollbackInfo == nil {
 		t.Fatalf("stopped deployment %+v", got.DeploymentInfo)
 	}
