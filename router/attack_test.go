@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -433,5 +434,65 @@ func versionRefusesUnreadUpload(t *testing.T, _ string, _ *scriptVersion, f conf
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("answered %d %q, want the version's 413, which it sent before reading the upload", resp.StatusCode, body)
+	}
+}
+
+// TestLargeHeadMemory: what a request head costs the router in memory must stay near its size.
+// Heads up to 64 KB are accepted, and a client can open thousands of connections that each send
+// one at once: were each 63 KB head to cost several times its size while it is read, 3,000 such
+// connections would leave the router with hundreds of megabytes of heap (the runtime keeps it
+// long after the garbage is collected), where nginx, which stops at 32 KB, stays under 30 MB.
+func TestLargeHeadMemory(t *testing.T) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			for { // skip the request head: this version allocates nothing per request
+				line, err := br.ReadSlice('\n')
+				if err != nil && err != bufio.ErrBufferFull {
+					return
+				}
+				if len(line) == 2 {
+					break
+				}
+			}
+			if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"); err != nil {
+				return
+			}
+		}
+	})
+	addr := frontFor(t, conformanceFronts[0], Options{}, v)
+	var b strings.Builder
+	b.WriteString("GET /large HTTP/1.1\r\nHost: a\r\n")
+	for i := 0; i < 125; i++ {
+		fmt.Fprintf(&b, "X-H%03d: %s\r\n", i, strings.Repeat("v", 490))
+	}
+	b.WriteString("\r\n")
+	head := []byte(b.String())
+
+	const n = 100
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conns[i] = dialFront(t, addr)
+		defer conns[i].Close()
+	}
+	buf := make([]byte, 256)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, c := range conns { // one at a time: each head is read whole before the next is sent
+		if _, err := c.Write(head); err != nil {
+			t.Fatal(err)
+		}
+		for got := 0; !bytes.HasSuffix(buf[:got], []byte("\r\n\r\nok")); {
+			k, err := c.Read(buf[got:])
+			if err != nil {
+				t.Fatalf("no answer to a %d-byte head: %v", len(head), err)
+			}
+			got += k
+		}
+	}
+	runtime.ReadMemStats(&after)
+	perRequest := float64(after.TotalAlloc-before.TotalAlloc) / n
+	if perRequest > 3*float64(len(head)) {
+		t.Errorf("a %d-byte request head makes the router allocate %.0f KiB (%.1f times its size): heads must not be grown in small steps", len(head), perRequest/1024, perRequest/float64(len(head)))
 	}
 }
