@@ -76,7 +76,7 @@ func (rt *Router) ServeFast(ln net.Listener) error { return rt.serveFast(ln, fal
 // serveFast is ServeFast; with handOffAll, every valid request goes to net/http after the fast
 // path judged it, which is how the tests run one table of cases against both paths.
 func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
-	fs := &fastServer{rt: rt, conns: make(map[*fastConn]struct{}), done: make(chan struct{}), handOffAll: handOffAll}
+	fs := &fastServer{rt: rt, conns: make(map[*fastConn]struct{}), done: make(chan struct{}), handOffAll: handOffAll, clock: newCoarseClock()}
 	fs.maxConns = rt.opts.MaxConns
 	if fs.maxConns <= 0 {
 		fs.maxConns = defaultMaxConns
@@ -97,7 +97,6 @@ func (rt *Router) serveFast(ln net.Listener, handOffAll bool) error {
 		},
 	}
 	go fs.fallback.Serve(fs.handoff)
-	fs.clock.set(time.Now())
 	go fs.sweep()
 
 	var retry time.Duration
@@ -135,7 +134,7 @@ type fastServer struct {
 	handoff  *handoffListener
 	done     chan struct{}
 	maxConns int
-	clock    coarseClock // set by sweep
+	clock    *coarseClock // set by sweep
 
 	// handOffAll sends every valid request to net/http, as if each needed it: the tests run
 	// the same conformance cases through both paths with it.
@@ -176,7 +175,7 @@ func (fs *fastServer) newConn(c net.Conn) *fastConn {
 	if err != nil {
 		ip = ""
 	}
-	tc := newTimedConn(c, &fs.clock, 0, fs.rt.clientTimeout())
+	tc := newTimedConn(c, fs.clock, 0, fs.rt.clientTimeout())
 	fc := &fastConn{
 		fs:       fs,
 		c:        tc,

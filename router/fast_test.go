@@ -899,7 +899,7 @@ func TestTimedConnArmsDeadlinesOnlyWhenTheyMove(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	cc := &countingConn{Conn: a}
-	clock := &coarseClock{}
+	clock := newCoarseClock()
 	start := time.Now()
 	clock.set(start)
 	c := newTimedConn(cc, clock, 0, 0)
@@ -938,7 +938,7 @@ func TestTimedConnArmsDeadlinesOnlyWhenTheyMove(t *testing.T) {
 // The coarse clock serves durations long enough for its lag not to matter, the system clock
 // the others.
 func TestCoarseClockServesOnlyLongDurations(t *testing.T) {
-	clock := &coarseClock{}
+	clock := newCoarseClock()
 	past := time.Now().Add(-time.Hour)
 	clock.set(past)
 	if got := clock.now(fastIdleTimeout); !got.Equal(past) {

@@ -111,7 +111,7 @@ func (fs *fastServer) dial(b *backend) (*upstreamConn, error) {
 		return nil, err
 	}
 	d := fs.rt.upstreamTimeout()
-	tc := newTimedConn(c, &fs.clock, d, d)
+	tc := newTimedConn(c, fs.clock, d, d)
 	return &upstreamConn{c: tc, br: bufio.NewReaderSize(tc, 16<<10), bw: bufio.NewWriterSize(tc, 8<<10), probe: tc.prober()}, nil
 }
 
@@ -182,17 +182,22 @@ func (c *timedConn) clearReadDeadline() {
 // clock costs two calls per reading, a few percent of a request's CPU. The coarse clock lags by
 // up to fastSweepEvery (more on a starved machine), so it serves only durations for which that
 // is within the deadlines' own slack of 1/64.
-type coarseClock struct{ ns atomic.Int64 }
+// It counts from a base reading of the system clock, so it keeps the monotonic clock's reading:
+// a step of the wall clock moves no deadline.
+type coarseClock struct {
+	base time.Time
+	ns   atomic.Int64 // since base
+}
 
-func (c *coarseClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+func newCoarseClock() *coarseClock { return &coarseClock{base: time.Now()} }
+
+func (c *coarseClock) set(t time.Time) { c.ns.Store(int64(t.Sub(c.base))) }
 
 // now returns the time, for measuring a duration of d: the coarse clock's when d is long enough
 // for its lag not to matter, else the system clock's.
 func (c *coarseClock) now(d time.Duration) time.Time {
 	if c != nil && d >= 64*fastSweepEvery {
-		if ns := c.ns.Load(); ns != 0 {
-			return time.Unix(0, ns)
-		}
+		return c.base.Add(time.Duration(c.ns.Load()))
 	}
 	return time.Now()
 }
