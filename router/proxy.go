@@ -74,9 +74,16 @@ func (fc *fastConn) proxy(req *http1.Request) (keep, handOff bool) {
 		fc.badGateway(&a, req, err)
 		return false, false
 	}
-	informational := false
+	informational, early := false, false
 	for {
+		var watch <-chan error
+		if hasBody && uc.c.sock != nil && (req.Chunked || req.ContentLength > earlyAnswerBody) {
+			watch = watchForAnswer(uc)
+		}
 		err = fc.writeRequest(uc, req)
+		if watch != nil {
+			early, err = fc.settleWatch(uc, watch, err)
+		}
 		if err == nil {
 			informational, err = fc.readResponseHead(uc)
 		}
@@ -104,7 +111,61 @@ func (fc *fastConn) proxy(req *http1.Request) (keep, handOff bool) {
 		fc.badGateway(&a, req, err)
 		return false, false
 	}
-	return fc.copyResponse(&a, req, uc, setCookie, informational), false
+	return fc.copyResponse(&a, req, uc, setCookie, informational, early), false
+}
+
+// earlyAnswerBody is the size of a request body past which the fast path watches for an answer
+// while it sends the body: a smaller one fits in the sockets' buffers, so sending it never
+// waits on the version.
+const earlyAnswerBody = 64 << 10
+
+// watchForAnswer watches, while a large request body goes to the version, for the version to
+// answer before it has read all of it (a 401 or a 413 to an upload), so that answer reaches the
+// client, as nginx and net/http pass it on, rather than the body's stalled or failed write being
+// taken for the version's failure. When a final answer starts arriving, the rest of the body is
+// not sent: its write is stopped. The channel gets the watch's end: nil when the version has
+// bytes to read.
+func watchForAnswer(uc *upstreamConn) <-chan error {
+	done := make(chan error, 1)
+	uc.c.clearReadDeadline() // the wait for the answer starts once the body is sent
+	go func() {
+		var status [10]byte // "HTTP/1.1 1": an informational answer; the version still reads
+		n, err := uc.c.sock.peekWait(status[:])
+		if err == nil && !(n == len(status) && status[9] == '1') {
+			uc.c.Conn.SetWriteDeadline(time.Now())
+		}
+		done <- err
+	}()
+	return done
+}
+
+// settleWatch ends the watch once the body was sent, or its sending failed with err, and
+// reports whether the version answered before it had the whole body.
+func (fc *fastConn) settleWatch(uc *upstreamConn, watch <-chan error, err error) (early bool, _ error) {
+	if err == nil {
+		// The body is all sent: the version now has the upstream timeout to start answering.
+		uc.c.Conn.SetReadDeadline(time.Now().Add(fc.fs.rt.upstreamTimeout()))
+		switch werr := <-watch; {
+		case werr == nil:
+			// The watch saw the answer and stopped a write that had already ended: the next
+			// timed write arms its own deadline.
+			uc.c.writeBy = time.Time{}
+			return false, nil
+		case isTimeout(werr):
+			return false, errors.Join(errUpstreamSlow, werr)
+		default:
+			return false, errors.Join(errNothingRead, werr)
+		}
+	}
+	// Sending stopped, for an answer or a failure: end the watch, then one look at the socket
+	// tells which.
+	uc.c.Conn.SetReadDeadline(time.Now())
+	werr := <-watch
+	uc.c.clearReadDeadline()
+	if werr == nil || uc.probe() == probeData {
+		return true, nil
+	}
+	return false, err
 }
 
 // connect returns a connection to the attempt's version: a pooled one unless fresh, else a new
@@ -284,7 +345,7 @@ func (fc *fastConn) readResponseHead(uc *upstreamConn) (informational bool, err 
 // fc.bw for the caller to flush, and returns the version's connection to the pool when its
 // response ended exactly where its framing said and that framing was the plain kind. It
 // reports whether the client connection can carry another request.
-func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamConn, setCookie, informational bool) bool {
+func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamConn, setCookie, informational, early bool) bool {
 	resp := &fc.resp
 	a.status = resp.Status
 	head, bw := fc.rhd, fc.bw
@@ -292,7 +353,8 @@ func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamCon
 	isHead := string(req.Method.Of(fc.head)) == "HEAD"
 	noBody := http1.BodyLess(resp.Status, isHead)
 	closeDelimited := !noBody && !resp.Chunked && resp.ContentLength < 0
-	keepClient := !req.Close && !closeDelimited
+	// After an early answer, the client's body was not all read: its connection closes.
+	keepClient := !req.Close && !closeDelimited && !early
 
 	bw.WriteString("HTTP/1.1 ")
 	bw.Write(strconv.AppendInt(fc.num[:0], int64(resp.Status), 10))
@@ -349,7 +411,7 @@ func (fc *fastConn) copyResponse(a *attempt, req *http1.Request, uc *upstreamCon
 	}
 	// Only a plain response may leave its connection for another request: after a HEAD, a 204,
 	// a 304 or a 1xx, a version that sent a body anyway would have it read as the next answer.
-	plain := !noBody && !informational && !closeDelimited
+	plain := !noBody && !informational && !closeDelimited && !early
 	if err != nil || !resp.KeepAlive || !plain || uc.br.Buffered() > 0 {
 		uc.c.Close()
 		if err != nil {

@@ -137,6 +137,39 @@ func (s *sockIO) probe() probeResult {
 	return probeQuiet
 }
 
+// peekWait waits until the socket has bytes to read, or has ended, and copies the first of
+// them into p without consuming them. It waits by the connection's read deadline. It may run
+// while another goroutine writes, not while one reads.
+func (s *sockIO) peekWait(p []byte) (int, error) {
+	var n int
+	var errno syscall.Errno
+	err := s.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			switch e {
+			case 0:
+				n = int(r)
+				return true
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, os.NewSyscallError("recvfrom", errno)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
 // prober returns the probe of a connection to a version; nil when it is not a socket.
 func (c *timedConn) prober() func() probeResult {
 	if c.sock == nil {
