@@ -378,23 +378,7 @@ func versionRefusesUpload(t *testing.T, _ string, _ *scriptVersion, f conformanc
 		time.Sleep(500 * time.Millisecond)
 	})
 	addr := frontFor(t, f, Options{}, v)
-	c := dialFront(t, addr)
-	const size = 32 << 20 // far more than the sockets buffer
-	go func() {
-		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
-		chunk := make([]byte, 64<<10)
-		for sent := 0; sent < size; sent += len(chunk) {
-			if _, err := c.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("no answer to an upload the version refused: %v", err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	resp, body := uploadThrough(t, addr)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("answered %d %q, want the version's 401: the version answered before the upload ended", resp.StatusCode, body)
 	}
@@ -415,8 +399,18 @@ func versionRefusesUnreadUpload(t *testing.T, _ string, _ *scriptVersion, f conf
 		<-done // reads nothing more, and keeps the connection open
 	})
 	addr := frontFor(t, f, Options{UpstreamTimeout: 2 * time.Second}, v)
+	resp, body := uploadThrough(t, addr)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("answered %d %q, want the version's 413, which it sent before reading the upload", resp.StatusCode, body)
+	}
+}
+
+// uploadThrough sends a 32 MB upload to addr, far more than the sockets buffer, and returns
+// the answer, read while the upload is still being written.
+func uploadThrough(t *testing.T, addr string) (*http.Response, []byte) {
+	t.Helper()
 	c := dialFront(t, addr)
-	const size = 32 << 20 // far more than the sockets buffer
+	const size = 32 << 20
 	go func() {
 		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n", size)
 		chunk := make([]byte, 64<<10)
@@ -432,9 +426,7 @@ func versionRefusesUnreadUpload(t *testing.T, _ string, _ *scriptVersion, f conf
 		t.Fatalf("no answer to an upload the version refused: %v", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Fatalf("answered %d %q, want the version's 413, which it sent before reading the upload", resp.StatusCode, body)
-	}
+	return resp, body
 }
 
 // TestLargeHeadMemory: what a request head costs the router in memory must stay near its size.
