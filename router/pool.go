@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -126,6 +127,7 @@ type timedConn struct {
 	readBy, writeBy           time.Time     // the deadlines armed
 	readFor                   time.Duration // the timeout readBy was armed for; 0: the caller's own
 	sock                      *sockIO       // reads and writes the socket directly; nil: through Conn
+	writesStopped             atomic.Bool   // set by stopWrites, from another goroutine
 }
 
 func newTimedConn(c net.Conn, clock *coarseClock, readTimeout, writeTimeout time.Duration) *timedConn {
@@ -152,10 +154,30 @@ func (c *timedConn) Write(p []byte) (int, error) {
 			c.Conn.SetWriteDeadline(by)
 		}
 	}
+	// After the deadline is armed: a stopWrites in between has set its own, past one since.
+	if c.writesStopped.Load() {
+		return 0, errWritesStopped
+	}
 	if c.sock != nil {
 		return c.sock.write(p)
 	}
 	return c.Conn.Write(p)
+}
+
+// errWritesStopped is a write refused after stopWrites.
+var errWritesStopped = errors.New("writes stopped: the version answered before the request body was all sent")
+
+// stopWrites makes the write in progress, if any, and every later one fail at once. It may be
+// called while another goroutine writes.
+func (c *timedConn) stopWrites() {
+	c.writesStopped.Store(true)
+	c.Conn.SetWriteDeadline(time.Now())
+}
+
+// resumeWrites undoes stopWrites once no write is in progress.
+func (c *timedConn) resumeWrites() {
+	c.writesStopped.Store(false)
+	c.writeBy = time.Time{} // the next write arms its own deadline
 }
 
 // readWithin arms a deadline d from now for a wait of the caller's own (reads then time out by

@@ -132,7 +132,7 @@ func watchForAnswer(uc *upstreamConn) <-chan error {
 		var status [10]byte // "HTTP/1.1 1": an informational answer; the version still reads
 		n, err := uc.c.sock.peekWait(status[:])
 		if err == nil && !(n == len(status) && status[9] == '1') {
-			uc.c.Conn.SetWriteDeadline(time.Now())
+			uc.c.stopWrites()
 		}
 		done <- err
 	}()
@@ -147,9 +147,8 @@ func (fc *fastConn) settleWatch(uc *upstreamConn, watch <-chan error, err error)
 		uc.c.Conn.SetReadDeadline(time.Now().Add(fc.fs.rt.upstreamTimeout()))
 		switch werr := <-watch; {
 		case werr == nil:
-			// The watch saw the answer and stopped a write that had already ended: the next
-			// timed write arms its own deadline.
-			uc.c.writeBy = time.Time{}
+			// The watch saw the answer, and may have stopped writes that had already ended.
+			uc.c.resumeWrites()
 			return false, nil
 		case isTimeout(werr):
 			return false, errors.Join(errUpstreamSlow, werr)
