@@ -52,8 +52,9 @@ func (p *fastPool) get(maxIdle time.Duration) *upstreamConn {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if !uc.c.readBy.IsZero() && uc.c.readBy.Before(uc.c.clock.now(uc.c.readTimeout)) {
-			// Its last read's deadline passed while it sat idle; the probe would see only that.
+		if !uc.c.readBy.IsZero() && uc.c.readBy.Before(uc.c.clock.now(uc.c.readTimeout).Add(time.Second)) {
+			// Its last read's deadline passed while it sat idle (or is about to: the coarse
+			// clock lags), and the probe would see only that.
 			uc.c.clearReadDeadline()
 		}
 		if uc.probe == nil || uc.probe() == probeQuiet {

@@ -76,7 +76,7 @@ func (fc *fastConn) proxy(req *http1.Request) (keep, handOff bool) {
 	}
 	informational, early := false, false
 	for {
-		var watch <-chan error
+		var watch <-chan watchEnd
 		if hasBody && uc.c.sock != nil && (req.Chunked || req.ContentLength > earlyAnswerBody) {
 			watch = watchForAnswer(uc)
 		}
@@ -123,46 +123,57 @@ const earlyAnswerBody = 64 << 10
 // answer before it has read all of it (a 401 or a 413 to an upload), so that answer reaches the
 // client, as nginx and net/http pass it on, rather than the body's stalled or failed write being
 // taken for the version's failure. When a final answer starts arriving, the rest of the body is
-// not sent: its write is stopped. The channel gets the watch's end: nil when the version has
-// bytes to read.
-func watchForAnswer(uc *upstreamConn) <-chan error {
-	done := make(chan error, 1)
+// not sent: its writes are stopped. The channel gets how the watch ended.
+func watchForAnswer(uc *upstreamConn) <-chan watchEnd {
+	done := make(chan watchEnd, 1)
 	uc.c.clearReadDeadline() // the wait for the answer starts once the body is sent
 	go func() {
 		var status [10]byte // "HTTP/1.1 1": an informational answer; the version still reads
 		n, err := uc.c.sock.peekWait(status[:])
-		if err == nil && !(n == len(status) && status[9] == '1') {
+		final := err == nil && !(n == len(status) && status[9] == '1')
+		if final {
 			uc.c.stopWrites()
 		}
-		done <- err
+		done <- watchEnd{final: final, err: err}
 	}()
 	return done
 }
 
+// watchEnd is how a watch for an early answer ended: the version has bytes to read (err nil),
+// the start of a final answer among them, or the wait failed.
+type watchEnd struct {
+	final bool
+	err   error
+}
+
 // settleWatch ends the watch once the body was sent, or its sending failed with err, and
-// reports whether the version answered before it had the whole body.
-func (fc *fastConn) settleWatch(uc *upstreamConn, watch <-chan error, err error) (early bool, _ error) {
+// reports whether the version gave its final answer before it had the whole body.
+func (fc *fastConn) settleWatch(uc *upstreamConn, watch <-chan watchEnd, err error) (early bool, _ error) {
 	if err == nil {
 		// The body is all sent: the version now has the upstream timeout to start answering.
 		uc.c.Conn.SetReadDeadline(time.Now().Add(fc.fs.rt.upstreamTimeout()))
-		switch werr := <-watch; {
-		case werr == nil:
-			// The watch saw the answer, and may have stopped writes that had already ended.
+		switch w := <-watch; {
+		case w.err == nil:
+			// The watch may have stopped writes that had already ended.
 			uc.c.resumeWrites()
 			return false, nil
-		case isTimeout(werr):
-			return false, errors.Join(errUpstreamSlow, werr)
+		case isTimeout(w.err):
+			return false, errors.Join(errUpstreamSlow, w.err)
 		default:
-			return false, errors.Join(errNothingRead, werr)
+			return false, errors.Join(errNothingRead, w.err)
 		}
 	}
-	// Sending stopped, for an answer or a failure: end the watch, then one look at the socket
-	// tells which.
+	// Sending stopped, for an answer or a failure: end the watch.
 	uc.c.Conn.SetReadDeadline(time.Now())
-	werr := <-watch
+	w := <-watch
 	uc.c.clearReadDeadline()
-	if werr == nil || uc.probe() == probeData {
+	switch {
+	case w.final:
 		return true, nil
+	case errors.Is(err, errClient):
+		return false, err // the client's failure, whatever the version says
+	case uc.probe() == probeData:
+		return true, nil // an answer came after the watch ended
 	}
 	return false, err
 }

@@ -131,21 +131,29 @@ type tunnel struct {
 	mu     sync.Mutex
 	client net.Conn // the client's end, once hijacked
 	idle   bool     // the timeout struck
+	closed bool     // Close ran: check does nothing more
 }
 
 func newTunnel(version io.ReadWriteCloser, timeout time.Duration) *tunnel {
 	t := &tunnel{ReadWriteCloser: version, timeout: timeout}
 	t.last.Store(time.Now().UnixNano())
+	t.mu.Lock() // check waits for the timer to be set
 	t.timer = time.AfterFunc(timeout, t.check)
+	t.mu.Unlock()
 	return t
 }
 
 func (t *tunnel) check() {
-	if idle := time.Since(time.Unix(0, t.last.Load())); idle < t.timeout {
-		t.timer.Reset(t.timeout - idle)
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
 		return
 	}
-	t.mu.Lock()
+	if idle := time.Since(time.Unix(0, t.last.Load())); idle < t.timeout {
+		t.timer.Reset(t.timeout - idle)
+		t.mu.Unlock()
+		return
+	}
 	t.idle = true
 	client := t.client
 	t.mu.Unlock()
@@ -192,6 +200,9 @@ func (t *tunnel) CloseWrite() error {
 }
 
 func (t *tunnel) Close() error {
+	t.mu.Lock()
+	t.closed = true
 	t.timer.Stop()
+	t.mu.Unlock()
 	return t.ReadWriteCloser.Close()
 }

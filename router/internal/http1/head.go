@@ -56,7 +56,10 @@ type Field struct {
 
 // ReadHead appends one head, up to and including its empty line, to head. A head longer than
 // MaxHead is ErrHeadTooLarge; a connection that ends first returns the error of br.
-func ReadHead(br *bufio.Reader, head []byte) ([]byte, error) {
+func ReadHead(br *bufio.Reader, head []byte) ([]byte, error) { return readHead(br, head, MaxHead) }
+
+// readHead is ReadHead with a limit of its own.
+func readHead(br *bufio.Reader, head []byte, limit int) ([]byte, error) {
 	lineStart := len(head)
 	start := len(head)
 	for {
@@ -67,7 +70,7 @@ func ReadHead(br *bufio.Reader, head []byte) ([]byte, error) {
 			head = slices.Grow(head, max(len(chunk), cap(head)))
 		}
 		head = append(head, chunk...)
-		if len(head)-start > MaxHead {
+		if len(head)-start > limit {
 			return head, ErrHeadTooLarge
 		}
 		switch err {
@@ -105,7 +108,7 @@ func ReadRequestHead(br *bufio.Reader, head []byte) ([]byte, error) {
 			}
 		}
 		if n == 0 {
-			return ReadHead(br, head)
+			return readHead(br, head, MaxHead-skipped)
 		}
 		if skipped += n; skipped > MaxHead {
 			return head, ErrHeadTooLarge
