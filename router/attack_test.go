@@ -216,6 +216,7 @@ func attackCases(t *testing.T) []conformanceCase {
 		{name: "a refused upload still sending gets its answer", run: refusedUploadStillSending},
 		{name: "a version refusing a large upload early is heard", run: versionRefusesUpload},
 		{name: "a version refusing an upload it never reads is heard", run: versionRefusesUnreadUpload},
+		{name: "a broken upload after the version's 103 is the client's 400", run: brokenUploadAfterEarlyHints},
 		{name: "idle WebSocket closes", run: idleTunnel},
 		{name: "busy WebSocket outlives the timeouts", run: busyTunnel},
 	}
@@ -496,5 +497,38 @@ func TestLargeHeadMemory(t *testing.T) {
 	large := perRequest(head) - small
 	if large > 3*float64(len(head)) {
 		t.Errorf("a %d-byte request head makes the router allocate %.0f KiB more than a small one (%.1f times its size): heads must not be grown in small steps", len(head), large/1024, large/float64(len(head)))
+	}
+}
+
+// brokenUploadAfterEarlyHints: a version sends 103 Early Hints as soon as a chunked upload
+// starts, and reads on; then the client's chunked framing breaks. The 103 is not an answer: the
+// client gets the 400 for its broken body at once, not a 504 from waiting on the version.
+func brokenUploadAfterEarlyHints(t *testing.T, _ string, _ *scriptVersion, f conformanceFront) {
+	v := startRawVersion(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
+		io.Copy(io.Discard, br)
+	})
+	addr := frontFor(t, f, Options{UpstreamTimeout: 5 * time.Second}, v)
+	c := dialFront(t, addr)
+	io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+	time.Sleep(200 * time.Millisecond) // the 103 comes while the body is still on its way
+	io.WriteString(c, "zz\r\n")
+	c.SetReadDeadline(time.Now().Add(4 * time.Second)) // less than the upstream timeout
+	br := bufio.NewReader(c)
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no answer to a broken upload within 4 s: %v", err)
+		}
+		if resp.StatusCode < 200 {
+			continue // a 1xx passed on is fine
+		}
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("answered %d, want 400 for the broken chunked body", resp.StatusCode)
+		}
+		return
 	}
 }
