@@ -12,6 +12,10 @@
 # sluice minus bare is what the router's own work costs. "fast" is the router served by its
 # HTTP/1.1 fast path, Router.ServeFast (bench/routerbench -fast), which bypasses net/http.
 #
+# "CPU µs/req" is the CPU time the target's own processes used per request during its run (from
+# /proc; nginx's master and workers, the upstream alone for direct): a figure less bent by the
+# other processes sharing the cores than requests/s.
+#
 # Ports BASE_PORT+1 (upstream), +2 (sluice), +3 (nginx), +4 (bare), +5 (fast); BASE_PORT defaults
 # to 39080.
 set -euo pipefail
@@ -71,11 +75,11 @@ http {
 }
 CONF
 
-"$work/upstream" -addr "127.0.0.1:$UP_PORT" & pids+=($!)
-"$work/routerbench" -addr "127.0.0.1:$SLUICE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
-"$work/routerbench" -bare -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
-"$work/routerbench" -fast -addr "127.0.0.1:$FAST_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!)
-"$NGINX" -c "$work/nginx.conf" -e "$work/nginx-error.log" & pids+=($!)
+"$work/upstream" -addr "127.0.0.1:$UP_PORT" & pids+=($!); direct_pid=$!
+"$work/routerbench" -addr "127.0.0.1:$SLUICE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!); sluice_pid=$!
+"$work/routerbench" -bare -addr "127.0.0.1:$BARE_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!); bare_pid=$!
+"$work/routerbench" -fast -addr "127.0.0.1:$FAST_PORT" -upstream "http://127.0.0.1:$UP_PORT" & pids+=($!); fast_pid=$!
+"$NGINX" -c "$work/nginx.conf" -e "$work/nginx-error.log" & pids+=($!); nginx_pid=$!
 
 for port in "$UP_PORT" "$SLUICE_PORT" "$NGINX_PORT" "$BARE_PORT" "$FAST_PORT"; do
 	for _ in $(seq 50); do
@@ -85,31 +89,46 @@ for port in "$UP_PORT" "$SLUICE_PORT" "$NGINX_PORT" "$BARE_PORT" "$FAST_PORT"; d
 	curl -fsS -o /dev/null "http://127.0.0.1:$port/" || { echo "nothing answers on port $port" >&2; exit 1; }
 done
 
-# run NAME PORT THREADS CONNECTIONS: one wrk run; appends "NAME req/s p50 p99 errors" to results.
+# cpu NAME: the CPU time, in clock ticks, the target's processes have used so far (nginx: its
+# master and workers; direct: the upstream itself).
+cpu() {
+	local pid_var="${1}_pid" total=0 p
+	for p in ${!pid_var} $(pgrep -P "${!pid_var}" || true); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+	done
+	echo "$total"
+}
+
+# run NAME PORT THREADS CONNECTIONS: one wrk run; appends "NAME req/s p50 p99 errors cpu" to
+# results, cpu being the target's CPU time per request in µs (read from /proc, as wrk runs).
 run() {
+	local before after
+	before=$(cpu "$1")
 	wrk -t"$3" -c"$4" -d"$DURATION" --latency "http://127.0.0.1:$2/" >"$work/out.txt"
-	awk -v name="$1" '
+	after=$(cpu "$1")
+	awk -v name="$1" -v ticks="$((after - before))" -v hz="$(getconf CLK_TCK)" '
 		function us(v) { # wrk prints 812.00us, 1.23ms or 1.02s
 			if (v ~ /us$/) return v + 0
 			if (v ~ /ms$/) return v * 1000
 			return v * 1000000
 		}
+		/requests in/ { n = $1 }
 		/Requests\/sec/ { rps = $2 }
 		$1 == "50%" { p50 = us($2) }
 		$1 == "99%" { p99 = us($2) }
 		/Non-2xx/ { errors += $NF }
 		/Socket errors/ { errors += 1 }
-		END { printf "%s %d %d %d %d\n", name, rps, p50, p99, errors }' "$work/out.txt" >>"$work/results.$4"
+		END { printf "%s %d %d %d %d %.1f\n", name, rps, p50, p99, errors, n ? ticks / hz * 1e6 / n : 0 }' "$work/out.txt" >>"$work/results.$4"
 }
 
 # report CONNECTIONS: the median round of each target (by requests/s), as a table.
 report() {
-	printf "%-8s %12s %10s %10s %8s   %s\n" target "requests/s" "p50 (µs)" "p99 (µs)" "errors" "rounds (requests/s)"
+	printf "%-8s %12s %10s %10s %8s %12s   %s\n" target "requests/s" "p50 (µs)" "p99 (µs)" "errors" "CPU µs/req" "rounds (requests/s)"
 	for name in direct sluice bare fast nginx; do
 		awk -v name="$name" '$1 == name' "$work/results.$1" | sort -k2,2n | awk -v rounds="$ROUNDS" '
 			{ row[NR] = $0; all = all " " $2 }
 			END { split(row[int((NR + 1) / 2)], m, " ")
-				printf "%-8s %12d %10d %10d %8d  %s\n", m[1], m[2], m[3], m[4], m[5], all }'
+				printf "%-8s %12d %10d %10d %8d %12.1f  %s\n", m[1], m[2], m[3], m[4], m[5], m[6], all }'
 	done
 }
 
