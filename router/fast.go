@@ -338,33 +338,21 @@ func (c *replayConn) Close() error {
 // or no version to ask) is read and dropped for a moment only, as in a lingering close: net/http
 // would otherwise wait for it without limit before closing.
 func (rt *Router) serveHandedOff(w http.ResponseWriter, r *http.Request) {
-	cw := &closingWriter{ResponseWriter: w}
-	rt.ServeHTTP(cw, r)
-	if !cw.switched {
-		if rc, ok := r.Context().Value(replayConnKey{}).(*replayConn); ok {
-			rc.linger(time.Now().Add(lingerTime))
-		}
+	rt.ServeHTTP(&closingWriter{ResponseWriter: w}, r)
+	// (After a tunnel, the connection is closed already: ServeHTTP returns when the tunnel ends.)
+	if rc, ok := r.Context().Value(replayConnKey{}).(*replayConn); ok {
+		rc.linger(time.Now().Add(lingerTime))
 	}
 }
 
 // closingWriter adds Connection: close to a final response that does not switch protocols.
-type closingWriter struct {
-	http.ResponseWriter
-	switched bool // a 101 went out: the connection is a tunnel now
-}
+type closingWriter struct{ http.ResponseWriter }
 
 func (w *closingWriter) WriteHeader(code int) {
 	if code >= 200 {
 		w.Header().Set("Connection", "close")
 	}
 	w.ResponseWriter.WriteHeader(code)
-}
-
-// Hijack hands the connection over for a tunnel, after a 101 (ReverseProxy writes that 101 on
-// the hijacked connection itself).
-func (w *closingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.switched = true
-	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 func (w *closingWriter) Write(p []byte) (int, error) {

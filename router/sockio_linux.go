@@ -40,20 +40,16 @@ func newSockIO(c net.Conn) *sockIO {
 	}
 	s := &sockIO{rc: rc}
 	s.recv = func(fd uintptr) bool {
-		for {
-			n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&s.rp[0])), uintptr(len(s.rp)), 0, 0, 0)
-			switch e {
-			case 0:
-				s.rn = int(n)
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until the poller says there is something to read
-			default:
-				s.rerr = e
-				return true
-			}
+		n, e := recvfrom(fd, s.rp, 0)
+		switch e {
+		case 0:
+			s.rn = n
+		case syscall.EAGAIN:
+			return false // wait until the poller says there is something to read
+		default:
+			s.rerr = e
 		}
+		return true
 	}
 	s.send = func(fd uintptr) bool {
 		for s.wn < len(s.wp) {
@@ -73,22 +69,16 @@ func newSockIO(c net.Conn) *sockIO {
 	}
 	var one [1]byte
 	s.peek = func(fd uintptr) bool {
-		for {
-			n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&one[0])), 1, syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case 0:
-				s.peekData = n > 0
-				if n == 0 {
-					s.rerr = syscall.ECONNRESET // the version's FIN
-				}
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-			default:
-				s.rerr = e
-			}
-			return true // never wait: the answer is what is there now
+		n, e := recvfrom(fd, one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case e == 0 && n == 0:
+			s.rerr = syscall.ECONNRESET // the version's FIN
+		case e == 0:
+			s.peekData = true
+		case e != syscall.EAGAIN:
+			s.rerr = e
 		}
+		return true // never wait: the answer is what is there now
 	}
 	return s
 }
@@ -144,20 +134,12 @@ func (s *sockIO) peekWait(p []byte) (int, error) {
 	var n int
 	var errno syscall.Errno
 	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-			switch e {
-			case 0:
-				n = int(r)
-				return true
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+		n, errno = recvfrom(fd, p, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if errno == syscall.EAGAIN {
+			errno = 0
+			return false
 		}
+		return true
 	})
 	switch {
 	case err != nil:
@@ -168,6 +150,17 @@ func (s *sockIO) peekWait(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// recvfrom reads the socket fd into p (non-empty) once, with flags, as many times as a signal
+// interrupts it. EAGAIN is returned as is: the socket is non-blocking.
+func recvfrom(fd uintptr, p []byte, flags int) (int, syscall.Errno) {
+	for {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), uintptr(flags), 0, 0)
+		if e != syscall.EINTR {
+			return int(n), e
+		}
+	}
 }
 
 // prober returns the probe of a connection to a version; nil when it is not a socket.

@@ -191,33 +191,17 @@ func parseChunkSize(line []byte) (int64, bool) {
 // which a recipient that merges trailers into the header would otherwise take from the end of
 // a body. The list is net/http's own.
 func TrailerAllowed(name []byte) bool {
-	switch len(name) {
-	case 2:
-		return !EqualFold(name, "Te")
-	case 4:
-		return !EqualFold(name, "Host")
-	case 5:
-		return !EqualFold(name, "Range") && !EqualFold(name, "Realm")
-	case 6:
-		return !EqualFold(name, "Expect") && !EqualFold(name, "Pragma")
-	case 7:
-		return !EqualFold(name, "Trailer")
-	case 10:
-		return !EqualFold(name, "Connection") && !EqualFold(name, "Keep-Alive")
-	case 12:
-		return !EqualFold(name, "Content-Type") && !EqualFold(name, "Max-Forwards")
-	case 13:
-		return !EqualFold(name, "Authorization") && !EqualFold(name, "Cache-Control") && !EqualFold(name, "Content-Range")
-	case 14:
-		return !EqualFold(name, "Content-Length")
-	case 16:
-		return !EqualFold(name, "Content-Encoding") && !EqualFold(name, "Proxy-Connection") && !EqualFold(name, "Www-Authenticate")
-	case 17:
-		return !EqualFold(name, "Transfer-Encoding")
-	case 18:
-		return !EqualFold(name, "Proxy-Authenticate")
-	case 19:
-		return !EqualFold(name, "Proxy-Authorization")
+	for _, f := range notInTrailers {
+		if EqualFold(name, f) {
+			return false
+		}
 	}
 	return true
+}
+
+var notInTrailers = []string{
+	"Authorization", "Cache-Control", "Connection", "Content-Encoding", "Content-Length",
+	"Content-Range", "Content-Type", "Expect", "Host", "Keep-Alive", "Max-Forwards", "Pragma",
+	"Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Range", "Realm", "Te",
+	"Trailer", "Transfer-Encoding", "Www-Authenticate",
 }
